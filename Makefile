@@ -1,0 +1,56 @@
+# The two commands: `make demo` and `make test`. Everything they need is installed from here.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PYTEST_WORKERS ?= auto
+
+.PHONY: demo test lint format setup setup-dev system-deps locks bench clean
+
+## setup: the runtime environment in .venv, from the hashed lock
+$(VENV)/.runtime: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+## setup-dev: add the tools of the test suite and of lint
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	touch $@
+
+setup: $(VENV)/.runtime
+setup-dev: $(VENV)/.dev
+
+## system-deps: what the tests run for real (PostgreSQL 15, git)
+system-deps:
+	scripts/ensure-system-deps.sh
+
+## demo: the runbook's application rollback on this machine, in under a minute
+demo: $(VENV)/.runtime
+	$(BIN)/backout quickstart
+
+## lint: ruff, mypy --strict, import-linter's layer contracts
+lint: $(VENV)/.dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
+
+## test: install what is missing, lint, and run the whole suite
+test: $(VENV)/.dev system-deps lint
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --durations=15
+
+## locks: recompile the hashed pins after changing pyproject.toml's dependencies
+locks:
+	uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -q -o requirements.lock
+	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -q -o requirements-dev.lock
+
+bench: $(VENV)/.runtime
+	$(BIN)/python benchmarks/rollback.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

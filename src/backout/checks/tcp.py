@@ -1,0 +1,104 @@
+"""The `tcp` check: something accepts connections on host:port.
+
+The connection (name resolution included, which no socket timeout bounds) is attempted in a
+worker thread that the caller stops waiting for at `timeout`, so the check returns on time.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from pydantic import Field
+
+from backout.checks.base import CheckResult
+from backout.config import format_duration
+from backout.registry import PluginContext, PluginSettings
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class TcpCheckSettings(PluginSettings):
+    host: str = Field("127.0.0.1", min_length=1, description="Host name or IP address to reach.")
+    port: int = Field(ge=1, le=65535, description="The TCP port that must accept a connection.")
+    name: str | None = Field(
+        None, min_length=1, description="Name in results; default like 'tcp 127.0.0.1:5432'."
+    )
+
+
+class TcpCheck:
+    """Opens one TCP connection and closes it at once; sends nothing."""
+
+    def __init__(self, settings: TcpCheckSettings, context: PluginContext) -> None:
+        self._settings = settings
+        self._address = _address(settings.host, settings.port)
+        self._name = settings.name or f"tcp {self._address}"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def run(self, timeout: float) -> CheckResult:
+        started = time.monotonic()
+        attempt = _call_within(lambda: self._connect(timeout), timeout)
+        elapsed = time.monotonic() - started
+        if attempt is None:
+            ok, observed = False, f"timed out after {format_duration(timeout)}"
+        else:
+            ok, failure = attempt
+            observed = f"connected after {elapsed * 1000:.0f}ms" if ok else failure
+        result = CheckResult(
+            name=self._name,
+            ok=ok,
+            expected=f"a TCP connection to {self._address}",
+            observed=observed,
+            duration_s=elapsed,
+        )
+        logger.debug("%s", result.sentence())
+        return result
+
+    def _connect(self, timeout: float) -> tuple[bool, str]:
+        """(True, '') when a connection was made, else (False, why not)."""
+        try:
+            with socket.create_connection((self._settings.host, self._settings.port), timeout):
+                return True, ""
+        except ConnectionRefusedError:
+            return False, "connection refused"
+        except TimeoutError:
+            return False, f"timed out after {format_duration(timeout)}"
+        except socket.gaierror as error:
+            return False, f"cannot resolve host {self._settings.host!r} ({error.strerror})"
+        except OSError as error:
+            return False, f"cannot connect ({error.strerror or error})"
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _call_within(work: Callable[[], T], timeout: float) -> T | None:
+    """Run `work` in a daemon thread; None when it has not finished after `timeout` seconds.
+
+    An exception raised by `work` (a bug, not an unhealthy target) is re-raised here.
+    """
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as error:
+            failure.append(error)
+
+    worker = threading.Thread(target=target, name="backout-tcp-check", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if failure:
+        raise failure[0]
+    return outcome[0] if outcome else None

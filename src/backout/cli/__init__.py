@@ -1,0 +1,1 @@
+"""The `backout` command: thin typer commands, one module per command group."""

@@ -1,0 +1,77 @@
+"""What every command shares: options, opening the runtime, rendering, the actor's name."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from backout.executor import StepEvent, StepState
+from backout.runtime import Runtime
+
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Path to backout.yaml (default: $BACKOUT_CONFIG, then ./backout.yaml).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def actor() -> str:
+    """Who is acting, as recorded in the audit log and on incident timelines."""
+    return os.environ.get("BACKOUT_ACTOR") or f"{getpass.getuser()}@cli"
+
+
+@contextmanager
+def runtime(config: Path | None) -> Iterator[Runtime]:
+    rt = Runtime.open(config)
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+
+
+_MARKS = {
+    StepState.RUNNING: "[cyan]→[/]",
+    StepState.SUCCEEDED: "[green]✓[/]",
+    StepState.SKIPPED: "[yellow]-[/]",
+    StepState.FAILED: "[red]✗[/]",
+    StepState.PENDING: "[magenta]⏸[/]",
+}
+
+
+def show_step(event: StepEvent) -> None:
+    """Print a step's progress as it happens."""
+    line = f"  {_MARKS[event.state]} {event.position}/{event.total} {event.title}"
+    if event.message:
+        line += f" [dim]— {event.message}[/]"
+    err_console.print(line, highlight=False)

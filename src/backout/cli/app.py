@@ -1,0 +1,65 @@
+"""The root `backout` command; every error backout raises becomes one message and an exit code."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+import typer
+
+from backout.cli import (
+    config_cmd,
+    incident_cmd,
+    quickstart_cmd,
+    release_cmd,
+    rollback_cmd,
+    runs_cmd,
+    serve_cmd,
+    status_cmd,
+    token_cmd,
+    watch_cmd,
+)
+from backout.cli._common import err_console
+from backout.errors import BackoutError, ExitCode
+
+app = typer.Typer(
+    name="backout",
+    help="From a rollback trigger to a verified recovery and a written report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+for module in (
+    config_cmd,
+    release_cmd,
+    rollback_cmd,
+    runs_cmd,
+    status_cmd,
+    watch_cmd,
+    serve_cmd,
+    token_cmd,
+    incident_cmd,
+    quickstart_cmd,
+):
+    module.register(app)
+
+
+def main() -> None:
+    to_stderr = logging.StreamHandler()
+    to_stderr.setLevel(logging.WARNING)  # INFO goes to the log files of the commands that keep one
+    to_stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[to_stderr])
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe request is noise
+    try:
+        code = app(standalone_mode=False)
+    except BackoutError as error:
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        sys.exit(int(error.exit_code))
+    except click.ClickException as usage:
+        usage.show()
+        sys.exit(usage.exit_code)
+    except click.Abort:
+        err_console.print("aborted")
+        sys.exit(int(ExitCode.FAILED))
+    sys.exit(code if isinstance(code, int) else 0)

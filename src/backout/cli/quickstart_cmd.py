@@ -1,0 +1,73 @@
+"""`backout quickstart`: the runbook's application rollback, on this machine, in a minute."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from backout.cli._common import console, err_console, print_json, print_table, show_step
+from backout.quickstart import QuickstartResult, run_quickstart
+
+
+def quickstart(
+    workspace: Annotated[
+        Path | None, typer.Option(help="Folder to create (default: a new one under /tmp).")
+    ] = None,
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="Leave the demo app running afterwards.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Deploy a good and a bad release of the demo app; watch backout detect and roll back."""
+    narrate = (
+        (lambda _: None)
+        if as_json
+        else (lambda line: err_console.print(f"[bold]•[/] {line}", highlight=False))
+    )
+    result = run_quickstart(
+        workspace,
+        narrate=narrate,
+        on_step=None if as_json else show_step,
+        keep_running=keep_running,
+    )
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        _render(result)
+    raise typer.Exit(0 if result.rolled_back else 1)
+
+
+def _render(result: QuickstartResult) -> None:
+    first = result.timeline[0]["at"] if result.timeline else None
+    print_table(
+        f"incident {result.incident_id} timeline",
+        ["+s", "event", "what"],
+        [[_offset(first, e["at"]), e["kind"], e["message"]] for e in result.timeline],
+    )
+    verdict = "[green]rolled back[/]" if result.rolled_back else "[red]NOT rolled back[/]"
+    console.print(f"{verdict}: {result.from_version} → {result.to_version} (run {result.run_id})")
+    console.print(
+        f"time to detect {_s(result.time_to_detect_s)}, time to recover "
+        f"{_s(result.time_to_recover_s)} against an RTO of {result.rto_s / 60:.0f} min"
+    )
+    console.print(f"workspace: {result.workspace}")
+    console.print(f"  state: {result.state_database}\n  log:   {result.logs}")
+    console.print(f"  try:   cd {result.workspace} && backout status")
+    console.print(f"         backout incident show {result.incident_id}")
+
+
+def _offset(first: str | None, at: str) -> str:
+    if first is None:
+        return ""
+    return f"{(datetime.fromisoformat(at) - datetime.fromisoformat(first)).total_seconds():.2f}"
+
+
+def _s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(quickstart)

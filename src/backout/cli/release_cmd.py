@@ -1,0 +1,103 @@
+"""`backout deploy`, `backout releases`, `backout release record|mark`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from backout.cli._common import (
+    ConfigOption,
+    JsonOption,
+    actor,
+    console,
+    print_json,
+    print_table,
+    runtime,
+    show_step,
+)
+from backout.executor import Executor
+from backout.operations import views
+from backout.operations.deploy import deploy as deploy_release
+from backout.operations.deploy import mark_release, record_release
+from backout.releases import ReleaseStatus
+
+release_app = typer.Typer(help="Record releases and give them a verdict.", no_args_is_help=True)
+
+ServiceArg = Annotated[str, typer.Argument(help="The service, as named in backout.yaml.")]
+VersionArg = Annotated[str, typer.Argument(help="The release's version.")]
+
+
+def deploy(
+    service: ServiceArg,
+    version: VersionArg,
+    ref: Annotated[
+        str | None, typer.Option(help="Git ref, image or artifact (driver-specific).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Deploy VERSION of SERVICE through its driver, check its health, and record it live."""
+    with runtime(config) as rt:
+        result = deploy_release(
+            rt, Executor(rt, actor=actor(), on_step=show_step), service, version, ref=ref
+        )
+    console.print(result.message)
+    raise typer.Exit(int(result.exit_code))
+
+
+def releases(service: ServiceArg, config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """The release history of SERVICE, newest first."""
+    with runtime(config) as rt:
+        history = views.release_history(rt, service)
+    if as_json:
+        print_json(history)
+        return
+    print_table(
+        f"releases of {service}",
+        ["version", "ref", "status", "created", "by", "reason"],
+        [
+            [
+                r["version"],
+                r["ref"],
+                r["status"],
+                r["created_at"][:19],
+                r["created_by"],
+                r["reason"],
+            ]
+            for r in history
+        ],
+    )
+
+
+@release_app.command("record")
+def record(
+    service: ServiceArg,
+    version: VersionArg,
+    ref: Annotated[str | None, typer.Option(help="Git ref, image or artifact.")] = None,
+    status: Annotated[ReleaseStatus, typer.Option(help="Its status now.")] = ReleaseStatus.LIVE,
+    config: ConfigOption = None,
+) -> None:
+    """Record a release a pipeline deployed on its own (live by default)."""
+    with runtime(config) as rt:
+        release = record_release(rt, service, version, ref=ref, actor=actor(), status=status)
+    console.print(f"{service} {release.version} recorded ({release.status})")
+
+
+@release_app.command("mark")
+def mark(
+    service: ServiceArg,
+    version: VersionArg,
+    status: Annotated[ReleaseStatus, typer.Argument(help="good, bad ...")],
+    reason: Annotated[str | None, typer.Option(help="Why.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Give a release its verdict by hand (e.g. mark it good without waiting for the bake)."""
+    with runtime(config) as rt:
+        mark_release(rt, service, version, status, actor=actor(), reason=reason)
+    console.print(f"{service} {version} marked {status}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(deploy)
+    app.command()(releases)
+    app.add_typer(release_app, name="release")

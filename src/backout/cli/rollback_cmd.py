@@ -1,0 +1,90 @@
+"""`backout rollback SERVICE`: what a person on call, or a pipeline, runs when a release is bad."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from backout.cli._common import (
+    ConfigOption,
+    JsonOption,
+    actor,
+    console,
+    print_json,
+    runtime,
+    show_step,
+)
+from backout.errors import RefusedError
+from backout.executor import Executor
+from backout.operations.rollback import RollbackRequest, plan_rollback, start_rollback
+
+
+def rollback(
+    service: Annotated[str, typer.Argument(help="The service to roll back.")],
+    to: Annotated[
+        str | None,
+        typer.Option("--to", "--version", help="Target version (default: last known good)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; change nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why; goes on the incident timeline.")
+    ] = "manual rollback",
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Roll SERVICE back to its last known good version (or --to VERSION), step by step."""
+    request = RollbackRequest(service=service, to_version=to, reason=reason)
+    with runtime(config) as rt:
+        plan = plan_rollback(rt, request)
+        if dry_run:
+            if as_json:
+                print_json(
+                    {
+                        "service": service,
+                        "from_version": plan.from_version,
+                        "to_version": plan.target_version,
+                        "steps": [
+                            {"kind": s.kind, "title": s.title, "params": s.params}
+                            for s in plan.steps
+                        ],
+                    }
+                )
+            else:
+                console.print(
+                    f"plan: roll {service} back from {plan.from_version} to {plan.target_version}"
+                )
+                for line in plan.describe():
+                    console.print(f"  {line}")
+                console.print("dry run: nothing was changed")
+            return
+        _confirm(yes, f"Roll {service} back from {plan.from_version} to {plan.target_version}?")
+        executor = Executor(rt, actor=actor(), on_step=None if as_json else show_step)
+        run_id = start_rollback(rt, executor, request)
+        if not as_json:
+            console.print(f"run {run_id}: rolling {service} back to {plan.target_version}")
+        result = executor.execute(run_id)
+        if as_json:
+            print_json({"run_id": result.run_id, "state": result.state, "message": result.message})
+        else:
+            console.print(result.message)
+        raise typer.Exit(int(result.exit_code))
+
+
+def _confirm(yes: bool, question: str) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise RefusedError(
+            "a rollback needs confirmation", hint="pass --yes when no one can answer a prompt"
+        )
+    if not typer.confirm(question):
+        raise typer.Abort
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(rollback)

@@ -1,0 +1,126 @@
+"""`backout runs`, `run show`, `resume`, `abort`, `approve`: the life of a run."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from backout.cli._common import (
+    ConfigOption,
+    JsonOption,
+    actor,
+    console,
+    print_json,
+    print_table,
+    runtime,
+    show_step,
+)
+from backout.executor import Executor
+from backout.operations import views
+from backout.operations.rollback import abort_run, approve_run, resume_all
+
+run_app = typer.Typer(help="Inspect one run.", no_args_is_help=True)
+
+
+def runs(
+    service: Annotated[str | None, typer.Option(help="Only this service.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List runs (rollbacks and deploys), newest first."""
+    with runtime(config) as rt:
+        listing = views.list_runs(rt, service=service, limit=limit)
+    if as_json:
+        print_json(listing)
+        return
+    print_table(
+        "runs",
+        ["id", "kind", "service", "from", "to", "state", "created", "reason"],
+        [
+            [
+                r["id"],
+                r["kind"],
+                r["service"],
+                r["from_version"],
+                r["to_version"],
+                r["state"],
+                r["created_at"][:19],
+                r["reason"],
+            ]
+            for r in listing
+        ],
+    )
+
+
+@run_app.command("show")
+def show(
+    run_id: Annotated[int, typer.Argument(help="The run's id.")],
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one run and its steps."""
+    with runtime(config) as rt:
+        detail = views.run_detail(rt, run_id)
+    if as_json:
+        print_json(detail)
+        return
+    console.print(
+        f"run {detail['id']}: {detail['kind']} {detail['service']} "
+        f"{detail['from_version']} → {detail['to_version']}, {detail['state']} ({detail['reason']})"
+    )
+    if detail["error"]:
+        console.print(f"[red]{detail['error']}[/]")
+    print_table(
+        "steps",
+        ["#", "step", "state", "attempts", "message"],
+        [
+            [s["position"], s["title"], s["state"], s["attempts"], s["message"]]
+            for s in detail["steps"]
+        ],
+    )
+
+
+def resume(config: ConfigOption = None) -> None:
+    """Finish every run a crashed process left unfinished."""
+    with runtime(config) as rt:
+        results = resume_all(rt, Executor(rt, actor=actor(), on_step=show_step))
+    if not results:
+        console.print("nothing to resume")
+    for result in results:
+        console.print(f"run {result.run_id}: {result.message}")
+    worst = max((int(r.exit_code) for r in results), default=0)
+    raise typer.Exit(worst)
+
+
+def abort(
+    run_id: Annotated[int, typer.Argument(help="The run's id.")],
+    reason: Annotated[str, typer.Option(help="Why; goes on the timeline.")] = "aborted by hand",
+    config: ConfigOption = None,
+) -> None:
+    """Abort a run where it stands and free its service; steps already done stay done."""
+    with runtime(config) as rt:
+        abort_run(rt, run_id, actor(), reason)
+    console.print(f"run {run_id} aborted")
+
+
+def approve(
+    run_id: Annotated[int, typer.Argument(help="The run waiting for approval.")],
+    config: ConfigOption = None,
+) -> None:
+    """Approve a run waiting at its gate, and carry it on in this process."""
+    with runtime(config) as rt:
+        approve_run(rt, run_id, actor())
+        console.print(f"run {run_id} approved by {actor()}")
+        result = Executor(rt, actor=actor(), on_step=show_step).execute(run_id)
+    console.print(result.message)
+    raise typer.Exit(int(result.exit_code))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(runs)
+    app.add_typer(run_app, name="run")
+    app.command()(resume)
+    app.command()(abort)
+    app.command()(approve)

@@ -1,0 +1,40 @@
+"""`backout token create|revoke`: API tokens with a role."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from backout.cli._common import ConfigOption, actor, console, runtime
+from backout.operations.tokens import Role, create_token, revoke_token
+
+token_app = typer.Typer(help="API tokens for `backout serve`.", no_args_is_help=True)
+
+
+@token_app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="Who or what will use it (ci, alice ...).")],
+    role: Annotated[str, typer.Option(help="viewer, operator, approver or admin.")] = "viewer",
+    config: ConfigOption = None,
+) -> None:
+    """Make a token; it is printed once, and only its hash is stored."""
+    with runtime(config) as rt:
+        token = create_token(rt, name, Role.parse(role), actor=actor())
+    console.print(f"token {name!r} ({role}); keep it now, it is not shown again:", highlight=False)
+    print(token)
+
+
+@token_app.command("revoke")
+def revoke(
+    name: Annotated[str, typer.Argument(help="The token's name.")],
+    config: ConfigOption = None,
+) -> None:
+    """Revoke a token at once."""
+    with runtime(config) as rt:
+        revoke_token(rt, name, actor=actor())
+    console.print(f"token {name!r} revoked")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(token_app, name="token")

@@ -1,0 +1,35 @@
+"""Time as a dependency, so the watch loop, rules and steps can be tested without waiting."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Wall-clock time, timezone-aware UTC: what is recorded."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back: what is measured."""
+        ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def __init__(self) -> None:
+        self._wakeup = threading.Event()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self._wakeup.wait(seconds)

@@ -1,0 +1,320 @@
+"""The `backout.yaml` schema and its loader: one place, every problem reported with its key path.
+
+Precedence: built-in defaults, then `backout.yaml`, then `BACKOUT_*` environment variables
+(`BACKOUT_DATABASE_URL` replaces `state.database`). Plug-in sections (`driver:`, `router:`,
+health checks) carry a `type:` and are validated by the plug-in's own settings model when the
+registry builds them, so their errors carry the same key paths.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
+
+from backout.errors import ConfigError, UnknownServiceError
+
+DEFAULT_CONFIG_NAME = "backout.yaml"
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> Any:
+    """Accept `90`, `1.5`, `"500ms"`, `"15m"`, `"1h30m"`; leave anything else to pydantic."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        parts = _DURATION_PART.findall(text)
+        if parts and "".join(n + u for n, u in parts) == text:
+            return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+        raise ValueError(f"expected a duration such as 500ms, 30s, 15m or 1h30m, got {value!r}")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def format_duration(value: timedelta | float) -> str:
+    """The inverse of parse_duration, for messages: 900 → '15m', 2.5 → '2.5s'."""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    for unit in ("d", "h", "m"):
+        size = _UNIT_SECONDS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    return f"{seconds:g}s"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class PluginSpec(BaseModel):
+    """A `type:`-selected plug-in section; the rest of its keys belong to the plug-in."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str = Field(description="Which implementation to use, by its registered name.")
+
+    def settings(self) -> dict[str, Any]:
+        """The plug-in's own keys, without `type`."""
+        return dict(self.model_extra or {})
+
+
+class RtoObjectives(_Section):
+    critical: Duration = Field(timedelta(minutes=15), description="RTO of a critical service.")
+    core: Duration = Field(timedelta(minutes=30), description="RTO of a core service.")
+    full_system: Duration = Field(timedelta(hours=2), description="RTO of a full rollback.")
+    database: Duration = Field(timedelta(hours=1), description="RTO of a database rollback.")
+
+
+def _default_rpo() -> dict[str, timedelta]:
+    return {
+        "user_data": timedelta(minutes=5),
+        "transactional": timedelta(minutes=1),
+        "configuration": timedelta(minutes=15),
+    }
+
+
+class Objectives(_Section):
+    rto: RtoObjectives = Field(default_factory=RtoObjectives, description="Recovery time.")
+    rpo: dict[str, Duration] = Field(
+        default_factory=_default_rpo, description="Recovery point, per data class."
+    )
+
+
+class StateSettings(_Section):
+    database: str = Field(
+        "sqlite:///.backout/state.db",
+        description="SQLAlchemy URL of backout's own state; sqlite paths are relative to the "
+        "config file. BACKOUT_DATABASE_URL overrides it.",
+    )
+    directory: str = Field(
+        ".backout", description="Where logs, pid files and release folders live (relative)."
+    )
+
+
+Metric = Literal["error_rate", "latency_p50", "latency_p95", "latency_p99", "request_rate"]
+
+
+class TriggerRule(_Section):
+    """A condition on a probe metric that, held for `for`, fires an incident."""
+
+    name: str = Field(description="Shown in the incident and the watch loop's sentence.")
+    metric: Metric = Field(description="Which probe metric the rule reads.")
+    above: float | None = Field(None, description="Fire when the metric exceeds this value.")
+    above_baseline: float | None = Field(
+        None,
+        gt=1.0,
+        description="Fire when the metric exceeds this factor of the last known good "
+        "release's own measured baseline (1.5 = 50% worse).",
+    )
+    baseline_floor: float = Field(
+        0.0,
+        ge=0,
+        description="For above_baseline: the baseline is taken as at least this, so that a "
+        "tiny baseline (a 2ms p95) does not turn noise into a rollback.",
+    )
+    hold: Duration = Field(
+        timedelta(seconds=30), alias="for", description="How long the condition must hold."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_threshold(self) -> TriggerRule:
+        if (self.above is None) == (self.above_baseline is None):
+            raise ValueError("give exactly one of 'above' or 'above_baseline'")
+        return self
+
+
+class ProbeSettings(_Section):
+    """The built-in synthetic probe: steady requests whose outcomes feed the triggers."""
+
+    url: str = Field(description="The URL to request, usually a core endpoint.")
+    method: Literal["GET", "HEAD", "POST"] = "GET"
+    interval: Duration = Field(timedelta(milliseconds=200), description="Time between requests.")
+    timeout: Duration = Field(timedelta(seconds=2), description="A slower answer is an error.")
+    window: Duration = Field(timedelta(seconds=30), description="The sliding window of metrics.")
+
+
+class StepSettings(_Section):
+    timeout: Duration = Field(timedelta(minutes=10), description="Default timeout of a step.")
+    retries: int = Field(2, ge=0, le=10, description="Retries of a step after a retryable error.")
+
+
+class ServiceConfig(_Section):
+    tier: Literal["critical", "core"] = Field(description="Chooses the RTO objective.")
+    driver: PluginSpec = Field(description="How the service is deployed (process, git-build ...).")
+    router: PluginSpec = Field(
+        default_factory=lambda: PluginSpec(type="none"),
+        description="How traffic reaches it; `none` records the traffic steps as skipped.",
+    )
+    health: list[PluginSpec] = Field(
+        default_factory=list, description="Checks that must pass after a deploy or rollback."
+    )
+    health_timeout: Duration = Field(
+        timedelta(seconds=60), description="How long health checks may take to pass."
+    )
+    probe: ProbeSettings | None = Field(None, description="Synthetic traffic for the triggers.")
+    triggers: list[TriggerRule] = Field(default_factory=list)
+    policy: Literal["rollback", "approve", "notify"] = Field(
+        "approve",
+        description="When a trigger fires: roll back at once, roll back after an approval, "
+        "or only open the incident.",
+    )
+    bake_time: Duration = Field(
+        timedelta(minutes=10),
+        description="How long a live release must run without a trigger before it is good.",
+    )
+    monitor: Duration = Field(
+        timedelta(minutes=30), description="Monitoring window after a rollback."
+    )
+    traffic_restore: list[int] = Field(
+        default_factory=lambda: [10, 50, 100],
+        description="Percent stages of the gradual traffic restore; the last must be 100.",
+    )
+    traffic_hold: Duration = Field(
+        timedelta(seconds=30), description="How long each traffic stage is held and watched."
+    )
+    steps: StepSettings = Field(default_factory=StepSettings)
+
+    @model_validator(mode="after")
+    def _restore_ends_at_full_traffic(self) -> ServiceConfig:
+        stages = self.traffic_restore
+        if not stages or stages[-1] != 100 or sorted(stages) != stages:
+            raise ValueError("traffic_restore must rise and end at 100, e.g. [10, 50, 100]")
+        return self
+
+
+class WatchSettings(_Section):
+    interval: Duration = Field(timedelta(seconds=1), description="Time between watch cycles.")
+
+
+class Contact(_Section):
+    name: str
+    role: str = Field(description="e.g. lead-developer, devops, dba, incident-commander")
+    email: str | None = None
+    phone: str | None = None
+
+
+class Config(_Section):
+    """A whole `backout.yaml`."""
+
+    project: str = Field(description="The product's name, shown in reports.")
+    environment: str = Field("production", description="Locks are per environment and service.")
+    state: StateSettings = Field(default_factory=StateSettings)
+    objectives: Objectives = Field(default_factory=Objectives)
+    watch: WatchSettings = Field(default_factory=WatchSettings)
+    services: dict[str, ServiceConfig] = Field(default_factory=dict)
+    contacts: list[Contact] = Field(default_factory=list)
+
+    _source: Path = PrivateAttr(default=Path(DEFAULT_CONFIG_NAME))
+
+    @property
+    def source(self) -> Path:
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in the config are relative to the file's folder."""
+        return self._source.resolve().parent
+
+    @property
+    def state_dir(self) -> Path:
+        return self.resolve_path(self.state.directory)
+
+    def resolve_path(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    def database_url(self) -> str:
+        """The state store URL, with BACKOUT_DATABASE_URL first and sqlite paths resolved."""
+        url = os.environ.get("BACKOUT_DATABASE_URL") or self.state.database
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.resolve_path(url.removeprefix(prefix)))
+        return url
+
+    def service(self, name: str) -> ServiceConfig:
+        try:
+            return self.services[name]
+        except KeyError:
+            raise UnknownServiceError(name, sorted(self.services)) from None
+
+    def rto_for(self, name: str) -> timedelta:
+        return getattr(self.objectives.rto, self.service(name).tier)  # type: ignore[no-any-return]
+
+
+def key_path(loc: tuple[int | str, ...]) -> str:
+    """('services', 'api', 'triggers', 0, 'above') → 'services.api.triggers[0].above'."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _describe(error: Any, prefix: tuple[str | int, ...] = ()) -> str:
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    where = key_path(prefix + loc) or "(top level)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (misspelt, or not in this version of backout)"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    return f"{where}: {message}"
+
+
+def validation_problems(error: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[str]:
+    """One line per problem: 'services.api.triggers[0].above: Input should be a valid number'."""
+    return [_describe(e, prefix) for e in error.errors()]
+
+
+def parse_config(data: Any, source: Path) -> Config:
+    """Validate already-parsed YAML; raise ConfigError naming every problem."""
+    if not isinstance(data, dict):
+        raise ConfigError(str(source), ["(top level): expected a mapping of keys such as project:"])
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(
+            str(source), validation_problems(error), hint="see `backout init` for a starter file"
+        ) from None
+    config._source = source
+    return config
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Read and validate `path` (default: $BACKOUT_CONFIG, then ./backout.yaml)."""
+    source = Path(path or os.environ.get("BACKOUT_CONFIG") or DEFAULT_CONFIG_NAME)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            str(source), ["file not found"], hint="create one with `backout init`"
+        ) from None
+    except OSError as error:
+        raise ConfigError(str(source), [f"cannot be read: {error.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(str(source), [f"{where}not valid YAML ({problem})"]) from None
+    return parse_config(data, source)

@@ -1,0 +1,123 @@
+"""The HTTP API and the front page of Badminton Group."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+from . import accounts, sessions
+from .db import Database
+from .release import VERSION
+
+logger = logging.getLogger("badminton")
+
+PAGE = Path(__file__).resolve().parent.parent / "dist" / "index.html"
+
+database = Database.from_environment()
+
+
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    try:
+        database.prepare()
+    except sqlite3.Error as exc:
+        # Start anyway: /health says 503 until the database is usable, which is the point of it.
+        logger.error("database %s is not usable: %s", database.path, exc)
+    yield
+
+
+app = FastAPI(title="Badminton Group", version=VERSION, lifespan=lifespan)
+
+
+class SignIn(BaseModel):
+    email: str = Field(min_length=3, max_length=254)
+
+
+class BookingRequest(BaseModel):
+    session_id: int
+
+
+@app.exception_handler(sqlite3.Error)
+async def database_failed(request: Request, exc: sqlite3.Error) -> JSONResponse:
+    logger.error("%s %s failed: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+    return JSONResponse(status_code=500, content={"detail": "database error"})
+
+
+@app.get("/health")
+def health() -> JSONResponse:
+    problem = database.check()
+    if problem is not None:
+        body = {"status": "unavailable", "version": VERSION, "database": problem}
+        return JSONResponse(status_code=503, content=body)
+    return JSONResponse(content={"status": "ok", "version": VERSION, "database": "ok"})
+
+
+@app.get("/version")
+def version() -> dict[str, str]:
+    return {"version": VERSION}
+
+
+@app.get("/", response_class=HTMLResponse)
+def front_page() -> HTMLResponse:
+    try:
+        return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+    except OSError:
+        return HTMLResponse("front end not built: run python -m badminton.build", status_code=503)
+
+
+@app.post("/api/signin")
+def sign_in(body: SignIn) -> dict[str, Any]:
+    with database.connect() as conn:
+        signed_in = accounts.sign_in(conn, body.email)
+    if signed_in is None:
+        raise HTTPException(status_code=401, detail="no member has this email")
+    token, member = signed_in
+    return {"token": token, "member": member}
+
+
+@app.get("/api/sessions")
+def list_sessions() -> list[dict[str, Any]]:
+    with database.connect() as conn:
+        return sessions.list_sessions(conn)
+
+
+@app.post("/api/bookings", status_code=201)
+def create_booking(
+    body: BookingRequest, authorization: Annotated[str | None, Header()] = None
+) -> dict[str, Any]:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(status_code=401, detail="sign in first: Authorization: Bearer TOKEN")
+    with database.connect() as conn:
+        member = accounts.member_for_token(conn, token.strip())
+        if member is None:
+            raise HTTPException(status_code=401, detail="unknown or expired token")
+        try:
+            return accounts.book(conn, member["id"], body.session_id)
+        except accounts.BookingRefused as refused:
+            raise HTTPException(status_code=refused.status, detail=refused.reason) from None
+
+
+@app.get("/api/members")
+def list_members() -> list[dict[str, Any]]:
+    with database.connect() as conn:
+        rows = conn.execute("SELECT id, name, email FROM members ORDER BY id")
+        return [dict(row) for row in rows]
+
+
+@app.get("/api/groups")
+def list_groups() -> list[dict[str, Any]]:
+    with database.connect() as conn:
+        rows = conn.execute(
+            "SELECT g.id, g.name, g.venue, COUNT(gm.member_id) AS members FROM groups g "
+            "LEFT JOIN group_members gm ON gm.group_id = g.id GROUP BY g.id ORDER BY g.id"
+        )
+        return [dict(row) for row in rows]

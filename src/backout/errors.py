@@ -1,0 +1,139 @@
+"""Every error backout raises on purpose, each knowing its exit code and whether a retry can help.
+
+A library's own exceptions (httpx, psycopg, subprocess, SQLAlchemy) are translated into one of
+these at the boundary of the module that calls the library, so the CLI and the API can print one
+readable message and a pipeline can act on the exit code.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What `backout` returns to the shell; documented in the README for CI/CD jobs."""
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    INVALID_CONFIG = 3
+    NOT_FOUND = 4
+    LOCKED = 5
+    AWAITING_APPROVAL = 6
+    ABORTED = 7
+    UNAVAILABLE = 8
+
+
+class BackoutError(Exception):
+    """The root of every error backout raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+    retryable: bool = False
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if self.hint is None else f"{self.message}\n  → {self.hint}"
+
+
+class ConfigError(BackoutError):
+    """The configuration file is missing, unreadable or invalid."""
+
+    exit_code = ExitCode.INVALID_CONFIG
+
+    def __init__(self, path: str, problems: list[str], *, hint: str | None = None) -> None:
+        self.path = path
+        self.problems = problems
+        listing = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{path}: {len(problems)} problem(s)\n{listing}", hint=hint)
+
+
+class NotFoundError(BackoutError):
+    """A service, version, run or incident the caller named does not exist."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class UnknownServiceError(NotFoundError):
+    def __init__(self, service: str, known: list[str]) -> None:
+        super().__init__(
+            f"unknown service {service!r}",
+            hint=f"services in the config: {', '.join(known) or '(none)'}",
+        )
+
+
+class UnknownVersionError(NotFoundError):
+    def __init__(self, service: str, version: str, known: list[str]) -> None:
+        super().__init__(
+            f"service {service!r} has no recorded release {version!r}",
+            hint=f"known versions: {', '.join(known) or '(none recorded)'}",
+        )
+
+
+class NothingToRollBackToError(NotFoundError):
+    def __init__(self, service: str) -> None:
+        super().__init__(
+            f"service {service!r} has no release marked good to roll back to",
+            hint="name one with --to VERSION, or mark one good: backout release mark",
+        )
+
+
+class LockedError(BackoutError):
+    """Another run already holds the lock of this (environment, service)."""
+
+    exit_code = ExitCode.LOCKED
+
+    def __init__(self, service: str, holder_run_id: int) -> None:
+        self.holder_run_id = holder_run_id
+        super().__init__(
+            f"service {service!r} is locked by run {holder_run_id}",
+            hint=f"wait for it, or see: backout run show {holder_run_id}",
+        )
+
+
+class RefusedError(BackoutError):
+    """The request is understood but not allowed in the current state."""
+
+    exit_code = ExitCode.FAILED
+
+
+class PermissionDeniedError(BackoutError):
+    """The actor's role does not allow this action."""
+
+    exit_code = ExitCode.FAILED
+
+
+class AwaitingApprovalError(BackoutError):
+    """The run stopped at an approval gate; a person must approve it."""
+
+    exit_code = ExitCode.AWAITING_APPROVAL
+
+
+class RunAbortedError(BackoutError):
+    exit_code = ExitCode.ABORTED
+
+
+class StepFailedError(BackoutError):
+    """A step did not reach its goal; `retryable` says whether trying again can help."""
+
+    def __init__(self, message: str, *, retryable: bool = False, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retryable = retryable
+
+
+class UnavailableError(BackoutError):
+    """Something backout depends on (a tool, a server, the state store) is not reachable."""
+
+    exit_code = ExitCode.UNAVAILABLE
+    retryable = True
+
+
+class DriverError(StepFailedError):
+    """A driver could not do what it was asked; raised by drivers/, translated from the platform."""
+
+
+class CheckError(BackoutError):
+    """A check could not run at all (as opposed to running and failing)."""

@@ -1,0 +1,425 @@
+"""Durable execution of a plan (DESIGN.md, "Durable execution").
+
+- The whole plan is written to the store before its first step runs.
+- A step is marked `running` before it acts and `succeeded`/`failed`/`skipped` after, each in
+  its own transaction, so the store always says how far a run got.
+- A run found unfinished is resumed: a step found `running` is first asked to `observe()` the
+  world and is re-run only if it did not take effect.
+- One lock per (environment, service): a row in `service_locks`, inserted with the run and
+  deleted when the run ends; a second run of the same service is refused, naming the holder.
+- A run is executed by one process at a time: its `owner` is claimed by compare-and-set, and a
+  dead owner's run may be taken over by `backout resume`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from backout import failpoints, releases
+from backout.audit import audit
+from backout.errors import (
+    AwaitingApprovalError,
+    BackoutError,
+    ExitCode,
+    LockedError,
+    NotFoundError,
+    RefusedError,
+    StepFailedError,
+)
+from backout.incidents import add_event, resolve
+from backout.owner import current_owner, owner_alive
+from backout.plans import Plan
+from backout.runtime import Runtime
+from backout.steps import STEP_KINDS, StepContext, StepOutcome
+from backout.store import Incident, Run, ServiceLock, Step, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class RunState(StrEnum):
+    PLANNED = "planned"
+    AWAITING_APPROVAL = "awaiting_approval"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ABORTED = "aborted"
+
+
+TERMINAL = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.ABORTED})
+
+
+class StepState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+DONE_STEPS = frozenset({StepState.SUCCEEDED, StepState.SKIPPED})
+
+_EXIT_CODES = {
+    RunState.SUCCEEDED: ExitCode.OK,
+    RunState.FAILED: ExitCode.FAILED,
+    RunState.ABORTED: ExitCode.ABORTED,
+    RunState.AWAITING_APPROVAL: ExitCode.AWAITING_APPROVAL,
+}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: int
+    state: RunState
+    message: str
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return _EXIT_CODES.get(self.state, ExitCode.FAILED)
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """A step changed state; what a progress display needs."""
+
+    run_id: int
+    position: int
+    total: int
+    title: str
+    state: StepState
+    message: str
+
+
+StepListener = Callable[[StepEvent], None]
+
+
+def get_run(session: Session, run_id: int) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFoundError(f"there is no run {run_id}", hint="list them with: backout runs")
+    return run
+
+
+class Executor:
+    """Runs stored plans step by step; one instance per process is enough."""
+
+    def __init__(
+        self, runtime: Runtime, *, actor: str = "backout", on_step: StepListener | None = None
+    ) -> None:
+        self.runtime = runtime
+        self.actor = actor
+        self.on_step = on_step
+        self.owner = current_owner()
+
+    def create_run(
+        self,
+        plan: Plan,
+        *,
+        reason: str,
+        trigger: str | None = None,
+        incident_id: int | None = None,
+    ) -> int:
+        """Store the run, all its steps and the service lock in one transaction."""
+        env = self.runtime.environment
+        try:
+            with self.runtime.store.session() as session:
+                run = self._new_run(session, plan, reason, trigger, incident_id)
+                session.add(ServiceLock(environment=env, service=plan.service, run_id=run.id))
+                session.flush()
+                return run.id
+        except IntegrityError:
+            with self.runtime.store.session() as session:
+                holder = session.get(ServiceLock, (env, plan.service))
+            if holder is None:  # released between our insert and this read: a real race
+                raise RefusedError(f"could not lock {plan.service!r}; try again") from None
+            raise LockedError(plan.service, holder.run_id) from None
+
+    def _new_run(
+        self,
+        session: Session,
+        plan: Plan,
+        reason: str,
+        trigger: str | None,
+        incident_id: int | None,
+    ) -> Run:
+        env = self.runtime.environment
+        target = releases.find(session, env, plan.service, plan.target_version)
+        source = (
+            releases.find(session, env, plan.service, plan.from_version)
+            if plan.from_version
+            else None
+        )
+        run = Run(
+            environment=env,
+            kind=plan.kind,
+            service=plan.service,
+            from_release_id=source.id if source else None,
+            target_release_id=target.id,
+            reason=reason,
+            trigger=trigger,
+            state=RunState.PLANNED,
+            incident_id=incident_id,
+            actor=self.actor,
+        )
+        session.add(run)
+        session.flush()
+        for position, spec in enumerate(plan.steps, start=1):
+            session.add(
+                Step(
+                    run_id=run.id,
+                    position=position,
+                    kind=spec.kind,
+                    title=spec.title,
+                    params=spec.params,
+                    state=StepState.PENDING,
+                )
+            )
+        audit(session, self.actor, f"run.{plan.kind}.planned", plan.service, run_id=run.id)
+        self._timeline(
+            session,
+            run,
+            "rollback_started",
+            f"{run_label(plan.kind)} of {plan.service} to {plan.target_version} planned "
+            f"as run {run.id} ({len(plan.steps)} steps): {reason}",
+        )
+        return run
+
+    def execute(self, run_id: int) -> RunResult:
+        """Run (or go on with) `run_id` until it ends or stops at an approval gate."""
+        self._claim(run_id)
+        try:
+            while True:
+                with self.runtime.store.session() as session:
+                    run = get_run(session, run_id)
+                    if run.state in TERMINAL:  # aborted by someone else meanwhile
+                        return RunResult(run_id, RunState(run.state), run.error or run.state)
+                    step = next((s for s in run.steps if s.state not in DONE_STEPS), None)
+                    total = len(run.steps)
+                if step is None:
+                    return self._finish(run_id, RunState.SUCCEEDED, None)
+                try:
+                    self._advance(run_id, step, total)
+                except AwaitingApprovalError as waiting:
+                    return self._await_approval(run_id, waiting)
+                except BackoutError as error:
+                    return self._finish(
+                        run_id,
+                        RunState.FAILED,
+                        f"step {step.position} ({step.title}) failed: {error.message}",
+                    )
+        finally:
+            self._let_go(run_id)
+
+    def _claim(self, run_id: int) -> None:
+        with self.runtime.store.session() as session:
+            run = get_run(session, run_id)
+            if run.state in TERMINAL:
+                raise RefusedError(f"run {run_id} has already ended: {run.state}")
+            previous = run.owner
+            if previous not in (None, self.owner) and owner_alive(previous):
+                raise RefusedError(
+                    f"run {run_id} is being executed by {previous}",
+                    hint="wait for it, or abort it: backout abort " + str(run_id),
+                )
+            claimed = session.execute(
+                update(Run)
+                .where(
+                    Run.id == run_id, (Run.owner == previous) if previous else Run.owner.is_(None)
+                )
+                .values(
+                    owner=self.owner, state=RunState.RUNNING, started_at=run.started_at or utcnow()
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                raise RefusedError(f"run {run_id} was claimed by another process just now")
+
+    def _let_go(self, run_id: int) -> None:
+        with self.runtime.store.session() as session:
+            session.execute(
+                update(Run).where(Run.id == run_id, Run.owner == self.owner).values(owner=None)
+            )
+
+    def _advance(self, run_id: int, step: Step, total: int) -> None:
+        kind = STEP_KINDS[step.kind]
+        ctx = self._context(run_id, step)
+        if step.state == StepState.RUNNING:  # the process died while this step acted
+            observed = kind.observe(ctx, step.params)
+            if observed is not None:
+                self._record(step, total, observed, note="(observed after an interruption) ")
+                return
+        retries = self.runtime.config.service(ctx.service).steps.retries
+        while True:
+            attempt = self._mark_running(step, total)
+            try:
+                outcome = kind.run(ctx, step.params)
+            except AwaitingApprovalError:
+                self._set_step(step.id, StepState.PENDING, None)
+                raise
+            except BackoutError as error:
+                if error.retryable and attempt <= retries:
+                    log.warning(
+                        "run %s step %s attempt %s: %s", run_id, step.position, attempt, error
+                    )
+                    self.runtime.clock.sleep(min(2.0**attempt, 30.0))
+                    continue
+                self._fail_step(step, total, error.message)
+                raise
+            except Exception as error:  # a bug or an untranslated library error
+                log.exception("run %s step %s crashed", run_id, step.position)
+                message = f"unexpected {type(error).__name__}: {error}"
+                self._fail_step(step, total, message)
+                raise StepFailedError(message) from error
+            self._record(step, total, outcome)
+            failpoints.hit("executor.after_step", step.position)
+            return
+
+    def _context(self, run_id: int, step: Step) -> StepContext:
+        with self.runtime.store.session() as session:
+            run = get_run(session, run_id)
+            service, incident_id = run.service, run.incident_id
+            recorded = dict(session.get(Step, step.id).output or {})  # type: ignore[union-attr]
+        default_timeout = self.runtime.config.service(service).steps.timeout.total_seconds()
+        timeout = float(step.params.get("timeout_s", default_timeout))
+        return StepContext(
+            runtime=self.runtime,
+            run_id=run_id,
+            service=service,
+            position=step.position,
+            actor=self.actor,
+            incident_id=incident_id,
+            deadline=self.runtime.clock.monotonic() + timeout,
+            recorded_output=recorded,
+        )
+
+    def _mark_running(self, step: Step, total: int) -> int:
+        with self.runtime.store.session() as session:
+            row = session.get(Step, step.id)
+            assert row is not None
+            row.state = StepState.RUNNING
+            row.attempts += 1
+            row.started_at = row.started_at or utcnow()
+            attempts = row.attempts
+            self._timeline(
+                session, row.run, "step_started", f"step {row.position}/{total}: {row.title}"
+            )
+        self._emit(step, total, StepState.RUNNING, "")
+        return attempts
+
+    def _record(self, step: Step, total: int, outcome: StepOutcome, note: str = "") -> None:
+        state = StepState(outcome.state)
+        with self.runtime.store.session() as session:
+            row = session.get(Step, step.id)
+            assert row is not None
+            row.state = state
+            row.message = note + outcome.message
+            row.output = {**(row.output or {}), **outcome.output}
+            row.finished_at = utcnow()
+            self._timeline(
+                session,
+                row.run,
+                f"step_{state}",
+                f"step {row.position}/{total} {state}: {row.title} — {row.message}",
+            )
+        self._emit(step, total, state, note + outcome.message)
+
+    def _fail_step(self, step: Step, total: int, message: str) -> None:
+        with self.runtime.store.session() as session:
+            row = session.get(Step, step.id)
+            assert row is not None
+            row.state = StepState.FAILED
+            row.message = message
+            row.finished_at = utcnow()
+            self._timeline(
+                session,
+                row.run,
+                "step_failed",
+                f"step {row.position}/{total} failed: {row.title} — {message}",
+            )
+        self._emit(step, total, StepState.FAILED, message)
+
+    def _set_step(self, step_id: int, state: StepState, message: str | None) -> None:
+        with self.runtime.store.session() as session:
+            row = session.get(Step, step_id)
+            assert row is not None
+            row.state = state
+            row.message = message
+
+    def _await_approval(self, run_id: int, waiting: AwaitingApprovalError) -> RunResult:
+        with self.runtime.store.session() as session:
+            run = get_run(session, run_id)
+            if run.state != RunState.AWAITING_APPROVAL:
+                run.state = RunState.AWAITING_APPROVAL
+                self._timeline(session, run, "awaiting_approval", waiting.message)
+        return RunResult(run_id, RunState.AWAITING_APPROVAL, str(waiting))
+
+    def _finish(self, run_id: int, state: RunState, error: str | None) -> RunResult:
+        with self.runtime.store.session() as session:
+            run = get_run(session, run_id)
+            run.state = state
+            run.error = error
+            run.finished_at = utcnow()
+            release_lock(session, run)
+            target = run.target_release.version if run.target_release else "?"
+            message = f"{run_label(run.kind)} of {run.service} to {target} {state}"
+            if error:
+                message += f": {error}"
+            self._timeline(session, run, f"run_{state}", message)
+            audit(session, self.actor, f"run.{run.kind}.{state}", run.service, run_id=run.id)
+            incident = session.get(Incident, run.incident_id) if run.incident_id else None
+            if state is RunState.SUCCEEDED and incident is not None and incident.recovered_at:
+                resolve(
+                    session, incident, f"rolled back to {target} and verified", actor=self.actor
+                )
+        log.info("run %s %s: %s", run_id, state, message)
+        return RunResult(run_id, state, message)
+
+    def _timeline(self, session: Session, run: Run, kind: str, message: str) -> None:
+        if run.incident_id is not None:
+            add_event(session, run.incident_id, kind, message, actor=self.actor, run_id=run.id)
+
+    def _emit(self, step: Step, total: int, state: StepState, message: str) -> None:
+        if self.on_step is not None:
+            self.on_step(StepEvent(step.run_id, step.position, total, step.title, state, message))
+
+
+def run_label(kind: str) -> str:
+    """'deploy', 'application rollback', 'database rollback' ..."""
+    return kind if kind == "deploy" else f"{kind} rollback"
+
+
+def release_lock(session: Session, run: Run) -> None:
+    lock = session.get(ServiceLock, (run.environment, run.service))
+    if lock is not None and lock.run_id == run.id:
+        session.delete(lock)
+
+
+def unfinished_runs(session: Session, environment: str) -> list[Run]:
+    """Runs that a dead process left behind, or that an approval made ready to go on."""
+    query = select(Run).where(
+        Run.environment == environment, Run.state.in_([RunState.PLANNED, RunState.RUNNING])
+    )
+    return [run for run in session.scalars(query.order_by(Run.id)) if not owner_alive(run.owner)]
+
+
+def step_summary(run: Run) -> list[dict[str, Any]]:
+    return [
+        {
+            "position": s.position,
+            "kind": s.kind,
+            "title": s.title,
+            "state": s.state,
+            "attempts": s.attempts,
+            "message": s.message,
+            "started_at": s.started_at.isoformat() if s.started_at else None,
+            "finished_at": s.finished_at.isoformat() if s.finished_at else None,
+        }
+        for s in run.steps
+    ]

@@ -1,0 +1,23 @@
+"""Incidents: what went wrong, its timeline, and how fast it was detected and recovered."""
+
+from backout.incidents.incident import (
+    IncidentStatus,
+    add_event,
+    mark_recovered,
+    open_incident,
+    open_incident_for,
+    resolve,
+    time_to_detect,
+    time_to_recover,
+)
+
+__all__ = [
+    "IncidentStatus",
+    "add_event",
+    "mark_recovered",
+    "open_incident",
+    "open_incident_for",
+    "resolve",
+    "time_to_detect",
+    "time_to_recover",
+]

@@ -1,0 +1,123 @@
+"""Open an incident, write its timeline, and measure it against its RTO."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backout.store import Incident, TimelineEvent, utcnow
+
+
+class IncidentStatus(StrEnum):
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+
+
+def open_incident(
+    session: Session,
+    *,
+    environment: str,
+    service: str,
+    title: str,
+    trigger: str | None,
+    release_id: int | None,
+    rto_s: float,
+    detected_at: datetime,
+    impact_started_at: datetime | None,
+    actor: str,
+    severity: str = "critical",
+) -> Incident:
+    incident = Incident(
+        environment=environment,
+        service=service,
+        title=title,
+        severity=severity,
+        status=IncidentStatus.INVESTIGATING,
+        trigger=trigger,
+        release_id=release_id,
+        rto_s=rto_s,
+        detected_at=detected_at,
+        impact_started_at=impact_started_at,
+    )
+    session.add(incident)
+    session.flush()
+    add_event(session, incident.id, "detected", title, actor=actor, at=detected_at)
+    return incident
+
+
+def open_incident_for(session: Session, environment: str, service: str) -> Incident | None:
+    """The newest unresolved incident of a service, if any."""
+    return session.scalars(
+        select(Incident)
+        .where(
+            Incident.environment == environment,
+            Incident.service == service,
+            Incident.status != IncidentStatus.RESOLVED,
+        )
+        .order_by(Incident.id.desc())
+    ).first()
+
+
+def add_event(
+    session: Session,
+    incident_id: int,
+    kind: str,
+    message: str,
+    *,
+    actor: str,
+    run_id: int | None = None,
+    at: datetime | None = None,
+) -> TimelineEvent:
+    event = TimelineEvent(
+        incident_id=incident_id,
+        run_id=run_id,
+        kind=kind,
+        message=message,
+        actor=actor,
+        at=at or utcnow(),
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def mark_recovered(session: Session, incident: Incident, at: datetime, *, actor: str) -> None:
+    """The previous version serves and passes its checks: the recovery clock stops here."""
+    if incident.recovered_at is None:
+        incident.recovered_at = at
+        incident.status = IncidentStatus.MONITORING
+        recovered_in = time_to_recover(incident)
+        add_event(
+            session,
+            incident.id,
+            "recovered",
+            f"service recovered in {recovered_in:.1f}s (RTO {incident.rto_s:.0f}s)",
+            actor=actor,
+            at=at,
+        )
+
+
+def resolve(session: Session, incident: Incident, message: str, *, actor: str) -> None:
+    if incident.status != IncidentStatus.RESOLVED:
+        incident.status = IncidentStatus.RESOLVED
+        incident.resolved_at = utcnow()
+        add_event(session, incident.id, "resolved", message, actor=actor)
+
+
+def time_to_detect(incident: Incident) -> float | None:
+    """Seconds from the bad release starting to serve to the trigger firing."""
+    if incident.impact_started_at is None:
+        return None
+    return (incident.detected_at - incident.impact_started_at).total_seconds()
+
+
+def time_to_recover(incident: Incident) -> float | None:
+    """Seconds from the trigger firing to the previous version serving and verified."""
+    if incident.recovered_at is None:
+        return None
+    return (incident.recovered_at - incident.detected_at).total_seconds()

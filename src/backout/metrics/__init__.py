@@ -1,0 +1,15 @@
+"""Metric sources (the built-in synthetic probe) and the trigger rules that read them."""
+
+from backout.metrics.base import MetricSource, MetricsSnapshot
+from backout.metrics.probe import Probe, ProbeHub
+from backout.metrics.rules import RuleVerdict, TriggerEvaluator, measure_baseline
+
+__all__ = [
+    "MetricSource",
+    "MetricsSnapshot",
+    "Probe",
+    "ProbeHub",
+    "RuleVerdict",
+    "TriggerEvaluator",
+    "measure_baseline",
+]

@@ -1,0 +1,139 @@
+"""The built-in synthetic probe: steady requests to one URL, kept in a sliding window."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import httpx
+
+from backout.config import ProbeSettings
+from backout.metrics.base import MetricsSnapshot
+
+log = logging.getLogger(__name__)
+
+_MIN_SAMPLES_FOR_PERCENTILES = 5
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: float  # epoch seconds when the request was sent
+    ok: bool
+    latency_s: float | None  # None when no answer came at all
+
+
+def _percentile(sorted_values: list[float], fraction: float) -> float | None:
+    if len(sorted_values) < _MIN_SAMPLES_FOR_PERCENTILES:
+        return None
+    cuts = statistics.quantiles(sorted_values, n=100, method="inclusive")
+    return cuts[round(fraction * 100) - 1]
+
+
+def summarise(samples: list[Sample], window_s: float) -> MetricsSnapshot:
+    """Rates and latency percentiles of `samples` over `window_s` seconds."""
+    errors = sum(1 for s in samples if not s.ok)
+    latencies = sorted(s.latency_s for s in samples if s.latency_s is not None)
+    span = max(window_s, 1e-9)
+    return MetricsSnapshot(
+        samples=len(samples),
+        window_s=window_s,
+        request_rate=len(samples) / span,
+        error_rate=errors / len(samples) if samples else 0.0,
+        latency_p50=_percentile(latencies, 0.50),
+        latency_p95=_percentile(latencies, 0.95),
+        latency_p99=_percentile(latencies, 0.99),
+    )
+
+
+class Probe:
+    """Sends one request at a time, every `interval`, from a daemon thread."""
+
+    def __init__(self, settings: ProbeSettings) -> None:
+        self.settings = settings
+        self._samples: deque[Sample] = deque()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="probe", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.settings.timeout.total_seconds() + 1)
+
+    def snapshot(self, since: float | None = None) -> MetricsSnapshot:
+        now = time.time()
+        start = now - self.settings.window.total_seconds()
+        if since is not None:
+            start = max(start, since)
+        with self._lock:
+            samples = [s for s in self._samples if s.at >= start]
+        return summarise(samples, max(now - start, 0.0))
+
+    def _loop(self) -> None:
+        interval = self.settings.interval.total_seconds()
+        timeout = self.settings.timeout.total_seconds()
+        # A new connection per request: a probe must see a restarted server at once, not a
+        # kept-alive socket to the process that was just stopped.
+        with httpx.Client(
+            timeout=timeout, limits=httpx.Limits(max_keepalive_connections=0)
+        ) as client:
+            next_at = time.monotonic()
+            while not self._stop.is_set():
+                self._record(self._request(client))
+                next_at += interval
+                delay = next_at - time.monotonic()
+                if delay < 0:  # fell behind (slow answers): do not burst to catch up
+                    next_at = time.monotonic()
+                self._stop.wait(max(delay, 0))
+
+    def _request(self, client: httpx.Client) -> Sample:
+        sent = time.time()
+        started = time.perf_counter()
+        try:
+            response = client.request(self.settings.method, self.settings.url)
+        except httpx.HTTPError:
+            return Sample(sent, ok=False, latency_s=None)
+        return Sample(sent, ok=response.status_code < 500, latency_s=time.perf_counter() - started)
+
+    def _record(self, sample: Sample) -> None:
+        horizon = sample.at - self.settings.window.total_seconds()
+        with self._lock:
+            self._samples.append(sample)
+            while self._samples and self._samples[0].at < horizon:
+                self._samples.popleft()
+
+
+class ProbeHub:
+    """One probe per service for the whole process, shared by the watch loop and the steps."""
+
+    def __init__(self, settings_by_service: dict[str, ProbeSettings]) -> None:
+        self._settings = settings_by_service
+        self._probes: dict[str, Probe] = {}
+        self._lock = threading.Lock()
+
+    def source(self, service: str) -> Probe | None:
+        """The running probe of `service`, started on first use; None if it has none."""
+        settings = self._settings.get(service)
+        if settings is None:
+            return None
+        with self._lock:
+            probe = self._probes.get(service)
+            if probe is None:
+                probe = self._probes[service] = Probe(settings)
+                probe.start()
+            return probe
+
+    def close(self) -> None:
+        with self._lock:
+            probes, self._probes = list(self._probes.values()), {}
+        for probe in probes:
+            probe.stop()

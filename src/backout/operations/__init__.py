@@ -1,0 +1,1 @@
+"""What a person or a pipeline can ask of backout; the CLI and the API each call one of these."""

@@ -1,0 +1,75 @@
+"""Deploy a version through the service's driver, and record releases a pipeline deployed."""
+
+from __future__ import annotations
+
+from backout import releases
+from backout.audit import audit
+from backout.executor import Executor, RunResult
+from backout.plans import deploy_plan
+from backout.releases import ReleaseStatus
+from backout.runtime import Runtime
+from backout.store import Release
+
+
+def record_release(
+    runtime: Runtime,
+    service: str,
+    version: str,
+    *,
+    ref: str | None,
+    actor: str,
+    status: ReleaseStatus = ReleaseStatus.LIVE,
+    schema_revision: str | None = None,
+) -> Release:
+    """Record a release deployed by someone else (a pipeline); LIVE also records it as running."""
+    runtime.config.service(service)
+    with runtime.store.session() as session:
+        release = releases.record(
+            session,
+            runtime.environment,
+            service,
+            version,
+            ref=ref,
+            actor=actor,
+            status=status,
+            schema_revision=schema_revision,
+        )
+        if status in (ReleaseStatus.LIVE, ReleaseStatus.GOOD):
+            releases.mark(release, status)
+            current = releases.live(session, runtime.environment, service)
+            if current is None or current.id != release.id:
+                releases.record_deployment(session, release, actor=actor)
+        audit(session, actor, "release.recorded", service, version=version, ref=ref)
+        return release
+
+
+def deploy(
+    runtime: Runtime, executor: Executor, service: str, version: str, *, ref: str | None
+) -> RunResult:
+    """Record `version` and run the deploy plan (deploy, health checks, mark live) durably."""
+    config = runtime.config.service(service)
+    with runtime.store.session() as session:
+        release = releases.record(
+            session, runtime.environment, service, version, ref=ref, actor=executor.actor
+        )
+        current = releases.live(session, runtime.environment, service)
+        plan = deploy_plan(service, config, release=release, current=current)
+    run_id = executor.create_run(plan, reason=f"deploy {version}")
+    return executor.execute(run_id)
+
+
+def mark_release(
+    runtime: Runtime,
+    service: str,
+    version: str,
+    status: ReleaseStatus,
+    *,
+    actor: str,
+    reason: str | None,
+) -> Release:
+    runtime.config.service(service)
+    with runtime.store.session() as session:
+        release = releases.find(session, runtime.environment, service, version)
+        releases.mark(release, status, reason=reason)
+        audit(session, actor, "release.marked", service, version=version, status=str(status))
+        return release

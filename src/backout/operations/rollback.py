@@ -1,0 +1,142 @@
+"""Plan, start, approve, abort and resume rollbacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backout import releases
+from backout.audit import audit
+from backout.errors import NothingToRollBackToError, RefusedError
+from backout.executor import (
+    Executor,
+    RunResult,
+    RunState,
+    StepState,
+    get_run,
+    release_lock,
+    unfinished_runs,
+)
+from backout.incidents import add_event, open_incident, open_incident_for
+from backout.plans import Plan, application_plan
+from backout.runtime import Runtime
+from backout.store import Release, utcnow
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    service: str
+    to_version: str | None = None
+    reason: str = "manual rollback"
+    trigger: str | None = None
+    approval_gate: bool = False
+    incident_id: int | None = None
+
+
+def plan_rollback(runtime: Runtime, request: RollbackRequest) -> Plan:
+    """The application plan for `request`; refuses an unknown service or version."""
+    service = runtime.config.service(request.service)
+    env = runtime.environment
+    with runtime.store.session() as session:
+        current = releases.live(session, env, request.service)
+        if request.to_version is not None:
+            target = releases.find(session, env, request.service, request.to_version)
+        else:
+            target = releases.last_known_good(
+                session, env, request.service, other_than=current.version if current else None
+            ) or _raise_nothing_to_roll_back_to(request.service)
+        return application_plan(
+            request.service,
+            service,
+            target=target,
+            current=current,
+            approval_gate=request.approval_gate,
+            reason=request.reason,
+        )
+
+
+def _raise_nothing_to_roll_back_to(service: str) -> Release:
+    raise NothingToRollBackToError(service)
+
+
+def start_rollback(runtime: Runtime, executor: Executor, request: RollbackRequest) -> int:
+    """Store the plan as a run (taking the service lock) and link it to an incident."""
+    plan = plan_rollback(runtime, request)
+    incident_id = request.incident_id or _incident_for_manual_rollback(
+        runtime, executor, request, plan
+    )
+    return executor.create_run(
+        plan, reason=request.reason, trigger=request.trigger, incident_id=incident_id
+    )
+
+
+def _incident_for_manual_rollback(
+    runtime: Runtime, executor: Executor, request: RollbackRequest, plan: Plan
+) -> int:
+    """Every rollback belongs to an incident; a manual one opens it if none is open."""
+    env = runtime.environment
+    with runtime.store.session() as session:
+        incident = open_incident_for(session, env, request.service)
+        if incident is None:
+            live = releases.live(session, env, request.service)
+            incident = open_incident(
+                session,
+                environment=env,
+                service=request.service,
+                title=f"{request.service} {plan.from_version or ''}: {request.reason}".replace(
+                    "  ", " "
+                ),
+                trigger=request.trigger or "manual",
+                release_id=live.id if live else None,
+                rto_s=runtime.config.rto_for(request.service).total_seconds(),
+                detected_at=utcnow(),
+                impact_started_at=None,
+                actor=executor.actor,
+            )
+        return incident.id
+
+
+def approve_run(runtime: Runtime, run_id: int, actor: str) -> None:
+    """Record an approval on the run's waiting gate; the run is then ready to go on."""
+    with runtime.store.session() as session:
+        run = get_run(session, run_id)
+        gate = next(
+            (s for s in run.steps if s.kind == "approve" and s.state == StepState.PENDING), None
+        )
+        if run.state != RunState.AWAITING_APPROVAL or gate is None:
+            raise RefusedError(f"run {run_id} is not waiting for an approval (it is {run.state})")
+        gate.output = {"approved_by": actor, "approved_at": utcnow().isoformat()}
+        run.state = RunState.PLANNED
+        audit(session, actor, "run.approved", run.service, run_id=run_id)
+        if run.incident_id is not None:
+            add_event(
+                session,
+                run.incident_id,
+                "approved",
+                f"run {run_id} approved by {actor}",
+                actor=actor,
+                run_id=run_id,
+            )
+
+
+def abort_run(runtime: Runtime, run_id: int, actor: str, reason: str) -> None:
+    """Stop a run where it stands and free its service; steps already done stay done."""
+    with runtime.store.session() as session:
+        run = get_run(session, run_id)
+        if run.state in (RunState.SUCCEEDED, RunState.FAILED, RunState.ABORTED):
+            raise RefusedError(f"run {run_id} has already ended: {run.state}")
+        run.state = RunState.ABORTED
+        run.error = f"aborted by {actor}: {reason}"
+        run.finished_at = utcnow()
+        release_lock(session, run)
+        audit(session, actor, "run.aborted", run.service, run_id=run_id, reason=reason)
+        if run.incident_id is not None:
+            add_event(
+                session, run.incident_id, "run_aborted", run.error, actor=actor, run_id=run_id
+            )
+
+
+def resume_all(runtime: Runtime, executor: Executor) -> list[RunResult]:
+    """Finish every run a dead process left unfinished, oldest first."""
+    with runtime.store.session() as session:
+        run_ids = [run.id for run in unfinished_runs(session, runtime.environment)]
+    return [executor.execute(run_id) for run_id in run_ids]

@@ -1,0 +1,75 @@
+"""API tokens: made by `backout token create`, stored only as a SHA-256 hash, each with a role."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from enum import IntEnum
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from backout.audit import audit
+from backout.errors import PermissionDeniedError, RefusedError
+from backout.runtime import Runtime
+from backout.store import ApiToken, utcnow
+
+TOKEN_PREFIX = "bk_"  # noqa: S105 - a prefix that makes leaked tokens greppable, not a secret
+
+
+class Role(IntEnum):
+    """Each role may do what the roles below it may."""
+
+    VIEWER = 1  # read everything
+    OPERATOR = 2  # start rollbacks and deploys, abort runs
+    APPROVER = 3  # approve runs waiting at a gate
+    ADMIN = 4  # manage tokens
+
+    @classmethod
+    def parse(cls, name: str) -> Role:
+        try:
+            return cls[name.upper()]
+        except KeyError:
+            names = ", ".join(r.name.lower() for r in cls)
+            raise RefusedError(f"unknown role {name!r}", hint=f"roles: {names}") from None
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(runtime: Runtime, name: str, role: Role, *, actor: str) -> str:
+    """Make a token and return it; it is shown once and only its hash is kept."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    try:
+        with runtime.store.session() as session:
+            session.add(ApiToken(name=name, role=role.name.lower(), token_hash=_digest(token)))
+            audit(session, actor, "token.created", name, role=role.name.lower())
+    except IntegrityError:
+        raise RefusedError(f"a token named {name!r} exists", hint="pick another name") from None
+    return token
+
+
+def revoke_token(runtime: Runtime, name: str, *, actor: str) -> None:
+    with runtime.store.session() as session:
+        row = session.scalars(select(ApiToken).where(ApiToken.name == name)).first()
+        if row is None or row.revoked_at is not None:
+            raise RefusedError(f"there is no active token named {name!r}")
+        row.revoked_at = utcnow()
+        audit(session, actor, "token.revoked", name)
+
+
+def authenticate(runtime: Runtime, token: str) -> tuple[str, Role]:
+    """The (name, role) of a valid token; PermissionDeniedError otherwise."""
+    with runtime.store.session() as session:
+        row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _digest(token))).first()
+        if row is None or row.revoked_at is not None:
+            raise PermissionDeniedError("invalid or revoked API token")
+        return row.name, Role.parse(row.role)
+
+
+def require(role: Role, needed: Role, action: str) -> None:
+    if role < needed:
+        raise PermissionDeniedError(
+            f"{action} needs role {needed.name.lower()}; this token has {role.name.lower()}"
+        )

@@ -1,0 +1,158 @@
+"""Read models: plain dicts of services, releases, runs and incidents, for the CLI and the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from backout import releases
+from backout.errors import NotFoundError
+from backout.executor import TERMINAL, get_run, step_summary
+from backout.incidents import time_to_detect, time_to_recover
+from backout.runtime import Runtime
+from backout.store import Incident, Release, Run
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def release_view(release: Release) -> dict[str, Any]:
+    return {
+        "service": release.service,
+        "version": release.version,
+        "ref": release.ref,
+        "status": release.status,
+        "reason": release.status_reason,
+        "created_by": release.created_by,
+        "created_at": _iso(release.created_at),
+        "live_at": _iso(release.live_at),
+        "good_at": _iso(release.good_at),
+        "baseline": release.baseline,
+    }
+
+
+def run_view(run: Run, *, with_steps: bool = False) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": run.id,
+        "kind": run.kind,
+        "service": run.service,
+        "from_version": run.from_release.version if run.from_release else None,
+        "to_version": run.target_release.version if run.target_release else None,
+        "state": run.state,
+        "reason": run.reason,
+        "trigger": run.trigger,
+        "incident_id": run.incident_id,
+        "actor": run.actor,
+        "error": run.error,
+        "created_at": _iso(run.created_at),
+        "finished_at": _iso(run.finished_at),
+    }
+    if with_steps:
+        view["steps"] = step_summary(run)
+    return view
+
+
+def incident_view(incident: Incident, *, with_timeline: bool = False) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": incident.id,
+        "service": incident.service,
+        "title": incident.title,
+        "severity": incident.severity,
+        "status": incident.status,
+        "trigger": incident.trigger,
+        "detected_at": _iso(incident.detected_at),
+        "recovered_at": _iso(incident.recovered_at),
+        "resolved_at": _iso(incident.resolved_at),
+        "time_to_detect_s": time_to_detect(incident),
+        "time_to_recover_s": time_to_recover(incident),
+        "rto_s": incident.rto_s,
+    }
+    if with_timeline:
+        view["timeline"] = [
+            {
+                "at": _iso(e.at),
+                "kind": e.kind,
+                "actor": e.actor,
+                "message": e.message,
+                "run_id": e.run_id,
+            }
+            for e in incident.events
+        ]
+    return view
+
+
+def service_statuses(runtime: Runtime) -> list[dict[str, Any]]:
+    env = runtime.environment
+    views = []
+    with runtime.store.session() as session:
+        for name, service in runtime.config.services.items():
+            live = releases.live(session, env, name)
+            good = releases.last_known_good(session, env, name)
+            driver_status = runtime.driver(name).status()
+            open_incidents = session.scalars(
+                select(Incident.id).where(
+                    Incident.environment == env,
+                    Incident.service == name,
+                    Incident.status != "resolved",
+                )
+            ).all()
+            active_runs = session.scalars(
+                select(Run.id).where(
+                    Run.environment == env, Run.service == name, Run.state.not_in(TERMINAL)
+                )
+            ).all()
+            views.append(
+                {
+                    "service": name,
+                    "tier": service.tier,
+                    "live_version": live.version if live else None,
+                    "live_status": live.status if live else None,
+                    "running": driver_status.state,
+                    "detail": driver_status.detail,
+                    "last_known_good": good.version if good else None,
+                    "open_incidents": list(open_incidents),
+                    "active_runs": list(active_runs),
+                }
+            )
+    return views
+
+
+def release_history(runtime: Runtime, service: str) -> list[dict[str, Any]]:
+    runtime.config.service(service)
+    with runtime.store.session() as session:
+        return [release_view(r) for r in releases.history(session, runtime.environment, service)]
+
+
+def list_runs(
+    runtime: Runtime, *, service: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    query = select(Run).where(Run.environment == runtime.environment)
+    if service is not None:
+        query = query.where(Run.service == service)
+    with runtime.store.session() as session:
+        return [run_view(r) for r in session.scalars(query.order_by(Run.id.desc()).limit(limit))]
+
+
+def run_detail(runtime: Runtime, run_id: int) -> dict[str, Any]:
+    with runtime.store.session() as session:
+        return run_view(get_run(session, run_id), with_steps=True)
+
+
+def list_incidents(runtime: Runtime, *, limit: int = 50) -> list[dict[str, Any]]:
+    query = select(Incident).where(Incident.environment == runtime.environment)
+    with runtime.store.session() as session:
+        return [
+            incident_view(i)
+            for i in session.scalars(query.order_by(Incident.id.desc()).limit(limit))
+        ]
+
+
+def incident_detail(runtime: Runtime, incident_id: int) -> dict[str, Any]:
+    with runtime.store.session() as session:
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            raise NotFoundError(f"there is no incident {incident_id}")
+        return incident_view(incident, with_timeline=True)

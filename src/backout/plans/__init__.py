@@ -1,0 +1,7 @@
+"""Plans: the ordered steps of a rollback, built from config and state before anything runs."""
+
+from backout.plans.application import application_plan
+from backout.plans.base import Plan, StepSpec
+from backout.plans.deploy import deploy_plan
+
+__all__ = ["Plan", "StepSpec", "application_plan", "deploy_plan"]

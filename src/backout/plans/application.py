@@ -1,0 +1,88 @@
+"""The application rollback plan: the runbook's five steps, in its order.
+
+    stop traffic → deploy previous → health checks → gradual traffic restore → monitor
+
+with an approval gate first when the policy asks for one, and the rolled-back release marked
+last so it is never chosen as "last known good".
+"""
+
+from __future__ import annotations
+
+from backout.config import ServiceConfig, format_duration
+from backout.plans.base import Plan, StepSpec
+from backout.store import Release
+
+_MARGIN_S = 30.0
+
+
+def application_plan(
+    service_name: str,
+    service: ServiceConfig,
+    *,
+    target: Release,
+    current: Release | None,
+    approval_gate: bool,
+    reason: str,
+) -> Plan:
+    bad = current.version if current is not None and current.id != target.id else None
+    step_timeout = service.steps.timeout.total_seconds()
+    hold = service.traffic_hold.total_seconds()
+    monitor_s = service.monitor.total_seconds()
+    steps: list[StepSpec] = []
+    if approval_gate:
+        steps.append(
+            StepSpec(
+                "approve",
+                "Approval by the incident commander",
+                {
+                    "role": "approver",
+                    "question": f"roll {service_name} back to {target.version}? ({reason})",
+                },
+            )
+        )
+    steps += [
+        StepSpec(
+            "drain",
+            f"Stop traffic to {bad}" if bad else "Stop traffic (nothing else is live)",
+            {"version": bad, "timeout_s": step_timeout},
+        ),
+        StepSpec(
+            "deploy",
+            f"Deploy previous version {target.version}",
+            {"version": target.version, "ref": target.ref, "timeout_s": step_timeout},
+        ),
+        StepSpec(
+            "health",
+            "Health checks",
+            {"timeout_s": service.health_timeout.total_seconds()},
+        ),
+        StepSpec(
+            "restore_traffic",
+            f"Gradual traffic restore to {target.version} "
+            f"({' → '.join(f'{p}%' for p in service.traffic_restore)})",
+            {
+                "version": target.version,
+                "stages": service.traffic_restore,
+                "hold_s": hold,
+                "timeout_s": hold * len(service.traffic_restore) + _MARGIN_S,
+            },
+        ),
+        StepSpec(
+            "monitor",
+            f"Monitor for {format_duration(service.monitor)}",
+            {
+                "version": target.version,
+                "duration_s": monitor_s,
+                "timeout_s": monitor_s + _MARGIN_S,
+            },
+        ),
+    ]
+    if bad is not None:
+        steps.append(
+            StepSpec(
+                "mark_release",
+                f"Mark {bad} rolled back",
+                {"version": bad, "status": "rolled_back", "reason": reason},
+            )
+        )
+    return Plan("application", service_name, bad, target.version, steps)

@@ -1,0 +1,29 @@
+"""The deploy plan: put a release live through the driver, verify it, and record it live."""
+
+from __future__ import annotations
+
+from backout.config import ServiceConfig
+from backout.plans.base import Plan, StepSpec
+from backout.store import Release
+
+
+def deploy_plan(
+    service_name: str, service: ServiceConfig, *, release: Release, current: Release | None
+) -> Plan:
+    timeout = service.steps.timeout.total_seconds()
+    steps = [
+        StepSpec(
+            "deploy",
+            f"Deploy {release.version}",
+            {"version": release.version, "ref": release.ref, "timeout_s": timeout},
+        ),
+        StepSpec("health", "Health checks", {"timeout_s": service.health_timeout.total_seconds()}),
+        StepSpec(
+            "mark_release",
+            f"Mark {release.version} live",
+            {"version": release.version, "status": "live", "reason": None},
+        ),
+    ]
+    return Plan(
+        "deploy", service_name, current.version if current else None, release.version, steps
+    )

@@ -1,0 +1,167 @@
+"""The quickstart story: deploy a good release, let it bake, ship a bad one, watch backout act."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backout import releases
+from backout.errors import BackoutError
+from backout.executor import Executor, RunResult, RunState, StepListener
+from backout.operations import views
+from backout.operations.deploy import deploy
+from backout.quickstart.workspace import SERVICE, Workspace, create_workspace
+from backout.releases import ReleaseStatus
+from backout.runtime import Runtime
+from backout.watch import Watcher
+
+BAKE_DEADLINE_S = 60.0
+ROLLBACK_DEADLINE_S = 120.0
+
+Narrate = Callable[[str], None]
+
+
+@dataclass
+class QuickstartResult:
+    rolled_back: bool
+    from_version: str
+    to_version: str | None
+    time_to_detect_s: float | None
+    time_to_recover_s: float | None
+    rto_s: float
+    incident_id: int | None
+    run_id: int | None
+    workspace: str
+    config: str
+    state_database: str
+    logs: str
+    decisions: list[str] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_quickstart(
+    workspace_dir: Path | None = None,
+    *,
+    narrate: Narrate = lambda _: None,
+    on_step: StepListener | None = None,
+    keep_running: bool = False,
+) -> QuickstartResult:
+    """Tell the whole story; the workspace stays, so every command works on it afterwards."""
+    workspace = create_workspace(workspace_dir)
+    narrate(f"workspace {workspace.path}: demo app repository with tags v1.0.0 and v1.1.0")
+    runtime = Runtime.open(workspace.config_file)
+    handler = _log_to_workspace(runtime)
+    try:
+        return _tell(runtime, workspace, Path(handler.baseFilename), narrate, on_step)
+    finally:
+        if not keep_running:
+            runtime.driver(SERVICE).stop()
+        runtime.close()
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
+def _log_to_workspace(runtime: Runtime) -> logging.FileHandler:
+    """backout's own log of the story, beside its state, at INFO."""
+    log_file = runtime.config.state_dir / "logs" / "backout.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    return handler
+
+
+def _tell(
+    runtime: Runtime,
+    workspace: Workspace,
+    log_file: Path,
+    narrate: Narrate,
+    on_step: StepListener | None,
+) -> QuickstartResult:
+    good, bad = workspace.repo.good_version, workspace.repo.bad_version
+    executor = Executor(runtime, actor="quickstart", on_step=on_step)
+    narrate(f"deploying {good} with git-build (checkout, install, build, start)")
+    _require(deploy(runtime, executor, SERVICE, good, ref=workspace.repo.tags[good]))
+    decisions: list[str] = []
+
+    def remember(decision: str) -> None:
+        decisions.append(decision)
+        narrate(decision)
+
+    watcher = Watcher(runtime, on_change=remember)
+    _watch_until(watcher, lambda: _status(runtime, good) == ReleaseStatus.GOOD, BAKE_DEADLINE_S)
+    narrate(f"deploying {bad}, the bad release, and sending steady synthetic traffic")
+    _require(deploy(runtime, executor, SERVICE, bad, ref=workspace.repo.tags[bad]))
+    _watch_until(watcher, lambda: bool(watcher.results), ROLLBACK_DEADLINE_S)
+    result = watcher.wait_for_runs()[0]
+    return _summarise(runtime, workspace, log_file, result, decisions, bad)
+
+
+def _require(result: RunResult) -> None:
+    if result.state is not RunState.SUCCEEDED:
+        raise BackoutError(f"quickstart stopped: {result.message}")
+
+
+def _status(runtime: Runtime, version: str) -> str:
+    with runtime.store.session() as session:
+        return releases.find(session, runtime.environment, SERVICE, version).status
+
+
+def _watch_until(watcher: Watcher, done: Callable[[], bool], deadline_s: float) -> None:
+    clock = watcher.runtime.clock
+    interval = watcher.runtime.config.watch.interval.total_seconds()
+    end = clock.monotonic() + deadline_s
+    while not done():
+        if clock.monotonic() > end:
+            raise BackoutError(
+                f"quickstart stopped: nothing happened in {deadline_s:.0f}s",
+                hint=f"last decisions: {'; '.join(watcher.last_decisions.values())}",
+            )
+        watcher.run_cycle()
+        clock.sleep(interval)
+
+
+def _summarise(  # noqa: PLR0917 - private, called once
+    runtime: Runtime,
+    workspace: Workspace,
+    log_file: Path,
+    result: RunResult,
+    decisions: list[str],
+    bad: str,
+) -> QuickstartResult:
+    run = views.run_detail(runtime, result.run_id)
+    incident = views.incident_detail(runtime, run["incident_id"]) if run["incident_id"] else None
+    status = views.service_statuses(runtime)[0]
+    rolled_back = (
+        result.state is RunState.SUCCEEDED
+        and status["live_version"] == run["to_version"]
+        and _status(runtime, bad) == ReleaseStatus.ROLLED_BACK
+    )
+    return QuickstartResult(
+        rolled_back=rolled_back,
+        from_version=bad,
+        to_version=run["to_version"],
+        time_to_detect_s=incident["time_to_detect_s"] if incident else None,
+        time_to_recover_s=incident["time_to_recover_s"] if incident else None,
+        rto_s=runtime.config.rto_for(SERVICE).total_seconds(),
+        incident_id=run["incident_id"],
+        run_id=result.run_id,
+        workspace=str(workspace.path),
+        config=str(workspace.config_file),
+        state_database=runtime.config.database_url(),
+        logs=str(log_file),
+        decisions=decisions,
+        timeline=incident["timeline"] if incident else [],
+        steps=run["steps"],
+    )

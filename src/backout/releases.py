@@ -1,0 +1,144 @@
+"""Releases: record what was shipped, give it a verdict, and find the last known good one."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backout.errors import RefusedError, UnknownVersionError
+from backout.store import Deployment, Release, utcnow
+
+
+class ReleaseStatus(StrEnum):
+    DEPLOYING = "deploying"
+    LIVE = "live"
+    GOOD = "good"
+    BAD = "bad"
+    ROLLED_BACK = "rolled_back"
+
+
+def history(session: Session, environment: str, service: str) -> list[Release]:
+    """Every release of a service, newest first."""
+    query = (
+        select(Release)
+        .where(Release.environment == environment, Release.service == service)
+        .order_by(Release.id.desc())
+    )
+    return list(session.scalars(query))
+
+
+def find(session: Session, environment: str, service: str, version: str) -> Release:
+    """The release `version` of `service`; UnknownVersionError lists the known ones."""
+    release = session.scalars(
+        select(Release).where(
+            Release.environment == environment,
+            Release.service == service,
+            Release.version == version,
+        )
+    ).first()
+    if release is None:
+        known = [r.version for r in history(session, environment, service)]
+        raise UnknownVersionError(service, version, known)
+    return release
+
+
+def record(
+    session: Session,
+    environment: str,
+    service: str,
+    version: str,
+    *,
+    ref: str | None,
+    actor: str,
+    status: ReleaseStatus = ReleaseStatus.DEPLOYING,
+    schema_revision: str | None = None,
+    config_digest: str | None = None,
+) -> Release:
+    """Record a release; recording the same version with the same ref again returns it unchanged.
+
+    A pipeline may retry its "record" call, so that is idempotent; the same version with
+    another ref is refused, since a version must name one artifact.
+    """
+    existing = session.scalars(
+        select(Release).where(
+            Release.environment == environment,
+            Release.service == service,
+            Release.version == version,
+        )
+    ).first()
+    if existing is not None:
+        if ref is not None and existing.ref not in (None, ref):
+            raise RefusedError(
+                f"{service} {version} is already recorded with ref {existing.ref!r}, not {ref!r}",
+                hint="a version names one artifact: give the new build a new version",
+            )
+        return existing
+    release = Release(
+        environment=environment,
+        service=service,
+        version=version,
+        ref=ref,
+        status=status,
+        created_by=actor,
+        schema_revision=schema_revision,
+        config_digest=config_digest,
+    )
+    session.add(release)
+    session.flush()
+    return release
+
+
+def mark(release: Release, status: ReleaseStatus, *, reason: str | None = None) -> None:
+    release.status = status
+    release.status_reason = reason
+    now = utcnow()
+    if status is ReleaseStatus.LIVE and release.live_at is None:
+        release.live_at = now
+    if status is ReleaseStatus.GOOD:
+        release.good_at = now
+
+
+def last_known_good(
+    session: Session, environment: str, service: str, *, other_than: str | None = None
+) -> Release | None:
+    """The newest release of `service` marked good (optionally not `other_than`)."""
+    query = (
+        select(Release)
+        .where(
+            Release.environment == environment,
+            Release.service == service,
+            Release.status == ReleaseStatus.GOOD,
+        )
+        .order_by(Release.id.desc())
+    )
+    if other_than is not None:
+        query = query.where(Release.version != other_than)
+    return session.scalars(query).first()
+
+
+def record_deployment(
+    session: Session, release: Release, *, actor: str, run_id: int | None = None
+) -> Deployment:
+    """Note that `release` is now the one running (a deploy or a rollback put it live)."""
+    deployment = Deployment(
+        environment=release.environment,
+        service=release.service,
+        release_id=release.id,
+        run_id=run_id,
+        actor=actor,
+    )
+    session.add(deployment)
+    session.flush()
+    return deployment
+
+
+def live(session: Session, environment: str, service: str) -> Release | None:
+    """The release most recently put live, or None if nothing was ever deployed."""
+    deployment = session.scalars(
+        select(Deployment)
+        .where(Deployment.environment == environment, Deployment.service == service)
+        .order_by(Deployment.id.desc())
+    ).first()
+    return deployment.release if deployment is not None else None

@@ -1,0 +1,98 @@
+"""The runtime: a loaded config, its state store, and the plug-ins built from it."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from backout.checks import CHECKS, Check
+from backout.clock import Clock, SystemClock
+from backout.config import Config, PluginSpec, load_config
+from backout.drivers import DRIVERS, Driver
+from backout.errors import ConfigError
+from backout.metrics import MetricSource, ProbeHub
+from backout.registry import PluginContext, Registry
+from backout.routers import ROUTERS, Router
+from backout.store import Store
+
+
+class Runtime:
+    """Everything a command needs; plug-ins are built once, on first use."""
+
+    def __init__(self, config: Config, store: Store, clock: Clock | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.clock: Clock = clock or SystemClock()
+        self.probes = ProbeHub(
+            {name: s.probe for name, s in config.services.items() if s.probe is not None}
+        )
+        self.driver = cache(self._build_driver)
+        self.router = cache(self._build_router)
+        self.health_checks = cache(self._build_health_checks)
+
+    @classmethod
+    def open(cls, config_path: Path | str | None = None, *, clock: Clock | None = None) -> Runtime:
+        config = load_config(config_path)
+        validate_plugins(config)
+        return cls(config, Store.open(config.database_url()), clock)
+
+    @property
+    def environment(self) -> str:
+        return self.config.environment
+
+    def metrics(self, service: str) -> MetricSource | None:
+        return self.probes.source(service)
+
+    def close(self) -> None:
+        self.probes.close()
+        self.store.close()
+
+    def _context(self, service: str) -> PluginContext:
+        return plugin_context(self.config, service)
+
+    def _build_driver(self, service: str) -> Driver:
+        spec = self.config.service(service).driver
+        return DRIVERS.build(spec, ("services", service, "driver"), self._context(service))
+
+    def _build_router(self, service: str) -> Router:
+        spec = self.config.service(service).router
+        return ROUTERS.build(spec, ("services", service, "router"), self._context(service))
+
+    def _build_health_checks(self, service: str) -> list[Check]:
+        specs = self.config.service(service).health
+        context = self._context(service)
+        return [
+            CHECKS.build(spec, ("services", service, "health", i), context)
+            for i, spec in enumerate(specs)
+        ]
+
+
+def plugin_context(config: Config, service: str) -> PluginContext:
+    return PluginContext(
+        service=service,
+        config_file=config.source,
+        base_dir=config.base_dir,
+        state_dir=config.state_dir,
+    )
+
+
+def validate_plugins(config: Config) -> None:
+    """Build every plug-in section once (no side effects) and report all problems together."""
+    problems: list[str] = []
+    for name, service in config.services.items():
+        context = plugin_context(config, name)
+        sections: list[tuple[Registry[Any], PluginSpec, tuple[str | int, ...]]] = [
+            (DRIVERS, service.driver, ("services", name, "driver")),
+            (ROUTERS, service.router, ("services", name, "router")),
+        ]
+        sections += [
+            (CHECKS, spec, ("services", name, "health", i)) for i, spec in enumerate(service.health)
+        ]
+        for registry, spec, where in sections:
+            try:
+                registry.build(spec, where, context)
+            except ConfigError as error:
+                problems += error.problems
+    if problems:
+        raise ConfigError(str(config.source), problems)

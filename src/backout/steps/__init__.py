@@ -1,0 +1,24 @@
+"""The step kinds plans are made of, by the `kind` stored with each step."""
+
+from backout.steps.approve import Approve
+from backout.steps.base import StepContext, StepKind, StepOutcome
+from backout.steps.deploy import Deploy
+from backout.steps.health import HealthCheck
+from backout.steps.monitor import Monitor
+from backout.steps.release import MarkRelease
+from backout.steps.traffic import Drain, RestoreTraffic
+
+STEP_KINDS: dict[str, StepKind] = {
+    kind.kind: kind
+    for kind in (
+        Approve(),
+        Drain(),
+        Deploy(),
+        HealthCheck(),
+        RestoreTraffic(),
+        Monitor(),
+        MarkRelease(),
+    )
+}
+
+__all__ = ["STEP_KINDS", "StepContext", "StepKind", "StepOutcome"]

@@ -1,0 +1,56 @@
+"""Run the service's health checks until all pass; a rollback's recovery is timed here."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from backout.checks import CheckResult
+from backout.errors import StepFailedError
+from backout.incidents import mark_recovered
+from backout.steps.base import StepContext, StepOutcome
+from backout.store import Incident
+
+POLL_S = 0.05
+CHECK_TIMEOUT_S = 2.0
+
+
+class HealthCheck:
+    kind: ClassVar[str] = "health"
+
+    def run(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome:
+        checks = ctx.runtime.health_checks(ctx.service)
+        if not checks:
+            return StepOutcome.skipped("no health checks configured for this service")
+        clock = ctx.runtime.clock
+        end = clock.monotonic() + min(float(params["timeout_s"]), ctx.remaining())
+        while True:
+            results = [
+                c.run(min(CHECK_TIMEOUT_S, max(end - clock.monotonic(), 0.1))) for c in checks
+            ]
+            if all(r.ok for r in results):
+                self._mark_recovered(ctx)
+                return StepOutcome.done(
+                    f"{len(results)} check(s) passed", checks=[r.sentence() for r in results]
+                )
+            if clock.monotonic() >= end:
+                raise StepFailedError(
+                    "health checks did not pass in time: " + _failures(results), retryable=False
+                )
+            clock.sleep(POLL_S)
+
+    def observe(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome | None:
+        return None  # read-only: running the checks again is always right
+
+    @staticmethod
+    def _mark_recovered(ctx: StepContext) -> None:
+        if ctx.incident_id is None:
+            return
+        runtime = ctx.runtime
+        with runtime.store.session() as session:
+            incident = session.get(Incident, ctx.incident_id)
+            if incident is not None:
+                mark_recovered(session, incident, runtime.clock.now(), actor=ctx.actor)
+
+
+def _failures(results: list[CheckResult]) -> str:
+    return "; ".join(r.sentence() for r in results if not r.ok)

@@ -1,0 +1,31 @@
+"""backout's own state: SQLAlchemy models, the engine, and Alembic migrations."""
+
+from backout.store.engine import Store
+from backout.store.models import (
+    ApiToken,
+    AuditEntry,
+    Base,
+    Deployment,
+    Incident,
+    Release,
+    Run,
+    ServiceLock,
+    Step,
+    TimelineEvent,
+    utcnow,
+)
+
+__all__ = [
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "Deployment",
+    "Incident",
+    "Release",
+    "Run",
+    "ServiceLock",
+    "Step",
+    "Store",
+    "TimelineEvent",
+    "utcnow",
+]

@@ -1,0 +1,188 @@
+"""The watch loop: each cycle takes a fresh snapshot per service and decides, in one sentence.
+
+`run_cycle()` walks a ladder of early returns for every service — nothing deployed, a run in
+progress, no probe, a trigger firing, a trigger holding, a release that has baked, healthy —
+and returns what it decided ("backend 1.1.0: error rate 31.0% > 5.0% for 1.0s, rolling back
+to 1.0.0 (run 3, incident 2)"). The sentence is logged, served by the API and asserted in tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from backout import releases
+from backout.errors import BackoutError
+from backout.executor import TERMINAL, Executor, RunResult
+from backout.incidents import open_incident, open_incident_for
+from backout.metrics import MetricsSnapshot, RuleVerdict, TriggerEvaluator, measure_baseline
+from backout.operations.rollback import RollbackRequest, start_rollback
+from backout.releases import ReleaseStatus
+from backout.runtime import Runtime
+from backout.store import Release, Run
+
+log = logging.getLogger(__name__)
+
+MIN_BAKE_SAMPLES = 5
+
+
+class Watcher:
+    """Evaluates triggers, promotes baked releases, and starts rollbacks by policy."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        actor: str = "backout-watch",
+        on_change: Callable[[str], None] | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.actor = actor
+        self.on_change = on_change
+        self.last_decisions: dict[str, str] = {}
+        self.results: list[RunResult] = []
+        self._evaluators: dict[str, tuple[int, TriggerEvaluator]] = {}
+        self._runs: list[threading.Thread] = []
+
+    def run_cycle(self) -> list[str]:
+        """One pass over every service; returns what was decided for each."""
+        decisions = []
+        for name in self.runtime.config.services:
+            try:
+                decision = self._cycle_service(name)
+            except BackoutError as error:
+                decision = f"{name}: cannot evaluate: {error.message}"
+            if decision != self.last_decisions.get(name):
+                log.info("%s", decision)
+                if self.on_change is not None:
+                    self.on_change(decision)
+            self.last_decisions[name] = decision
+            decisions.append(decision)
+        return decisions
+
+    def run_forever(self, stop: threading.Event) -> None:
+        interval = self.runtime.config.watch.interval.total_seconds()
+        while not stop.is_set():
+            self.run_cycle()
+            stop.wait(interval)
+
+    def wait_for_runs(self, timeout: float | None = None) -> list[RunResult]:
+        for thread in list(self._runs):
+            thread.join(timeout)
+        return list(self.results)
+
+    def _cycle_service(self, name: str) -> str:  # noqa: PLR0911 - the ladder is the design
+        runtime = self.runtime
+        env = runtime.environment
+        with runtime.store.session() as session:
+            live = releases.live(session, env, name)
+            if live is None:
+                return f"{name}: nothing deployed yet, not watching"
+            active = session.scalars(
+                select(Run).where(
+                    Run.environment == env, Run.service == name, Run.state.not_in(TERMINAL)
+                )
+            ).first()
+            if active is not None:
+                state = f"run {active.id} is {active.state}"
+                return f"{name} {live.version}: {state}, triggers wait for it"
+            good = releases.last_known_good(session, env, name)
+            baseline = good.baseline if good is not None else None
+        source = runtime.metrics(name)
+        if source is None:
+            return f"{name} {live.version}: no probe configured, triggers unarmed"
+        snapshot = source.snapshot(since=live.live_at.timestamp() if live.live_at else None)
+        verdicts = self._evaluator(name, live).evaluate(snapshot, baseline)
+        firing = [v for v in verdicts if v.firing]
+        if firing:
+            return self._fire(name, live, firing[0])
+        holding = [v for v in verdicts if v.breached]
+        if holding:
+            return f"{name} {live.version}: {holding[0].sentence()}, holding"
+        if live.status == ReleaseStatus.LIVE and self._baked(name, live, snapshot):
+            return self._promote(name, live, snapshot)
+        return f"{name} {live.version}: healthy ({snapshot.summary()})"
+
+    def _evaluator(self, name: str, live: Release) -> TriggerEvaluator:
+        """One evaluator per live release: a new release starts with no held breach."""
+        known = self._evaluators.get(name)
+        if known is None or known[0] != live.id:
+            rules = self.runtime.config.service(name).triggers
+            known = self._evaluators[name] = (
+                live.id,
+                TriggerEvaluator(rules, self.runtime.clock.monotonic),
+            )
+        return known[1]
+
+    def _baked(self, name: str, live: Release, snapshot: MetricsSnapshot) -> bool:
+        if live.live_at is None or snapshot.samples < MIN_BAKE_SAMPLES:
+            return False
+        bake: timedelta = self.runtime.config.service(name).bake_time
+        return self.runtime.clock.now() >= live.live_at + bake
+
+    def _promote(self, name: str, live: Release, snapshot: MetricsSnapshot) -> str:
+        with self.runtime.store.session() as session:
+            release = releases.find(session, self.runtime.environment, name, live.version)
+            release.baseline = measure_baseline(snapshot)
+            releases.mark(release, ReleaseStatus.GOOD, reason="baked with no trigger firing")
+        bake = self.runtime.config.service(name).bake_time.total_seconds()
+        return (
+            f"{name} {live.version}: baked {bake:g}s with no trigger, "
+            f"marked good (baseline {snapshot.summary()})"
+        )
+
+    def _fire(self, name: str, live: Release, verdict: RuleVerdict) -> str:
+        runtime = self.runtime
+        what = f"{name} {live.version}: {verdict.sentence()}"
+        service = runtime.config.service(name)
+        with runtime.store.session() as session:
+            incident = open_incident_for(session, runtime.environment, name)
+            if incident is not None and incident.release_id == live.id:
+                return f"{what}, incident {incident.id} is open; waiting for a person"
+            incident = open_incident(
+                session,
+                environment=runtime.environment,
+                service=name,
+                title=what,
+                trigger=verdict.rule.name,
+                release_id=live.id,
+                rto_s=runtime.config.rto_for(name).total_seconds(),
+                detected_at=runtime.clock.now(),
+                impact_started_at=live.live_at,
+                actor=self.actor,
+            )
+            incident_id = incident.id
+            release = releases.find(session, runtime.environment, name, live.version)
+            releases.mark(release, ReleaseStatus.BAD, reason=verdict.sentence())
+        if service.policy == "notify":
+            return f"{what}, incident {incident_id} opened; policy is notify, not rolling back"
+        request = RollbackRequest(
+            service=name,
+            reason=f"trigger {verdict.rule.name}: {verdict.sentence()}",
+            trigger=verdict.rule.name,
+            approval_gate=service.policy == "approve",
+            incident_id=incident_id,
+        )
+        executor = Executor(runtime, actor=self.actor)
+        try:
+            run_id = start_rollback(runtime, executor, request)
+        except BackoutError as error:
+            return f"{what}, incident {incident_id} opened, but no rollback: {error.message}"
+        self._execute_in_background(executor, run_id)
+        gate = " after approval" if request.approval_gate else ""
+        return f"{what}, rolling back{gate} (run {run_id}, incident {incident_id})"
+
+    def _execute_in_background(self, executor: Executor, run_id: int) -> None:
+        def execute() -> None:
+            try:
+                self.results.append(executor.execute(run_id))
+            except BackoutError as error:
+                log.error("run %s: %s", run_id, error)
+
+        thread = threading.Thread(target=execute, name=f"run-{run_id}", daemon=True)
+        self._runs.append(thread)
+        thread.start()

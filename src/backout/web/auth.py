@@ -1,0 +1,62 @@
+"""Bearer-token authentication: who is calling, and whether their role allows the route."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from backout.errors import PermissionDeniedError
+from backout.operations.tokens import Role, authenticate, require
+from backout.runtime import Runtime
+
+_TOKEN_HINT = "send 'Authorization: Bearer <token>'; make one with: backout token create NAME"
+
+bearer = HTTPBearer(auto_error=False, description="A token made by `backout token create`.")
+
+
+class NotAuthenticatedError(PermissionDeniedError):
+    """No token, or one that is unknown or revoked (HTTP 401, unlike a too-low role's 403)."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    name: str
+    role: Role
+
+    @property
+    def actor(self) -> str:
+        """The name recorded in the audit log and on incident timelines."""
+        return f"token:{self.name}"
+
+
+def get_runtime(request: Request) -> Runtime:
+    return cast(Runtime, request.app.state.runtime)
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def caller_with(needed: Role, action: str) -> Callable[..., Caller]:
+    """A dependency that authenticates the caller and refuses a role below `needed`."""
+
+    def authenticated_caller(
+        runtime: RuntimeDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Caller:
+        if credentials is None:
+            raise NotAuthenticatedError("this endpoint needs an API token", hint=_TOKEN_HINT)
+        try:
+            name, role = authenticate(runtime, credentials.credentials)
+        except PermissionDeniedError as error:
+            raise NotAuthenticatedError(error.message, hint=_TOKEN_HINT) from None
+        require(role, needed, action)
+        return Caller(name, role)
+
+    return authenticated_caller
+
+
+Viewer = Annotated[Caller, Depends(caller_with(Role.VIEWER, "reading"))]

@@ -1,0 +1,140 @@
+"""The API's request bodies and response shapes, as the OpenAPI document shows them.
+
+The read shapes mirror the dicts of `backout.operations.views`; a test keeps them in step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="What went wrong, in one sentence.")
+    hint: str | None = Field(None, description="What to do about it, when backout knows.")
+    exit_code: int = Field(description="The exit code the CLI returns for the same error.")
+
+
+class HealthOut(BaseModel):
+    status: str = Field(description="Always 'ok' while the server answers.")
+
+
+class ServiceStatusOut(BaseModel):
+    service: str
+    tier: str
+    live_version: str | None
+    live_status: str | None
+    running: str = Field(description="What the driver sees: running, stopped or failed.")
+    detail: str | None
+    last_known_good: str | None
+    open_incidents: list[int]
+    active_runs: list[int]
+
+
+class ReleaseOut(BaseModel):
+    service: str
+    version: str
+    ref: str | None
+    status: str
+    reason: str | None
+    created_by: str
+    created_at: str | None
+    live_at: str | None
+    good_at: str | None
+    baseline: dict[str, Any] | None
+
+
+class StepOut(BaseModel):
+    position: int
+    kind: str
+    title: str
+    state: str
+    attempts: int
+    message: str | None
+    started_at: str | None
+    finished_at: str | None
+
+
+class RunOut(BaseModel):
+    id: int
+    kind: str
+    service: str
+    from_version: str | None
+    to_version: str | None
+    state: str
+    reason: str
+    trigger: str | None
+    incident_id: int | None
+    actor: str = Field(description="Who started the run; `token:<name>` when started over the API.")
+    error: str | None
+    created_at: str | None
+    finished_at: str | None
+
+
+class RunDetailOut(RunOut):
+    steps: list[StepOut]
+
+
+class IncidentOut(BaseModel):
+    id: int
+    service: str
+    title: str
+    severity: str
+    status: str
+    trigger: str | None
+    detected_at: str | None
+    recovered_at: str | None
+    resolved_at: str | None
+    time_to_detect_s: float | None
+    time_to_recover_s: float | None
+    rto_s: float
+
+
+class TimelineEventOut(BaseModel):
+    at: str | None
+    kind: str
+    actor: str
+    message: str
+    run_id: int | None
+
+
+class IncidentDetailOut(IncidentOut):
+    timeline: list[TimelineEventOut]
+
+
+class WatchOut(BaseModel):
+    watching: bool = Field(description="Whether the watch loop runs inside this server.")
+    decisions: dict[str, str] = Field(
+        description="The last decision of the watch loop per service, as one sentence."
+    )
+
+
+class RollbackIn(BaseModel):
+    to_version: str | None = Field(None, description="Target version (default: last known good).")
+    reason: str = Field("manual rollback", description="Why; goes on the incident timeline.")
+    dry_run: bool = Field(False, description="Answer the plan's steps; change nothing.")
+
+
+class PlannedStepOut(BaseModel):
+    kind: str
+    title: str
+    params: dict[str, Any]
+
+
+class PlanOut(BaseModel):
+    service: str
+    from_version: str | None
+    to_version: str
+    steps: list[PlannedStepOut]
+    description: list[str] = Field(description="The steps as numbered lines, as the CLI prints.")
+
+
+class RunAcceptedOut(BaseModel):
+    run_id: int
+    incident_id: int | None
+    state: str = Field(description="The run's state when the answer was sent.")
+
+
+class AbortIn(BaseModel):
+    reason: str = Field(description="Why; goes on the run and the incident timeline.")

@@ -1,0 +1,56 @@
+"""Fixtures of the driver tests. Every process a test starts is killed at teardown, whether a
+driver recorded it or the test spawned it itself."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from driver_helpers import BUILD, commit_version, git, write_server
+
+from backout.drivers._pids import group_alive, group_is_ours, signal_group, wait_until
+from backout.drivers._process import ProcessRecord
+
+
+@pytest.fixture
+def app_repo(tmp_path: Path) -> Path:
+    """A git repository at tmp_path/app-repo with tags v1.0.0, v1.1.0 and (no v) 1.2.0."""
+    repo = write_server(tmp_path / "app-repo")
+    (repo / "build.py").write_text(BUILD)
+    git(repo, "init", "-q", "-b", "main")
+    commit_version(repo, "1.0.0", "v1.0.0")
+    commit_version(repo, "1.1.0", "v1.1.0")
+    commit_version(repo, "1.2.0", "1.2.0")
+    return repo
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start a process the test owns; it is killed at teardown."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*argv: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(argv, **kwargs)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(autouse=True)
+def _kill_recorded_services(tmp_path: Path) -> Iterator[None]:
+    """After each test, SIGKILL every process group a driver recorded under tmp_path."""
+    yield
+    for path in tmp_path.rglob("drivers/*/process.json"):
+        record = ProcessRecord.from_json(path.read_text())
+        pgid = record.pid
+        if group_is_ours(pgid, record.start_ticks) and group_alive(pgid):
+            signal_group(pgid, signal.SIGKILL)
+            assert wait_until(lambda: not group_alive(pgid), 5)  # noqa: B023 - called at once

@@ -1,0 +1,188 @@
+"""The guarantees of backout.drivers.base, checked for every driver against a real service.
+
+`process` and `git-build` run a real HTTP server on a loopback port that answers with its
+version and pid; `fake` runs nothing and is observed through its own status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from driver_helpers import answer, build_driver, free_port, git_build_settings, write_server
+
+from backout.drivers import Driver, ReleaseRef, RunState
+
+
+@dataclass
+class Subject:
+    """A driver under test, how to build it again, and how to see what actually serves."""
+
+    build: Callable[[], Driver]
+    first: ReleaseRef
+    second: ReleaseRef
+    state_dir: Path
+    observe: Callable[[float], tuple[str, str] | None]  # (version, instance) serving now
+
+
+def _fake(tmp_path: Path) -> Subject:
+    def build() -> Driver:
+        return build_driver("fake", {}, tmp_path)
+
+    def observe(wait: float) -> tuple[str, str] | None:
+        driver = build()
+        version = driver.current()
+        return None if version is None else (version, driver.status().detail)
+
+    return Subject(build, _release("1.0.0"), _release("1.1.0"), tmp_path / ".backout", observe)
+
+
+def _process(tmp_path: Path) -> Subject:
+    write_server(tmp_path / "app")
+    port = free_port()
+    settings = {
+        "command": "{python} server.py {port} {version}",
+        "cwd": "app",
+        "port": port,
+        "stop_timeout": "3s",
+    }
+    return Subject(
+        lambda: build_driver("process", settings, tmp_path),
+        _release("1.0.0"),
+        _release("1.1.0"),
+        tmp_path / ".backout",
+        _http_observer(port),
+    )
+
+
+def _git_build(tmp_path: Path, app_repo: Path) -> Subject:
+    port = free_port()
+    settings = git_build_settings(tmp_path, port)
+    return Subject(
+        lambda: build_driver("git-build", settings, tmp_path),
+        _release("1.0.0"),
+        _release("1.1.0"),
+        tmp_path / ".backout",
+        _http_observer(port),
+    )
+
+
+def _http_observer(port: int) -> Callable[[float], tuple[str, str] | None]:
+    def observe(wait: float) -> tuple[str, str] | None:
+        body = answer(port, wait=wait)
+        if body is None:
+            return None
+        version, pid = body.split()
+        return version, pid
+
+    return observe
+
+
+def _release(version: str) -> ReleaseRef:
+    return ReleaseRef(service="web", version=version)
+
+
+@pytest.fixture(params=["fake", "process", "git-build"])
+def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Subject:
+    if request.param == "fake":
+        return _fake(tmp_path)
+    if request.param == "process":
+        return _process(tmp_path)
+    return _git_build(tmp_path, request.getfixturevalue("app_repo"))
+
+
+def test_building_a_driver_has_no_side_effects(subject: Subject) -> None:
+    driver = subject.build()
+    assert not subject.state_dir.exists()
+    driver.current()
+    driver.status()
+    assert not subject.state_dir.exists(), "current() and status() are read-only"
+
+
+def test_nothing_runs_before_the_first_deploy(subject: Subject) -> None:
+    driver = subject.build()
+    assert driver.current() is None
+    status = driver.status()
+    assert status.state is RunState.STOPPED
+    assert status.version is None
+
+
+def test_deploy_makes_the_release_current_and_serving(subject: Subject) -> None:
+    driver = subject.build()
+    driver.deploy(subject.first)
+    assert driver.current() == "1.0.0"
+    status = driver.status()
+    assert (status.state, status.version) == (RunState.RUNNING, "1.0.0")
+    serving = subject.observe(5)
+    assert serving is not None
+    assert serving[0] == "1.0.0"
+
+
+def test_deploying_the_running_version_again_is_a_no_op(subject: Subject) -> None:
+    driver = subject.build()
+    driver.deploy(subject.first)
+    before = subject.observe(5)
+    driver.deploy(subject.first)
+    subject.build().deploy(subject.first)
+    assert subject.observe(5) == before, "the same instance still serves"
+
+
+def test_deploying_another_version_switches_to_it(subject: Subject) -> None:
+    driver = subject.build()
+    driver.deploy(subject.first)
+    before = subject.observe(5)
+    driver.deploy(subject.second)
+    assert driver.current() == "1.1.0"
+    after = subject.observe(5)
+    assert after is not None
+    assert before is not None
+    assert after[0] == "1.1.0"
+    assert after[1] != before[1], "a new instance serves"
+    driver.deploy(subject.first)
+    assert driver.current() == "1.0.0"
+
+
+def test_prepare_leaves_what_runs_untouched(subject: Subject) -> None:
+    driver = subject.build()
+    driver.deploy(subject.first)
+    before = subject.observe(5)
+    driver.prepare(subject.second)
+    driver.prepare(subject.second)
+    assert driver.current() == "1.0.0"
+    assert subject.observe(5) == before
+
+
+def test_stop_stops_the_service_and_is_idempotent(subject: Subject) -> None:
+    driver = subject.build()
+    driver.stop()
+    driver.deploy(subject.first)
+    driver.stop()
+    assert driver.current() is None
+    status = driver.status()
+    assert (status.state, status.version) == (RunState.STOPPED, None)
+    assert subject.observe(0) is None
+    driver.stop()
+    assert driver.status().state is RunState.STOPPED
+
+
+def test_a_new_driver_object_sees_what_an_earlier_one_deployed(subject: Subject) -> None:
+    subject.build().deploy(subject.first)
+    later = subject.build()
+    assert later.current() == "1.0.0"
+    assert later.status().state is RunState.RUNNING
+    later.stop()
+    assert subject.build().current() is None
+    assert subject.observe(0) is None
+
+
+def test_deploy_after_stop_starts_the_release_again(subject: Subject) -> None:
+    driver = subject.build()
+    driver.deploy(subject.first)
+    driver.stop()
+    driver.deploy(subject.first)
+    assert driver.current() == "1.0.0"
+    serving = subject.observe(5)
+    assert serving is not None
+    assert serving[0] == "1.0.0"

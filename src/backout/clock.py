@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -33,3 +33,24 @@ class SystemClock:
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             self._wakeup.wait(seconds)
+
+
+class ManualClock:
+    """A clock that moves only when told to (or when slept on): for tests and rehearsals."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
+        self._monotonic = 1000.0
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._monotonic
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        self._now += timedelta(seconds=max(seconds, 0))
+        self._monotonic += max(seconds, 0)

@@ -76,14 +76,16 @@ class Registry(Generic[T]):
         if entry is None:
             raise ConfigError(
                 str(context.config_file),
-                [f"{path}.type: unknown {self.kind} {spec.type!r}"],
-                hint=f"available: {', '.join(self.names())}",
+                [
+                    f"{path}.type: unknown {self.kind} {spec.type!r} "
+                    f"(available: {', '.join(self.names())})"
+                ],
             )
         if entry.factory is None:
+            why = entry.unavailable_reason
             raise ConfigError(
                 str(context.config_file),
-                [f"{path}.type: {self.kind} {spec.type!r} is unavailable"],
-                hint=entry.unavailable_reason,
+                [f"{path}.type: {self.kind} {spec.type!r} is unavailable here ({why})"],
             )
         try:
             settings = entry.settings_model.model_validate(spec.settings())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -90,10 +91,17 @@ def record(
     return release
 
 
-def mark(release: Release, status: ReleaseStatus, *, reason: str | None = None) -> None:
+def mark(
+    release: Release,
+    status: ReleaseStatus,
+    *,
+    reason: str | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Set the verdict; `at` (default now) becomes live_at / good_at, which the RTO maths reads."""
     release.status = status
     release.status_reason = reason
-    now = utcnow()
+    now = at or utcnow()
     if status is ReleaseStatus.LIVE and release.live_at is None:
         release.live_at = now
     if status is ReleaseStatus.GOOD:

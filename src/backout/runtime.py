@@ -11,7 +11,7 @@ from backout.clock import Clock, SystemClock
 from backout.config import Config, PluginSpec, load_config
 from backout.drivers import DRIVERS, Driver
 from backout.errors import ConfigError
-from backout.metrics import MetricSource, ProbeHub
+from backout.metrics import MetricHub, MetricSource, ProbeHub
 from backout.registry import PluginContext, Registry
 from backout.routers import ROUTERS, Router
 from backout.store import Store
@@ -20,11 +20,17 @@ from backout.store import Store
 class Runtime:
     """Everything a command needs; plug-ins are built once, on first use."""
 
-    def __init__(self, config: Config, store: Store, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        clock: Clock | None = None,
+        metrics: MetricHub | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.clock: Clock = clock or SystemClock()
-        self.probes = ProbeHub(
+        self.metric_hub: MetricHub = metrics or ProbeHub(
             {name: s.probe for name, s in config.services.items() if s.probe is not None}
         )
         self.driver = cache(self._build_driver)
@@ -32,20 +38,26 @@ class Runtime:
         self.health_checks = cache(self._build_health_checks)
 
     @classmethod
-    def open(cls, config_path: Path | str | None = None, *, clock: Clock | None = None) -> Runtime:
+    def open(
+        cls,
+        config_path: Path | str | None = None,
+        *,
+        clock: Clock | None = None,
+        metrics: MetricHub | None = None,
+    ) -> Runtime:
         config = load_config(config_path)
         validate_plugins(config)
-        return cls(config, Store.open(config.database_url()), clock)
+        return cls(config, Store.open(config.database_url()), clock, metrics)
 
     @property
     def environment(self) -> str:
         return self.config.environment
 
     def metrics(self, service: str) -> MetricSource | None:
-        return self.probes.source(service)
+        return self.metric_hub.source(service)
 
     def close(self) -> None:
-        self.probes.close()
+        self.metric_hub.close()
         self.store.close()
 
     def _context(self, service: str) -> PluginContext:

@@ -128,7 +128,12 @@ class Watcher:
         with self.runtime.store.session() as session:
             release = releases.find(session, self.runtime.environment, name, live.version)
             release.baseline = measure_baseline(snapshot)
-            releases.mark(release, ReleaseStatus.GOOD, reason="baked with no trigger firing")
+            releases.mark(
+                release,
+                ReleaseStatus.GOOD,
+                reason="baked with no trigger firing",
+                at=self.runtime.clock.now(),
+            )
         bake = self.runtime.config.service(name).bake_time.total_seconds()
         return (
             f"{name} {live.version}: baked {bake:g}s with no trigger, "
@@ -157,7 +162,9 @@ class Watcher:
             )
             incident_id = incident.id
             release = releases.find(session, runtime.environment, name, live.version)
-            releases.mark(release, ReleaseStatus.BAD, reason=verdict.sentence())
+            releases.mark(
+                release, ReleaseStatus.BAD, reason=verdict.sentence(), at=runtime.clock.now()
+            )
         if service.policy == "notify":
             return f"{what}, incident {incident_id} opened; policy is notify, not rolling back"
         request = RollbackRequest(

@@ -13,7 +13,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from backout.executor import StepEvent, StepState
 from backout.runtime import Runtime
@@ -47,16 +49,25 @@ def runtime(config: Path | None) -> Iterator[Runtime]:
         rt.close()
 
 
+def say(line: str) -> None:
+    """Print one line on stdout as plain text, unwrapped.
+
+    Names, versions and error messages come from users and platforms; a `[/x]` in one must
+    print as itself, not be taken for rich markup (which would crash the command).
+    """
+    console.print(line, markup=False, soft_wrap=True)
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(Text("" if v is None else str(v)) for v in row))
     console.print(table)
 
 
@@ -71,7 +82,7 @@ _MARKS = {
 
 def show_step(event: StepEvent) -> None:
     """Print a step's progress as it happens."""
-    line = f"  {_MARKS[event.state]} {event.position}/{event.total} {event.title}"
+    line = f"  {_MARKS[event.state]} {event.position}/{event.total} {escape(event.title)}"
     if event.message:
-        line += f" [dim]— {event.message}[/]"
-    err_console.print(line, highlight=False)
+        line += f" [dim]— {escape(event.message)}[/]"
+    err_console.print(line, highlight=False, soft_wrap=True)

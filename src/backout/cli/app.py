@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
-import click
 import typer
+from rich.markup import escape
 
 from backout.cli import (
     config_cmd,
@@ -21,7 +21,7 @@ from backout.cli import (
     watch_cmd,
 )
 from backout.cli._common import err_console
-from backout.errors import BackoutError, ExitCode
+from backout.errors import BackoutError
 
 app = typer.Typer(
     name="backout",
@@ -52,14 +52,12 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, handlers=[to_stderr])
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe request is noise
     try:
-        code = app(standalone_mode=False)
+        # Standalone mode lets typer turn its own errors into exit codes: a usage error is 2,
+        # `typer.Exit(n)` is n, an answered "no" is 1. Typer carries its own copy of click,
+        # so catching `click.ClickException` here would miss them and print a traceback.
+        app()
     except BackoutError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True
+        )
         sys.exit(int(error.exit_code))
-    except click.ClickException as usage:
-        usage.show()
-        sys.exit(usage.exit_code)
-    except click.Abort:
-        err_console.print("aborted")
-        sys.exit(int(ExitCode.FAILED))
-    sys.exit(code if isinstance(code, int) else 0)

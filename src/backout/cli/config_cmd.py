@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from backout.atomic import write_text_atomic
-from backout.cli._common import ConfigOption, console
+from backout.cli._common import ConfigOption, say
 from backout.config import DEFAULT_CONFIG_NAME, load_config
 from backout.errors import RefusedError
 from backout.runtime import validate_plugins
@@ -23,7 +23,7 @@ def init(
     if path.exists() and not force:
         raise RefusedError(f"{path} already exists", hint="use --force to overwrite it")
     write_text_atomic(path, STARTER_CONFIG)
-    console.print(f"wrote {path}; check it with: backout check --config {path}")
+    say(f"wrote {path}; check it with: backout check --config {path}")
 
 
 def check(config: ConfigOption = None) -> None:
@@ -31,9 +31,7 @@ def check(config: ConfigOption = None) -> None:
     loaded = load_config(config)
     validate_plugins(loaded)
     services = ", ".join(f"{n} ({s.tier}, {s.driver.type})" for n, s in loaded.services.items())
-    console.print(
-        f"{loaded.source}: ok — project {loaded.project!r}, services: {services or 'none'}"
-    )
+    say(f"{loaded.source}: ok — project {loaded.project!r}, services: {services or 'none'}")
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from backout.cli._common import ConfigOption, JsonOption, console, print_json, print_table, runtime
+from backout.cli._common import ConfigOption, JsonOption, print_json, print_table, runtime, say
 from backout.operations import views
 
 incident_app = typer.Typer(help="Inspect one incident.", no_args_is_help=True)
@@ -54,8 +54,8 @@ def show(
     if as_json:
         print_json(detail)
         return
-    console.print(f"incident {detail['id']} ({detail['status']}): {detail['title']}")
-    console.print(
+    say(f"incident {detail['id']} ({detail['status']}): {detail['title']}")
+    say(
         f"time to detect {_seconds(detail['time_to_detect_s'])}, "
         f"time to recover {_seconds(detail['time_to_recover_s'])} (RTO {_seconds(detail['rto_s'])})"
     )

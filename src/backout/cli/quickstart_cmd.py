@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from backout.cli._common import console, err_console, print_json, print_table, show_step
+from backout.cli._common import console, err_console, print_json, print_table, say, show_step
 from backout.quickstart import QuickstartResult, run_quickstart
 
 
@@ -25,7 +26,7 @@ def quickstart(
     narrate = (
         (lambda _: None)
         if as_json
-        else (lambda line: err_console.print(f"[bold]•[/] {line}", highlight=False))
+        else (lambda line: err_console.print(f"[bold]•[/] {escape(line)}", highlight=False))
     )
     result = run_quickstart(
         workspace,
@@ -48,15 +49,17 @@ def _render(result: QuickstartResult) -> None:
         [[_offset(first, e["at"]), e["kind"], e["message"]] for e in result.timeline],
     )
     verdict = "[green]rolled back[/]" if result.rolled_back else "[red]NOT rolled back[/]"
-    console.print(f"{verdict}: {result.from_version} → {result.to_version} (run {result.run_id})")
     console.print(
+        f"{verdict}: {escape(f'{result.from_version} → {result.to_version} (run {result.run_id})')}"
+    )
+    say(
         f"time to detect {_s(result.time_to_detect_s)}, time to recover "
         f"{_s(result.time_to_recover_s)} against an RTO of {result.rto_s / 60:.0f} min"
     )
-    console.print(f"workspace: {result.workspace}")
-    console.print(f"  state: {result.state_database}\n  log:   {result.logs}")
-    console.print(f"  try:   cd {result.workspace} && backout status")
-    console.print(f"         backout incident show {result.incident_id}")
+    say(f"workspace: {result.workspace}")
+    say(f"  state: {result.state_database}\n  log:   {result.logs}")
+    say(f"  try:   cd {result.workspace} && backout status")
+    say(f"         backout incident show {result.incident_id}")
 
 
 def _offset(first: str | None, at: str) -> str:

@@ -10,10 +10,10 @@ from backout.cli._common import (
     ConfigOption,
     JsonOption,
     actor,
-    console,
     print_json,
     print_table,
     runtime,
+    say,
     show_step,
 )
 from backout.executor import Executor
@@ -41,7 +41,7 @@ def deploy(
         result = deploy_release(
             rt, Executor(rt, actor=actor(), on_step=show_step), service, version, ref=ref
         )
-    console.print(result.message)
+    say(result.message)
     raise typer.Exit(int(result.exit_code))
 
 
@@ -80,7 +80,7 @@ def record(
     """Record a release a pipeline deployed on its own (live by default)."""
     with runtime(config) as rt:
         release = record_release(rt, service, version, ref=ref, actor=actor(), status=status)
-    console.print(f"{service} {release.version} recorded ({release.status})")
+    say(f"{service} {release.version} recorded ({release.status})")
 
 
 @release_app.command("mark")
@@ -94,7 +94,7 @@ def mark(
     """Give a release its verdict by hand (e.g. mark it good without waiting for the bake)."""
     with runtime(config) as rt:
         mark_release(rt, service, version, status, actor=actor(), reason=reason)
-    console.print(f"{service} {version} marked {status}")
+    say(f"{service} {version} marked {status}")
 
 
 def register(app: typer.Typer) -> None:

@@ -11,9 +11,9 @@ from backout.cli._common import (
     ConfigOption,
     JsonOption,
     actor,
-    console,
     print_json,
     runtime,
+    say,
     show_step,
 )
 from backout.errors import RefusedError
@@ -55,23 +55,21 @@ def rollback(
                     }
                 )
             else:
-                console.print(
-                    f"plan: roll {service} back from {plan.from_version} to {plan.target_version}"
-                )
+                say(f"plan: roll {service} back from {plan.from_version} to {plan.target_version}")
                 for line in plan.describe():
-                    console.print(f"  {line}")
-                console.print("dry run: nothing was changed")
+                    say(f"  {line}")
+                say("dry run: nothing was changed")
             return
         _confirm(yes, f"Roll {service} back from {plan.from_version} to {plan.target_version}?")
         executor = Executor(rt, actor=actor(), on_step=None if as_json else show_step)
         run_id = start_rollback(rt, executor, request)
         if not as_json:
-            console.print(f"run {run_id}: rolling {service} back to {plan.target_version}")
+            say(f"run {run_id}: rolling {service} back to {plan.target_version}")
         result = executor.execute(run_id)
         if as_json:
             print_json({"run_id": result.run_id, "state": result.state, "message": result.message})
         else:
-            console.print(result.message)
+            say(result.message)
         raise typer.Exit(int(result.exit_code))
 
 

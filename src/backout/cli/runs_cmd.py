@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from backout.cli._common import (
     ConfigOption,
@@ -14,6 +15,7 @@ from backout.cli._common import (
     print_json,
     print_table,
     runtime,
+    say,
     show_step,
 )
 from backout.executor import Executor
@@ -66,12 +68,12 @@ def show(
     if as_json:
         print_json(detail)
         return
-    console.print(
+    say(
         f"run {detail['id']}: {detail['kind']} {detail['service']} "
         f"{detail['from_version']} → {detail['to_version']}, {detail['state']} ({detail['reason']})"
     )
     if detail["error"]:
-        console.print(f"[red]{detail['error']}[/]")
+        console.print(Text(detail["error"], style="red"), soft_wrap=True)
     print_table(
         "steps",
         ["#", "step", "state", "attempts", "message"],
@@ -87,9 +89,9 @@ def resume(config: ConfigOption = None) -> None:
     with runtime(config) as rt:
         results = resume_all(rt, Executor(rt, actor=actor(), on_step=show_step))
     if not results:
-        console.print("nothing to resume")
+        say("nothing to resume")
     for result in results:
-        console.print(f"run {result.run_id}: {result.message}")
+        say(f"run {result.run_id}: {result.message}")
     worst = max((int(r.exit_code) for r in results), default=0)
     raise typer.Exit(worst)
 
@@ -102,7 +104,7 @@ def abort(
     """Abort a run where it stands and free its service; steps already done stay done."""
     with runtime(config) as rt:
         abort_run(rt, run_id, actor(), reason)
-    console.print(f"run {run_id} aborted")
+    say(f"run {run_id} aborted")
 
 
 def approve(
@@ -112,9 +114,9 @@ def approve(
     """Approve a run waiting at its gate, and carry it on in this process."""
     with runtime(config) as rt:
         approve_run(rt, run_id, actor())
-        console.print(f"run {run_id} approved by {actor()}")
+        say(f"run {run_id} approved by {actor()}")
         result = Executor(rt, actor=actor(), on_step=show_step).execute(run_id)
-    console.print(result.message)
+    say(result.message)
     raise typer.Exit(int(result.exit_code))
 
 

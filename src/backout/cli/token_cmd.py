@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from backout.cli._common import ConfigOption, actor, console, runtime
+from backout.cli._common import ConfigOption, actor, err_console, runtime, say
 from backout.operations.tokens import Role, create_token, revoke_token
 
 token_app = typer.Typer(help="API tokens for `backout serve`.", no_args_is_help=True)
@@ -20,8 +20,14 @@ def create(
 ) -> None:
     """Make a token; it is printed once, and only its hash is stored."""
     with runtime(config) as rt:
-        token = create_token(rt, name, Role.parse(role), actor=actor())
-    console.print(f"token {name!r} ({role}); keep it now, it is not shown again:", highlight=False)
+        parsed = Role.parse(role)
+        token = create_token(rt, name, parsed, actor=actor())
+    # The note goes to stderr so that `TOKEN=$(backout token create ci)` captures the token alone.
+    err_console.print(
+        f"token {name!r} ({parsed.name.lower()}); keep it now, it is not shown again:",
+        markup=False,
+        highlight=False,
+    )
     print(token)
 
 
@@ -33,7 +39,7 @@ def revoke(
     """Revoke a token at once."""
     with runtime(config) as rt:
         revoke_token(rt, name, actor=actor())
-    console.print(f"token {name!r} revoked")
+    say(f"token {name!r} revoked")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from backout.cli._common import ConfigOption, console, runtime
+from backout.cli._common import ConfigOption, runtime, say
 from backout.watch import Watcher
 
 
@@ -20,13 +20,14 @@ def watch(
 ) -> None:
     """Watch every service's triggers; roll back, ask, or notify as each policy says."""
     with runtime(config) as rt:
-        watcher = Watcher(rt, on_change=lambda decision: console.print(decision, highlight=False))
+        watcher = Watcher(rt, on_change=say)
         if once:
             watcher.run_cycle()
+            watcher.wait_for_runs()  # a rollback the cycle started must not die with the process
             return
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        console.print(f"watching {', '.join(rt.config.services)}; Ctrl-C stops")
+        say(f"watching {', '.join(rt.config.services)}; Ctrl-C stops")
         try:
             watcher.run_forever(stop)
         except KeyboardInterrupt:

@@ -365,7 +365,7 @@ class ServiceProcess:
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
-    """The last lines the latest start wrote to the log at `path` (backout's own notes left out)."""
+    """The last lines written to the log at `path` since backout's latest note in it."""
     try:
         with path.open("rb") as handle:
             handle.seek(max(0, handle.seek(0, os.SEEK_END) - 16_384))
@@ -373,9 +373,8 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
     except FileNotFoundError:
         return []
     found = text.splitlines()
-    starts = [i for i, line in enumerate(found) if line.startswith(f"{_LOG_HEADER} ")]
-    since_start = found[starts[-1] + 1 :] if starts else found
-    return [line for line in since_start if not line.startswith(_LOG_HEADER)][-lines:]
+    notes = [i for i, line in enumerate(found) if line.startswith(f"{_LOG_HEADER} ")]
+    return found[notes[-1] + 1 if notes else 0 :][-lines:]
 
 
 def _program_exists(program: str, directory: Path, path: str | None) -> bool:

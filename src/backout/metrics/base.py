@@ -34,3 +34,11 @@ class MetricsSnapshot:
 
 class MetricSource(Protocol):
     def snapshot(self, since: float | None = None) -> MetricsSnapshot: ...
+
+
+class MetricHub(Protocol):
+    """The metric source of each service for this process (the probes, or a fake)."""
+
+    def source(self, service: str) -> MetricSource | None: ...
+
+    def close(self) -> None: ...

@@ -17,7 +17,7 @@ class MarkRelease:
         status = ReleaseStatus(params["status"])
         with runtime.store.session() as session:
             release = releases.find(session, runtime.environment, ctx.service, params["version"])
-            releases.mark(release, status, reason=params.get("reason"))
+            releases.mark(release, status, reason=params.get("reason"), at=runtime.clock.now())
         return StepOutcome.done(f"{params['version']} marked {status}")
 
     def observe(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome | None:

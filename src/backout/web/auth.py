@@ -1,4 +1,4 @@
-"""Bearer-token authentication: who is calling, and whether their role allows the route."""
+"""Request dependencies: the runtime, the background work, and the caller a bearer token names."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from backout.errors import PermissionDeniedError
 from backout.operations.tokens import Role, authenticate, require
 from backout.runtime import Runtime
+from backout.web.background import BackgroundWork
 
-_TOKEN_HINT = "send 'Authorization: Bearer <token>'; make one with: backout token create NAME"
+_HOW_TO_AUTHENTICATE = (
+    "send 'Authorization: Bearer <token>'; make one with: backout token create NAME"
+)
 
 bearer = HTTPBearer(auto_error=False, description="A token made by `backout token create`.")
 
@@ -37,7 +40,12 @@ def get_runtime(request: Request) -> Runtime:
     return cast(Runtime, request.app.state.runtime)
 
 
+def get_work(request: Request) -> BackgroundWork:
+    return cast(BackgroundWork, request.app.state.work)
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+WorkDep = Annotated[BackgroundWork, Depends(get_work)]
 
 
 def caller_with(needed: Role, action: str) -> Callable[..., Caller]:
@@ -48,11 +56,13 @@ def caller_with(needed: Role, action: str) -> Callable[..., Caller]:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Caller:
         if credentials is None:
-            raise NotAuthenticatedError("this endpoint needs an API token", hint=_TOKEN_HINT)
+            raise NotAuthenticatedError(
+                "this endpoint needs an API token", hint=_HOW_TO_AUTHENTICATE
+            )
         try:
             name, role = authenticate(runtime, credentials.credentials)
         except PermissionDeniedError as error:
-            raise NotAuthenticatedError(error.message, hint=_TOKEN_HINT) from None
+            raise NotAuthenticatedError(error.message, hint=_HOW_TO_AUTHENTICATE) from None
         require(role, needed, action)
         return Caller(name, role)
 

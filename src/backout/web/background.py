@@ -53,7 +53,9 @@ class BackgroundWork:
             self.watcher.wait_for_runs(max(0.0, deadline - time.monotonic()))
         left = [t.name for t in threads if t.is_alive()]
         if left:
-            log.warning("stopping with %s still going; unfinished runs resume at the next start", left)
+            log.warning(
+                "stopping with %s still going; unfinished runs resume at the next start", left
+            )
 
     @property
     def watching(self) -> bool:

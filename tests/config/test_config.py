@@ -1,0 +1,197 @@
+"""backout.yaml: defaults, durations, precedence, and errors that name the file and the key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from backout.config import format_duration, load_config, parse_duration
+from backout.errors import ConfigError, ExitCode, UnknownServiceError
+from backout.runtime import validate_plugins
+from backout.starter import STARTER_CONFIG
+
+MINIMAL = {
+    "project": "badminton",
+    "services": {"api": {"tier": "critical", "driver": {"type": "fake"}}},
+}
+
+
+def write(tmp_path: Path, data: object) -> Path:
+    path = tmp_path / "backout.yaml"
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return path
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as raised:
+        validate_plugins(load_config(path))
+    assert raised.value.exit_code is ExitCode.INVALID_CONFIG
+    assert str(path) in str(raised.value)
+    return raised.value.problems
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        (90, 90),
+        (1.5, 1.5),
+        ("500ms", 0.5),
+        ("30s", 30),
+        ("15m", 900),
+        ("1h30m", 5400),
+        ("2d", 172800),
+    ],
+)
+def test_durations_read_as_people_write_them(text: object, seconds: float) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["15 minutes", "m15", "1x", ""])
+def test_a_malformed_duration_says_what_was_expected(text: str) -> None:
+    with pytest.raises(ValueError, match="expected a duration such as 500ms"):
+        parse_duration(text)
+
+
+def test_durations_print_back_in_the_same_words() -> None:
+    assert [format_duration(timedelta(seconds=s)) for s in (900, 7200, 30, 0.25, 2.5)] == [
+        "15m",
+        "2h",
+        "30s",
+        "250ms",
+        "2.5s",
+    ]
+
+
+def test_the_runbook_objectives_are_the_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    rto = config.objectives.rto
+    assert (rto.critical, rto.core, rto.full_system, rto.database) == (
+        timedelta(minutes=15),
+        timedelta(minutes=30),
+        timedelta(hours=2),
+        timedelta(hours=1),
+    )
+    assert config.objectives.rpo == {
+        "user_data": timedelta(minutes=5),
+        "transactional": timedelta(minutes=1),
+        "configuration": timedelta(minutes=15),
+    }
+    assert config.rto_for("api") == timedelta(minutes=15)
+
+
+def test_state_paths_are_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BACKOUT_DATABASE_URL", raising=False)
+    monkeypatch.chdir("/")
+    config = load_config(write(tmp_path, MINIMAL))
+    assert config.database_url() == f"sqlite:///{tmp_path}/.backout/state.db"
+    assert config.state_dir == tmp_path / ".backout"
+
+
+def test_the_environment_variable_overrides_the_state_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKOUT_DATABASE_URL", "postgresql://backout@db.internal/backout")
+    assert (
+        load_config(write(tmp_path, MINIMAL)).database_url()
+        == "postgresql://backout@db.internal/backout"
+    )
+
+
+def test_backout_config_names_the_default_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKOUT_CONFIG", str(write(tmp_path, MINIMAL)))
+    assert load_config().project == "badminton"
+
+
+def test_the_starter_file_is_valid_as_written(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, STARTER_CONFIG))
+    validate_plugins(config)
+    assert config.services["backend"].triggers[0].above == 0.05
+
+
+def test_a_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found") as raised:
+        load_config(tmp_path / "nope.yaml")
+    assert "backout init" in str(raised.value)
+
+
+def test_invalid_yaml_gives_line_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "project: x\nservices:\n  api: [unclosed\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert raised.value.problems[0].startswith("line 4, column 1: not valid YAML")
+
+
+def test_every_problem_is_reported_with_its_key_path(tmp_path: Path) -> None:
+    data = {
+        "project": "badminton",
+        "servces": {},
+        "services": {
+            "api": {
+                "tier": "urgent",
+                "driver": {"type": "fake"},
+                "triggers": [{"name": "errors", "metric": "error_rate", "for": "soon"}],
+            }
+        },
+    }
+    problems = problems_of(write(tmp_path, data))
+    assert "servces: unknown key (misspelt, or not in this version of backout)" in problems
+    assert any(
+        p.startswith("services.api.tier: Input should be 'critical' or 'core'") for p in problems
+    )
+    assert any(p.startswith("services.api.triggers[0].for: expected a duration") for p in problems)
+
+
+def test_a_trigger_needs_exactly_one_threshold(tmp_path: Path) -> None:
+    data = yaml.safe_load(yaml.safe_dump(MINIMAL))
+    data["services"]["api"]["triggers"] = [{"name": "errors", "metric": "error_rate", "for": "1m"}]
+    assert problems_of(write(tmp_path, data)) == [
+        "services.api.triggers[0]: give exactly one of 'above' or 'above_baseline'"
+    ]
+
+
+def test_a_missing_required_key_is_named(tmp_path: Path) -> None:
+    assert problems_of(write(tmp_path, {"services": {}})) == ["project: required key is missing"]
+
+
+def test_traffic_restore_must_end_at_full_traffic(tmp_path: Path) -> None:
+    data = yaml.safe_load(yaml.safe_dump(MINIMAL))
+    data["services"]["api"]["traffic_restore"] = [10, 50]
+    assert problems_of(write(tmp_path, data)) == [
+        "services.api: traffic_restore must rise and end at 100, e.g. [10, 50, 100]"
+    ]
+
+
+def test_an_unknown_plugin_type_lists_the_available_ones(tmp_path: Path) -> None:
+    data = yaml.safe_load(yaml.safe_dump(MINIMAL))
+    data["services"]["api"]["driver"] = {"type": "kubernetes-ish"}
+    with pytest.raises(ConfigError) as raised:
+        validate_plugins(load_config(write(tmp_path, data)))
+    assert raised.value.problems == [
+        "services.api.driver.type: unknown driver 'kubernetes-ish' (available: fake, git-build, process)"
+    ]
+
+
+def test_plugin_settings_errors_carry_the_same_key_paths(tmp_path: Path) -> None:
+    data = yaml.safe_load(yaml.safe_dump(MINIMAL))
+    data["services"]["api"]["driver"] = {"type": "fake", "deploy_delay": "slowly"}
+    data["services"]["api"]["health"] = [{"type": "http"}]
+    problems = problems_of(write(tmp_path, data))
+    assert any(
+        p.startswith("services.api.driver.deploy_delay: expected a duration") for p in problems
+    )
+    assert "services.api.health[0].url: required key is missing" in problems
+
+
+def test_an_unknown_service_lists_the_known_ones(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    with pytest.raises(UnknownServiceError, match="unknown service 'web'") as raised:
+        config.service("web")
+    assert raised.value.exit_code is ExitCode.NOT_FOUND
+    assert "services in the config: api" in str(raised.value)

@@ -1,0 +1,88 @@
+"""The synthetic probe against a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from backout.config import ProbeSettings
+from backout.metrics import Probe
+from backout.metrics.probe import Sample, summarise
+
+
+class _Server(ThreadingHTTPServer):
+    fail_every = 0
+    served = 0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        self.server.served += 1
+        failing = self.server.fail_every and self.server.served % self.server.fail_every == 0
+        self.send_response(500 if failing else 200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def server() -> Iterator[_Server]:
+    httpd = _Server(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _probe(url: str) -> Probe:
+    return Probe(ProbeSettings.model_validate({"url": url, "interval": "10ms", "window": "10s"}))
+
+
+def _wait_for_samples(probe: Probe, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while probe.snapshot().samples < count:
+        assert time.monotonic() < deadline, "the probe sent too few requests"
+        time.sleep(0.01)
+
+
+def test_the_probe_measures_the_error_rate_of_a_real_server(server: _Server) -> None:
+    server.fail_every = 4
+    probe = _probe(f"http://127.0.0.1:{server.server_address[1]}/api/sessions")
+    probe.start()
+    try:
+        _wait_for_samples(probe, 40)
+        snapshot = probe.snapshot()
+    finally:
+        probe.stop()
+    assert 0.15 <= snapshot.error_rate <= 0.35
+    assert snapshot.latency_p95 is not None
+    assert snapshot.latency_p95 < 1.0
+    assert snapshot.request_rate > 0
+
+
+def test_a_server_that_is_down_counts_as_errors() -> None:
+    probe = _probe("http://127.0.0.1:9/")  # the discard port: nothing listens there
+    probe.start()
+    try:
+        _wait_for_samples(probe, 5)
+        snapshot = probe.snapshot()
+    finally:
+        probe.stop()
+    assert snapshot.error_rate == 1.0
+    assert snapshot.latency_p95 is None
+
+
+def test_since_leaves_out_what_happened_before() -> None:
+    samples = [Sample(at=100.0 + i, ok=i >= 5, latency_s=0.01) for i in range(10)]
+    assert summarise(samples, 10).error_rate == 0.5
+    assert summarise([s for s in samples if s.at >= 105], 5).error_rate == 0.0

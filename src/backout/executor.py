@@ -14,8 +14,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -125,14 +126,23 @@ class Executor:
         reason: str,
         trigger: str | None = None,
         incident_id: int | None = None,
+        open_incident: IncidentOpener | None = None,
     ) -> int:
-        """Store the run, all its steps and the service lock in one transaction."""
+        """Store the run, its service lock, its incident and all its steps in one transaction.
+
+        `open_incident` (used when no `incident_id` is given) runs inside that transaction once
+        the lock is held, so a refused run never leaves an incident behind.
+        """
         env = self.runtime.environment
         try:
             with self.runtime.store.session() as session:
-                run = self._new_run(session, plan, reason, trigger, incident_id)
+                run = self._new_run(session, plan, reason, trigger)
                 session.add(ServiceLock(environment=env, service=plan.service, run_id=run.id))
                 session.flush()
+                if incident_id is None and open_incident is not None:
+                    incident_id = open_incident(session, run)
+                run.incident_id = incident_id
+                self._store_steps(session, run, plan, reason)
                 return run.id
         except IntegrityError:
             with self.runtime.store.session() as session:
@@ -141,14 +151,7 @@ class Executor:
                 raise RefusedError(f"could not lock {plan.service!r}; try again") from None
             raise LockedError(plan.service, holder.run_id) from None
 
-    def _new_run(
-        self,
-        session: Session,
-        plan: Plan,
-        reason: str,
-        trigger: str | None,
-        incident_id: int | None,
-    ) -> Run:
+    def _new_run(self, session: Session, plan: Plan, reason: str, trigger: str | None) -> Run:
         env = self.runtime.environment
         target = releases.find(session, env, plan.service, plan.target_version)
         source = (
@@ -165,11 +168,16 @@ class Executor:
             reason=reason,
             trigger=trigger,
             state=RunState.PLANNED,
-            incident_id=incident_id,
             actor=self.actor,
+            # Owned from birth, so `backout resume` in another process leaves a run alone
+            # between its creation and its first step; a creator that dies frees it.
+            owner=self.owner,
         )
         session.add(run)
         session.flush()
+        return run
+
+    def _store_steps(self, session: Session, run: Run, plan: Plan, reason: str) -> None:
         for position, spec in enumerate(plan.steps, start=1):
             session.add(
                 Step(
@@ -189,31 +197,39 @@ class Executor:
             f"{run_label(plan.kind)} of {plan.service} to {plan.target_version} planned "
             f"as run {run.id} ({len(plan.steps)} steps): {reason}",
         )
-        return run
 
     def execute(self, run_id: int) -> RunResult:
         """Run (or go on with) `run_id` until it ends or stops at an approval gate."""
-        self._claim(run_id)
+        with _IN_THIS_PROCESS.lock:  # the owner names the process; this guards its threads
+            if run_id in _IN_THIS_PROCESS.run_ids:
+                raise RefusedError(f"run {run_id} is already being executed by this process")
+            _IN_THIS_PROCESS.run_ids.add(run_id)
+        try:
+            self._claim(run_id)
+            return self._execute_claimed(run_id)
+        finally:
+            with _IN_THIS_PROCESS.lock:
+                _IN_THIS_PROCESS.run_ids.discard(run_id)
+
+    def _execute_claimed(self, run_id: int) -> RunResult:
         try:
             while True:
                 with self.runtime.store.session() as session:
                     run = get_run(session, run_id)
                     if run.state in TERMINAL:  # aborted by someone else meanwhile
-                        return RunResult(run_id, RunState(run.state), run.error or run.state)
+                        return _ended(run)
                     step = next((s for s in run.steps if s.state not in DONE_STEPS), None)
                     total = len(run.steps)
                 if step is None:
                     return self._finish(run_id, RunState.SUCCEEDED, None)
+                if step.state == StepState.FAILED:  # died between failing a step and the run
+                    return self._finish(run_id, RunState.FAILED, _failure(step, step.message))
                 try:
                     self._advance(run_id, step, total)
                 except AwaitingApprovalError as waiting:
                     return self._await_approval(run_id, waiting)
                 except BackoutError as error:
-                    return self._finish(
-                        run_id,
-                        RunState.FAILED,
-                        f"step {step.position} ({step.title}) failed: {error.message}",
-                    )
+                    return self._finish(run_id, RunState.FAILED, _failure(step, error.message))
         finally:
             self._let_go(run_id)
 
@@ -231,7 +247,9 @@ class Executor:
             claimed = session.execute(
                 update(Run)
                 .where(
-                    Run.id == run_id, (Run.owner == previous) if previous else Run.owner.is_(None)
+                    Run.id == run_id,
+                    Run.state.not_in(tuple(TERMINAL)),  # an abort since our read stands
+                    (Run.owner == previous) if previous else Run.owner.is_(None),
                 )
                 .values(
                     owner=self.owner, state=RunState.RUNNING, started_at=run.started_at or utcnow()
@@ -239,7 +257,7 @@ class Executor:
                 .execution_options(synchronize_session=False)
             )
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                raise RefusedError(f"run {run_id} was claimed by another process just now")
+                raise RefusedError(f"run {run_id} was claimed or ended by someone else just now")
 
     def _let_go(self, run_id: int) -> None:
         with self.runtime.store.session() as session:
@@ -269,7 +287,8 @@ class Executor:
                         "run %s step %s attempt %s: %s", run_id, step.position, attempt, error
                     )
                     self.runtime.clock.sleep(min(2.0**attempt, 30.0))
-                    continue
+                    if not self._has_ended(run_id):  # an abort during the back-off stops it
+                        continue
                 self._fail_step(step, total, error.message)
                 raise
             except Exception as error:  # a bug or an untranslated library error
@@ -277,9 +296,14 @@ class Executor:
                 message = f"unexpected {type(error).__name__}: {error}"
                 self._fail_step(step, total, message)
                 raise StepFailedError(message) from error
+            failpoints.hit("executor.after_act", step.position)
             self._record(step, total, outcome)
             failpoints.hit("executor.after_step", step.position)
             return
+
+    def _has_ended(self, run_id: int) -> bool:
+        with self.runtime.store.session() as session:
+            return get_run(session, run_id).state in TERMINAL
 
     def _context(self, run_id: int, step: Step) -> StepContext:
         with self.runtime.store.session() as session:
@@ -355,6 +379,8 @@ class Executor:
     def _await_approval(self, run_id: int, waiting: AwaitingApprovalError) -> RunResult:
         with self.runtime.store.session() as session:
             run = get_run(session, run_id)
+            if run.state in TERMINAL:  # aborted as the gate was reached: the abort stands
+                return _ended(run)
             if run.state != RunState.AWAITING_APPROVAL:
                 run.state = RunState.AWAITING_APPROVAL
                 self._timeline(session, run, "awaiting_approval", waiting.message)
@@ -363,6 +389,8 @@ class Executor:
     def _finish(self, run_id: int, state: RunState, error: str | None) -> RunResult:
         with self.runtime.store.session() as session:
             run = get_run(session, run_id)
+            if run.state in TERMINAL:  # aborted meanwhile: the abort stands
+                return _ended(run)
             run.state = state
             run.error = error
             run.finished_at = utcnow()
@@ -388,6 +416,27 @@ class Executor:
     def _emit(self, step: Step, total: int, state: StepState, message: str) -> None:
         if self.on_step is not None:
             self.on_step(StepEvent(step.run_id, step.position, total, step.title, state, message))
+
+
+def _ended(run: Run) -> RunResult:
+    """The result of a run that has already ended."""
+    return RunResult(run.id, RunState(run.state), run.error or run.state)
+
+
+IncidentOpener = Callable[[Session, Run], int]
+
+
+@dataclass
+class _Executing:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    run_ids: set[int] = field(default_factory=set)
+
+
+_IN_THIS_PROCESS = _Executing()
+
+
+def _failure(step: Step, message: str | None) -> str:
+    return f"step {step.position} ({step.title}) failed: {message}"
 
 
 def run_label(kind: str) -> str:

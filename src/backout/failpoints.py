@@ -2,6 +2,13 @@
 
 `BACKOUT_FAILPOINTS="executor.after_step=3"` kills the process with SIGKILL right after step 3
 of a run is recorded as finished; several points are separated by commas. Off unless set.
+A point given without `=value` fires at every place it names.
+
+    executor.after_step=N    step N is recorded as finished (succeeded or skipped)
+    executor.after_act=N     step N's run() returned (it took effect) but nothing is recorded
+                             yet: on resume the step is found `running` and must observe() it
+    deploy.after_driver=N    the deploy step N's driver put the release live, before the store
+                             records it as the live release
 """
 
 from __future__ import annotations

@@ -6,15 +6,21 @@ import os
 import socket
 from pathlib import Path
 
+_DEAD_STATES = frozenset({"Z", "X"})  # zombie (killed, not yet reaped by its parent), dead
+
 
 def process_start_ticks(pid: int) -> str | None:
-    """The start time of `pid` in clock ticks since boot (guards against pid reuse), or None."""
+    """The start time of `pid` in clock ticks since boot (guards against pid reuse), or None
+    when no such process runs any more."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # The command name (field 2) may contain spaces and parentheses: split after its last ')'.
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in _DEAD_STATES:
+        return None
+    return fields[19]
 
 
 def current_owner() -> str:

@@ -27,7 +27,7 @@ from backout.drivers import ReleaseRef
 from backout.operations.deploy import record_release
 from backout.releases import ReleaseStatus
 from backout.runtime import Runtime
-from backout.store import Deployment, Incident, Release, Run, ServiceLock, Step, Store
+from backout.store import Deployment, Incident, Run, ServiceLock, Step, Store
 
 BACKOUT = str(Path(sys.executable).with_name("backout"))
 SERVICES = ("api", "web")
@@ -133,7 +133,11 @@ class Site:
 
     def env(self, failpoints: str | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BACKOUT_")}
-        env |= {"BACKOUT_CONFIG": str(self.config_path), "BACKOUT_ACTOR": "tester@cli"}
+        env |= {
+            "BACKOUT_CONFIG": str(self.config_path),
+            "BACKOUT_ACTOR": "tester@cli",
+            "COLUMNS": "200",  # one plan step per line, however long its title
+        }
         if failpoints:
             env["BACKOUT_FAILPOINTS"] = failpoints
         return env
@@ -219,9 +223,33 @@ class Site:
             assert incident is not None
             return incident.status, [e.kind for e in incident.events]
 
-    def release_count(self) -> int:
+    def incident_count(self) -> int:
         with self._store.session() as session:
-            return len(list(session.scalars(select(Release))))
+            return len(list(session.scalars(select(Incident))))
+
+    def wait_for_step(self, position: int, state: str) -> int:
+        """Poll until step `position` of the newest run is in `state`; return the run's id."""
+        found: list[int] = []
+
+        def reached() -> bool:
+            runs = self.runs()
+            if runs and self.step(runs[-1].id, position).state == state:
+                found.append(runs[-1].id)
+            return bool(found)
+
+        self.wait_until(reached, f"step {position} of a run to be {state}")
+        return found[0]
+
+    def assert_rolled_back_once(self, run_id: int) -> None:
+        """Run `run_id` put 1.0.0 back exactly once, moved the traffic, and gave 1.1.0 its verdict."""
+        assert self.run(run_id).state == "succeeded"
+        assert self.runtime().driver("api").current() == "1.0.0"
+        assert self.deploys() == 2, "the seed's deploy of 1.1.0, then one deploy of 1.0.0"
+        assert self.deployments_by(run_id) == 1
+        assert self.live_version() == "1.0.0"
+        assert self.release_status("1.1.0") == "rolled_back"
+        assert self.traffic() == {"1.0.0": 100.0, "1.1.0": 0.0}
+        assert self.lock_holder() is None
 
     # --- the fake platform -----------------------------------------------------------------
 

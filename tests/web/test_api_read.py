@@ -75,7 +75,7 @@ def test_an_unknown_path_is_404_in_the_same_json_shape(api: Api) -> None:
     assert answer.json() == {"error": "Not Found", "hint": None, "exit_code": 2}
 
 
-def test_a_failing_driver_is_a_500_with_its_message_and_no_traceback(
+def test_a_failing_driver_shows_in_its_service_and_hides_nothing_else(
     api: Api, runtime: Runtime, tokens: Tokens, tmp_path: Path
 ) -> None:
     state = tmp_path / ".backout" / "drivers" / "api" / "fake.json"
@@ -84,10 +84,14 @@ def test_a_failing_driver_is_a_500_with_its_message_and_no_traceback(
 
     answer = api.get("/api/v1/services", tokens.viewer)
 
-    assert answer.status_code == 500
-    body = answer.json()
-    assert "fake driver's state" in body["error"]
-    assert body["hint"] == "delete the file to start afresh"
+    assert answer.status_code == 200
+    services = {s["service"]: s for s in answer.json()}
+    service = services.pop("api")
+    assert services, "the other services are still listed"
+    assert all(s["running"] != "unknown" for s in services.values())
+    assert service["running"] == "unknown"
+    assert service["detail"].startswith("status unavailable:")
+    assert "fake driver's state" in service["detail"]
     assert "Traceback" not in answer.text
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -14,13 +15,13 @@ import pytest
 from web_support import Serve, Tokens
 
 from backout.errors import UnavailableError
-from backout.executor import Executor
-from backout.operations.rollback import RollbackRequest, start_rollback
+from backout.operations import views
 from backout.runtime import Runtime
 from backout.web import serve as serve_forever
 
 SERVE_SCRIPT = """
 import sys
+from backout.operations import views
 from backout.runtime import Runtime
 from backout.web import serve
 
@@ -72,8 +73,26 @@ def test_a_server_without_the_watch_loop_says_so(
 def test_a_run_left_unfinished_is_resumed_when_the_server_starts(
     serve: Serve, runtime: Runtime, tokens: Tokens
 ) -> None:
-    request = RollbackRequest(service="api", reason="left by a dead process")
-    run_id = start_rollback(runtime, Executor(runtime, actor="test"), request)
+    crashed = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "backout"),
+            "rollback",
+            "api",
+            "--yes",
+            "--reason",
+            "left by a dead process",
+            "--config",
+            str(runtime.config.source),
+        ],
+        env={**os.environ, "BACKOUT_FAILPOINTS": "executor.after_step=1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    [left] = views.list_runs(runtime)
+    run_id = left["id"]
+    assert left["state"] == "running"
 
     api = serve(runtime)
 

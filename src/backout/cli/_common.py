@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -33,6 +34,13 @@ ConfigOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def log_decisions_to_stderr() -> None:
+    """For the long-running commands: show backout's INFO lines (the watch loop's decisions)."""
+    logging.getLogger("backout").setLevel(logging.INFO)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.INFO)
 
 
 def actor() -> str:

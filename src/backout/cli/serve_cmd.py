@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from backout.cli._common import ConfigOption, runtime
+from backout.cli._common import ConfigOption, log_decisions_to_stderr, runtime
 
 
 def serve(
@@ -21,6 +21,7 @@ def serve(
     # FastAPI and uvicorn load only for this command, keeping every other command quick.
     from backout.web import serve as serve_api  # noqa: PLC0415
 
+    log_decisions_to_stderr()
     with runtime(config) as rt:
         serve_api(rt, host=host, port=port, watch=watch)
 

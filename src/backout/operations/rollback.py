@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
 from backout import releases
 from backout.audit import audit
 from backout.errors import NothingToRollBackToError, RefusedError
@@ -19,7 +21,7 @@ from backout.executor import (
 from backout.incidents import add_event, open_incident, open_incident_for
 from backout.plans import Plan, application_plan
 from backout.runtime import Runtime
-from backout.store import Release, utcnow
+from backout.store import Release, Run, utcnow
 
 
 @dataclass(frozen=True)
@@ -59,40 +61,46 @@ def _raise_nothing_to_roll_back_to(service: str) -> Release:
 
 
 def start_rollback(runtime: Runtime, executor: Executor, request: RollbackRequest) -> int:
-    """Store the plan as a run (taking the service lock) and link it to an incident."""
+    """Store the plan as a run (taking the service lock) and link it to an incident.
+
+    A rollback always belongs to an incident: the trigger's, or the service's open one, or a new
+    one opened in the run's own transaction, so a refused rollback opens none.
+    """
     plan = plan_rollback(runtime, request)
-    incident_id = request.incident_id or _incident_for_manual_rollback(
-        runtime, executor, request, plan
-    )
+
+    def incident_for(session: Session, run: Run) -> int:
+        return _incident_for_manual_rollback(runtime, session, executor.actor, request, plan)
+
     return executor.create_run(
-        plan, reason=request.reason, trigger=request.trigger, incident_id=incident_id
+        plan,
+        reason=request.reason,
+        trigger=request.trigger,
+        incident_id=request.incident_id,
+        open_incident=incident_for,
     )
 
 
 def _incident_for_manual_rollback(
-    runtime: Runtime, executor: Executor, request: RollbackRequest, plan: Plan
+    runtime: Runtime, session: Session, actor: str, request: RollbackRequest, plan: Plan
 ) -> int:
-    """Every rollback belongs to an incident; a manual one opens it if none is open."""
     env = runtime.environment
-    with runtime.store.session() as session:
-        incident = open_incident_for(session, env, request.service)
-        if incident is None:
-            live = releases.live(session, env, request.service)
-            incident = open_incident(
-                session,
-                environment=env,
-                service=request.service,
-                title=f"{request.service} {plan.from_version or ''}: {request.reason}".replace(
-                    "  ", " "
-                ),
-                trigger=request.trigger or "manual",
-                release_id=live.id if live else None,
-                rto_s=runtime.config.rto_for(request.service).total_seconds(),
-                detected_at=utcnow(),
-                impact_started_at=None,
-                actor=executor.actor,
-            )
-        return incident.id
+    incident = open_incident_for(session, env, request.service)
+    if incident is None:
+        live = releases.live(session, env, request.service)
+        subject = " ".join(filter(None, (request.service, plan.from_version)))
+        incident = open_incident(
+            session,
+            environment=env,
+            service=request.service,
+            title=f"{subject}: {request.reason}",
+            trigger=request.trigger or "manual",
+            release_id=live.id if live else None,
+            rto_s=runtime.config.rto_for(request.service).total_seconds(),
+            detected_at=runtime.clock.now(),
+            impact_started_at=None,
+            actor=actor,
+        )
+    return incident.id
 
 
 def approve_run(runtime: Runtime, run_id: int, actor: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from backout import releases
-from backout.errors import NotFoundError
+from backout.errors import BackoutError, NotFoundError
 from backout.executor import TERMINAL, get_run, step_summary
 from backout.incidents import time_to_detect, time_to_recover
 from backout.runtime import Runtime
@@ -91,7 +91,11 @@ def service_statuses(runtime: Runtime) -> list[dict[str, Any]]:
         for name, service in runtime.config.services.items():
             live = releases.live(session, env, name)
             good = releases.last_known_good(session, env, name)
-            driver_status = runtime.driver(name).status()
+            try:
+                driver_status = runtime.driver(name).status()
+                running, detail = str(driver_status.state), driver_status.detail
+            except BackoutError as error:  # one broken driver must not hide the other services
+                running, detail = "unknown", f"status unavailable: {error.message}"
             open_incidents = session.scalars(
                 select(Incident.id).where(
                     Incident.environment == env,
@@ -110,8 +114,8 @@ def service_statuses(runtime: Runtime) -> list[dict[str, Any]]:
                     "tier": service.tier,
                     "live_version": live.version if live else None,
                     "live_status": live.status if live else None,
-                    "running": driver_status.state,
-                    "detail": driver_status.detail,
+                    "running": running,
+                    "detail": detail,
                     "last_known_good": good.version if good else None,
                     "open_incidents": list(open_incidents),
                     "active_runs": list(active_runs),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from backout import releases
+from backout import failpoints, releases
 from backout.drivers import ReleaseRef, RunState
 from backout.steps.base import StepContext, StepOutcome
 
@@ -15,6 +15,7 @@ class Deploy:
     def run(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome:
         driver = ctx.runtime.driver(ctx.service)
         driver.deploy(ReleaseRef(ctx.service, params["version"], params.get("ref")))
+        failpoints.hit("deploy.after_driver", ctx.position)
         self._record_live(ctx, params["version"])
         return StepOutcome.done(f"{params['version']} started: {driver.status().detail}")
 

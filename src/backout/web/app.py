@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from backout import __version__
 from backout.errors import (
     AwaitingApprovalError,
     BackoutError,
@@ -63,6 +64,7 @@ def create_app(runtime: Runtime, *, watch: bool = True) -> FastAPI:
     app = FastAPI(
         title="backout",
         summary="From a rollback trigger to a verified recovery and a written report.",
+        version=__version__,
         lifespan=lifespan,
     )
     app.state.runtime = runtime

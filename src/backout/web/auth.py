@@ -15,7 +15,7 @@ from backout.runtime import Runtime
 from backout.web.background import BackgroundWork
 
 _HOW_TO_AUTHENTICATE = (
-    "send 'Authorization: Bearer <token>'; make one with: backout token create NAME"
+    "send 'Authorization: Bearer <token>'; make one with: backout token create NAME --role ROLE"
 )
 
 bearer = HTTPBearer(auto_error=False, description="A token made by `backout token create`.")

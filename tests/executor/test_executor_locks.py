@@ -1,0 +1,77 @@
+"""One run at a time per (environment, service): a second rollback is refused naming the run
+that holds the lock, other services are free, and a run that ends lets go of its service."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from backout.errors import ExitCode, LockedError
+from backout.executor import Executor, RunState
+from backout.operations.rollback import RollbackRequest, abort_run, start_rollback
+
+if TYPE_CHECKING:
+    from conftest import FakeClock, Site
+
+
+def test_of_two_simultaneous_rollbacks_of_a_service_exactly_one_runs(site: Site) -> None:
+    site.configure(deploy_delay="3s")  # the winner holds the lock while the loser asks for it
+    first = site.start("rollback", "api", "--yes")
+    second = site.start("rollback", "api", "--yes")
+    outputs = [process.communicate(timeout=60) for process in (first, second)]
+    codes = [first.returncode, second.returncode]
+
+    assert sorted(codes) == [ExitCode.OK, ExitCode.LOCKED], outputs
+    run = site.only_run()
+    assert run.state == "succeeded"
+    _, loser_stderr = outputs[codes.index(ExitCode.LOCKED)]
+    assert f"service 'api' is locked by run {run.id}" in loser_stderr
+    site.assert_rolled_back_once(run.id)
+
+
+def test_another_service_can_be_rolled_back_while_one_is_locked(
+    site: Site, clock: FakeClock
+) -> None:
+    runtime = site.runtime(clock)
+    executor = Executor(runtime, actor="tester")
+    api_run = start_rollback(runtime, executor, RollbackRequest("api"))
+
+    with pytest.raises(LockedError, match=f"locked by run {api_run}") as refused:
+        start_rollback(runtime, executor, RollbackRequest("api"))
+    assert refused.value.holder_run_id == api_run
+    web_run = start_rollback(runtime, executor, RollbackRequest("web"))
+    result = executor.execute(web_run)
+
+    assert result.state is RunState.SUCCEEDED, result.message
+    assert site.runtime().driver("web").current() == "1.0.0"
+    assert [run.id for run in site.runs()] == [api_run, web_run], "the refusal stored nothing"
+    assert site.lock_holder("api") == api_run
+    assert site.lock_holder("web") is None
+
+
+def test_a_failed_run_lets_go_of_its_service(site: Site, clock: FakeClock) -> None:
+    site.configure(fail_versions=["1.0.0"])
+    runtime = site.runtime(clock)
+    executor = Executor(runtime, actor="tester")
+    failed = start_rollback(runtime, executor, RollbackRequest("api"))
+    assert executor.execute(failed).state is RunState.FAILED
+    assert site.lock_holder() is None
+
+    later = start_rollback(runtime, executor, RollbackRequest("api"))
+
+    assert site.lock_holder() == later != failed
+
+
+def test_an_aborted_run_lets_go_of_its_service(site: Site, clock: FakeClock) -> None:
+    runtime = site.runtime(clock)
+    executor = Executor(runtime, actor="tester")
+    aborted = start_rollback(runtime, executor, RollbackRequest("api"))
+    abort_run(runtime, aborted, "ic@example.org", "wrong service")
+    assert site.lock_holder() is None
+
+    later = start_rollback(runtime, executor, RollbackRequest("api"))
+
+    assert site.lock_holder() == later != aborted
+    assert executor.execute(later).state is RunState.SUCCEEDED
+    site.assert_rolled_back_once(later)

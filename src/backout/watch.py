@@ -99,7 +99,7 @@ class Watcher:
         verdicts = self._evaluator(name, live).evaluate(snapshot, baseline)
         firing = [v for v in verdicts if v.firing]
         if firing:
-            return self._fire(name, live, firing[0])
+            return self._fire(name, live, firing)
         holding = [v for v in verdicts if v.breached]
         if holding:
             return f"{name} {live.version}: {holding[0].sentence()}, holding"
@@ -140,9 +140,11 @@ class Watcher:
             f"marked good (baseline {snapshot.summary()})"
         )
 
-    def _fire(self, name: str, live: Release, verdict: RuleVerdict) -> str:
+    def _fire(self, name: str, live: Release, firing: list[RuleVerdict]) -> str:
         runtime = self.runtime
-        what = f"{name} {live.version}: {verdict.sentence()}"
+        verdict = firing[0]  # the incident's trigger; the others are named in its title
+        symptoms = "; ".join(v.sentence() for v in firing)
+        what = f"{name} {live.version}: {symptoms}"
         service = runtime.config.service(name)
         with runtime.store.session() as session:
             incident = open_incident_for(session, runtime.environment, name)
@@ -169,7 +171,7 @@ class Watcher:
             return f"{what}, incident {incident_id} opened; policy is notify, not rolling back"
         request = RollbackRequest(
             service=name,
-            reason=f"trigger {verdict.rule.name}: {verdict.sentence()}",
+            reason=f"trigger {verdict.rule.name}: {symptoms}",
             trigger=verdict.rule.name,
             approval_gate=service.policy == "approve",
             incident_id=incident_id,

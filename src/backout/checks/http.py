@@ -12,9 +12,7 @@ import json
 import logging
 import socket
 import ssl
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, Literal, TypeVar
@@ -22,6 +20,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import httpx
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from backout.checks._deadline import call_within
 from backout.checks.base import CheckResult
 from backout.config import Duration, format_duration
 from backout.registry import PluginContext, PluginSettings
@@ -123,7 +122,7 @@ class HttpCheck:
 
     def run(self, timeout: float) -> CheckResult:
         started = time.monotonic()
-        answer = _call_within(lambda: self._fetch(timeout), timeout)
+        answer = call_within(lambda: self._fetch(timeout), timeout, name="backout-http-check")
         if answer is None:
             ok, observed = False, f"timed out after {format_duration(timeout)}"
         elif isinstance(answer, str):
@@ -192,28 +191,6 @@ class HttpCheck:
 
 def _default_name(settings: HttpCheckSettings) -> str:
     return f"http {settings.method} {httpx.URL(settings.url).raw_path.decode('ascii')}"
-
-
-def _call_within(work: Callable[[], T], timeout: float) -> T | None:
-    """Run `work` in a daemon thread; None when it has not finished after `timeout` seconds.
-
-    An exception raised by `work` (a bug, not an unhealthy target) is re-raised here.
-    """
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            outcome.append(work())
-        except BaseException as error:
-            failure.append(error)
-
-    worker = threading.Thread(target=target, name="backout-http-check", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if failure:
-        raise failure[0]
-    return outcome[0] if outcome else None
 
 
 def _read_text(response: httpx.Response) -> str:

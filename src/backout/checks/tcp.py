@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 import time
-from collections.abc import Callable
 from typing import TypeVar
 
 from pydantic import Field
 
+from backout.checks._deadline import call_within
 from backout.checks.base import CheckResult
 from backout.config import format_duration
 from backout.registry import PluginContext, PluginSettings
@@ -46,7 +45,7 @@ class TcpCheck:
 
     def run(self, timeout: float) -> CheckResult:
         started = time.monotonic()
-        attempt = _call_within(lambda: self._connect(timeout), timeout)
+        attempt = call_within(lambda: self._connect(timeout), timeout, name="backout-tcp-check")
         elapsed = time.monotonic() - started
         if attempt is None:
             ok, observed = False, f"timed out after {format_duration(timeout)}"
@@ -80,25 +79,3 @@ class TcpCheck:
 
 def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _call_within(work: Callable[[], T], timeout: float) -> T | None:
-    """Run `work` in a daemon thread; None when it has not finished after `timeout` seconds.
-
-    An exception raised by `work` (a bug, not an unhealthy target) is re-raised here.
-    """
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            outcome.append(work())
-        except BaseException as error:
-            failure.append(error)
-
-    worker = threading.Thread(target=target, name="backout-tcp-check", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if failure:
-        raise failure[0]
-    return outcome[0] if outcome else None

@@ -201,9 +201,11 @@ def test_command_placeholders_env_and_release_folder(tmp_path: Path, app: Path) 
 def test_the_log_keeps_the_output_of_every_start(tmp_path: Path, app: Path) -> None:
     port = free_port()
     driver = process_driver(tmp_path, command="{python} server.py {port} {version}", port=port)
-    driver.deploy(V1)
-    driver.deploy(V2)
     log = tmp_path / ".backout" / "logs" / "web.log"
+    driver.deploy(V1)
+    # The server listens before it prints: wait for its line before replacing it.
+    assert wait_for(lambda: f"serving 1.0.0 on {port}" in log.read_text())
+    driver.deploy(V2)
     assert wait_for(lambda: f"serving 1.1.0 on {port}" in log.read_text())
     assert f"serving 1.0.0 on {port}" in log.read_text()
 

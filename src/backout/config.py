@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from backout.errors import ConfigError, UnknownServiceError
+from backout.errors import ConfigError, NotFoundError, UnknownServiceError
 
 DEFAULT_CONFIG_NAME = "backout.yaml"
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -202,6 +202,56 @@ class ServiceConfig(_Section):
         return self
 
 
+class ClusterSettings(_Section):
+    """Where a database's server keeps its files: needed for physical backups and restores."""
+
+    data_dir: str = Field(description="The cluster's data directory (PGDATA).")
+    bindir: str = Field(
+        "/usr/lib/postgresql/15/bin", description="Where pg_ctl, postgres and pg_dump are."
+    )
+    os_user: str | None = Field(
+        None, description="The operating-system user owning data_dir (default: its owner)."
+    )
+
+
+class IntegrityAssertion(_Section):
+    name: str = Field(description="Shown in the integrity report.")
+    sql: str = Field(description="A query returning one boolean row: true when all is well.")
+
+
+class IntegritySettings(_Section):
+    assertions: list[IntegrityAssertion] = Field(
+        default_factory=list, description="Your own checks, e.g. no booking without a member."
+    )
+    recent: dict[str, str] = Field(
+        default_factory=dict,
+        description="table → timestamp column: the newest row shows recent writes survived.",
+    )
+
+
+class DatabaseConfig(_Section):
+    """A PostgreSQL database backout backs up, restores and reverts."""
+
+    url: str = Field(
+        description="libpq URL or key=value string (a password is better in PGPASSWORD)."
+    )
+    data_class: str = Field(
+        "transactional", description="Which RPO objective applies (a key of objectives.rpo)."
+    )
+    cluster: ClusterSettings | None = Field(None, description="Needed for physical backups.")
+    backup: PluginSpec = Field(
+        default_factory=lambda: PluginSpec(type="pg_dump"),
+        description="The backup engine: pg_dump (logical) or pgbackrest (physical, PITR).",
+    )
+    migrations: PluginSpec | None = Field(
+        None, description="The migration tool: alembic, prisma or sql (up/down files)."
+    )
+    integrity: IntegritySettings = Field(default_factory=IntegritySettings)
+    lost_writes_tables: list[str] | None = Field(
+        None, description="Tables the lost-writes report covers (default: all with a key)."
+    )
+
+
 class WatchSettings(_Section):
     interval: Duration = Field(timedelta(seconds=1), description="Time between watch cycles.")
 
@@ -222,6 +272,7 @@ class Config(_Section):
     objectives: Objectives = Field(default_factory=Objectives)
     watch: WatchSettings = Field(default_factory=WatchSettings)
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
+    databases: dict[str, DatabaseConfig] = Field(default_factory=dict)
     contacts: list[Contact] = Field(default_factory=list)
 
     _source: Path = PrivateAttr(default=Path(DEFAULT_CONFIG_NAME))
@@ -256,6 +307,26 @@ class Config(_Section):
             return self.services[name]
         except KeyError:
             raise UnknownServiceError(name, sorted(self.services)) from None
+
+    @model_validator(mode="after")
+    def _data_classes_have_objectives(self) -> Config:
+        for name, database in self.databases.items():
+            if database.data_class not in self.objectives.rpo:
+                known = ", ".join(self.objectives.rpo)
+                raise ValueError(
+                    f"databases.{name}.data_class {database.data_class!r} has no RPO objective "
+                    f"(objectives.rpo has: {known})"
+                )
+        return self
+
+    def database(self, name: str) -> DatabaseConfig:
+        try:
+            return self.databases[name]
+        except KeyError:
+            raise NotFoundError(
+                f"unknown database {name!r}",
+                hint=f"databases in the config: {', '.join(sorted(self.databases)) or '(none)'}",
+            ) from None
 
     def rto_for(self, name: str) -> timedelta:
         return getattr(self.objectives.rto, self.service(name).tier)  # type: ignore[no-any-return]

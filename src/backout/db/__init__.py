@@ -1,0 +1,1 @@
+"""PostgreSQL: backups, point-in-time restore, table restore, schema revert, integrity."""

@@ -53,6 +53,8 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 def format_duration(value: timedelta | float) -> str:
     """The inverse of parse_duration, for messages: 900 → '15m', 2.5 → '2.5s'."""
     seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if seconds == 0:
+        return "0s"
     for unit in ("d", "h", "m"):
         size = _UNIT_SECONDS[unit]
         if seconds >= size and seconds % size == 0:

@@ -54,7 +54,14 @@ class Store:
     def open(cls, url: str, *, migrate: bool = True) -> Store:
         url = _normalise_url(url)
         if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(url.removeprefix("sqlite:///")).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise UnavailableError(
+                    f"cannot create the state folder {folder}: {error.strerror}",
+                    hint="check state.database in backout.yaml or BACKOUT_DATABASE_URL",
+                ) from None
             engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
             event.listen(engine, "connect", _tune_sqlite)
         else:

@@ -1,0 +1,201 @@
+"""`backout init` writes a starter file that `backout check` accepts; `check` names every
+problem of a config with its file and key path, exits 3, and never shows a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from textwrap import dedent
+from typing import TYPE_CHECKING
+
+from backout.starter import STARTER_CONFIG
+
+if TYPE_CHECKING:
+    from tests.cli.conftest import Backout, Result
+
+INVALID_CONFIG = 3
+
+
+def check_text(backout: Backout, text: str) -> Result:
+    """`backout check` of a config file holding `text`."""
+    path = backout.config.with_name("candidate.yaml")
+    path.write_text(dedent(text), encoding="utf-8")
+    return backout.at(path)("check")
+
+
+def test_init_writes_a_starter_config_that_check_accepts(backout: Backout, tmp_path: Path) -> None:
+    written = backout.bare("init", "starter.yaml", cwd=tmp_path)
+
+    assert written.code == 0, written
+    assert "wrote starter.yaml" in written.stdout
+    assert (tmp_path / "starter.yaml").read_text(encoding="utf-8") == STARTER_CONFIG
+    checked = backout.at(tmp_path / "starter.yaml")("check")
+    assert checked.code == 0, checked
+    assert "ok — project 'badminton-group', services: backend (critical, git-build)" in (
+        checked.stdout
+    )
+
+
+def test_init_then_check_use_backout_yaml_in_the_current_folder(
+    backout: Backout, tmp_path: Path
+) -> None:
+    folder = tmp_path / "fresh"
+    folder.mkdir()
+
+    assert backout.bare("init", cwd=folder).code == 0
+    checked = backout.bare("check", cwd=folder)
+
+    assert checked.code == 0, checked
+    assert checked.stdout.startswith("backout.yaml: ok")
+
+
+def test_init_refuses_to_overwrite_a_file_without_force(backout: Backout, tmp_path: Path) -> None:
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("project: mine\n", encoding="utf-8")
+
+    backout.bare("init", "mine.yaml", cwd=tmp_path).refused(
+        1, "mine.yaml already exists", "use --force to overwrite it"
+    )
+    assert mine.read_text(encoding="utf-8") == "project: mine\n"
+
+    forced = backout.bare("init", "mine.yaml", "--force", cwd=tmp_path)
+    assert forced.code == 0, forced
+    assert mine.read_text(encoding="utf-8") == STARTER_CONFIG
+
+
+def test_check_accepts_a_valid_config_and_names_its_services(backout: Backout) -> None:
+    checked = backout("check")
+
+    assert checked.code == 0, checked
+    assert checked.stdout.strip() == (
+        f"{backout.config}: ok — project 'cli-test', services: api (critical, fake), web (core, fake)"
+    )
+    assert checked.stderr == ""
+
+
+def test_check_reports_invalid_yaml_with_its_line_number(backout: Backout) -> None:
+    result = check_text(
+        backout,
+        """\
+        project: t
+        services:
+          api: {tier: critical
+          web: 1
+        """,
+    )
+
+    result.refused(INVALID_CONFIG, "candidate.yaml: 1 problem(s)", "line 4", "not valid YAML")
+
+
+def test_check_reports_an_unknown_key_with_its_key_path(backout: Backout) -> None:
+    result = check_text(
+        backout,
+        """\
+        project: t
+        services:
+          api:
+            tier: critical
+            driver: {type: fake}
+            colour: red
+        """,
+    )
+
+    result.refused(INVALID_CONFIG, "services.api.colour: unknown key")
+
+
+def test_check_reports_a_value_of_the_wrong_type_with_its_key_path(backout: Backout) -> None:
+    result = check_text(
+        backout,
+        """\
+        project: t
+        services:
+          api:
+            tier: critical
+            driver: {type: fake}
+            steps: {retries: lots}
+        """,
+    )
+
+    result.refused(INVALID_CONFIG, "services.api.steps.retries: Input should be a valid integer")
+
+
+def test_check_reports_every_missing_required_key(backout: Backout) -> None:
+    result = check_text(
+        backout,
+        """\
+        services:
+          api:
+            driver: {type: fake}
+        """,
+    )
+
+    result.refused(
+        INVALID_CONFIG,
+        "2 problem(s)",
+        "project: required key is missing",
+        "services.api.tier: required key is missing",
+    )
+
+
+def test_check_reports_an_unknown_driver_and_lists_the_available_ones(backout: Backout) -> None:
+    result = check_text(
+        backout,
+        """\
+        project: t
+        services:
+          api:
+            tier: critical
+            driver: {type: kubernetes}
+        """,
+    )
+
+    result.refused(
+        INVALID_CONFIG, "services.api.driver.type: unknown driver 'kubernetes'", "fake", "git-build"
+    )
+    assert "process" in result.stderr
+
+
+def test_check_reports_a_plugin_setting_error_with_its_key_path(backout: Backout) -> None:
+    result = check_text(
+        backout,
+        """\
+        project: t
+        services:
+          api:
+            tier: critical
+            driver: {type: fake, deploy_delay: slow}
+          web:
+            tier: core
+            driver: {type: fake}
+            router: {type: fake, weight: 3}
+        """,
+    )
+
+    result.refused(
+        INVALID_CONFIG,
+        "2 problem(s)",
+        "services.api.driver.deploy_delay: expected a duration",
+        "services.web.router.weight: unknown key",
+    )
+
+
+def test_check_of_a_missing_file_says_to_run_init(backout: Backout, tmp_path: Path) -> None:
+    result = backout.at(tmp_path / "nowhere.yaml")("check")
+
+    result.refused(INVALID_CONFIG, "nowhere.yaml", "file not found", "backout init")
+
+
+def test_a_value_that_looks_like_markup_is_printed_as_written(backout: Backout) -> None:
+    result = check_text(
+        backout,
+        """\
+        project: t
+        services:
+          api:
+            tier: critical
+            driver: {type: fake}
+            bake_time: "[/soon]"
+            monitor: "[bold]"
+        """,
+    )
+
+    result.refused(INVALID_CONFIG, "got '[/soon]'", "got '[bold]'")

@@ -1,0 +1,137 @@
+"""`backout deploy`, `backout releases`, `backout release record|mark`: what was shipped, by whom,
+and its verdict; a version names one artifact; unknown services and versions are named."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from backout.releases import ReleaseStatus
+
+if TYPE_CHECKING:
+    from tests.cli.conftest import Backout
+
+NOT_FOUND = 4
+HISTORY_FIELDS = {"version", "ref", "status", "created_at", "created_by"}
+
+
+def test_deploy_puts_a_version_live_and_releases_shows_its_history(backout: Backout) -> None:
+    deployed = backout("deploy", "api", "1.0.0", "--ref", "v1.0.0")
+
+    assert deployed.code == 0, deployed
+    assert deployed.stdout.strip() == "deploy of api to 1.0.0 succeeded"
+    assert "Deploy 1.0.0" in deployed.stderr  # the steps, as they happen
+    history = backout.ok("releases", "api", "--json").json()
+    assert len(history) == 1
+    assert history[0].keys() >= HISTORY_FIELDS
+    assert {k: history[0][k] for k in ("version", "ref", "status", "created_by")} == {
+        "version": "1.0.0",
+        "ref": "v1.0.0",
+        "status": "live",
+        "created_by": "alice@test",
+    }
+    assert history[0]["created_at"].startswith("20")
+
+
+def test_releases_lists_newest_first_as_a_table_too(backout: Backout) -> None:
+    backout.good_then_live()
+
+    history = backout.ok("releases", "api", "--json").json()
+    table = backout.ok("releases", "api").stdout
+
+    assert [(r["version"], r["status"]) for r in history] == [("1.1.0", "live"), ("1.0.0", "good")]
+    assert table.index("1.1.0") < table.index("1.0.0")
+    assert "v1.1.0" in table
+    assert "ci" in table
+
+
+def test_a_deploy_the_driver_refuses_exits_1_and_names_the_step(backout: Backout) -> None:
+    backout.write(api=backout.service(fail_versions=["2.0.0"]))
+
+    failed = backout("deploy", "api", "2.0.0")
+
+    assert failed.code == 1, failed
+    assert "Traceback" not in failed.stderr
+    assert "deploy of api to 2.0.0 failed: step 1 (Deploy 2.0.0) failed" in failed.stdout
+    assert "fail_versions" in failed.stdout
+
+
+def test_release_record_is_idempotent_for_the_same_ref(backout: Backout) -> None:
+    first = backout("release", "record", "api", "1.2.0", "--ref", "3f2c9e1")
+    again = backout("release", "record", "api", "1.2.0", "--ref", "3f2c9e1")
+
+    assert first.code == 0, first
+    assert again.code == 0, again
+    assert first.stdout.strip() == again.stdout.strip() == "api 1.2.0 recorded (live)"
+    history = backout.history()
+    assert [(r["version"], r["ref"], r["status"]) for r in history] == [
+        ("1.2.0", "3f2c9e1", "live")
+    ]
+
+
+def test_release_record_refuses_the_same_version_with_another_ref(backout: Backout) -> None:
+    backout.ok("release", "record", "api", "1.2.0", "--ref", "3f2c9e1")
+
+    backout("release", "record", "api", "1.2.0", "--ref", "9999999").refused(
+        1, "api 1.2.0 is already recorded with ref '3f2c9e1', not '9999999'", "a new version"
+    )
+    assert [r["ref"] for r in backout.history()] == ["3f2c9e1"]
+
+
+def test_release_record_takes_a_status(backout: Backout) -> None:
+    recorded = backout("release", "record", "api", "0.9.0", "--status", "good")
+
+    assert recorded.code == 0, recorded
+    assert recorded.stdout.strip() == "api 0.9.0 recorded (good)"
+    status = backout.status()
+    assert (status["live_version"], status["last_known_good"]) == ("0.9.0", "0.9.0")
+
+
+def test_release_mark_gives_a_release_its_verdict_and_reason(backout: Backout) -> None:
+    backout.record("api", "1.1.0", ReleaseStatus.LIVE)
+
+    marked = backout("release", "mark", "api", "1.1.0", "good", "--reason", "QA signed off")
+
+    assert marked.code == 0, marked
+    assert marked.stdout.strip() == "api 1.1.0 marked good"
+    [release] = backout.history()
+    assert (release["status"], release["reason"]) == ("good", "QA signed off")
+    assert release["good_at"] is not None
+
+
+def test_release_mark_of_an_unknown_version_lists_the_known_ones(backout: Backout) -> None:
+    backout.good_then_live()
+
+    backout("release", "mark", "api", "3.0.0", "bad").refused(
+        NOT_FOUND, "service 'api' has no recorded release '3.0.0'", "known versions: 1.1.0, 1.0.0"
+    )
+
+
+def test_release_mark_of_a_status_that_does_not_exist_is_a_usage_error(backout: Backout) -> None:
+    backout.record("api", "1.1.0", ReleaseStatus.LIVE)
+
+    result = backout("release", "mark", "api", "1.1.0", "great")
+
+    result.refused(2, "great")
+
+
+def test_every_release_command_names_the_known_services_for_an_unknown_one(
+    backout: Backout,
+) -> None:
+    for command in (
+        ["deploy", "apii", "1.0.0"],
+        ["releases", "apii"],
+        ["release", "record", "apii", "1.0.0"],
+        ["release", "mark", "apii", "1.0.0", "good"],
+    ):
+        backout(*command).refused(
+            NOT_FOUND, "unknown service 'apii'", "services in the config: api, web"
+        )
+
+
+def test_recording_a_release_again_keeps_its_verdict(backout: Backout) -> None:
+    backout.record("api", "1.0.0", ReleaseStatus.GOOD)  # recorded with ref v1.0.0, then baked
+
+    backout.ok("release", "record", "api", "1.0.0", "--ref", "v1.0.0")  # the pipeline retries
+
+    status = backout.status()
+    assert (status["live_version"], status["last_known_good"]) == ("1.0.0", "1.0.0")

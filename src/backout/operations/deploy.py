@@ -31,13 +31,12 @@ def record_release(
             version,
             ref=ref,
             actor=actor,
-            status=status,
             schema_revision=schema_revision,
         )
+        # A pipeline retrying its call must not demote a verdict given since (good → live).
+        if release.status == ReleaseStatus.DEPLOYING or status == ReleaseStatus.GOOD:
+            releases.mark(release, status, at=runtime.clock.now())
         if status in (ReleaseStatus.LIVE, ReleaseStatus.GOOD):
-            # A pipeline retrying its call must not demote a verdict given since (good → live).
-            if release.status == ReleaseStatus.DEPLOYING or status == ReleaseStatus.GOOD:
-                releases.mark(release, status, at=runtime.clock.now())
             current = releases.live(session, runtime.environment, service)
             if current is None or current.id != release.id:
                 releases.record_deployment(session, release, actor=actor)

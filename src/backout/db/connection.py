@@ -43,7 +43,7 @@ class Database:
         except psycopg.OperationalError as error:
             raise UnavailableError(
                 f"database {self.name!r} ({self.describe()}) is not reachable: "
-                f"{str(error).strip().splitlines()[-1]}",
+                f"{' '.join(line.strip() for line in str(error).splitlines() if line.strip())}",
                 hint=f"check databases.{self.name}.url in backout.yaml and that the server runs",
             ) from None
         with connection:

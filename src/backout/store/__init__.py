@@ -4,6 +4,7 @@ from backout.store.engine import Store
 from backout.store.models import (
     ApiToken,
     AuditEntry,
+    BackupRecord,
     Base,
     Deployment,
     Incident,
@@ -18,6 +19,7 @@ from backout.store.models import (
 __all__ = [
     "ApiToken",
     "AuditEntry",
+    "BackupRecord",
     "Base",
     "Deployment",
     "Incident",

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from backout import failpoints, releases
 from backout.audit import audit
+from backout.config import StepSettings
 from backout.errors import (
     AwaitingApprovalError,
     BackoutError,
@@ -153,18 +154,18 @@ class Executor:
 
     def _new_run(self, session: Session, plan: Plan, reason: str, trigger: str | None) -> Run:
         env = self.runtime.environment
-        target = releases.find(session, env, plan.service, plan.target_version)
-        source = (
-            releases.find(session, env, plan.service, plan.from_version)
-            if plan.from_version
-            else None
-        )
+        target = source = None
+        if plan.kind in RELEASE_PLANS:
+            target = releases.find(session, env, plan.service, plan.target_version)
+            if plan.from_version:
+                source = releases.find(session, env, plan.service, plan.from_version)
         run = Run(
             environment=env,
             kind=plan.kind,
             service=plan.service,
             from_release_id=source.id if source else None,
-            target_release_id=target.id,
+            target_release_id=target.id if target else None,
+            target=plan.target_version,
             reason=reason,
             trigger=trigger,
             state=RunState.PLANNED,
@@ -273,7 +274,7 @@ class Executor:
             if observed is not None:
                 self._record(step, total, observed, note="(observed after an interruption) ")
                 return
-        retries = self.runtime.config.service(ctx.service).steps.retries
+        retries = self._step_settings(ctx.service).retries
         while True:
             attempt = self._mark_running(step, total)
             try:
@@ -310,7 +311,7 @@ class Executor:
             run = get_run(session, run_id)
             service, incident_id = run.service, run.incident_id
             recorded = dict(session.get(Step, step.id).output or {})  # type: ignore[union-attr]
-        default_timeout = self.runtime.config.service(service).steps.timeout.total_seconds()
+        default_timeout = self._step_settings(service).timeout.total_seconds()
         timeout = float(step.params.get("timeout_s", default_timeout))
         return StepContext(
             runtime=self.runtime,
@@ -322,6 +323,11 @@ class Executor:
             deadline=self.runtime.clock.monotonic() + timeout,
             recorded_output=recorded,
         )
+
+    def _step_settings(self, subject: str) -> StepSettings:
+        """A service's step settings; the defaults for a run of another subject (a database)."""
+        service = self.runtime.config.services.get(subject)
+        return service.steps if service is not None else StepSettings()
 
     def _mark_running(self, step: Step, total: int) -> int:
         with self.runtime.store.session() as session:
@@ -395,7 +401,7 @@ class Executor:
             run.error = error
             run.finished_at = utcnow()
             release_lock(session, run)
-            target = run.target_release.version if run.target_release else "?"
+            target = run.target or "?"
             message = f"{run_label(run.kind)} of {run.service} to {target} {state}"
             if error:
                 message += f": {error}"
@@ -424,6 +430,8 @@ def _ended(run: Run) -> RunResult:
 
 
 IncidentOpener = Callable[[Session, Run], int]
+
+RELEASE_PLANS = frozenset({"application", "deploy"})  # plans that move a service between releases
 
 
 @dataclass

@@ -40,7 +40,7 @@ def run_view(run: Run, *, with_steps: bool = False) -> dict[str, Any]:
         "kind": run.kind,
         "service": run.service,
         "from_version": run.from_release.version if run.from_release else None,
-        "to_version": run.target_release.version if run.target_release else None,
+        "to_version": run.target_release.version if run.target_release else run.target,
         "state": run.state,
         "reason": run.reason,
         "trigger": run.trigger,

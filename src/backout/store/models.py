@@ -97,6 +97,7 @@ class Run(Base):
     service: Mapped[str] = mapped_column(String(128), index=True)
     from_release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
     target_release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
+    target: Mapped[str | None] = mapped_column(String(256))  # a version, a revision, a time
     reason: Mapped[str] = mapped_column(Text)
     trigger: Mapped[str | None] = mapped_column(String(128))
     state: Mapped[str] = mapped_column(String(24), index=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from backout.checks import CHECKS, Check
 from backout.clock import Clock, SystemClock
 from backout.config import Config, PluginSpec, load_config
+from backout.db.backup import BACKUP_ENGINES, db_plugin_context
+from backout.db.migrations import MIGRATION_ADAPTERS
 from backout.drivers import DRIVERS, Driver
 from backout.errors import ConfigError
 from backout.metrics import MetricHub, MetricSource, ProbeHub
@@ -89,22 +92,32 @@ def plugin_context(config: Config, service: str) -> PluginContext:
     )
 
 
+Section = tuple[Registry[Any], PluginSpec, tuple[str | int, ...], PluginContext]
+
+
+def _plugin_sections(config: Config) -> Iterator[Section]:
+    """Every `type:`-selected section of the config, with the registry that builds it."""
+    for name, service in config.services.items():
+        context = plugin_context(config, name)
+        yield DRIVERS, service.driver, ("services", name, "driver"), context
+        yield ROUTERS, service.router, ("services", name, "router"), context
+        for i, spec in enumerate(service.health):
+            yield CHECKS, spec, ("services", name, "health", i), context
+    for name, database in config.databases.items():
+        context = db_plugin_context(config, name)
+        yield BACKUP_ENGINES, database.backup, ("databases", name, "backup"), context
+        if database.migrations is not None:
+            where = ("databases", name, "migrations")
+            yield MIGRATION_ADAPTERS, database.migrations, where, context
+
+
 def validate_plugins(config: Config) -> None:
     """Build every plug-in section once (no side effects) and report all problems together."""
     problems: list[str] = []
-    for name, service in config.services.items():
-        context = plugin_context(config, name)
-        sections: list[tuple[Registry[Any], PluginSpec, tuple[str | int, ...]]] = [
-            (DRIVERS, service.driver, ("services", name, "driver")),
-            (ROUTERS, service.router, ("services", name, "router")),
-        ]
-        sections += [
-            (CHECKS, spec, ("services", name, "health", i)) for i, spec in enumerate(service.health)
-        ]
-        for registry, spec, where in sections:
-            try:
-                registry.build(spec, where, context)
-            except ConfigError as error:
-                problems += error.problems
+    for registry, spec, where, context in _plugin_sections(config):
+        try:
+            registry.build(spec, where, context)
+        except ConfigError as error:
+            problems += error.problems
     if problems:
         raise ConfigError(str(config.source), problems)

@@ -108,7 +108,7 @@ def test_rollback_without_yes_and_without_a_terminal_is_refused(live_api: Backou
     before = state_of(live_api)
 
     live_api("rollback", "api").refused(
-        1, "a rollback needs confirmation", "pass --yes when no one can answer a prompt"
+        1, "this change needs confirmation", "pass --yes when no one can answer a prompt"
     )
     assert state_of(live_api) == before
 

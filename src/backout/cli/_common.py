@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from backout.errors import RefusedError
 from backout.executor import StepEvent, StepState
 from backout.runtime import Runtime
 
@@ -94,3 +95,15 @@ def show_step(event: StepEvent) -> None:
     if event.message:
         line += f" [dim]— {escape(event.message)}[/]"
     err_console.print(line, highlight=False, soft_wrap=True)
+
+
+def confirm(yes: bool, question: str) -> None:
+    """Ask before a change; with no one at a terminal, refuse unless --yes was given."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise RefusedError(
+            "this change needs confirmation", hint="pass --yes when no one can answer a prompt"
+        )
+    if not typer.confirm(question):
+        raise typer.Abort

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from backout.cli import (
     config_cmd,
+    db_cmd,
     incident_cmd,
     quickstart_cmd,
     release_cmd,
@@ -41,6 +42,7 @@ for module in (
     token_cmd,
     incident_cmd,
     quickstart_cmd,
+    db_cmd,
 ):
     module.register(app)
 

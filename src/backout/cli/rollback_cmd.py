@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -11,12 +10,12 @@ from backout.cli._common import (
     ConfigOption,
     JsonOption,
     actor,
+    confirm,
     print_json,
     runtime,
     say,
     show_step,
 )
-from backout.errors import RefusedError
 from backout.executor import Executor
 from backout.operations.rollback import RollbackRequest, plan_rollback, start_rollback
 
@@ -60,7 +59,7 @@ def rollback(
                     say(f"  {line}")
                 say("dry run: nothing was changed")
             return
-        _confirm(yes, f"Roll {service} back from {plan.from_version} to {plan.target_version}?")
+        confirm(yes, f"Roll {service} back from {plan.from_version} to {plan.target_version}?")
         executor = Executor(rt, actor=actor(), on_step=None if as_json else show_step)
         run_id = start_rollback(rt, executor, request)
         if not as_json:
@@ -71,17 +70,6 @@ def rollback(
         else:
             say(result.message)
         raise typer.Exit(int(result.exit_code))
-
-
-def _confirm(yes: bool, question: str) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise RefusedError(
-            "a rollback needs confirmation", hint="pass --yes when no one can answer a prompt"
-        )
-    if not typer.confirm(question):
-        raise typer.Abort
 
 
 def register(app: typer.Typer) -> None:

@@ -2,6 +2,12 @@
 
 from backout.steps.approve import Approve
 from backout.steps.base import StepContext, StepKind, StepOutcome
+from backout.steps.database import (
+    DatabaseBackup,
+    DatabaseRestorePoint,
+    DatabaseRevert,
+    DatabaseVerify,
+)
 from backout.steps.deploy import Deploy
 from backout.steps.health import HealthCheck
 from backout.steps.monitor import Monitor
@@ -18,6 +24,10 @@ STEP_KINDS: dict[str, StepKind] = {
         RestoreTraffic(),
         Monitor(),
         MarkRelease(),
+        DatabaseBackup(),
+        DatabaseRestorePoint(),
+        DatabaseRevert(),
+        DatabaseVerify(),
     )
 }
 

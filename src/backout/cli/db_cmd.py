@@ -1,0 +1,227 @@
+"""`backout db ...`: backups, integrity and migrations of the databases in backout.yaml."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from backout.cli._common import (
+    ConfigOption,
+    JsonOption,
+    actor,
+    confirm,
+    print_json,
+    print_table,
+    runtime,
+    say,
+    show_step,
+)
+from backout.db.backup import BackupKind
+from backout.errors import ExitCode
+from backout.executor import Executor
+from backout.operations import database as db_ops
+from backout.operations.database_runs import plan_revert, start_revert
+
+db_app = typer.Typer(help="PostgreSQL: backups, integrity, migrations.", no_args_is_help=True)
+
+DbArg = Annotated[
+    str, typer.Argument(help="The database, as named under databases: in backout.yaml.")
+]
+
+
+@db_app.command("setup")
+def setup(
+    name: DbArg,
+    apply: Annotated[bool, typer.Option("--apply", help="ALTER SYSTEM the settings now.")] = False,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The server settings the backup engine needs; --apply sets them (some need a restart)."""
+    with runtime(config) as rt:
+        settings = db_ops.setup(rt, name, apply=apply, actor=actor())
+    if as_json:
+        print_json([{**vars(s), "ok": s.ok} for s in settings])
+        return
+    print_table(
+        f"settings {name} needs",
+        ["setting", "wanted", "now", "restart needed"],
+        [
+            [s.name, s.wanted, s.current, "yes" if s.needs_restart and not s.ok else ""]
+            for s in settings
+        ],
+    )
+    if not apply and not all(s.ok for s in settings):
+        say(f"apply them with: backout db setup {name} --apply")
+
+
+@db_app.command("backup")
+def backup(
+    name: DbArg,
+    kind: Annotated[
+        str | None, typer.Option(help="logical (pg_dump), or full / diff / incr (pgBackRest).")
+    ] = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Take a backup now, and record it with the row counts it saw."""
+    with runtime(config) as rt:
+        info, counts = db_ops.take_backup(rt, name, kind=_kind(kind), actor=actor())
+    if as_json:
+        print_json(
+            {
+                "id": info.id,
+                "kind": info.kind,
+                "location": info.location,
+                "size_bytes": info.size_bytes,
+                "row_counts": counts,
+            }
+        )
+        return
+    say(f"backup {info.id} ({info.kind}) of {name}: {info.location}")
+
+
+def _kind(kind: str | None) -> BackupKind | None:
+    allowed = ("logical", "full", "diff", "incr")
+    if kind is not None and kind not in allowed:
+        raise typer.BadParameter(f"expected one of {', '.join(allowed)}", param_hint="--kind")
+    return kind  # type: ignore[return-value]
+
+
+@db_app.command("backups")
+def backups(name: DbArg, config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """The backups in the repository, oldest first."""
+    with runtime(config) as rt:
+        listing = db_ops.list_backups(rt, name)
+    if as_json:
+        print_json(listing)
+        return
+    print_table(
+        f"backups of {name}",
+        ["id", "kind", "started", "size", "WAL", "verified", "where"],
+        [
+            [
+                b["id"],
+                b["kind"],
+                b["started_at"][:19],
+                _size(b["size_bytes"]),
+                "-".join(filter(None, (b["wal_start"], b["wal_stop"]))),
+                b["verified"],
+                b["location"],
+            ]
+            for b in listing
+        ],
+    )
+
+
+def _size(size: int | None) -> str:
+    if size is None:
+        return ""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}"
+        size //= 1024
+    return f"{size} TiB"
+
+
+@db_app.command("verify")
+def verify(
+    name: DbArg,
+    backup_id: Annotated[
+        str | None, typer.Option("--backup", help="Compare row counts with this backup's.")
+    ] = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The integrity report: row counts, constraints, foreign keys, assertions, recent writes."""
+    with runtime(config) as rt:
+        report, reference = db_ops.verify_database(rt, name, backup_id=backup_id)
+    if as_json:
+        print_json({"reference_backup": reference, **report.as_dict()})
+    else:
+        say(f"integrity of {name}" + (f" (counts against backup {reference})" if reference else ""))
+        for line in report.lines():
+            say(f"  {line}")
+        say("ok" if report.ok else f"{len(report.problems)} problem(s)")
+    raise typer.Exit(int(ExitCode.OK if report.ok else ExitCode.FAILED))
+
+
+@db_app.command("migrations")
+def migrations(name: DbArg, config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Migration status from the migration tool: applied, pending, head."""
+    with runtime(config) as rt:
+        status = db_ops.migration_status(rt, name)
+    rows: list[dict[str, Any]] = [
+        {
+            "revision": m.revision,
+            "name": m.name,
+            "applied_at": m.applied_at.isoformat() if m.applied_at else None,
+        }
+        for m in [*status.applied, *status.pending]
+    ]
+    if as_json:
+        print_json({"head": status.head, "migrations": rows})
+        return
+    say(f"{name}: head {status.head or '(empty schema)'}")
+    print_table(
+        "migrations",
+        ["revision", "name", "applied"],
+        [[r["revision"], r["name"], r["applied_at"] or "pending"] for r in rows],
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")
+
+
+@db_app.command("revert")
+def revert(
+    name: DbArg,
+    to: Annotated[str, typer.Option("--to", help="The revision to go back to (or 'base').")],
+    reason: Annotated[
+        str, typer.Option(help="Why; goes on the incident timeline.")
+    ] = "schema revert",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and what it drops.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Revert the schema through the migration tool, after a backup and a restore point.
+
+    A revert that would lose data stops at an approval gate (exit 6) saying what it drops:
+    `backout approve RUN` carries it on.
+    """
+    with runtime(config) as rt:
+        plan, classified = plan_revert(rt, name, to, reason=reason)
+        losses = [loss.sentence() for loss in classified.losses()]
+        losses += [item.sentence() for item in classified.unclassified()]
+        if dry_run:
+            if as_json:
+                print_json(
+                    {
+                        "from": classified.from_revision,
+                        "to": to,
+                        "losses": losses,
+                        "needs_approval": classified.needs_approval,
+                        "steps": [{"kind": s.kind, "title": s.title} for s in plan.steps],
+                    }
+                )
+                return
+            say(f"plan: revert {name} from {classified.from_revision} to {to}")
+            for line in plan.describe():
+                say(f"  {line}")
+            for loss in losses:
+                say(f"  ! {loss}")
+            say("dry run: nothing was changed")
+            return
+        confirm(yes, f"Revert {name} from {classified.from_revision} to {to}?")
+        executor = Executor(rt, actor=actor(), on_step=None if as_json else show_step)
+        run_id = start_revert(rt, executor, name, to, reason=reason)
+        result = executor.execute(run_id)
+    if as_json:
+        print_json({"run_id": result.run_id, "state": result.state, "message": result.message})
+    else:
+        say(result.message)
+    raise typer.Exit(int(result.exit_code))

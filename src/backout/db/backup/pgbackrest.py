@@ -1,0 +1,478 @@
+"""The `pgbackrest` backup engine: physical backups and point-in-time restores with pgBackRest.
+
+    cluster: {data_dir: /var/lib/postgresql/15/main}
+    backup:
+      type: pgbackrest
+      repository: /var/lib/pgbackrest   # repo1-path, relative to the config file
+      stanza: main                      # default: the database's name under databases:
+      retention_full: 2
+      process_max: 2
+      archive_timeout: 60s              # PostgreSQL's: the most WAL archiving alone may lose
+
+backout writes its own pgBackRest configuration, `<state>/pgbackrest/<stanza>/pgbackrest.conf`
+(never /etc), with its log, lock and spool folders beside it, and passes `--config` to every
+command — including the `archive_command` of required_settings() and the `restore_command`
+pgBackRest writes into a restored data directory. pgBackRest runs as the cluster's OS user
+(ClusterSettings.os_user, else the owner of data_dir) when backout runs as root, so that user
+must be able to reach those folders and the repository. It connects to the server through its
+unix socket, whose folder and port backout asks the server for.
+
+The stanza is created on the first backup (stanza-create is idempotent). A backup first checks
+that the server archives through this engine: otherwise pgBackRest would wait for WAL that never
+comes. `backups()` reads `pgbackrest info --output=json`. pgBackRest's own expiry after each
+backup is off (expire-auto=n): retention is enforced by `expire()`, which says what it deleted,
+so whoever takes a backup calls it afterwards.
+
+The newest restorable moment (`newest_restorable()`) is the time of the last commit (or abort)
+in the newest archived WAL segment reachable without a gap from the newest backup, read with
+`pg_waldump` from the segment that `archive-get` fetches — or the end of that backup when the
+WAL after it records no transaction. It is what a restore can bring back exactly, a lower bound:
+on an idle database it lags the present although nothing would be lost.
+
+Continuity: backout lists the archived segments (`repo-ls`) from the chosen backup's first
+segment on; a hole means a restore stops there. A target past the hole, a restore point or the
+newest state behind one is refused with BackupError naming the missing segment, before anything
+is restored. Timelines are not told apart in this check: a segment counts as present on any.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from psycopg.conninfo import conninfo_to_dict
+from pydantic import Field
+
+from backout.atomic import write_text_atomic
+from backout.config import Duration
+from backout.db import cluster, wal_stream
+from backout.db.backup.base import (
+    BackupError,
+    BackupInfo,
+    BackupKind,
+    DbPluginContext,
+    RestoreTarget,
+    RestoreTargetError,
+    UnknownBackupError,
+    VerifyReport,
+)
+from backout.errors import ConfigError
+from backout.registry import PluginContext, PluginSettings
+
+_ERROR_LINE = re.compile(r"ERROR: \[(\d+)\]: (.*)")
+_ARCHIVED_SEGMENT = re.compile(r"^([0-9A-F]{24})-[0-9a-f]{40}(\.\w+)?$")
+_RETRYABLE_CODES = {50, 56, 82}  # lock held, server unreachable, WAL archive timeout
+_QUICK_S = 300.0
+_SERVER_SETTINGS = ["port", "unix_socket_directories", "data_directory"]
+_SERVER_SETTINGS += ["archive_mode", "archive_command"]
+
+
+class PgBackRestSettings(PluginSettings):
+    repository: str = Field(
+        description="pgBackRest's repository folder (repo1-path), relative to the config file."
+    )
+    stanza: str | None = Field(
+        None, description="The stanza's name (default: the database's name under databases:)."
+    )
+    retention_full: int = Field(2, ge=1, description="How many full backups expire() keeps.")
+    process_max: int = Field(2, ge=1, le=64, description="Parallel processes of backup/restore.")
+    archive_timeout: Duration = Field(
+        timedelta(seconds=60),
+        description="PostgreSQL's archive_timeout: a segment is archived at least this often, "
+        "so archiving alone loses at most this much.",
+    )
+    compress_type: Literal["lz4", "zst", "gz", "bz2", "none"] = Field(
+        "lz4", description="Compression of the repository's files."
+    )
+    timeout: Duration = Field(
+        timedelta(hours=1), description="How long one backup, verify or restore may take."
+    )
+
+
+class PgBackRestEngine:
+    """Full, differential and incremental backups and PITR restores through pgBackRest."""
+
+    kinds: tuple[BackupKind, ...] = ("full", "diff", "incr")
+
+    def __init__(self, settings: PgBackRestSettings, context: PluginContext) -> None:
+        db = DbPluginContext.of(context, "the pgbackrest backup engine")
+        if db.cluster is None:
+            where = f"databases.{db.service}.cluster"
+            problem = f"{where}: required by the pgbackrest backup engine (its data_dir at least)"
+            raise ConfigError(str(context.config_file), [problem])
+        self._settings = settings
+        self._database = db.database
+        self._data_dir = context.resolve(db.cluster.data_dir)
+        self._bindir = Path(db.cluster.bindir)
+        self._user = cluster.os_user_for(self._data_dir, db.cluster.os_user)
+        self._stanza = settings.stanza or db.service
+        self._repository = context.resolve(settings.repository)
+        self._home = db.state_dir / "pgbackrest" / self._stanza
+        self._executable = shutil.which("pgbackrest") or "pgbackrest"
+        self._prepared = False
+        self._stanza_created = False
+        self._segment_size: int | None = None
+
+    @property
+    def config_file(self) -> Path:
+        return self._home / "pgbackrest.conf"
+
+    @property
+    def stanza(self) -> str:
+        return self._stanza
+
+    def required_settings(self) -> dict[str, str]:
+        seconds = max(1, round(self._settings.archive_timeout.total_seconds()))
+        return {
+            "wal_level": "replica",
+            "archive_mode": "on",
+            "archive_command": self._archive_command(),
+            "archive_timeout": f"{seconds}s",
+        }
+
+    def backup(self, kind: BackupKind | None = None) -> BackupInfo:
+        kind = kind or "full"
+        if kind not in self.kinds:
+            raise BackupError(f"pgbackrest takes full, diff or incr backups, not {kind!r}")
+        server = self._server_options()
+        if not self._stanza_created:
+            self._run(["stanza-create"], server=server)
+            self._stanza_created = True
+        before = {b.id for b in self.backups()}
+        self._run(["backup", f"--type={kind}"], server=server, timeout=self._timeout)
+        new = [b for b in self.backups() if b.id not in before]
+        if not new:
+            raise BackupError("pgbackrest backup succeeded but the repository lists no new backup")
+        return new[-1]
+
+    def backups(self) -> list[BackupInfo]:
+        verified = self._verified()
+        return [self._info(entry, verified) for entry in self._stanza_info().get("backup", [])]
+
+    def verify(self, backup_id: str) -> VerifyReport:
+        backup = self._backup(backup_id, self.backups())
+        done = self._run(
+            ["verify", f"--set={backup_id}", "--log-level-console=detail"],
+            timeout=self._timeout,
+            check=False,
+        )
+        problems = _verify_problems(done)
+        reach = self._reach(backup)
+        if reach.missing:
+            problems.append(self._gap_sentence(reach, backup))
+        checked = [
+            "checksums and sizes of the backup's files and the archived WAL (pgbackrest verify)",
+            f"WAL continuity from {backup.wal_start} to the newest archived segment",
+        ]
+        report = VerifyReport(backup_id, not problems, checked, problems)
+        self._record_verified(backup_id, report.ok)
+        return report
+
+    def expire(self) -> list[str]:
+        before = [b.id for b in self.backups()]
+        if not before:
+            return []
+        self._run(["expire"], timeout=self._timeout)
+        after = {b.id for b in self.backups()}
+        return [backup_id for backup_id in before if backup_id not in after]
+
+    def newest_restorable(self) -> datetime | None:
+        """The last commit of the archived WAL after the newest backup (see the module doc)."""
+        backups = self.backups()
+        return self._reach(backups[-1]).time if backups else None
+
+    def restore(
+        self, target: RestoreTarget, into: Path, *, streamed_wal: Path | None = None
+    ) -> None:
+        backups = self.backups()
+        if not backups:
+            raise BackupError(
+                f"stanza {self._stanza!r} holds no backup to restore",
+                hint="take one: backout db backup",
+            )
+        base = self._choose_backup(target, backups)
+        options = self._target_options(target, base, streamed_wal)
+        into = into.absolute()
+        self._fresh_directory(into)
+        self._run(
+            ["restore", f"--pg1-path={into}", f"--set={base.id}", *options], timeout=self._timeout
+        )
+        if streamed_wal is not None:
+            wal_stream.add_streamed_wal(streamed_wal, into, self._user, from_segment=base.wal_start)
+
+    def _choose_backup(self, target: RestoreTarget, backups: list[BackupInfo]) -> BackupInfo:
+        """The backup recovery starts from: the one named, else the newest before the time."""
+        named = self._backup(target.backup_id, backups) if target.backup_id else None
+        if target.time is None:
+            return named or backups[-1]
+        moment = target.time.astimezone(UTC)
+        first = named or backups[0]
+        if moment < first.finished_at:
+            which = f"backup {named.id}" if named else "the first backup"
+            raise RestoreTargetError(
+                f"cannot restore to {moment.isoformat()}: it is before {which} finished "
+                f"({first.finished_at.isoformat()})",
+                hint="a physical restore reaches moments from the end of a backup on",
+            )
+        return named or [b for b in backups if b.finished_at <= moment][-1]
+
+    def _target_options(
+        self, target: RestoreTarget, base: BackupInfo, streamed_wal: Path | None
+    ) -> list[str]:
+        """pgbackrest restore's --type/--target options, once the WAL is known to reach it."""
+        promote = "--target-action=promote"
+        reach = self._reach(base, streamed_wal)
+        if target.time is not None:
+            moment = target.time.astimezone(UTC)
+            if moment > reach.time:
+                if reach.missing:
+                    raise BackupError(self._gap_sentence(reach, base, target))
+                raise RestoreTargetError(
+                    f"cannot restore to {moment.isoformat()}: the archived WAL ends with the "
+                    f"commit of {reach.time.isoformat()}",
+                    hint="restore to that moment or earlier, or wait for archive_timeout",
+                )
+            if moment == reach.time and target.inclusive:
+                return ["--type=default"]  # no later commit would stop recovery at the target
+            options = ["--type=time", f"--target={moment:%Y-%m-%d %H:%M:%S.%f}+00", promote]
+            return options if target.inclusive else [*options, "--target-exclusive"]
+        if target.restore_point is not None:
+            if reach.missing:
+                raise BackupError(self._gap_sentence(reach, base, target))
+            return ["--type=name", f"--target={target.restore_point}", promote]
+        if target.backup_id is not None:
+            if reach.missing and reach.missing[8:] <= (base.wal_stop or "")[8:]:
+                raise BackupError(self._gap_sentence(reach, base, target))
+            return ["--type=immediate", promote]
+        if reach.missing:
+            raise BackupError(self._gap_sentence(reach, base, target))
+        return ["--type=default"]
+
+    def _gap_sentence(
+        self, reach: wal_stream.WalReach, base: BackupInfo, target: RestoreTarget | None = None
+    ) -> str:
+        wanted = f", not {target.describe()}" if target else ""
+        return (
+            f"WAL segment {reach.missing} is missing from the repository of stanza "
+            f"{self._stanza!r}: a restore from backup {base.id} reaches only "
+            f"{reach.time.isoformat()}{wanted}"
+        )
+
+    def _reach(self, base: BackupInfo, streamed_wal: Path | None = None) -> wal_stream.WalReach:
+        """How far the WAL after `base` goes: archived, plus streamed when given."""
+        streamed = wal_stream.streamed_segments(streamed_wal) if streamed_wal else []
+        return wal_stream.wal_reach(
+            base.wal_start or "",
+            [*sorted(self._archived_segments()), *streamed],
+            floor=base.finished_at,
+            segment_size=self._wal_segment_size(),
+            transaction_time=self._transaction_time,
+        )
+
+    def _transaction_time(self, segment: str | Path) -> datetime | None:
+        if isinstance(segment, Path):
+            return wal_stream.last_transaction_time(segment, self._bindir)
+        scratch = Path(tempfile.mkdtemp(prefix="backout-archive-get-"))
+        try:
+            cluster.give_to(scratch, self._user)
+            self._run(["archive-get", segment, str(scratch / segment)])
+            return wal_stream.last_transaction_time(scratch / segment, self._bindir)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _archived_segments(self) -> list[str]:
+        archives = self._stanza_info().get("archive", [])
+        if not archives:
+            return []
+        where = f"archive/{self._stanza}/{archives[-1]['id']}"
+        done = self._run(["repo-ls", "--recurse", "--output=json", where])
+        names = (Path(path).name for path in json.loads(done.stdout or "{}"))
+        return [m.group(1) for m in map(_ARCHIVED_SEGMENT.match, names) if m]
+
+    def _wal_segment_size(self) -> int:
+        if self._segment_size is None:
+            self._segment_size = wal_stream.wal_segment_size(
+                self._data_dir, self._bindir, self._user
+            )
+        return self._segment_size
+
+    def _fresh_directory(self, into: Path) -> None:
+        if into.resolve() == self._data_dir.resolve():
+            raise BackupError(f"refusing to restore over the live data directory {into}")
+        if (into / "postmaster.pid").exists():
+            raise BackupError(f"refusing to restore into {into}: a server may be running on it")
+        shutil.rmtree(into, ignore_errors=True)
+        into.mkdir(mode=0o700, parents=True)
+        cluster.give_to(into, self._user)
+        cluster.check_reachable(into, self._user)
+
+    def _server_options(self) -> list[str]:
+        """How pgBackRest reaches the live server, once it is known to archive through us."""
+        settings = cluster.server_settings(self._database, _SERVER_SETTINGS)
+        socket_dir = settings.get("unix_socket_directories", "").split(",")[0].strip()
+        if not socket_dir or "data_directory" not in settings:
+            raise BackupError(
+                f"pgBackRest needs the unix socket and data_directory of {self._database.name!r}",
+                hint="connect as a superuser (or a member of pg_read_all_settings) and keep "
+                "unix_socket_directories set",
+            )
+        if Path(settings["data_directory"]).resolve() != self._data_dir.resolve():
+            raise BackupError(
+                f"cluster.data_dir {self._data_dir} is not the data directory of the server "
+                f"at {self._database.describe()} ({settings['data_directory']})"
+            )
+        wanted = self.required_settings()
+        wrong = [
+            f"{name} is {settings.get(name)!r}, not {wanted[name]!r}"
+            for name in ("archive_mode", "archive_command")
+            if settings.get(name) not in (wanted[name], "always" if name == "archive_mode" else "")
+        ]
+        if wrong:
+            raise BackupError(
+                f"{self._database.name!r} does not archive its WAL through pgBackRest: "
+                + "; ".join(wrong),
+                hint=f"backout db setup {self._database.name} --apply (archive_mode needs a "
+                "restart)",
+            )
+        params = conninfo_to_dict(self._database.conninfo)
+        options = [f"--pg1-port={settings['port']}", f"--pg1-socket-path={socket_dir}"]
+        options += [f"--pg1-user={params['user']}"] if "user" in params else []
+        return options + ([f"--pg1-database={params['dbname']}"] if "dbname" in params else [])
+
+    def _stanza_info(self) -> dict[str, Any]:
+        done = self._run(["info", "--output=json"])
+        stanzas: list[dict[str, Any]] = json.loads(done.stdout or "[]")
+        return stanzas[0] if stanzas else {}
+
+    def _info(self, entry: dict[str, Any], verified: dict[str, bool]) -> BackupInfo:
+        label = str(entry["label"])
+        return BackupInfo(
+            id=label,
+            kind=entry["type"],
+            started_at=datetime.fromtimestamp(entry["timestamp"]["start"], UTC),
+            finished_at=datetime.fromtimestamp(entry["timestamp"]["stop"], UTC),
+            size_bytes=entry["info"]["repository"]["size"],
+            wal_start=entry["archive"]["start"],
+            wal_stop=entry["archive"]["stop"],
+            location=f"{self._repository} stanza {self._stanza} set {label}",
+            verified=verified.get(label),
+        )
+
+    def _backup(self, backup_id: str, backups: list[BackupInfo]) -> BackupInfo:
+        for backup in backups:
+            if backup.id == backup_id:
+                return backup
+        raise UnknownBackupError(backup_id, [b.id for b in backups])
+
+    def _verified(self) -> dict[str, bool]:
+        try:
+            return dict(json.loads((self._home / "verified.json").read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def _record_verified(self, backup_id: str, ok: bool) -> None:
+        record = {**self._verified(), backup_id: ok}
+        write_text_atomic(self._home / "verified.json", json.dumps(record, indent=2) + "\n")
+
+    @property
+    def _timeout(self) -> float:
+        return self._settings.timeout.total_seconds()
+
+    def _archive_command(self) -> str:
+        words = [self._executable, f"--config={self.config_file}", f"--stanza={self._stanza}"]
+        return " ".join(shlex.quote(word) for word in words) + " archive-push %p"
+
+    def _run(
+        self,
+        args: list[str],
+        *,
+        server: list[str] | None = None,
+        timeout: float = _QUICK_S,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run one pgbackrest command as the cluster's user; BackupError when it fails."""
+        self._prepare()
+        argv = [self._executable, f"--config={self.config_file}", f"--stanza={self._stanza}"]
+        argv += server or []
+        password = conninfo_to_dict(self._database.conninfo).get("password")
+        env = {"PGPASSWORD": str(password)} if password else None
+        done = cluster.run_tool([*argv, *args], user=self._user, env=env, timeout=timeout)
+        if check and done.returncode != 0:
+            raise self._failure(args[0], done)
+        return done
+
+    def _failure(self, command: str, done: subprocess.CompletedProcess[str]) -> BackupError:
+        errors = _ERROR_LINE.findall(done.stdout + done.stderr)
+        code = int(errors[-1][0]) if errors else None
+        message = errors[-1][1] if errors else (done.stderr or done.stdout).strip()
+        hint = f"pgBackRest's logs are in {self._home / 'log'}"
+        if "Permission denied" in message or "unable to open" in message:
+            hint += f"; it runs as {self._user or 'backout'}, who must reach every folder it uses"
+        return BackupError(
+            f"pgbackrest {command} failed (exit {done.returncode}): {message}",
+            retryable=code in _RETRYABLE_CODES,
+            hint=hint,
+        )
+
+    def _prepare(self) -> None:
+        """Create the folders and write the configuration file (once per engine)."""
+        if self._prepared:
+            return
+        home = self._home
+        try:
+            for folder in (self._repository, home, home / "log", home / "lock", home / "spool"):
+                if not folder.is_dir():
+                    folder.mkdir(mode=0o750, parents=True)
+                    cluster.give_to(folder, self._user)
+            write_text_atomic(self.config_file, self._config_text(), mode=0o640)
+            cluster.give_to(self.config_file, self._user)
+        except OSError as error:
+            raise BackupError(f"cannot prepare pgBackRest's folders: {error}") from None
+        cluster.check_reachable(self.config_file, self._user)
+        cluster.check_reachable(self._repository, self._user)
+        self._prepared = True
+
+    def _config_text(self) -> str:
+        s = self._settings
+        lines = [
+            "# Written by backout; rewritten on each use: change backout.yaml instead.",
+            "[global]",
+            f"repo1-path={self._repository}",
+            f"repo1-retention-full={s.retention_full}",
+            f"process-max={s.process_max}",
+            f"compress-type={s.compress_type}",
+            "start-fast=y",
+            "expire-auto=n",
+            f"log-path={self._home / 'log'}",
+            f"lock-path={self._home / 'lock'}",
+            f"spool-path={self._home / 'spool'}",
+            "log-level-console=warn",
+            "log-level-file=info",
+            "",
+            f"[{self._stanza}]",
+            f"pg1-path={self._data_dir}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def _verify_problems(done: subprocess.CompletedProcess[str]) -> list[str]:
+    """What pgbackrest verify found wrong: its per-file lines, its summary, its errors."""
+    output = done.stdout + done.stderr
+    problems = [
+        line.split("INFO: ", 1)[1].strip()
+        for line in output.splitlines()
+        if re.search(r"INFO: (invalid|missing|skip)", line)
+    ]
+    if not problems and "status: error" in output:
+        problems.append(output[output.index("status: error") :].strip())
+    problems += [f"[{code}] {message}" for code, message in _ERROR_LINE.findall(output)]
+    if done.returncode != 0 and not problems:
+        problems.append(f"pgbackrest verify exited {done.returncode}")
+    return problems

@@ -1,0 +1,178 @@
+"""Database operations a person asks for directly: setup, backups, integrity, migration status.
+
+Restores and schema reverts change data, so they run as plans through the executor
+(`operations/database_runs.py`); what is here only reads, or only adds a backup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+from sqlalchemy import select
+
+from backout.audit import audit
+from backout.db.backup import BackupEngine, BackupInfo, BackupKind, backup_engine_for
+from backout.db.connection import Database
+from backout.db.integrity import IntegrityReport, row_counts, verify
+from backout.db.migrations import MigrationStatus, migration_adapter_for
+from backout.errors import NotFoundError
+from backout.runtime import Runtime
+from backout.store import BackupRecord
+
+
+def database(runtime: Runtime, name: str) -> Database:
+    return Database(name, runtime.config.database(name).url)
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    wanted: str
+    current: str | None
+    needs_restart: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.current == self.wanted
+
+
+def setup(runtime: Runtime, name: str, *, apply: bool, actor: str) -> list[Setting]:
+    """The server settings the backup engine needs, as they are and, with `apply`, as set."""
+    engine = backup_engine_for(runtime.config, name)
+    wanted = engine.required_settings()
+    db = database(runtime, name)
+    with db.connect(autocommit=True) as connection:
+        if apply:
+            for setting, value in wanted.items():
+                # A utility statement takes no bound parameters: compose it, safely quoted.
+                statement = sql.SQL("ALTER SYSTEM SET {} = {}")
+                connection.execute(statement.format(sql.Identifier(setting), sql.Literal(value)))
+            connection.execute("SELECT pg_reload_conf()")
+            with runtime.store.session() as session:
+                audit(session, actor, "db.setup.applied", name, settings=wanted)
+        rows = connection.execute(
+            "SELECT name, setting, context FROM pg_settings WHERE name = ANY(%s)", (list(wanted),)
+        ).fetchall()
+    seen = {str(n): (str(v), str(c)) for n, v, c in rows}
+    return [
+        Setting(s, v, seen.get(s, (None, ""))[0], seen.get(s, ("", ""))[1] == "postmaster")
+        for s, v in wanted.items()
+    ]
+
+
+def take_backup(
+    runtime: Runtime,
+    name: str,
+    *,
+    kind: BackupKind | None,
+    actor: str,
+    reason: str | None = None,
+    run_id: int | None = None,
+) -> tuple[BackupInfo, dict[str, int]]:
+    """Take a backup, and record it with the row counts seen just before it."""
+    config = runtime.config.database(name)
+    engine = backup_engine_for(runtime.config, name)
+    info = engine.backup(kind or _default_kind(engine))
+    exact = getattr(engine, "row_counts", None)  # pg_dump counts on the dump's own snapshot
+    counts = exact(info.id) if exact is not None else row_counts(database(runtime, name))
+    with runtime.store.session() as session:
+        session.add(
+            BackupRecord(
+                environment=runtime.environment,
+                database=name,
+                engine=config.backup.type,
+                backup_id=info.id,
+                kind=info.kind,
+                location=info.location,
+                started_at=info.started_at,
+                finished_at=info.finished_at,
+                size_bytes=info.size_bytes,
+                row_counts=counts,
+                reason=reason,
+                run_id=run_id,
+                created_by=actor,
+            )
+        )
+        audit(session, actor, "db.backup", name, backup_id=info.id, location=info.location)
+    expired = engine.expire()  # retention is enforced with every backup, not by a cron job
+    if expired:
+        with runtime.store.session() as session:
+            audit(session, actor, "db.backup.expired", name, backup_ids=expired)
+    return info, counts
+
+
+def _default_kind(engine: BackupEngine) -> BackupKind:
+    kinds: tuple[BackupKind, ...] = getattr(engine, "kinds", ("logical",))
+    return kinds[0]
+
+
+def list_backups(runtime: Runtime, name: str) -> list[dict[str, Any]]:
+    """The repository's backups, oldest first, with what backout recorded of each."""
+    engine = backup_engine_for(runtime.config, name)
+    with runtime.store.session() as session:
+        records = {
+            r.backup_id: r
+            for r in session.scalars(
+                select(BackupRecord).where(
+                    BackupRecord.environment == runtime.environment, BackupRecord.database == name
+                )
+            )
+        }
+        return [_backup_view(info, records.get(info.id)) for info in engine.backups()]
+
+
+def _backup_view(info: BackupInfo, record: BackupRecord | None) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "kind": info.kind,
+        "started_at": info.started_at.isoformat(),
+        "finished_at": info.finished_at.isoformat(),
+        "size_bytes": info.size_bytes,
+        "wal_start": info.wal_start,
+        "wal_stop": info.wal_stop,
+        "location": info.location,
+        "verified": info.verified,
+        "taken_by": record.created_by if record else None,
+        "reason": record.reason if record else None,
+        "row_counts": record.row_counts if record else None,
+    }
+
+
+def reference_counts(
+    runtime: Runtime, name: str, backup_id: str | None
+) -> tuple[str, dict[str, int]] | None:
+    """The row counts recorded with `backup_id` (default: the newest backup backout took)."""
+    with runtime.store.session() as session:
+        query = select(BackupRecord).where(
+            BackupRecord.environment == runtime.environment, BackupRecord.database == name
+        )
+        if backup_id is not None:
+            query = query.where(BackupRecord.backup_id == backup_id)
+        record = session.scalars(query.order_by(BackupRecord.id.desc())).first()
+        if record is None:
+            if backup_id is not None:
+                raise NotFoundError(
+                    f"backout has no record of backup {backup_id!r} of {name!r}",
+                    hint=f"list them with: backout db backups {name}",
+                )
+            return None
+        return record.backup_id, dict(record.row_counts or {})
+
+
+def verify_database(
+    runtime: Runtime, name: str, *, backup_id: str | None = None
+) -> tuple[IntegrityReport, str | None]:
+    """The integrity report, counts compared with a backup's (default: the newest one)."""
+    reference = reference_counts(runtime, name, backup_id)
+    report = verify(
+        database(runtime, name),
+        runtime.config.database(name).integrity,
+        reference_counts=reference[1] if reference else None,
+    )
+    return report, reference[0] if reference else None
+
+
+def migration_status(runtime: Runtime, name: str) -> MigrationStatus:
+    return migration_adapter_for(runtime.config, name).status()

@@ -1,0 +1,47 @@
+"""Database changes that run as plans through the executor: a schema revert (restores follow)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from backout.db.migrations import RevertPlan, migration_adapter_for
+from backout.errors import RefusedError
+from backout.executor import Executor
+from backout.incidents import open_incident, open_incident_for
+from backout.plans import Plan
+from backout.plans.database import database_subject, revert_plan
+from backout.runtime import Runtime
+from backout.store import Run
+
+
+def plan_revert(runtime: Runtime, name: str, to: str, *, reason: str) -> tuple[Plan, RevertPlan]:
+    """The revert plan and what it would drop; read-only. Refuses a revert with nothing to do."""
+    revert = migration_adapter_for(runtime.config, name).revert_plan(to)
+    if not revert.steps:
+        raise RefusedError(f"database {name!r} is already at revision {to!r}: nothing to revert")
+    return revert_plan(name, revert, reason=reason), revert
+
+
+def start_revert(runtime: Runtime, executor: Executor, name: str, to: str, *, reason: str) -> int:
+    """Store the revert as a run holding the database's lock, inside an incident."""
+    plan, _ = plan_revert(runtime, name, to, reason=reason)
+
+    def incident_for(session: Session, run: Run) -> int:
+        subject = database_subject(name)
+        incident = open_incident_for(session, runtime.environment, subject)
+        if incident is None:
+            incident = open_incident(
+                session,
+                environment=runtime.environment,
+                service=subject,
+                title=f"database {name}: {reason}",
+                trigger="manual",
+                release_id=None,
+                rto_s=runtime.config.objectives.rto.database.total_seconds(),
+                detected_at=runtime.clock.now(),
+                impact_started_at=None,
+                actor=executor.actor,
+            )
+        return incident.id
+
+    return executor.create_run(plan, reason=reason, open_incident=incident_for)

@@ -1,0 +1,50 @@
+"""The database plans: a schema revert, always behind a fresh backup and a named restore point.
+
+[approval, when the revert loses data or cannot be judged] → backup → restore point
+→ revert the schema through the tool's own down path → integrity report
+"""
+
+from __future__ import annotations
+
+from backout.db.migrations import RevertPlan
+from backout.plans.base import Plan, StepSpec
+
+
+def database_subject(name: str) -> str:
+    """What a database run locks and is listed under: `db:main`, apart from any service name."""
+    return f"db:{name}"
+
+
+def revert_plan(name: str, revert: RevertPlan, *, reason: str) -> Plan:
+    steps: list[StepSpec] = []
+    if revert.needs_approval:
+        lost = [loss.sentence() for loss in revert.losses()]
+        lost += [item.sentence() for item in revert.unclassified()]
+        steps.append(
+            StepSpec(
+                "approve",
+                "Approval: the revert loses data",
+                {
+                    "role": "approver",
+                    "question": f"revert {name} to {revert.to_revision}? It " + "; ".join(lost),
+                },
+            )
+        )
+    revisions = [step.revision for step in revert.steps]
+    steps += [
+        StepSpec(
+            "db_backup", f"Back up {name} before the revert", {"database": name, "reason": reason}
+        ),
+        StepSpec(
+            "db_restore_point",
+            "Create a named restore point",
+            {"database": name, "label": f"before-revert-to-{revert.to_revision}"},
+        ),
+        StepSpec(
+            "db_revert",
+            f"Revert the schema of {name} to {revert.to_revision} ({len(revisions)} migration(s))",
+            {"database": name, "to": revert.to_revision, "revisions": revisions},
+        ),
+        StepSpec("db_verify", f"Integrity report of {name}", {"database": name}),
+    ]
+    return Plan("database", database_subject(name), revert.from_revision, revert.to_revision, steps)

@@ -1,0 +1,92 @@
+"""The database steps: back up, mark a restore point, revert a schema, verify integrity."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from backout.db.migrations import migration_adapter_for
+from backout.db.restore_point import create_restore_point
+from backout.errors import StepFailedError
+from backout.operations.database import database, take_backup, verify_database
+from backout.steps.base import StepContext, StepOutcome
+
+
+class DatabaseBackup:
+    """A fresh backup before anything changes the data; says where it is."""
+
+    kind: ClassVar[str] = "db_backup"
+
+    def run(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome:
+        info, _ = take_backup(
+            ctx.runtime,
+            params["database"],
+            kind=None,
+            actor=ctx.actor,
+            reason=params.get("reason"),
+            run_id=ctx.run_id,
+        )
+        return StepOutcome.done(
+            f"backup {info.id} at {info.location}", backup_id=info.id, location=info.location
+        )
+
+    def observe(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome | None:
+        return None  # a second backup costs time, never data
+
+
+class DatabaseRestorePoint:
+    """A named point in the WAL a point-in-time restore can return to."""
+
+    kind: ClassVar[str] = "db_restore_point"
+
+    def run(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome:
+        name = f"backout-run-{ctx.run_id}-{params['label']}"
+        lsn = create_restore_point(database(ctx.runtime, params["database"]), name)
+        return StepOutcome.done(f"restore point {name!r} at {lsn}", restore_point=name, lsn=lsn)
+
+    def observe(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome | None:
+        return None  # another point of the same name is harmless; recovery stops at the first
+
+
+class DatabaseRevert:
+    """The schema back to a revision, through the migration tool's own down path."""
+
+    kind: ClassVar[str] = "db_revert"
+
+    def run(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome:
+        adapter = migration_adapter_for(ctx.runtime.config, params["database"])
+        plan = adapter.revert_plan(params["to"])
+        planned = params["revisions"]
+        if (
+            [step.revision for step in plan.steps] != planned[-len(plan.steps) :]
+            if plan.steps
+            else []
+        ):
+            raise StepFailedError(
+                f"the schema changed since the plan was made: it would now revert "
+                f"{[s.revision for s in plan.steps]}, not {planned}",
+                hint="abort this run and plan the revert again",
+            )
+        adapter.revert(plan)
+        return StepOutcome.done(f"schema at {params['to']} (reverted {', '.join(planned)})")
+
+    def observe(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome | None:
+        head = migration_adapter_for(ctx.runtime.config, params["database"]).status().head
+        if head == params["to"] or (head is None and params["to"] == "base"):
+            return StepOutcome.done(f"schema was already at {params['to']}")
+        return None  # the adapter resumes a half-done revert step by step
+
+
+class DatabaseVerify:
+    """The integrity report; a problem fails the step (and so the run) and says what."""
+
+    kind: ClassVar[str] = "db_verify"
+
+    def run(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome:
+        report, reference = verify_database(ctx.runtime, params["database"])
+        if not report.ok:
+            raise StepFailedError("integrity check failed: " + "; ".join(report.problems))
+        against = f" (row counts against backup {reference})" if reference else ""
+        return StepOutcome.done(f"integrity ok{against}", report=report.as_dict())
+
+    def observe(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome | None:
+        return None  # read-only

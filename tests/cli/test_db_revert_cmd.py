@@ -1,0 +1,129 @@
+"""`backout db revert`: a schema rollback behind a backup and a restore point, gated when it loses data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+
+from backout.db.backup import DbPluginContext
+from backout.db.connection import Database
+from backout.db.migrations.sql_files import SqlFilesAdapter, SqlFilesSettings
+from tests.cli.conftest import Backout, cli_environment, fake_service
+
+pytestmark = pytest.mark.postgres
+
+MIGRATIONS = {
+    "0001_members.up.sql": "CREATE TABLE members (id serial PRIMARY KEY, email text NOT NULL);",
+    "0001_members.down.sql": "DROP TABLE members;",
+    "0002_waitlist.up.sql": "ALTER TABLE members ADD COLUMN waitlist_position int;",
+    "0002_waitlist.down.sql": "ALTER TABLE members DROP COLUMN waitlist_position;",
+    "0003_nickname.up.sql": "ALTER TABLE members ADD COLUMN nickname text;",
+    "0003_nickname.down.sql": "ALTER TABLE members DROP COLUMN nickname;",
+}
+
+
+@pytest.fixture
+def db(backout: Backout, postgres_url: str, tmp_path: Path) -> Backout:
+    conninfo = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    for name, text in MIGRATIONS.items():
+        (folder / name).write_text(text)
+    context = DbPluginContext(
+        service="main",
+        config_file=tmp_path / "backout.yaml",
+        base_dir=tmp_path,
+        state_dir=tmp_path / ".backout",
+        database=Database("main", conninfo),
+        cluster=None,
+    )
+    SqlFilesAdapter(SqlFilesSettings(directory="migrations"), context).upgrade()
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO members (email, waitlist_position) SELECT 'm' || i, i FROM generate_series(1, 7) i"
+        )
+    data = {
+        "project": "db-revert",
+        "state": {"database": "sqlite:///.backout/state.db", "directory": ".backout"},
+        "services": {"api": fake_service()},
+        "databases": {
+            "main": {
+                "url": conninfo,
+                "backup": {"type": "pg_dump", "repository": "backups"},
+                "migrations": {"type": "sql", "directory": "migrations"},
+            }
+        },
+    }
+    backout.config.write_text(yaml.safe_dump(data))
+    backout.env = cli_environment()
+    return backout
+
+
+def columns(postgres_url: str) -> list[str]:
+    conninfo = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo) as connection:
+        rows = connection.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'members'"
+            " ORDER BY ordinal_position"
+        ).fetchall()
+    return [str(name) for (name,) in rows]
+
+
+def test_migrations_shows_the_head(db: Backout) -> None:
+    status = db("db", "migrations", "main", "--json").json()
+    assert status["head"] == "0003"
+    assert [m["revision"] for m in status["migrations"]] == ["0001", "0002", "0003"]
+
+
+def test_the_dry_run_says_what_would_be_lost_and_changes_nothing(
+    db: Backout, postgres_url: str
+) -> None:
+    plan = db("db", "revert", "main", "--to", "0001", "--dry-run", "--json").json()
+    assert plan["needs_approval"] is True
+    assert "drops column members.waitlist_position (7 rows hold data)" in plan["losses"]
+    assert [s["kind"] for s in plan["steps"]] == [
+        "approve",
+        "db_backup",
+        "db_restore_point",
+        "db_revert",
+        "db_verify",
+    ]
+    assert "waitlist_position" in columns(postgres_url)
+
+
+def test_a_revert_that_loses_data_waits_for_approval_then_runs(
+    db: Backout, postgres_url: str
+) -> None:
+    waiting = db("db", "revert", "main", "--to", "0001", "--yes", "--json")
+    assert waiting.code == 6, waiting
+    run_id = waiting.json()["run_id"]
+    assert "waitlist_position" in columns(postgres_url), "nothing changes before the approval"
+    approved = db("approve", str(run_id))
+    assert approved.code == 0, approved
+    assert columns(postgres_url) == ["id", "email"]
+    steps = db("run", "show", str(run_id), "--json").json()["steps"]
+    assert [s["state"] for s in steps] == ["succeeded"] * 5
+    assert "backup" in steps[1]["message"]
+    assert "restore point 'backout-run-" in steps[2]["message"]
+    [backup] = db("db", "backups", "main", "--json").json()
+    assert backup["reason"] == "schema revert"
+    assert db("db", "migrations", "main", "--json").json()["head"] == "0001"
+
+
+def test_a_revert_that_loses_nothing_runs_without_a_gate(db: Backout, postgres_url: str) -> None:
+    done = db("db", "revert", "main", "--to", "0002", "--yes")
+    assert done.code == 0, done
+    assert "nickname" not in columns(postgres_url)
+
+
+def test_an_unknown_revision_lists_the_known_ones(db: Backout) -> None:
+    db("db", "revert", "main", "--to", "0042", "--yes").refused(
+        4, "unknown revision '0042'", "0001, 0002, 0003"
+    )
+
+
+def test_reverting_to_the_head_is_refused(db: Backout) -> None:
+    db("db", "revert", "main", "--to", "0003", "--yes").refused(1, "already at revision '0003'")

@@ -310,7 +310,8 @@ class Executor:
         with self.runtime.store.session() as session:
             run = get_run(session, run_id)
             service, incident_id = run.service, run.incident_id
-            recorded = dict(session.get(Step, step.id).output or {})  # type: ignore[union-attr]
+            outputs = {s.position: dict(s.output or {}) for s in run.steps}
+            earlier = {s.kind: outputs[s.position] for s in run.steps if s.position < step.position}
         default_timeout = self._step_settings(service).timeout.total_seconds()
         timeout = float(step.params.get("timeout_s", default_timeout))
         return StepContext(
@@ -321,7 +322,8 @@ class Executor:
             actor=self.actor,
             incident_id=incident_id,
             deadline=self.runtime.clock.monotonic() + timeout,
-            recorded_output=recorded,
+            recorded_output=outputs[step.position],
+            earlier_outputs=earlier,
         )
 
     def _step_settings(self, subject: str) -> StepSettings:

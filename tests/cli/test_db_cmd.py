@@ -92,3 +92,35 @@ def test_an_unknown_database_lists_the_known_ones(db: Backout) -> None:
 
 def test_an_unreachable_database_is_a_message_and_exit_8(db: Backout) -> None:
     db("db", "verify", "gone").refused(8, "database 'gone'", "is not reachable")
+
+
+def test_a_restore_lands_beside_the_live_data_and_keeps_what_it_lacks(
+    db: Backout, postgres_url: str
+) -> None:
+    backup_id = db("db", "backup", "main", "--json").json()["id"]
+    conninfo = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute("INSERT INTO bookings (member_id) SELECT 2 FROM generate_series(1, 3)")
+    done = db("db", "restore", "main", "--backup", backup_id, "--json")
+    assert done.code == 0, done
+    steps = {s["kind"]: s for s in done.json()["steps"]}
+    assert [s["state"] for s in steps.values()] == ["succeeded"] * 3
+    assert "3 row(s) the restore does not have" in steps["db_lost_writes"]["message"]
+    report = Path(steps["db_lost_writes"]["message"].rsplit("kept in ", 1)[1])
+    assert (report / "replay.sql").is_file()
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        live = connection.execute("SELECT count(*) FROM bookings").fetchone()
+        restored_name = connection.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE '%_restored_run%'"
+        ).fetchone()
+    assert live == (15,), "the live data is never touched"
+    assert restored_name is not None
+    with psycopg.connect(conninfo.rsplit("/", 1)[0] + "/" + restored_name[0]) as connection:
+        assert connection.execute("SELECT count(*) FROM bookings").fetchone() == (12,)
+
+
+def test_a_logical_backup_cannot_go_to_a_time(db: Backout) -> None:
+    db.ok("db", "backup", "main")
+    done = db("db", "restore", "main", "--to-time", "2026-01-01T00:00:00+00:00")
+    assert done.code == 1, done
+    assert "logical backups restore only to the moment they were taken" in done.stdout + done.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -21,7 +22,8 @@ from backout.db.backup import BackupKind
 from backout.errors import ExitCode
 from backout.executor import Executor
 from backout.operations import database as db_ops
-from backout.operations.database_runs import plan_revert, start_revert
+from backout.operations import views
+from backout.operations.database_runs import plan_revert, start_restore, start_revert
 
 db_app = typer.Typer(help="PostgreSQL: backups, integrity, migrations.", no_args_is_help=True)
 
@@ -225,3 +227,69 @@ def revert(
     else:
         say(result.message)
     raise typer.Exit(int(result.exit_code))
+
+
+@db_app.command("restore")
+def restore(
+    name: DbArg,
+    to_time: Annotated[
+        str | None,
+        typer.Option("--to-time", help="ISO 8601 time, e.g. 2026-11-25T14:03:00+00:00 (physical)."),
+    ] = None,
+    backup_id: Annotated[str | None, typer.Option("--backup", help="A backup, as it was.")] = None,
+    restore_point: Annotated[
+        str | None, typer.Option("--restore-point", help="A named restore point.")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why; goes on the timeline.")] = "data restore",
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Restore beside the live data (a side cluster, or a new database), never over it.
+
+    The live data is compared with the restored copy: what the copy lacks is exported to a
+    lost-writes report (CSV and replay.sql) before anyone switches over.
+    """
+    if to_time is None and backup_id is None and restore_point is None:
+        raise typer.BadParameter("give --to-time, --backup or --restore-point")
+    with runtime(config) as rt:
+        executor = Executor(rt, actor=actor(), on_step=None if as_json else show_step)
+        run_id = start_restore(
+            rt,
+            executor,
+            name,
+            backup_id=backup_id,
+            to_time=_moment(to_time),
+            restore_point=restore_point,
+            reason=reason,
+        )
+        result = executor.execute(run_id)
+        detail = views.run_detail(rt, run_id)
+    outputs = {s["kind"]: s for s in detail["steps"]}
+    if as_json:
+        print_json(
+            {
+                "run_id": result.run_id,
+                "state": result.state,
+                "message": result.message,
+                "steps": detail["steps"],
+            }
+        )
+    else:
+        for kind in ("db_restore", "db_lost_writes"):
+            if kind in outputs and outputs[kind]["message"]:
+                say(outputs[kind]["message"])
+        say(result.message)
+    raise typer.Exit(int(result.exit_code))
+
+
+def _moment(text: str | None) -> datetime | None:
+    """An ISO 8601 time; one without a zone is this machine's local time."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not an ISO 8601 time", param_hint="--to-time"
+        ) from None
+    return moment if moment.tzinfo else moment.astimezone()

@@ -162,12 +162,18 @@ def reference_counts(
 
 
 def verify_database(
-    runtime: Runtime, name: str, *, backup_id: str | None = None
+    runtime: Runtime, name: str, *, backup_id: str | None = None, conninfo: str | None = None
 ) -> tuple[IntegrityReport, str | None]:
-    """The integrity report, counts compared with a backup's (default: the newest one)."""
+    """The integrity report, counts compared with a backup's (default: the newest one).
+
+    `conninfo` checks another copy of the database (a restore) with the same settings.
+    """
     reference = reference_counts(runtime, name, backup_id)
+    target = (
+        database(runtime, name) if conninfo is None else Database(f"{name} (restored)", conninfo)
+    )
     report = verify(
-        database(runtime, name),
+        target,
         runtime.config.database(name).integrity,
         reference_counts=reference[1] if reference else None,
     )

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 
 from backout.db.migrations import RevertPlan, migration_adapter_for
 from backout.errors import RefusedError
-from backout.executor import Executor
+from backout.executor import Executor, IncidentOpener
 from backout.incidents import open_incident, open_incident_for
 from backout.plans import Plan
-from backout.plans.database import database_subject, revert_plan
+from backout.plans.database import database_subject, restore_plan, revert_plan
 from backout.runtime import Runtime
 from backout.store import Run
 
@@ -25,6 +27,34 @@ def plan_revert(runtime: Runtime, name: str, to: str, *, reason: str) -> tuple[P
 def start_revert(runtime: Runtime, executor: Executor, name: str, to: str, *, reason: str) -> int:
     """Store the revert as a run holding the database's lock, inside an incident."""
     plan, _ = plan_revert(runtime, name, to, reason=reason)
+    opener = _incident_opener(runtime, executor.actor, name, reason)
+    return executor.create_run(plan, reason=reason, open_incident=opener)
+
+
+def start_restore(
+    runtime: Runtime,
+    executor: Executor,
+    name: str,
+    *,
+    backup_id: str | None,
+    to_time: datetime | None,
+    restore_point: str | None,
+    reason: str,
+) -> int:
+    """Store a restore beside the live data as a run holding the database's lock."""
+    runtime.config.database(name)
+    target = {
+        "backup_id": backup_id,
+        "time": to_time.isoformat() if to_time else None,
+        "restore_point": restore_point,
+    }
+    plan = restore_plan(name, target, reason=reason)
+    opener = _incident_opener(runtime, executor.actor, name, reason)
+    return executor.create_run(plan, reason=reason, open_incident=opener)
+
+
+def _incident_opener(runtime: Runtime, actor: str, name: str, reason: str) -> IncidentOpener:
+    """Open (or join) the database's incident inside the run's own transaction."""
 
     def incident_for(session: Session, run: Run) -> int:
         subject = database_subject(name)
@@ -40,8 +70,8 @@ def start_revert(runtime: Runtime, executor: Executor, name: str, to: str, *, re
                 rto_s=runtime.config.objectives.rto.database.total_seconds(),
                 detected_at=runtime.clock.now(),
                 impact_started_at=None,
-                actor=executor.actor,
+                actor=actor,
             )
         return incident.id
 
-    return executor.create_run(plan, reason=reason, open_incident=incident_for)
+    return incident_for

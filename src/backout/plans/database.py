@@ -48,3 +48,26 @@ def revert_plan(name: str, revert: RevertPlan, *, reason: str) -> Plan:
         StepSpec("db_verify", f"Integrity report of {name}", {"database": name}),
     ]
     return Plan("database", database_subject(name), revert.from_revision, revert.to_revision, steps)
+
+
+def restore_plan(name: str, target: dict[str, str | None], *, reason: str) -> Plan:
+    """Restore beside the live data, keep what that copy lacks, and check the copy's integrity."""
+    described = ", ".join(f"{k} {v}" for k, v in target.items() if v) or "the newest state"
+    steps = [
+        StepSpec(
+            "db_restore",
+            f"Restore {name} to {described}, beside the live data",
+            {"database": name, **target},
+        ),
+        StepSpec(
+            "db_lost_writes",
+            "Keep what the live data holds and the restored copy does not",
+            {"database": name},
+        ),
+        StepSpec(
+            "db_verify",
+            "Integrity report of the restored copy",
+            {"database": name, "of": "restored"},
+        ),
+    ]
+    return Plan("database", database_subject(name), None, described, steps)

@@ -8,6 +8,7 @@ from backout.steps.database import (
     DatabaseRevert,
     DatabaseVerify,
 )
+from backout.steps.database_restore import DatabaseRestore, LostWrites
 from backout.steps.deploy import Deploy
 from backout.steps.health import HealthCheck
 from backout.steps.monitor import Monitor
@@ -28,6 +29,8 @@ STEP_KINDS: dict[str, StepKind] = {
         DatabaseRestorePoint(),
         DatabaseRevert(),
         DatabaseVerify(),
+        DatabaseRestore(),
+        LostWrites(),
     )
 }
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
+from backout.errors import StepFailedError
 from backout.runtime import Runtime
 
 
@@ -47,6 +48,14 @@ class StepContext:
     incident_id: int | None
     deadline: float  # on runtime.clock.monotonic()
     recorded_output: dict[str, Any] = field(default_factory=dict)  # e.g. an approval
+    earlier_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # by step kind
+
+    def output_of(self, kind: str) -> dict[str, Any]:
+        """What an earlier step of this run recorded (e.g. where a restore landed)."""
+        try:
+            return self.earlier_outputs[kind]
+        except KeyError:
+            raise StepFailedError(f"this step needs an earlier {kind!r} step in its plan") from None
 
     def remaining(self) -> float:
         return max(self.deadline - self.runtime.clock.monotonic(), 0.0)

@@ -9,6 +9,7 @@ from backout.db.restore_point import create_restore_point
 from backout.errors import StepFailedError
 from backout.operations.database import database, take_backup, verify_database
 from backout.steps.base import StepContext, StepOutcome
+from backout.steps.database_restore import restored_database
 
 
 class DatabaseBackup:
@@ -82,7 +83,11 @@ class DatabaseVerify:
     kind: ClassVar[str] = "db_verify"
 
     def run(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome:
-        report, reference = verify_database(ctx.runtime, params["database"])
+        name = params["database"]
+        restored = restored_database(ctx, name) if params.get("of") == "restored" else None
+        report, reference = verify_database(
+            ctx.runtime, name, conninfo=restored.conninfo if restored else None
+        )
         if not report.ok:
             raise StepFailedError("integrity check failed: " + "; ".join(report.problems))
         against = f" (row counts against backup {reference})" if reference else ""

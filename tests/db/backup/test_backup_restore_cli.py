@@ -1,0 +1,88 @@
+"""`backout db restore --to-time` through the real CLI, with pgBackRest and a real cluster:
+the restore lands beside the live cluster, and exactly the later writes are kept aside."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+from backup_support import Archiving, rows
+
+from backout.db.cluster import run_tool
+
+BACKOUT = str(Path(sys.executable).with_name("backout"))
+
+
+def write_config(archiving: Archiving) -> Path:
+    pg = archiving.pg
+    data = {
+        "project": "pitr",
+        "state": {"database": "sqlite:///backout-state.db", "directory": "."},
+        "databases": {
+            "main": {
+                "url": pg.conninfo(),
+                "cluster": {
+                    "data_dir": str(pg.data_dir),
+                    "bindir": str(pg.bindir),
+                    "os_user": pg.owner,
+                },
+                "backup": {"type": "pgbackrest", "repository": "repo", "archive_timeout": "60s"},
+            }
+        },
+    }
+    config = archiving.folder / "backout.yaml"
+    config.write_text(yaml.safe_dump(data))
+    return config
+
+
+def test_a_point_in_time_restore_lands_beside_the_live_cluster(
+    own_archiving: Callable[..., Archiving],
+) -> None:
+    archiving = own_archiving()
+    config = write_config(archiving)
+    table = archiving.new_table()
+    archiving.insert(table, 1)
+    archiving.insert(table, 2)
+    target = archiving.now()
+    archiving.insert(table, 3)
+    archiving.archive_current_wal()
+
+    done = subprocess.run(
+        [
+            BACKOUT,
+            "db",
+            "restore",
+            "main",
+            "--to-time",
+            target.isoformat(),
+            "--json",
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    steps = {s["kind"]: s for s in json.loads(done.stdout)["steps"]}
+    data_dir = archiving.folder / "restores" / "main" / "run-1"
+    try:
+        assert [s["state"] for s in steps.values()] == ["succeeded"] * 3, steps
+        assert "1 row(s) the restore does not have" in steps["db_lost_writes"]["message"]
+        assert rows(archiving.database, table) == [1, 2, 3], "the live cluster is untouched"
+        port = steps["db_restore"]["message"].split("port=")[1].split()[0]
+        side = archiving.database.with_dbname("postgres")
+        restored = type(side)(
+            "restored", side.conninfo.replace(f"port={archiving.pg.port}", f"port={port}")
+        )
+        assert rows(restored.with_dbname(archiving.database.dbname or "postgres"), table) == [1, 2]
+    finally:
+        run_tool(
+            [archiving.pg.bindir / "pg_ctl", "stop", "-m", "immediate", "-D", data_dir],
+            user=archiving.pg.owner,
+        )

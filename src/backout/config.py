@@ -8,6 +8,7 @@ registry builds them, so their errors carry the same key paths.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from datetime import timedelta
@@ -37,10 +38,14 @@ def parse_duration(value: Any) -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(f"a duration cannot be negative, got {value!r}")
         return timedelta(seconds=value)
     if isinstance(value, str):
         text = value.strip().replace(" ", "")
         parts = _DURATION_PART.findall(text)
+        if text.startswith("-"):
+            raise ValueError(f"a duration cannot be negative, got {value!r}")
         if parts and "".join(n + u for n, u in parts) == text:
             return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
         raise ValueError(f"expected a duration such as 500ms, 30s, 15m or 1h30m, got {value!r}")
@@ -199,7 +204,8 @@ class ServiceConfig(_Section):
     @model_validator(mode="after")
     def _restore_ends_at_full_traffic(self) -> ServiceConfig:
         stages = self.traffic_restore
-        if not stages or stages[-1] != 100 or sorted(stages) != stages:
+        rising = all(a < b for a, b in itertools.pairwise(stages))
+        if not stages or stages[-1] != 100 or stages[0] < 1 or not rising:
             raise ValueError("traffic_restore must rise and end at 100, e.g. [10, 50, 100]")
         return self
 
@@ -383,6 +389,8 @@ def load_config(path: Path | str | None = None) -> Config:
         ) from None
     except OSError as error:
         raise ConfigError(str(source), [f"cannot be read: {error.strerror}"]) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(str(source), [f"not UTF-8 text (byte {error.start})"]) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:

@@ -17,10 +17,8 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,83 +28,50 @@ from backout.config import StepSettings
 from backout.errors import (
     AwaitingApprovalError,
     BackoutError,
-    ExitCode,
     LockedError,
-    NotFoundError,
     RefusedError,
     StepFailedError,
 )
-from backout.incidents import add_event, resolve
+from backout.incidents import add_event, resolve, withdraw_recovery
 from backout.owner import current_owner, owner_alive
 from backout.plans import Plan
+from backout.runs import (
+    DONE_STEPS,
+    RELEASE_PLANS,
+    TERMINAL,
+    RunResult,
+    RunState,
+    StepEvent,
+    StepListener,
+    StepState,
+    ended,
+    get_run,
+    release_lock,
+    run_label,
+    step_summary,
+    unfinished_runs,
+)
 from backout.runtime import Runtime
 from backout.steps import STEP_KINDS, StepContext, StepOutcome
 from backout.store import Incident, Run, ServiceLock, Step, utcnow
 
 log = logging.getLogger(__name__)
 
-
-class RunState(StrEnum):
-    PLANNED = "planned"
-    AWAITING_APPROVAL = "awaiting_approval"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    ABORTED = "aborted"
-
-
-TERMINAL = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.ABORTED})
-
-
-class StepState(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
-DONE_STEPS = frozenset({StepState.SUCCEEDED, StepState.SKIPPED})
-
-_EXIT_CODES = {
-    RunState.SUCCEEDED: ExitCode.OK,
-    RunState.FAILED: ExitCode.FAILED,
-    RunState.ABORTED: ExitCode.ABORTED,
-    RunState.AWAITING_APPROVAL: ExitCode.AWAITING_APPROVAL,
-}
-
-
-@dataclass(frozen=True)
-class RunResult:
-    run_id: int
-    state: RunState
-    message: str
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return _EXIT_CODES.get(self.state, ExitCode.FAILED)
-
-
-@dataclass(frozen=True)
-class StepEvent:
-    """A step changed state; what a progress display needs."""
-
-    run_id: int
-    position: int
-    total: int
-    title: str
-    state: StepState
-    message: str
-
-
-StepListener = Callable[[StepEvent], None]
-
-
-def get_run(session: Session, run_id: int) -> Run:
-    run = session.get(Run, run_id)
-    if run is None:
-        raise NotFoundError(f"there is no run {run_id}", hint="list them with: backout runs")
-    return run
+__all__ = [  # the run vocabulary lives in backout.runs; these are re-exported for callers
+    "TERMINAL",
+    "Executor",
+    "IncidentOpener",
+    "RunResult",
+    "RunState",
+    "StepEvent",
+    "StepListener",
+    "StepState",
+    "get_run",
+    "release_lock",
+    "run_label",
+    "step_summary",
+    "unfinished_runs",
+]
 
 
 class Executor:
@@ -134,23 +99,50 @@ class Executor:
         `open_incident` (used when no `incident_id` is given) runs inside that transaction once
         the lock is held, so a refused run never leaves an incident behind.
         """
-        env = self.runtime.environment
-        try:
-            with self.runtime.store.session() as session:
-                run = self._new_run(session, plan, reason, trigger)
-                session.add(ServiceLock(environment=env, service=plan.service, run_id=run.id))
-                session.flush()
-                if incident_id is None and open_incident is not None:
-                    incident_id = open_incident(session, run)
-                run.incident_id = incident_id
-                self._store_steps(session, run, plan, reason)
-                return run.id
-        except IntegrityError:
-            with self.runtime.store.session() as session:
-                holder = session.get(ServiceLock, (env, plan.service))
-            if holder is None:  # released between our insert and this read: a real race
-                raise RefusedError(f"could not lock {plan.service!r}; try again") from None
-            raise LockedError(plan.service, holder.run_id) from None
+        for attempt in (1, 2):
+            try:
+                return self._insert_run(plan, reason, trigger, incident_id, open_incident)
+            except IntegrityError:
+                if attempt == 2 or not self._clear_stale_lock(plan.service):
+                    raise self._locked(plan.service) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _insert_run(
+        self,
+        plan: Plan,
+        reason: str,
+        trigger: str | None,
+        incident_id: int | None,
+        open_incident: IncidentOpener | None,
+    ) -> int:
+        with self.runtime.store.session() as session:
+            run = self._new_run(session, plan, reason, trigger)
+            lock = ServiceLock(environment=run.environment, service=plan.service, run_id=run.id)
+            session.add(lock)
+            session.flush()
+            if incident_id is None and open_incident is not None:
+                incident_id = open_incident(session, run)
+            run.incident_id = incident_id
+            self._store_steps(session, run, plan, reason)
+            return run.id
+
+    def _locked(self, subject: str) -> BackoutError:
+        with self.runtime.store.session() as session:
+            holder = session.get(ServiceLock, (self.runtime.environment, subject))
+        if holder is None:  # released between our insert and this read: a real race
+            return RefusedError(f"could not lock {subject!r}; try again")
+        return LockedError(subject, holder.run_id)
+
+    def _clear_stale_lock(self, subject: str) -> bool:
+        """Free a lock its run can no longer free: the run ended and its owner is gone."""
+        with self.runtime.store.session() as session:
+            lock = session.get(ServiceLock, (self.runtime.environment, subject))
+            run = session.get(Run, lock.run_id) if lock is not None else None
+            if lock is None or run is None or run.state not in TERMINAL or owner_alive(run.owner):
+                return False
+            session.delete(lock)
+            log.warning("freed %s: its lock was held by run %s, which had ended", subject, run.id)
+            return True
 
     def _new_run(self, session: Session, plan: Plan, reason: str, trigger: str | None) -> Run:
         env = self.runtime.environment
@@ -209,30 +201,28 @@ class Executor:
             self._claim(run_id)
             return self._execute_claimed(run_id)
         finally:
+            self._let_go(run_id)  # also when the claim was refused: an aborted run we created
             with _IN_THIS_PROCESS.lock:
                 _IN_THIS_PROCESS.run_ids.discard(run_id)
 
     def _execute_claimed(self, run_id: int) -> RunResult:
-        try:
-            while True:
-                with self.runtime.store.session() as session:
-                    run = get_run(session, run_id)
-                    if run.state in TERMINAL:  # aborted by someone else meanwhile
-                        return _ended(run)
-                    step = next((s for s in run.steps if s.state not in DONE_STEPS), None)
-                    total = len(run.steps)
-                if step is None:
-                    return self._finish(run_id, RunState.SUCCEEDED, None)
-                if step.state == StepState.FAILED:  # died between failing a step and the run
-                    return self._finish(run_id, RunState.FAILED, _failure(step, step.message))
-                try:
-                    self._advance(run_id, step, total)
-                except AwaitingApprovalError as waiting:
-                    return self._await_approval(run_id, waiting)
-                except BackoutError as error:
-                    return self._finish(run_id, RunState.FAILED, _failure(step, error.message))
-        finally:
-            self._let_go(run_id)
+        while True:
+            with self.runtime.store.session() as session:
+                run = get_run(session, run_id)
+                if run.state in TERMINAL:  # aborted by someone else meanwhile
+                    return ended(run)
+                step = next((s for s in run.steps if s.state not in DONE_STEPS), None)
+                total = len(run.steps)
+            if step is None:
+                return self._finish(run_id, RunState.SUCCEEDED, None)
+            if step.state == StepState.FAILED:  # died between failing a step and the run
+                return self._finish(run_id, RunState.FAILED, _failure(step, step.message))
+            try:
+                self._advance(run_id, step, total)
+            except AwaitingApprovalError as waiting:
+                return self._await_approval(run_id, waiting)
+            except BackoutError as error:
+                return self._finish(run_id, RunState.FAILED, _failure(step, error.message))
 
     def _claim(self, run_id: int) -> None:
         with self.runtime.store.session() as session:
@@ -261,20 +251,23 @@ class Executor:
                 raise RefusedError(f"run {run_id} was claimed or ended by someone else just now")
 
     def _let_go(self, run_id: int) -> None:
+        """Give up ownership; a run that ended meanwhile (an abort) frees its service only now."""
         with self.runtime.store.session() as session:
-            session.execute(
-                update(Run).where(Run.id == run_id, Run.owner == self.owner).values(owner=None)
-            )
+            run = get_run(session, run_id)
+            if run.owner == self.owner:
+                run.owner = None
+            if run.state in TERMINAL:
+                release_lock(session, run)
 
     def _advance(self, run_id: int, step: Step, total: int) -> None:
         kind = STEP_KINDS[step.kind]
         ctx = self._context(run_id, step)
+        retries = self._step_settings(ctx.service).retries
         if step.state == StepState.RUNNING:  # the process died while this step acted
-            observed = kind.observe(ctx, step.params)
+            observed = self._observe(step, total, ctx, retries)
             if observed is not None:
                 self._record(step, total, observed, note="(observed after an interruption) ")
                 return
-        retries = self._step_settings(ctx.service).retries
         while True:
             attempt = self._mark_running(step, total)
             try:
@@ -288,7 +281,7 @@ class Executor:
                         "run %s step %s attempt %s: %s", run_id, step.position, attempt, error
                     )
                     self.runtime.clock.sleep(min(2.0**attempt, 30.0))
-                    if not self._has_ended(run_id):  # an abort during the back-off stops it
+                    if not self._hasended(run_id):  # an abort during the back-off stops it
                         continue
                 self._fail_step(step, total, error.message)
                 raise
@@ -302,7 +295,27 @@ class Executor:
             failpoints.hit("executor.after_step", step.position)
             return
 
-    def _has_ended(self, run_id: int) -> bool:
+    def _observe(
+        self, step: Step, total: int, ctx: StepContext, retries: int
+    ) -> StepOutcome | None:
+        """Ask an interrupted step whether it took effect, retrying what a retry can help."""
+        kind = STEP_KINDS[step.kind]
+        for attempt in range(1, retries + 2):
+            try:
+                return kind.observe(ctx, step.params)
+            except BackoutError as error:
+                if not error.retryable or attempt > retries:
+                    self._fail_step(step, total, f"could not tell whether it took effect: {error}")
+                    raise
+                self.runtime.clock.sleep(min(2.0**attempt, 30.0))
+            except Exception as error:  # a bug or an untranslated library error
+                log.exception("run %s step %s: observe crashed", ctx.run_id, step.position)
+                message = f"could not tell whether it took effect: {type(error).__name__}: {error}"
+                self._fail_step(step, total, message)
+                raise StepFailedError(message) from error
+        return None  # pragma: no cover - the loop returns or raises
+
+    def _hasended(self, run_id: int) -> bool:
         with self.runtime.store.session() as session:
             return get_run(session, run_id).state in TERMINAL
 
@@ -388,7 +401,7 @@ class Executor:
         with self.runtime.store.session() as session:
             run = get_run(session, run_id)
             if run.state in TERMINAL:  # aborted as the gate was reached: the abort stands
-                return _ended(run)
+                return ended(run)
             if run.state != RunState.AWAITING_APPROVAL:
                 run.state = RunState.AWAITING_APPROVAL
                 self._timeline(session, run, "awaiting_approval", waiting.message)
@@ -398,7 +411,7 @@ class Executor:
         with self.runtime.store.session() as session:
             run = get_run(session, run_id)
             if run.state in TERMINAL:  # aborted meanwhile: the abort stands
-                return _ended(run)
+                return ended(run)
             run.state = state
             run.error = error
             run.finished_at = utcnow()
@@ -410,12 +423,28 @@ class Executor:
             self._timeline(session, run, f"run_{state}", message)
             audit(session, self.actor, f"run.{run.kind}.{state}", run.service, run_id=run.id)
             incident = session.get(Incident, run.incident_id) if run.incident_id else None
-            if state is RunState.SUCCEEDED and incident is not None and incident.recovered_at:
-                resolve(
-                    session, incident, f"rolled back to {target} and verified", actor=self.actor
-                )
+            if incident is not None:
+                self._settle_incident(session, incident, state, target)
         log.info("run %s %s: %s", run_id, state, message)
         return RunResult(run_id, state, message)
+
+    def _settle_incident(
+        self, session: Session, incident: Incident, state: RunState, target: str
+    ) -> None:
+        """Resolve only a verified recovery; a run that failed after it takes the recovery back."""
+        if state is RunState.SUCCEEDED and incident.recovered_at is not None:
+            resolve(session, incident, f"rolled back to {target} and verified", actor=self.actor)
+        elif state is RunState.SUCCEEDED:
+            add_event(
+                session,
+                incident.id,
+                "unverified",
+                f"rolled back to {target}, but no health check verified the recovery: "
+                "check the service and resolve the incident by hand",
+                actor=self.actor,
+            )
+        elif incident.recovered_at is not None:
+            withdraw_recovery(session, incident, actor=self.actor)
 
     def _timeline(self, session: Session, run: Run, kind: str, message: str) -> None:
         if run.incident_id is not None:
@@ -426,14 +455,7 @@ class Executor:
             self.on_step(StepEvent(step.run_id, step.position, total, step.title, state, message))
 
 
-def _ended(run: Run) -> RunResult:
-    """The result of a run that has already ended."""
-    return RunResult(run.id, RunState(run.state), run.error or run.state)
-
-
 IncidentOpener = Callable[[Session, Run], int]
-
-RELEASE_PLANS = frozenset({"application", "deploy"})  # plans that move a service between releases
 
 
 @dataclass
@@ -447,38 +469,3 @@ _IN_THIS_PROCESS = _Executing()
 
 def _failure(step: Step, message: str | None) -> str:
     return f"step {step.position} ({step.title}) failed: {message}"
-
-
-def run_label(kind: str) -> str:
-    """'deploy', 'application rollback', 'database rollback' ..."""
-    return kind if kind == "deploy" else f"{kind} rollback"
-
-
-def release_lock(session: Session, run: Run) -> None:
-    lock = session.get(ServiceLock, (run.environment, run.service))
-    if lock is not None and lock.run_id == run.id:
-        session.delete(lock)
-
-
-def unfinished_runs(session: Session, environment: str) -> list[Run]:
-    """Runs that a dead process left behind, or that an approval made ready to go on."""
-    query = select(Run).where(
-        Run.environment == environment, Run.state.in_([RunState.PLANNED, RunState.RUNNING])
-    )
-    return [run for run in session.scalars(query.order_by(Run.id)) if not owner_alive(run.owner)]
-
-
-def step_summary(run: Run) -> list[dict[str, Any]]:
-    return [
-        {
-            "position": s.position,
-            "kind": s.kind,
-            "title": s.title,
-            "state": s.state,
-            "attempts": s.attempts,
-            "message": s.message,
-            "started_at": s.started_at.isoformat() if s.started_at else None,
-            "finished_at": s.finished_at.isoformat() if s.finished_at else None,
-        }
-        for s in run.steps
-    ]

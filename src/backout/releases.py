@@ -102,7 +102,7 @@ def mark(
     release.status = status
     release.status_reason = reason
     now = at or utcnow()
-    if status is ReleaseStatus.LIVE and release.live_at is None:
+    if status is ReleaseStatus.LIVE:  # again after a redeploy: detection counts from now
         release.live_at = now
     if status is ReleaseStatus.GOOD:
         release.good_at = now

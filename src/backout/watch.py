@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from backout import releases
 from backout.errors import BackoutError
@@ -92,10 +93,11 @@ class Watcher:
                 return f"{name} {live.version}: {state}, triggers wait for it"
             good = releases.last_known_good(session, env, name)
             baseline = good.baseline if good is not None else None
+            since = _watched_since(session, env, name, live)
         source = runtime.metrics(name)
         if source is None:
             return f"{name} {live.version}: no probe configured, triggers unarmed"
-        snapshot = source.snapshot(since=live.live_at.timestamp() if live.live_at else None)
+        snapshot = source.snapshot(since=since.timestamp() if since else None)
         verdicts = self._evaluator(name, live).evaluate(snapshot, baseline)
         firing = [v for v in verdicts if v.firing]
         if firing:
@@ -195,3 +197,18 @@ class Watcher:
         thread = threading.Thread(target=execute, name=f"run-{run_id}", daemon=True)
         self._runs.append(thread)
         thread.start()
+
+
+def _watched_since(
+    session: Session, environment: str, service: str, live: Release
+) -> datetime | None:
+    """What the triggers judge: the live release since it went live *and* since the last run of
+    the service ended — so a rolled-back release's errors, still in the probe's window, are not
+    held against the version that replaced it."""
+    last_run_end = session.scalars(
+        select(Run.finished_at)
+        .where(Run.environment == environment, Run.service == service, Run.finished_at.is_not(None))
+        .order_by(Run.finished_at.desc())
+    ).first()
+    moments = [m for m in (live.live_at, last_run_end) if m is not None]
+    return max(moments) if moments else None

@@ -51,6 +51,7 @@ def fake_service(tier: str = "critical", **driver: Any) -> dict[str, Any]:
         "tier": tier,
         "driver": {"type": "fake", **driver},
         "router": {"type": "fake"},
+        "health": [{"type": "command", "command": "true"}],
         "monitor": "0s",
         "traffic_hold": "0s",
         "bake_time": "0s",

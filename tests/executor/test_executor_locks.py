@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from backout.errors import ExitCode, LockedError
+from backout.errors import ExitCode, LockedError, RefusedError
 from backout.executor import Executor, RunState
+from backout.operations import views
 from backout.operations.rollback import RollbackRequest, abort_run, start_rollback
+from backout.store import ServiceLock
 
 if TYPE_CHECKING:
     from conftest import FakeClock, Site
@@ -68,6 +70,11 @@ def test_an_aborted_run_lets_go_of_its_service(site: Site, clock: FakeClock) -> 
     executor = Executor(runtime, actor="tester")
     aborted = start_rollback(runtime, executor, RollbackRequest("api"))
     abort_run(runtime, aborted, "ic@example.org", "wrong service")
+    # Its creator (alive: this process) may be about to act on it: the lock waits for it...
+    assert site.lock_holder() == aborted
+    with pytest.raises(RefusedError, match="has already ended: aborted"):
+        executor.execute(aborted)
+    # ...and is freed as soon as that process sees the abort.
     assert site.lock_holder() is None
 
     later = start_rollback(runtime, executor, RollbackRequest("api"))
@@ -75,3 +82,20 @@ def test_an_aborted_run_lets_go_of_its_service(site: Site, clock: FakeClock) -> 
     assert site.lock_holder() == later != aborted
     assert executor.execute(later).state is RunState.SUCCEEDED
     site.assert_rolled_back_once(later)
+
+
+def test_a_lock_left_by_an_ended_run_whose_owner_died_is_freed(
+    site: Site, clock: FakeClock
+) -> None:
+    crashed = site.backout("rollback", "api", "--yes", failpoints="executor.after_step=1")
+    assert crashed.returncode == -9, crashed
+    runtime = site.runtime(clock)
+    [left] = views.list_runs(runtime)
+    abort_run(runtime, left["id"], "ic@example.org", "the host died")  # owner dead: freed at once
+    assert site.lock_holder() is None
+    with runtime.store.session() as session:  # the worst case: a lock nobody can free any more
+        session.add(ServiceLock(environment="production", service="api", run_id=left["id"]))
+
+    later = start_rollback(runtime, Executor(runtime, actor="tester"), RollbackRequest("api"))
+
+    assert site.lock_holder() == later

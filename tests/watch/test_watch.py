@@ -42,6 +42,7 @@ def _config(tmp_path: Path, policy: str) -> Path:
         "driver": {"type": "fake"},
         "router": {"type": "fake"},
         "triggers": [{"name": "error-rate", "metric": "error_rate", "above": 0.05, "for": "1s"}],
+        "health": [{"type": "command", "command": "true"}],
         "policy": policy,
         "bake_time": "10s",
         "monitor": "2s",

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from backout.cli import db_table_cmd
 from backout.cli._common import (
     ConfigOption,
     JsonOption,
@@ -26,6 +27,7 @@ from backout.operations import views
 from backout.operations.database_runs import plan_revert, start_restore, start_revert
 
 db_app = typer.Typer(help="PostgreSQL: backups, integrity, migrations.", no_args_is_help=True)
+db_table_cmd.register(db_app)
 
 DbArg = Annotated[
     str, typer.Argument(help="The database, as named under databases: in backout.yaml.")

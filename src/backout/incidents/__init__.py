@@ -9,6 +9,7 @@ from backout.incidents.incident import (
     resolve,
     time_to_detect,
     time_to_recover,
+    withdraw_recovery,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "resolve",
     "time_to_detect",
     "time_to_recover",
+    "withdraw_recovery",
 ]

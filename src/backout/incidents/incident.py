@@ -102,6 +102,19 @@ def mark_recovered(session: Session, incident: Incident, at: datetime, *, actor:
         )
 
 
+def withdraw_recovery(session: Session, incident: Incident, *, actor: str) -> None:
+    """The run failed after its health checks passed: the service is not recovered after all."""
+    incident.recovered_at = None
+    incident.status = IncidentStatus.INVESTIGATING
+    add_event(
+        session,
+        incident.id,
+        "recovery_withdrawn",
+        "the rollback failed after its health checks passed: not recovered",
+        actor=actor,
+    )
+
+
 def resolve(session: Session, incident: Incident, message: str, *, actor: str) -> None:
     if incident.status != IncidentStatus.RESOLVED:
         incident.status = IncidentStatus.RESOLVED

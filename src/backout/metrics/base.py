@@ -24,6 +24,10 @@ class MetricsSnapshot:
     latency_p99: float | None
 
     def value(self, metric: str) -> float | None:
+        """The metric, or None when nothing was measured (a 0% error rate of no requests is no
+        evidence of health)."""
+        if self.samples == 0:
+            return None
         value: float | None = getattr(self, metric)
         return value
 

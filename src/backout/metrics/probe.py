@@ -102,6 +102,9 @@ class Probe:
             response = client.request(self.settings.method, self.settings.url)
         except httpx.HTTPError:
             return Sample(sent, ok=False, latency_s=None)
+        except Exception:  # the probe thread must never die silently: a dead probe looks healthy
+            log.exception("probe of %s failed", self.settings.url)
+            return Sample(sent, ok=False, latency_s=None)
         return Sample(sent, ok=response.status_code < 500, latency_s=time.perf_counter() - started)
 
     def _record(self, sample: Sample) -> None:

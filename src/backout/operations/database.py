@@ -96,11 +96,23 @@ def take_backup(
             )
         )
         audit(session, actor, "db.backup", name, backup_id=info.id, location=info.location)
-    expired = engine.expire()  # retention is enforced with every backup, not by a cron job
+    # Retention is enforced with every backup, not by a cron job; but never inside a run, where
+    # retries could expire the very backups taken before the incident.
+    expired = engine.expire() if run_id is None else []
     if expired:
         with runtime.store.session() as session:
             audit(session, actor, "db.backup.expired", name, backup_ids=expired)
     return info, counts
+
+
+def backup_taken_by_run(runtime: Runtime, name: str, run_id: int) -> BackupRecord | None:
+    """The backup a run already took of `name`, if any (so a resumed run does not take two)."""
+    with runtime.store.session() as session:
+        return session.scalars(
+            select(BackupRecord)
+            .where(BackupRecord.database == name, BackupRecord.run_id == run_id)
+            .order_by(BackupRecord.id.desc())
+        ).first()
 
 
 def _default_kind(engine: BackupEngine) -> BackupKind:

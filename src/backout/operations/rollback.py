@@ -8,8 +8,9 @@ from sqlalchemy.orm import Session
 
 from backout import releases
 from backout.audit import audit
-from backout.errors import NothingToRollBackToError, RefusedError
+from backout.errors import BackoutError, NothingToRollBackToError, RefusedError
 from backout.executor import (
+    TERMINAL,
     Executor,
     RunResult,
     RunState,
@@ -19,6 +20,7 @@ from backout.executor import (
     unfinished_runs,
 )
 from backout.incidents import add_event, open_incident, open_incident_for
+from backout.owner import owner_alive
 from backout.plans import Plan, application_plan
 from backout.runtime import Runtime
 from backout.store import Release, Run, utcnow
@@ -130,12 +132,15 @@ def abort_run(runtime: Runtime, run_id: int, actor: str, reason: str) -> None:
     """Stop a run where it stands and free its service; steps already done stay done."""
     with runtime.store.session() as session:
         run = get_run(session, run_id)
-        if run.state in (RunState.SUCCEEDED, RunState.FAILED, RunState.ABORTED):
+        if run.state in TERMINAL:
             raise RefusedError(f"run {run_id} has already ended: {run.state}")
         run.state = RunState.ABORTED
         run.error = f"aborted by {actor}: {reason}"
         run.finished_at = utcnow()
-        release_lock(session, run)
+        # A process still acting on the run frees the service when its step ends, not before:
+        # until then a second rollback would act on the same service at the same time.
+        if not owner_alive(run.owner):
+            release_lock(session, run)
         audit(session, actor, "run.aborted", run.service, run_id=run_id, reason=reason)
         if run.incident_id is not None:
             add_event(
@@ -147,4 +152,10 @@ def resume_all(runtime: Runtime, executor: Executor) -> list[RunResult]:
     """Finish every run a dead process left unfinished, oldest first."""
     with runtime.store.session() as session:
         run_ids = [run.id for run in unfinished_runs(session, runtime.environment)]
-    return [executor.execute(run_id) for run_id in run_ids]
+    results = []
+    for run_id in run_ids:
+        try:
+            results.append(executor.execute(run_id))
+        except BackoutError as refused:  # taken by another process meanwhile: go on with the rest
+            results.append(RunResult(run_id, RunState.FAILED, f"not resumed: {refused.message}"))
+    return results

@@ -7,7 +7,12 @@ from typing import Any, ClassVar
 from backout.db.migrations import migration_adapter_for
 from backout.db.restore_point import create_restore_point
 from backout.errors import StepFailedError
-from backout.operations.database import database, take_backup, verify_database
+from backout.operations.database import (
+    backup_taken_by_run,
+    database,
+    take_backup,
+    verify_database,
+)
 from backout.steps.base import StepContext, StepOutcome
 from backout.steps.database_restore import restored_database
 
@@ -31,7 +36,14 @@ class DatabaseBackup:
         )
 
     def observe(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome | None:
-        return None  # a second backup costs time, never data
+        taken = backup_taken_by_run(ctx.runtime, params["database"], ctx.run_id)
+        if taken is None:
+            return None
+        return StepOutcome.done(
+            f"backup {taken.backup_id} at {taken.location} (taken before the interruption)",
+            backup_id=taken.backup_id,
+            location=taken.location,
+        )
 
 
 class DatabaseRestorePoint:
@@ -85,8 +97,10 @@ class DatabaseVerify:
     def run(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome:
         name = params["database"]
         restored = restored_database(ctx, name) if params.get("of") == "restored" else None
+        # Compare with the backup this run took, not whatever backup is newest by now.
+        backup_id = ctx.earlier_outputs.get("db_backup", {}).get("backup_id")
         report, reference = verify_database(
-            ctx.runtime, name, conninfo=restored.conninfo if restored else None
+            ctx.runtime, name, backup_id=backup_id, conninfo=restored.conninfo if restored else None
         )
         if not report.ok:
             raise StepFailedError("integrity check failed: " + "; ".join(report.problems))

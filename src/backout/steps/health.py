@@ -20,11 +20,8 @@ class HealthCheck:
     def run(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome:
         checks = ctx.runtime.health_checks(ctx.service)
         if not checks:
-            # Nothing can verify the recovery; the clock still stops, and the step says why.
-            self._mark_recovered(ctx)
-            return StepOutcome.skipped(
-                "no health checks configured: recovery is unverified, timed at the deploy"
-            )
+            # Nothing can verify the recovery: the incident's clock does not stop here.
+            return StepOutcome.skipped("no health checks configured: the recovery is unverified")
         clock = ctx.runtime.clock
         end = clock.monotonic() + min(float(params["timeout_s"]), ctx.remaining())
         while True:

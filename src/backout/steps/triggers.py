@@ -37,6 +37,8 @@ def hold_and_watch(ctx: StepContext, seconds: float, *, baseline_version: str, w
                 _reopen_incident(ctx, message)
                 raise StepFailedError(message)
         if runtime.clock.monotonic() >= end:
+            if snapshot.samples == 0 and seconds > 0:
+                raise StepFailedError(f"the probe took no samples during {what}: nothing watched")
             return snapshot.summary()
         runtime.clock.sleep(POLL_S)
 

@@ -44,7 +44,7 @@ from backout.db.connection import Connection, Database
 from backout.errors import NotFoundError
 from backout.registry import PluginContext, PluginSettings
 
-_TOC_TABLE = re.compile(r"^\d+; \d+ \d+ TABLE (\S+) (.+) \S+$")
+_TOC_TABLE = re.compile(r"^\d+; \d+ \d+ TABLE (?!DATA )(\S+) (.+) \S+$")  # not TABLE DATA
 # The same tables, keyed the same way, as backout.db.integrity counts: partitioned tables whole.
 _USER_TABLES = """
     SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -1,0 +1,120 @@
+"""The vocabulary of runs: their states, results and step events, and the queries on them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backout.errors import ExitCode, NotFoundError
+from backout.owner import owner_alive
+from backout.store import Run, ServiceLock
+
+RELEASE_PLANS = frozenset({"application", "deploy"})  # plans that move a service between releases
+
+
+class RunState(StrEnum):
+    PLANNED = "planned"
+    AWAITING_APPROVAL = "awaiting_approval"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ABORTED = "aborted"
+
+
+TERMINAL = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.ABORTED})
+
+
+class StepState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+DONE_STEPS = frozenset({StepState.SUCCEEDED, StepState.SKIPPED})
+
+_EXIT_CODES = {
+    RunState.SUCCEEDED: ExitCode.OK,
+    RunState.FAILED: ExitCode.FAILED,
+    RunState.ABORTED: ExitCode.ABORTED,
+    RunState.AWAITING_APPROVAL: ExitCode.AWAITING_APPROVAL,
+}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: int
+    state: RunState
+    message: str
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return _EXIT_CODES.get(self.state, ExitCode.FAILED)
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """A step changed state; what a progress display needs."""
+
+    run_id: int
+    position: int
+    total: int
+    title: str
+    state: StepState
+    message: str
+
+
+StepListener = Callable[[StepEvent], None]
+
+
+def get_run(session: Session, run_id: int) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFoundError(f"there is no run {run_id}", hint="list them with: backout runs")
+    return run
+
+
+def ended(run: Run) -> RunResult:
+    """The result of a run that has already ended."""
+    return RunResult(run.id, RunState(run.state), run.error or run.state)
+
+
+def run_label(kind: str) -> str:
+    """'deploy', 'application rollback', 'database rollback' ..."""
+    return kind if kind == "deploy" else f"{kind} rollback"
+
+
+def release_lock(session: Session, run: Run) -> None:
+    lock = session.get(ServiceLock, (run.environment, run.service))
+    if lock is not None and lock.run_id == run.id:
+        session.delete(lock)
+
+
+def unfinished_runs(session: Session, environment: str) -> list[Run]:
+    """Runs that a dead process left behind, or that an approval made ready to go on."""
+    query = select(Run).where(
+        Run.environment == environment, Run.state.in_([RunState.PLANNED, RunState.RUNNING])
+    )
+    return [run for run in session.scalars(query.order_by(Run.id)) if not owner_alive(run.owner)]
+
+
+def step_summary(run: Run) -> list[dict[str, Any]]:
+    return [
+        {
+            "position": s.position,
+            "kind": s.kind,
+            "title": s.title,
+            "state": s.state,
+            "attempts": s.attempts,
+            "message": s.message,
+            "started_at": s.started_at.isoformat() if s.started_at else None,
+            "finished_at": s.finished_at.isoformat() if s.finished_at else None,
+        }
+        for s in run.steps
+    ]

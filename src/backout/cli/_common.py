@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -107,3 +108,14 @@ def confirm(yes: bool, question: str) -> None:
         )
     if not typer.confirm(question):
         raise typer.Abort
+
+
+def parse_moment(text: str | None, option: str = "--to-time") -> datetime | None:
+    """An ISO 8601 time; one without a zone is this machine's local time."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an ISO 8601 time", param_hint=option) from None
+    return moment if moment.tzinfo else moment.astimezone()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +12,7 @@ from backout.cli._common import (
     JsonOption,
     actor,
     confirm,
+    parse_moment,
     print_json,
     print_table,
     runtime,
@@ -260,7 +260,7 @@ def restore(
             executor,
             name,
             backup_id=backup_id,
-            to_time=_moment(to_time),
+            to_time=parse_moment(to_time),
             restore_point=restore_point,
             reason=reason,
         )
@@ -282,16 +282,3 @@ def restore(
                 say(outputs[kind]["message"])
         say(result.message)
     raise typer.Exit(int(result.exit_code))
-
-
-def _moment(text: str | None) -> datetime | None:
-    """An ISO 8601 time; one without a zone is this machine's local time."""
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r} is not an ISO 8601 time", param_hint="--to-time"
-        ) from None
-    return moment if moment.tzinfo else moment.astimezone()

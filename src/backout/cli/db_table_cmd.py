@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import typer
 
-from backout.cli._common import ConfigOption, JsonOption, actor, confirm, print_json, runtime, say
+from backout.cli._common import (
+    ConfigOption,
+    JsonOption,
+    actor,
+    confirm,
+    parse_moment,
+    print_json,
+    runtime,
+    say,
+)
 from backout.operations.table_restore import (
     TableRestorePlan,
     TableRestoreRequest,
@@ -66,7 +74,7 @@ def restore_table(
         database=name,
         table=table,
         backup_id=backup_id,
-        to_time=_moment(to_time),
+        to_time=parse_moment(to_time),
         new_table=new_table,
         replace=replace,
     )
@@ -85,19 +93,6 @@ def restore_table(
 def register(db_app: typer.Typer) -> None:
     """Add `restore-table` to the `db` command group."""
     db_app.command("restore-table")(restore_table)
-
-
-def _moment(text: str | None) -> datetime | None:
-    """An ISO 8601 time; one without a zone is this machine's local time."""
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r} is not an ISO 8601 time", param_hint="--to-time"
-        ) from None
-    return moment if moment.tzinfo else moment.astimezone()
 
 
 def _question(plan: TableRestorePlan) -> str:

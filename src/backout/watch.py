@@ -151,7 +151,11 @@ class Watcher:
         with runtime.store.session() as session:
             incident = open_incident_for(session, runtime.environment, name)
             if incident is not None and incident.release_id == live.id:
-                return f"{what}, incident {incident.id} is open; waiting for a person"
+                if service.policy == "notify" or _has_run(session, incident.id):
+                    return f"{what}, incident {incident.id} is open; waiting for a person"
+                # Opened, but its rollback never started (a crash in between, or a refusal):
+                # try again rather than wait forever.
+                return self._roll_back(name, verdict, symptoms, what, incident.id)
             incident = open_incident(
                 session,
                 environment=runtime.environment,
@@ -171,6 +175,18 @@ class Watcher:
             )
         if service.policy == "notify":
             return f"{what}, incident {incident_id} opened; policy is notify, not rolling back"
+        return self._roll_back(name, verdict, symptoms, what, incident_id)
+
+    def _roll_back(
+        self,
+        name: str,
+        verdict: RuleVerdict,
+        symptoms: str,
+        what: str,
+        incident_id: int,
+    ) -> str:
+        runtime = self.runtime
+        service = runtime.config.service(name)
         request = RollbackRequest(
             service=name,
             reason=f"trigger {verdict.rule.name}: {symptoms}",
@@ -212,3 +228,7 @@ def _watched_since(
     ).first()
     moments = [m for m in (live.live_at, last_run_end) if m is not None]
     return max(moments) if moments else None
+
+
+def _has_run(session: Session, incident_id: int) -> bool:
+    return session.scalars(select(Run.id).where(Run.incident_id == incident_id)).first() is not None

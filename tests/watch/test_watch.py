@@ -13,6 +13,7 @@ import yaml
 from backout import releases
 from backout.clock import ManualClock
 from backout.executor import Executor, RunState
+from backout.incidents import open_incident
 from backout.metrics import FakeMetricHub, FakeMetricSource, MetricsSnapshot
 from backout.metrics.fake import HEALTHY
 from backout.operations import views
@@ -198,3 +199,30 @@ def test_with_nothing_good_to_go_back_to_the_incident_still_opens(world: World) 
     assert world.cycle().endswith(
         "incident 1 opened, but no rollback: service 'api' has no release marked good to roll back to"
     )
+
+
+def test_an_incident_whose_rollback_never_started_gets_its_rollback(world: World) -> None:
+    world.deploy("1.0.0")
+    mark_release(world.runtime, "api", "1.0.0", ReleaseStatus.GOOD, actor="test", reason=None)
+    world.deploy("1.1.0")
+    with world.runtime.store.session() as session:  # what a crash right after opening it leaves
+        live = releases.live(session, "production", "api")
+        assert live is not None
+        open_incident(
+            session,
+            environment="production",
+            service="api",
+            title="api 1.1.0: errors",
+            trigger="error-rate",
+            release_id=live.id,
+            rto_s=900,
+            detected_at=world.clock.now(),
+            impact_started_at=live.live_at,
+            actor="backout-watch",
+        )
+    world.runtime.metric_hub = FakeMetricHub({"api": BadReleaseMetrics(world.runtime, "1.1.0")})
+    world.cycle()
+    world.clock.advance(1)
+    assert world.cycle().endswith("rolling back (run 3, incident 1)")
+    [result] = world.watcher.wait_for_runs(timeout=30)
+    assert result.state is RunState.SUCCEEDED, result.message

@@ -49,6 +49,8 @@ def run_view(run: Run, *, with_steps: bool = False) -> dict[str, Any]:
         "error": run.error,
         "created_at": _iso(run.created_at),
         "finished_at": _iso(run.finished_at),
+        "rpo_s": run.rpo_s,
+        "restore_s": run.restore_s,
     }
     if with_steps:
         view["steps"] = step_summary(run)
@@ -69,6 +71,9 @@ def incident_view(incident: Incident, *, with_timeline: bool = False) -> dict[st
         "time_to_detect_s": time_to_detect(incident),
         "time_to_recover_s": time_to_recover(incident),
         "rto_s": incident.rto_s,
+        "rpo_s": incident.rpo_s,
+        "rpo_objective_s": incident.rpo_objective_s,
+        "restore_s": incident.restore_s,
     }
     if with_timeline:
         view["timeline"] = [

@@ -26,8 +26,10 @@ from backout.db.cluster import SideCluster, os_user_for, run_tool
 from backout.db.connection import Database
 from backout.db.lost_writes import lost_writes
 from backout.errors import StepFailedError
+from backout.incidents import add_event
 from backout.operations.database import database
 from backout.steps.base import StepContext, StepOutcome
+from backout.store import Incident, Run
 
 
 def restore_target(params: dict[str, Any]) -> RestoreTarget:
@@ -56,6 +58,7 @@ class DatabaseRestore:
             raise StepFailedError(f"backup engine of {name!r} cannot restore")
         restore_s = time.monotonic() - started
         rpo = _achieved_rpo(ctx.runtime.clock.now(), newest)
+        _record_objectives(ctx, name, rpo, restore_s)
         summary = f"{target.describe()} restored beside the live data: {where['conninfo']}"
         return StepOutcome.done(
             summary,
@@ -104,6 +107,30 @@ class DatabaseRestore:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(identifier))
         engine.restore_database(target, restored)
         return {"conninfo": restored.describe(), "dbname": restored.dbname}
+
+
+def _record_objectives(ctx: StepContext, name: str, rpo: float | None, restore_s: float) -> None:
+    """Put the achieved RPO and the restore time on the run and its incident, with the objective."""
+    config = ctx.runtime.config
+    objective = config.objectives.rpo[config.database(name).data_class].total_seconds()
+    with ctx.runtime.store.session() as session:
+        run = session.get(Run, ctx.run_id)
+        if run is not None:
+            run.rpo_s, run.restore_s = rpo, round(restore_s, 3)
+        incident = session.get(Incident, ctx.incident_id) if ctx.incident_id else None
+        if incident is not None:
+            incident.rpo_s, incident.restore_s = rpo, round(restore_s, 3)
+            incident.rpo_objective_s = objective
+            within = "unknown" if rpo is None else ("within" if rpo <= objective else "OVER")
+            add_event(
+                session,
+                incident.id,
+                "restore_measured",
+                f"restored in {restore_s:.1f}s; data-loss window {rpo}s, {within} the "
+                f"{objective:.0f}s RPO objective",
+                actor=ctx.actor,
+                run_id=ctx.run_id,
+            )
 
 
 def _achieved_rpo(now: datetime, newest: datetime | None) -> float | None:

@@ -108,6 +108,8 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    rpo_s: Mapped[float | None]  # a restore's data-loss window, as achieved
+    restore_s: Mapped[float | None]  # how long the restore itself took
 
     steps: Mapped[list[Step]] = relationship(order_by="Step.position", back_populates="run")
     from_release: Mapped[Release | None] = relationship(foreign_keys=[from_release_id])
@@ -152,6 +154,9 @@ class Incident(Base):
     detected_at: Mapped[datetime]
     recovered_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
+    rpo_s: Mapped[float | None]  # the data-loss window a restore achieved
+    rpo_objective_s: Mapped[float | None]
+    restore_s: Mapped[float | None]
 
     events: Mapped[list[TimelineEvent]] = relationship(
         order_by="TimelineEvent.id", back_populates="incident"

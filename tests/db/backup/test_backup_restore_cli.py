@@ -81,8 +81,27 @@ def test_a_point_in_time_restore_lands_beside_the_live_cluster(
             "restored", side.conninfo.replace(f"port={archiving.pg.port}", f"port={port}")
         )
         assert rows(restored.with_dbname(archiving.database.dbname or "postgres"), table) == [1, 2]
+        run = json.loads(backout_json(config, "run", "show", "1"))
+        assert run["restore_s"] > 0
+        assert run["rpo_s"] is not None
+        assert run["rpo_s"] >= 0
+        incident = json.loads(backout_json(config, "incident", "show", str(run["incident_id"])))
+        assert incident["rpo_objective_s"] == 60  # the runbook's "transactional: < 1 minute"
+        assert incident["rpo_s"] == run["rpo_s"]
+        assert any(e["kind"] == "restore_measured" for e in incident["timeline"])
     finally:
         run_tool(
             [archiving.pg.bindir / "pg_ctl", "stop", "-m", "immediate", "-D", data_dir],
             user=archiving.pg.owner,
         )
+
+
+def backout_json(config: Path, *args: str) -> str:
+    done = subprocess.run(
+        [BACKOUT, *args, "--json", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return done.stdout

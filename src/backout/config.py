@@ -200,6 +200,11 @@ class ServiceConfig(_Section):
         timedelta(seconds=30), description="How long each traffic stage is held and watched."
     )
     steps: StepSettings = Field(default_factory=StepSettings)
+    database: str | None = Field(
+        None,
+        description="The database (under databases:) whose schema revision each release "
+        "expects: a rollback reverts the schema first when the target expects an older one.",
+    )
 
     @model_validator(mode="after")
     def _restore_ends_at_full_traffic(self) -> ServiceConfig:
@@ -315,6 +320,17 @@ class Config(_Section):
             return self.services[name]
         except KeyError:
             raise UnknownServiceError(name, sorted(self.services)) from None
+
+    @model_validator(mode="after")
+    def _service_databases_exist(self) -> Config:
+        for name, service in self.services.items():
+            if service.database is not None and service.database not in self.databases:
+                known = ", ".join(self.databases) or "(none)"
+                raise ValueError(
+                    f"services.{name}.database {service.database!r} is not under databases: "
+                    f"(known: {known})"
+                )
+        return self
 
     @model_validator(mode="after")
     def _data_classes_have_objectives(self) -> Config:

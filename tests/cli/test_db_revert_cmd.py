@@ -127,3 +127,43 @@ def test_an_unknown_revision_lists_the_known_ones(db: Backout) -> None:
 
 def test_reverting_to_the_head_is_refused(db: Backout) -> None:
     db("db", "revert", "main", "--to", "0003", "--yes").refused(1, "already at revision '0003'")
+
+
+@pytest.fixture
+def service_on_db(db: Backout) -> Backout:
+    data = yaml.safe_load(db.config.read_text())
+    data["services"]["api"]["database"] = "main"
+    db.config.write_text(yaml.safe_dump(data))
+    db.ok("release", "record", "api", "1.0.0", "--status", "good", "--schema-revision", "0001")
+    db.ok("release", "record", "api", "1.1.0", "--schema-revision", "0003")
+    return db
+
+
+def test_a_rollback_to_a_release_expecting_an_older_schema_reverts_it_after_traffic_stops(
+    service_on_db: Backout, postgres_url: str
+) -> None:
+    plan = service_on_db("rollback", "api", "--dry-run", "--json").json()
+    kinds = [s["kind"] for s in plan["steps"]]
+    assert kinds[:7] == [
+        "approve",
+        "drain",
+        "db_backup",
+        "db_restore_point",
+        "db_revert",
+        "db_verify",
+        "deploy",
+    ]
+    waiting = service_on_db("rollback", "api", "--yes", "--json")
+    assert waiting.code == 6, waiting  # the revert drops a column holding data: a person decides
+    assert "waitlist_position" in columns(postgres_url)
+    done = service_on_db("approve", str(waiting.json()["run_id"]))
+    assert done.code == 0, done
+    assert columns(postgres_url) == ["id", "email"]
+    assert service_on_db.status()["live_version"] == "1.0.0"
+
+
+def test_a_service_naming_an_unknown_database_is_a_config_error(service_on_db: Backout) -> None:
+    data = yaml.safe_load(service_on_db.config.read_text())
+    data["services"]["api"]["database"] = "nope"
+    service_on_db.config.write_text(yaml.safe_dump(data))
+    service_on_db("check").refused(3, "services.api.database 'nope' is not under databases:")

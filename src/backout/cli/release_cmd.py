@@ -75,11 +75,22 @@ def record(
     version: VersionArg,
     ref: Annotated[str | None, typer.Option(help="Git ref, image or artifact.")] = None,
     status: Annotated[ReleaseStatus, typer.Option(help="Its status now.")] = ReleaseStatus.LIVE,
+    schema_revision: Annotated[
+        str | None, typer.Option(help="The database schema revision this release expects.")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Record a release a pipeline deployed on its own (live by default)."""
     with runtime(config) as rt:
-        release = record_release(rt, service, version, ref=ref, actor=actor(), status=status)
+        release = record_release(
+            rt,
+            service,
+            version,
+            ref=ref,
+            actor=actor(),
+            status=status,
+            schema_revision=schema_revision,
+        )
     say(f"{service} {release.version} recorded ({release.status})")
 
 

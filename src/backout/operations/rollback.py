@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
 
 from backout import releases
 from backout.audit import audit
+from backout.db.migrations import migration_adapter_for
 from backout.errors import BackoutError, NothingToRollBackToError, RefusedError
 from backout.executor import (
     TERMINAL,
@@ -22,6 +23,7 @@ from backout.executor import (
 from backout.incidents import add_event, open_incident, open_incident_for
 from backout.owner import owner_alive
 from backout.plans import Plan, application_plan
+from backout.plans.database import schema_revert_steps
 from backout.runtime import Runtime
 from backout.store import Release, Run, utcnow
 
@@ -48,7 +50,7 @@ def plan_rollback(runtime: Runtime, request: RollbackRequest) -> Plan:
             target = releases.last_known_good(
                 session, env, request.service, other_than=current.version if current else None
             ) or _raise_nothing_to_roll_back_to(request.service)
-        return application_plan(
+        plan = application_plan(
             request.service,
             service,
             target=target,
@@ -56,6 +58,27 @@ def plan_rollback(runtime: Runtime, request: RollbackRequest) -> Plan:
             approval_gate=request.approval_gate,
             reason=request.reason,
         )
+        expected_schema = target.schema_revision
+    if service.database is None or expected_schema is None:
+        return plan
+    return _with_schema_revert(runtime, plan, service.database, expected_schema, request.reason)
+
+
+def _with_schema_revert(
+    runtime: Runtime, plan: Plan, database: str, revision: str, reason: str
+) -> Plan:
+    """When the target release expects an older schema, revert it right after traffic stops."""
+    adapter = migration_adapter_for(runtime.config, database)
+    if adapter.status().head == revision:
+        return plan
+    revert = adapter.revert_plan(revision)
+    schema = schema_revert_steps(database, revert, reason=reason)
+    # A data-loss gate goes first: nothing, not even draining traffic, waits on a person.
+    gates = [step for step in schema if step.kind == "approve"]
+    work = [step for step in schema if step.kind != "approve"]
+    at = next(i for i, step in enumerate(plan.steps) if step.kind == "drain")
+    steps = gates + plan.steps[: at + 1] + work + plan.steps[at + 1 :]
+    return replace(plan, steps=steps)
 
 
 def _raise_nothing_to_roll_back_to(service: str) -> Release:

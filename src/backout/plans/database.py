@@ -16,6 +16,16 @@ def database_subject(name: str) -> str:
 
 
 def revert_plan(name: str, revert: RevertPlan, *, reason: str) -> Plan:
+    steps = schema_revert_steps(name, revert, reason=reason)
+    return Plan("database", database_subject(name), revert.from_revision, revert.to_revision, steps)
+
+
+def schema_revert_steps(name: str, revert: RevertPlan, *, reason: str) -> list[StepSpec]:
+    """[approval when it loses data] → backup → restore point → revert → integrity.
+
+    Shared by the database plan and the application plan of a service whose target release
+    expects an older schema.
+    """
     steps: list[StepSpec] = []
     if revert.needs_approval:
         lost = [loss.sentence() for loss in revert.losses()]
@@ -47,7 +57,7 @@ def revert_plan(name: str, revert: RevertPlan, *, reason: str) -> Plan:
         ),
         StepSpec("db_verify", f"Integrity report of {name}", {"database": name}),
     ]
-    return Plan("database", database_subject(name), revert.from_revision, revert.to_revision, steps)
+    return steps
 
 
 def restore_plan(name: str, target: dict[str, str | None], *, reason: str) -> Plan:

@@ -70,6 +70,8 @@ class RunOut(BaseModel):
     error: str | None
     created_at: str | None
     finished_at: str | None
+    rpo_s: float | None = Field(None, description="A restore's achieved data-loss window.")
+    restore_s: float | None = Field(None, description="How long a restore took.")
 
 
 class RunDetailOut(RunOut):
@@ -89,6 +91,9 @@ class IncidentOut(BaseModel):
     time_to_detect_s: float | None
     time_to_recover_s: float | None
     rto_s: float
+    rpo_s: float | None = None
+    rpo_objective_s: float | None = None
+    restore_s: float | None = None
 
 
 class TimelineEventOut(BaseModel):

@@ -124,3 +124,28 @@ def test_a_logical_backup_cannot_go_to_a_time(db: Backout) -> None:
     done = db("db", "restore", "main", "--to-time", "2026-01-01T00:00:00+00:00")
     assert done.code == 1, done
     assert "logical backups restore only to the moment they were taken" in done.stdout + done.stderr
+
+
+def test_a_restore_killed_after_its_first_step_is_finished_by_resume(
+    db: Backout, postgres_url: str
+) -> None:
+    backup_id = db("db", "backup", "main", "--json").json()["id"]
+    conninfo = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute("INSERT INTO bookings (member_id) SELECT 3 FROM generate_series(1, 2)")
+    killed = db.with_env(BACKOUT_FAILPOINTS="executor.after_step=1")(
+        "db", "restore", "main", "--backup", backup_id
+    )
+    assert killed.code == -9, killed
+    resumed = db("resume")
+    assert resumed.code == 0, resumed
+    [run] = [r for r in db("runs", "--json").json() if r["kind"] == "database"]
+    steps = db("run", "show", str(run["id"]), "--json").json()["steps"]
+    assert [(s["kind"], s["state"], s["attempts"]) for s in steps] == [
+        ("db_restore", "succeeded", 1),  # done before the kill: not done again
+        ("db_lost_writes", "succeeded", 1),
+        ("db_verify", "succeeded", 1),
+    ]
+    assert "2 row(s) the restore does not have" in steps[1]["message"]
+    with psycopg.connect(conninfo) as connection:
+        assert connection.execute("SELECT count(*) FROM bookings").fetchone() == (14,)

@@ -57,7 +57,7 @@ class DatabaseRestore:
         else:  # pragma: no cover - every engine is one of the two
             raise StepFailedError(f"backup engine of {name!r} cannot restore")
         restore_s = time.monotonic() - started
-        rpo = _achieved_rpo(ctx.runtime.clock.now(), newest)
+        rpo = _achieved_rpo(_incident_time(ctx), newest)
         _record_objectives(ctx, name, rpo, restore_s)
         summary = f"{target.describe()} restored beside the live data: {where['conninfo']}"
         return StepOutcome.done(
@@ -133,9 +133,18 @@ def _record_objectives(ctx: StepContext, name: str, rpo: float | None, restore_s
             )
 
 
-def _achieved_rpo(now: datetime, newest: datetime | None) -> float | None:
-    """How much could not be restored: from the newest restorable moment to now."""
-    return None if newest is None else round(max((now - newest).total_seconds(), 0.0), 3)
+def _incident_time(ctx: StepContext) -> datetime:
+    """When the trouble was detected: what the achieved RPO is measured against."""
+    with ctx.runtime.store.session() as session:
+        incident = session.get(Incident, ctx.incident_id) if ctx.incident_id else None
+        return incident.detected_at if incident is not None else ctx.runtime.clock.now()
+
+
+def _achieved_rpo(incident_at: datetime, newest: datetime | None) -> float | None:
+    """The data-loss window: from the newest restorable moment to the incident, if later."""
+    if newest is None:
+        return None
+    return round(max((incident_at - newest).total_seconds(), 0.0), 3)
 
 
 class LostWrites:

@@ -29,6 +29,7 @@ from backout.store import Release, Run
 log = logging.getLogger(__name__)
 
 MIN_BAKE_SAMPLES = 5
+KEPT_RESULTS = 100  # results of the runs this watcher started, newest last
 
 
 class Watcher:
@@ -211,7 +212,9 @@ class Watcher:
                 log.error("run %s: %s", run_id, error)
 
         thread = threading.Thread(target=execute, name=f"run-{run_id}", daemon=True)
-        self._runs.append(thread)
+        # Keep only the runs still going: a server watching for months must not grow forever.
+        self._runs = [t for t in self._runs if t.is_alive()] + [thread]
+        del self.results[:-KEPT_RESULTS]
         thread.start()
 
 

@@ -82,7 +82,26 @@ def test_a_server_that_is_down_counts_as_errors() -> None:
     assert snapshot.latency_p95 is None
 
 
-def test_since_leaves_out_what_happened_before() -> None:
+def test_since_leaves_out_what_happened_before(server: _Server) -> None:
+    """What a bad release did before a rollback must not count against its replacement."""
+    server.fail_every = 1  # every request fails ...
+    probe = _probe(f"http://127.0.0.1:{server.server_address[1]}/")
+    probe.start()
+    try:
+        _wait_for_samples(probe, 5)
+        server.fail_every = 0  # ... until the "rollback"
+        switched = time.time()
+        deadline = time.monotonic() + 10
+        while probe.snapshot(since=switched).samples < 5:
+            assert time.monotonic() < deadline, "the probe sent too few requests"
+            time.sleep(0.01)
+        assert probe.snapshot().error_rate > 0
+        assert probe.snapshot(since=switched).error_rate == 0.0
+    finally:
+        probe.stop()
+
+
+def test_no_samples_is_no_evidence_of_health() -> None:
+    assert summarise([], 10).value("error_rate") is None
     samples = [Sample(at=100.0 + i, ok=i >= 5, latency_s=0.01) for i in range(10)]
     assert summarise(samples, 10).error_rate == 0.5
-    assert summarise([s for s in samples if s.at >= 105], 5).error_rate == 0.0

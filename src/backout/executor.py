@@ -17,6 +17,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -346,8 +347,7 @@ class Executor:
 
     def _mark_running(self, step: Step, total: int) -> int:
         with self.runtime.store.session() as session:
-            row = session.get(Step, step.id)
-            assert row is not None
+            row = _step_row(session, step.id)
             row.state = StepState.RUNNING
             row.attempts += 1
             row.started_at = row.started_at or utcnow()
@@ -359,41 +359,33 @@ class Executor:
         return attempts
 
     def _record(self, step: Step, total: int, outcome: StepOutcome, note: str = "") -> None:
-        state = StepState(outcome.state)
+        message = note + outcome.message
+        self._finish_step(step, total, StepState(outcome.state), message, outcome.output)
+
+    def _fail_step(self, step: Step, total: int, message: str) -> None:
+        self._finish_step(step, total, StepState.FAILED, message, {})
+
+    def _finish_step(
+        self, step: Step, total: int, state: StepState, message: str, output: dict[str, Any]
+    ) -> None:
+        """Record how a step ended, on the step and on the incident's timeline."""
         with self.runtime.store.session() as session:
-            row = session.get(Step, step.id)
-            assert row is not None
+            row = _step_row(session, step.id)
             row.state = state
-            row.message = note + outcome.message
-            row.output = {**(row.output or {}), **outcome.output}
+            row.message = message
+            row.output = {**(row.output or {}), **output}
             row.finished_at = utcnow()
             self._timeline(
                 session,
                 row.run,
                 f"step_{state}",
-                f"step {row.position}/{total} {state}: {row.title} — {row.message}",
+                f"step {row.position}/{total} {state}: {row.title} — {message}",
             )
-        self._emit(step, total, state, note + outcome.message)
-
-    def _fail_step(self, step: Step, total: int, message: str) -> None:
-        with self.runtime.store.session() as session:
-            row = session.get(Step, step.id)
-            assert row is not None
-            row.state = StepState.FAILED
-            row.message = message
-            row.finished_at = utcnow()
-            self._timeline(
-                session,
-                row.run,
-                "step_failed",
-                f"step {row.position}/{total} failed: {row.title} — {message}",
-            )
-        self._emit(step, total, StepState.FAILED, message)
+        self._emit(step, total, state, message)
 
     def _set_step(self, step_id: int, state: StepState, message: str | None) -> None:
         with self.runtime.store.session() as session:
-            row = session.get(Step, step_id)
-            assert row is not None
+            row = _step_row(session, step_id)
             row.state = state
             row.message = message
 
@@ -465,6 +457,13 @@ class _Executing:
 
 
 _IN_THIS_PROCESS = _Executing()
+
+
+def _step_row(session: Session, step_id: int) -> Step:
+    row = session.get(Step, step_id)
+    if row is None:  # the plan is stored before any step runs: a missing row is a bug
+        raise StepFailedError(f"step {step_id} is missing from the store")
+    return row
 
 
 def _failure(step: Step, message: str | None) -> str:

@@ -10,7 +10,8 @@ from typing import Any
 from backout.checks import CHECKS, Check
 from backout.clock import Clock, SystemClock
 from backout.config import Config, PluginSpec, load_config
-from backout.db.backup import BACKUP_ENGINES, db_plugin_context
+from backout.db.backup import BACKUP_ENGINES
+from backout.db.context import db_plugin_context
 from backout.db.migrations import MIGRATION_ADAPTERS
 from backout.drivers import DRIVERS, Driver
 from backout.errors import ConfigError

@@ -12,7 +12,6 @@ from backout.db.backup.base import (
     BackupError,
     BackupInfo,
     BackupKind,
-    DbPluginContext,
     LogicalBackupEngine,
     PhysicalBackupEngine,
     RestoreTarget,
@@ -22,25 +21,12 @@ from backout.db.backup.base import (
 )
 from backout.db.backup.pg_dump import PgDumpEngine, PgDumpSettings
 from backout.db.backup.pgbackrest import PgBackRestEngine, PgBackRestSettings
-from backout.db.connection import Database
+from backout.db.context import DbPluginContext, db_plugin_context
 from backout.registry import Registry
 
 BACKUP_ENGINES: Registry[BackupEngine] = Registry("backup engine")
 BACKUP_ENGINES.register("pg_dump", PgDumpSettings, PgDumpEngine)
 BACKUP_ENGINES.register("pgbackrest", PgBackRestSettings, PgBackRestEngine)
-
-
-def db_plugin_context(config: Config, name: str) -> DbPluginContext:
-    """The context a plug-in of database `name` is built with."""
-    database = config.database(name)
-    return DbPluginContext(
-        service=name,
-        config_file=config.source,
-        base_dir=config.base_dir,
-        state_dir=config.state_dir,
-        database=Database(name, database.url),
-        cluster=database.cluster,
-    )
 
 
 def backup_engine_for(config: Config, name: str) -> BackupEngine:

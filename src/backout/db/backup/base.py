@@ -70,10 +70,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
-from backout.config import ClusterSettings
 from backout.db.connection import Database
-from backout.errors import BackoutError, NotFoundError, StepFailedError
-from backout.registry import PluginContext
+from backout.errors import NotFoundError, StepFailedError
 
 BackupKind = Literal["logical", "full", "diff", "incr"]
 
@@ -149,24 +147,6 @@ class VerifyReport:
     ok: bool
     checked: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class DbPluginContext(PluginContext):
-    """A database plug-in's context: `service` is the database's name under `databases:`."""
-
-    database: Database
-    cluster: ClusterSettings | None
-
-    @classmethod
-    def of(cls, context: PluginContext, plugin: str) -> DbPluginContext:
-        """The context as a DbPluginContext; an error when built for something else."""
-        if isinstance(context, DbPluginContext):
-            return context
-        raise BackoutError(
-            f"{plugin} is a database plug-in and was built without its database",
-            hint="build it with backout.db.backup.backup_engine_for(config, name)",
-        )
 
 
 @runtime_checkable

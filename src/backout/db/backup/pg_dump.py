@@ -34,13 +34,13 @@ from backout.db.backup.base import (
     BackupError,
     BackupInfo,
     BackupKind,
-    DbPluginContext,
     RestoreTarget,
     RestoreTargetError,
     UnknownBackupError,
     VerifyReport,
 )
 from backout.db.connection import Connection, Database
+from backout.db.context import DbPluginContext
 from backout.errors import NotFoundError
 from backout.registry import PluginContext, PluginSettings
 

@@ -57,12 +57,12 @@ from backout.db.backup.base import (
     BackupError,
     BackupInfo,
     BackupKind,
-    DbPluginContext,
     RestoreTarget,
     RestoreTargetError,
     UnknownBackupError,
     VerifyReport,
 )
+from backout.db.context import DbPluginContext
 from backout.errors import ConfigError
 from backout.registry import PluginContext, PluginSettings
 

@@ -3,7 +3,7 @@
 DbPluginContext by `migration_adapter_for(config, name)`. See base.py for the contract."""
 
 from backout.config import Config
-from backout.db.backup import DbPluginContext, db_plugin_context
+from backout.db.context import DbPluginContext, db_plugin_context
 from backout.db.migrations.base import (
     BASE,
     DataLoss,

@@ -22,7 +22,7 @@ Errors: MigrationError (retryable when a lock could not be had in time), transla
 tool's and the database's errors; UnavailableError when the database cannot be reached.
 
 Every adapter is built by a Registry factory `(settings, context)`; the context must be the
-DbPluginContext of backout.db.backup (shared by every database plug-in: the usual
+DbPluginContext of backout.db.context (shared by every database plug-in: the usual
 PluginContext plus the Database; paths in settings are relative to the config file's folder,
 `context.resolve(path)`). `migration_adapter_for(config, name)` builds one from the config.
 Building has no side effects.
@@ -42,8 +42,8 @@ from typing import Protocol, runtime_checkable
 from pydantic import Field
 
 from backout.config import Duration
-from backout.db.backup.base import DbPluginContext
 from backout.db.connection import Database
+from backout.db.context import DbPluginContext
 from backout.errors import NotFoundError, StepFailedError
 from backout.registry import PluginContext, PluginSettings
 

@@ -13,7 +13,12 @@ from psycopg import sql
 from sqlalchemy import select
 
 from backout.audit import audit
-from backout.db.backup import BackupEngine, BackupInfo, BackupKind, backup_engine_for
+from backout.db.backup import (
+    BackupInfo,
+    BackupKind,
+    LogicalBackupEngine,
+    backup_engine_for,
+)
 from backout.db.connection import Database
 from backout.db.integrity import IntegrityReport, row_counts, verify
 from backout.db.migrations import MigrationStatus, migration_adapter_for
@@ -71,12 +76,15 @@ def take_backup(
     reason: str | None = None,
     run_id: int | None = None,
 ) -> tuple[BackupInfo, dict[str, int]]:
-    """Take a backup, and record it with the row counts seen just before it."""
+    """Take a backup, and record it with its row counts: exact for a logical backup (counted
+    on the dump's snapshot), counted on the live database just after it for a physical one."""
     config = runtime.config.database(name)
     engine = backup_engine_for(runtime.config, name)
-    info = engine.backup(kind or _default_kind(engine))
-    exact = getattr(engine, "row_counts", None)  # pg_dump counts on the dump's own snapshot
-    counts = exact(info.id) if exact is not None else row_counts(database(runtime, name))
+    info = engine.backup(kind)  # None: the engine's default kind
+    if isinstance(engine, LogicalBackupEngine):
+        counts = engine.row_counts(info.id)
+    else:
+        counts = row_counts(database(runtime, name))
     with runtime.store.session() as session:
         session.add(
             BackupRecord(
@@ -113,11 +121,6 @@ def backup_taken_by_run(runtime: Runtime, name: str, run_id: int) -> BackupRecor
             .where(BackupRecord.database == name, BackupRecord.run_id == run_id)
             .order_by(BackupRecord.id.desc())
         ).first()
-
-
-def _default_kind(engine: BackupEngine) -> BackupKind:
-    kinds: tuple[BackupKind, ...] = getattr(engine, "kinds", ("logical",))
-    return kinds[0]
 
 
 def list_backups(runtime: Runtime, name: str) -> list[dict[str, Any]]:

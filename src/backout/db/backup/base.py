@@ -169,6 +169,10 @@ class BackupEngine(Protocol):
 
 @runtime_checkable
 class LogicalBackupEngine(BackupEngine, Protocol):
+    def row_counts(self, backup_id: str) -> dict[str, int]:
+        """Each table's rows in that backup, counted on the dump's own snapshot."""
+        ...
+
     def restore_database(
         self, target: RestoreTarget, into: Database, *, tables: Sequence[str] = ()
     ) -> None: ...

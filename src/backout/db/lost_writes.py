@@ -40,6 +40,7 @@ from psycopg import sql
 from backout.atomic import AtomicFile, write_text_atomic
 from backout.db.connection import Connection, Database
 from backout.db.integrity import TableRef, database_error, resolve_table, user_tables
+from backout.db.table_copy import set_copy_session
 from backout.errors import RefusedError, StepFailedError
 
 BATCH_ROWS = 5000
@@ -48,15 +49,6 @@ SUMMARY = "summary.json"
 REPLAY = "replay.sql"
 NO_PRIMARY_KEY = "no primary key"
 
-# The text form of values must not depend on either server's defaults.
-_SESSION = (
-    "SET TIME ZONE 'UTC'",
-    "SET DateStyle TO 'ISO, MDY'",
-    "SET IntervalStyle TO 'postgres'",
-    "SET extra_float_digits TO 1",
-    "SET bytea_output TO 'hex'",
-    "SET lock_timeout TO '30s'",  # behind a migration's lock, fail rather than wait
-)
 _PRIMARY_KEY = (
     "SELECT a.attname FROM pg_index i, unnest(i.indkey) WITH ORDINALITY k(num, ord),"
     " pg_attribute a WHERE i.indrelid = %s AND i.indisprimary"
@@ -195,8 +187,7 @@ def lost_writes(
 def _begin_snapshot(conn: Connection) -> None:
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     conn.read_only = True
-    for setting in _SESSION:
-        conn.execute(setting)
+    set_copy_session(conn)  # the text form of values must not depend on either server
 
 
 def _plans(

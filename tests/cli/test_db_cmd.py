@@ -149,3 +149,115 @@ def test_a_restore_killed_after_its_first_step_is_finished_by_resume(
     assert "2 row(s) the restore does not have" in steps[1]["message"]
     with psycopg.connect(conninfo) as connection:
         assert connection.execute("SELECT count(*) FROM bookings").fetchone() == (14,)
+
+
+def bookings_in(conninfo: str, dbname: str | None = None) -> int:
+    target = conninfo if dbname is None else conninfo.rsplit("/", 1)[0] + "/" + dbname
+    with psycopg.connect(target) as connection:
+        row = connection.execute("SELECT count(*) FROM bookings").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def add_bookings(conninfo: str, count: int) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO bookings (member_id) SELECT 2 FROM generate_series(1, %s)", (count,)
+        )
+
+
+def test_in_place_replaces_the_live_data_after_a_checked_backup_and_keeps_the_old_data(
+    db: Backout, postgres_url: str
+) -> None:
+    conninfo = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    live_name = conninfo.rsplit("/", 1)[1]
+    backup_id = db("db", "backup", "main", "--json").json()["id"]
+    add_bookings(conninfo, 3)
+    done = db("db", "restore", "main", "--backup", backup_id, "--in-place", "--yes", "--json")
+    assert done.code == 0, done
+    steps = {s["kind"]: s for s in done.json()["steps"]}
+    assert list(steps) == ["db_restore", "db_backup", "db_switch", "db_lost_writes", "db_verify"]
+    assert all(s["state"] == "succeeded" for s in steps.values()), steps
+    assert "checked (" in steps["db_backup"]["message"]
+    location = steps["db_backup"]["message"].split(" at ", 1)[1].split(", checked")[0]
+    assert (db.config.parent / location).exists()
+    assert bookings_in(conninfo) == 12, "the live database now holds the backup's data"
+    kept = f"{live_name}_before_restore_run1"
+    assert bookings_in(conninfo, kept) == 15, "the data as it was is kept whole"
+    assert "3 row(s) the restore does not have" in steps["db_lost_writes"]["message"]
+
+
+def test_in_place_without_yes_is_refused_and_changes_nothing(
+    db: Backout, postgres_url: str
+) -> None:
+    conninfo = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    backup_id = db("db", "backup", "main", "--json").json()["id"]
+    add_bookings(conninfo, 3)
+    done = db("db", "restore", "main", "--backup", backup_id, "--in-place")
+    assert done.code == 2, done
+    assert "--yes" in done.stderr
+    assert bookings_in(conninfo) == 15
+    assert [r for r in db("runs", "--json").json() if r["kind"] == "database"] == []
+
+
+def test_into_lands_as_the_named_database_and_leaves_the_live_one(
+    db: Backout, postgres_url: str
+) -> None:
+    conninfo = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    backup_id = db("db", "backup", "main", "--json").json()["id"]
+    add_bookings(conninfo, 2)
+    done = db("db", "restore", "main", "--backup", backup_id, "--into", "main_as_it_was")
+    assert done.code == 0, done
+    try:
+        assert bookings_in(conninfo, "main_as_it_was") == 12
+        assert bookings_in(conninfo) == 14
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            connection.execute("DROP DATABASE IF EXISTS main_as_it_was")
+
+
+def test_into_an_existing_database_backout_did_not_create_is_refused(
+    db: Backout, postgres_url: str
+) -> None:
+    conninfo = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    backup_id = db("db", "backup", "main", "--json").json()["id"]
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute("DROP DATABASE IF EXISTS someone_elses")
+        connection.execute("CREATE DATABASE someone_elses")
+    try:
+        done = db("db", "restore", "main", "--backup", backup_id, "--into", "someone_elses")
+        assert done.code == 1, done
+        assert "'someone_elses' already exists" in done.stdout + done.stderr
+        with psycopg.connect(conninfo.rsplit("/", 1)[0] + "/someone_elses") as connection:
+            assert connection.execute(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchone() == (0,)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            connection.execute("DROP DATABASE IF EXISTS someone_elses")
+
+
+def test_an_in_place_restore_killed_before_the_switch_is_finished_by_resume(
+    db: Backout, postgres_url: str
+) -> None:
+    conninfo = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    backup_id = db("db", "backup", "main", "--json").json()["id"]
+    add_bookings(conninfo, 4)
+    killed = db.with_env(BACKOUT_FAILPOINTS="executor.after_step=2")(
+        "db", "restore", "main", "--backup", backup_id, "--in-place", "--yes"
+    )
+    assert killed.code == -9, killed
+    assert bookings_in(conninfo) == 16, "killed before the switch: the live data is as it was"
+    resumed = db("resume")
+    assert resumed.code == 0, resumed
+    [run] = [r for r in db("runs", "--json").json() if r["kind"] == "database"]
+    steps = db("run", "show", str(run["id"]), "--json").json()["steps"]
+    assert [(s["kind"], s["state"], s["attempts"]) for s in steps] == [
+        ("db_restore", "succeeded", 1),
+        ("db_backup", "succeeded", 1),
+        ("db_switch", "succeeded", 1),
+        ("db_lost_writes", "succeeded", 1),
+        ("db_verify", "succeeded", 1),
+    ]
+    assert bookings_in(conninfo) == 12
+    assert "4 row(s) the restore does not have" in steps[3]["message"]

@@ -242,17 +242,36 @@ def restore(
     restore_point: Annotated[
         str | None, typer.Option("--restore-point", help="A named restore point.")
     ] = None,
+    into: Annotated[
+        str | None, typer.Option("--into", help="Land as this new database on the live server.")
+    ] = None,
+    in_place: Annotated[
+        bool,
+        typer.Option(
+            "--in-place",
+            help="Replace the live data (after a fresh, checked backup; the old data is kept).",
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm --in-place.")] = False,
     reason: Annotated[str, typer.Option(help="Why; goes on the timeline.")] = "data restore",
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Restore beside the live data (a side cluster, or a new database), never over it.
+    """Restore beside the live data (a side cluster, or a new database) unless told otherwise.
 
-    The live data is compared with the restored copy: what the copy lacks is exported to a
-    lost-writes report (CSV and replay.sql) before anyone switches over.
+    What the data held before and the restored state lacks is exported to a lost-writes report
+    (CSV and replay.sql). --in-place first takes a fresh backup and checks it, then switches the
+    live database over to the restored copy and keeps the data as it was under another name.
     """
     if to_time is None and backup_id is None and restore_point is None:
         raise typer.BadParameter("give --to-time, --backup or --restore-point")
+    if into is not None and in_place:
+        raise typer.BadParameter("--into and --in-place exclude each other")
+    if in_place and not yes:
+        raise typer.BadParameter(
+            "--in-place replaces the live data: add --yes to confirm "
+            "(or leave it out to restore beside the live data first)"
+        )
     with runtime(config) as rt:
         executor = Executor(rt, actor=actor(), on_step=None if as_json else show_step)
         run_id = start_restore(
@@ -263,6 +282,8 @@ def restore(
             to_time=parse_moment(to_time),
             restore_point=restore_point,
             reason=reason,
+            into=into,
+            in_place=in_place,
         )
         result = executor.execute(run_id)
         detail = views.run_detail(rt, run_id)
@@ -277,7 +298,7 @@ def restore(
             }
         )
     else:
-        for kind in ("db_restore", "db_lost_writes"):
+        for kind in ("db_restore", "db_copy_in", "db_backup", "db_switch", "db_lost_writes"):
             if kind in outputs and outputs[kind]["message"]:
                 say(outputs[kind]["message"])
         say(result.message)

@@ -6,12 +6,18 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from backout.db.backup import PhysicalBackupEngine, backup_engine_for
 from backout.db.migrations import RevertPlan, migration_adapter_for
 from backout.errors import RefusedError
 from backout.executor import Executor, IncidentOpener
 from backout.incidents import open_incident, open_incident_for
 from backout.plans import Plan
-from backout.plans.database import database_subject, restore_plan, revert_plan
+from backout.plans.database import (
+    RestorePlacement,
+    database_subject,
+    restore_plan,
+    revert_plan,
+)
 from backout.runtime import Runtime
 from backout.store import Run
 
@@ -40,15 +46,25 @@ def start_restore(
     to_time: datetime | None,
     restore_point: str | None,
     reason: str,
+    into: str | None = None,
+    in_place: bool = False,
 ) -> int:
-    """Store a restore beside the live data as a run holding the database's lock."""
+    """Store a restore as a run holding the database's lock: beside the live data, or `into` a
+    new database on the live server, or `in_place` (behind a fresh, checked backup)."""
     runtime.config.database(name)
     target = {
         "backup_id": backup_id,
         "time": to_time.isoformat() if to_time else None,
         "restore_point": restore_point,
     }
-    plan = restore_plan(name, target, reason=reason)
+    side_cluster = isinstance(backup_engine_for(runtime.config, name), PhysicalBackupEngine)
+    plan = restore_plan(
+        name,
+        target,
+        reason=reason,
+        placement=RestorePlacement(into=into, in_place=in_place),
+        side_cluster=side_cluster,
+    )
     opener = _incident_opener(runtime, executor.actor, name, reason)
     return executor.create_run(plan, reason=reason, open_incident=opener)
 

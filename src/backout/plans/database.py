@@ -1,10 +1,13 @@
-"""The database plans: a schema revert, always behind a fresh backup and a named restore point.
+"""The database plans: a schema revert, always behind a fresh backup and a named restore point,
+and a restore (beside the live data, into a named database, or in place).
 
 [approval, when the revert loses data or cannot be judged] → backup → restore point
 → revert the schema through the tool's own down path → integrity report
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from backout.db.migrations import RevertPlan
 from backout.plans.base import Plan, StepSpec
@@ -60,24 +63,79 @@ def schema_revert_steps(name: str, revert: RevertPlan, *, reason: str) -> list[S
     return steps
 
 
-def restore_plan(name: str, target: dict[str, str | None], *, reason: str) -> Plan:
-    """Restore beside the live data, keep what that copy lacks, and check the copy's integrity."""
+@dataclass(frozen=True)
+class RestorePlacement:
+    """Where a restore lands: beside the live data (default), as a named database on the live
+    server (`into`), or in the live database's place (`in_place`)."""
+
+    into: str | None = None
+    in_place: bool = False
+
+    def __post_init__(self) -> None:
+        if self.into is not None and self.in_place:
+            raise ValueError("a restore goes into a new database or in place, not both")
+
+
+def restore_plan(
+    name: str,
+    target: dict[str, str | None],
+    *,
+    reason: str,
+    placement: RestorePlacement,
+    side_cluster: bool,
+) -> Plan:
+    """Restore, keep what the restored state lacks, and check the restored data's integrity.
+
+    Beside: restore → lost writes (live vs copy) → integrity of the copy.
+    In place: restore → [load the side cluster's copy onto the live server] → a fresh, checked
+    backup of the live data → switch (the live data kept whole under another name) → lost
+    writes (kept vs live) → integrity of the live database.
+    """
     described = ", ".join(f"{k} {v}" for k, v in target.items() if v) or "the newest state"
-    steps = [
-        StepSpec(
-            "db_restore",
-            f"Restore {name} to {described}, beside the live data",
-            {"database": name, **target},
-        ),
+    where = (
+        "in place"
+        if placement.in_place
+        else (f"into {placement.into}" if placement.into else "beside the live data")
+    )
+    restore_params: dict[str, str | None] = {"database": name, **target}
+    if placement.into and not side_cluster:
+        restore_params["into"] = placement.into
+    steps = [StepSpec("db_restore", f"Restore {name} to {described}, {where}", restore_params)]
+    if side_cluster and (placement.into or placement.in_place):
+        steps.append(
+            StepSpec(
+                "db_copy_in",
+                "Load the restored copy onto the live server",
+                {"database": name, "into": placement.into},
+            )
+        )
+    if placement.in_place:
+        steps += [
+            StepSpec(
+                "db_backup",
+                f"Back up {name} as it is now, and check the backup",
+                {
+                    "database": name,
+                    "reason": f"before restoring in place: {reason}",
+                    "verify": True,
+                },
+            ),
+            StepSpec(
+                "db_switch",
+                f"Switch {name} over to the restored copy, keeping the data as it was",
+                {"database": name},
+            ),
+        ]
+    steps += [
         StepSpec(
             "db_lost_writes",
-            "Keep what the live data holds and the restored copy does not",
+            "Keep what the data held before and the restored copy does not",
             {"database": name},
         ),
         StepSpec(
             "db_verify",
-            "Integrity report of the restored copy",
-            {"database": name, "of": "restored"},
+            f"Integrity report of the {'live database' if placement.in_place else 'restored copy'}",
+            {"database": name} if placement.in_place else {"database": name, "of": "restored"},
         ),
     ]
     return Plan("database", database_subject(name), None, described, steps)

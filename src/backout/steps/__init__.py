@@ -9,6 +9,7 @@ from backout.steps.database import (
     DatabaseVerify,
 )
 from backout.steps.database_restore import DatabaseRestore, LostWrites
+from backout.steps.database_switch import DatabaseCopyIn, DatabaseSwitch
 from backout.steps.deploy import Deploy
 from backout.steps.health import HealthCheck
 from backout.steps.monitor import Monitor
@@ -31,6 +32,8 @@ STEP_KINDS: dict[str, StepKind] = {
         DatabaseVerify(),
         DatabaseRestore(),
         LostWrites(),
+        DatabaseCopyIn(),
+        DatabaseSwitch(),
     )
 }
 

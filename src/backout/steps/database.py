@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from backout.db.backup import backup_engine_for
 from backout.db.migrations import migration_adapter_for
 from backout.db.restore_point import create_restore_point
 from backout.errors import StepFailedError
@@ -18,7 +19,11 @@ from backout.steps.database_restore import restored_database
 
 
 class DatabaseBackup:
-    """A fresh backup before anything changes the data; says where it is."""
+    """A fresh backup before anything changes the data; says where it is.
+
+    With `verify`, the backup is also checked by its engine before the step succeeds: the
+    steps after it (an in-place restore) may only run over data that is safely kept.
+    """
 
     kind: ClassVar[str] = "db_backup"
 
@@ -31,19 +36,33 @@ class DatabaseBackup:
             reason=params.get("reason"),
             run_id=ctx.run_id,
         )
-        return StepOutcome.done(
-            f"backup {info.id} at {info.location}", backup_id=info.id, location=info.location
-        )
+        return _backed_up(ctx, params, info.id, info.location, "")
 
     def observe(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome | None:
         taken = backup_taken_by_run(ctx.runtime, params["database"], ctx.run_id)
         if taken is None:
             return None
-        return StepOutcome.done(
-            f"backup {taken.backup_id} at {taken.location} (taken before the interruption)",
-            backup_id=taken.backup_id,
-            location=taken.location,
+        return _backed_up(
+            ctx, params, taken.backup_id, taken.location, " (taken before the interruption)"
         )
+
+
+def _backed_up(
+    ctx: StepContext, params: dict[str, Any], backup_id: str, location: str, note: str
+) -> StepOutcome:
+    checked = ""
+    if params.get("verify"):
+        report = backup_engine_for(ctx.runtime.config, params["database"]).verify(backup_id)
+        if not report.ok:
+            raise StepFailedError(
+                f"backup {backup_id} at {location} did not pass its check: "
+                + "; ".join(report.problems),
+                hint="nothing was replaced; look at the backup repository before trying again",
+            )
+        checked = ", checked (" + ", ".join(report.checked) + ")"
+    return StepOutcome.done(
+        f"backup {backup_id} at {location}{checked}{note}", backup_id=backup_id, location=location
+    )
 
 
 class DatabaseRestorePoint:

@@ -13,7 +13,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from backout.db.backup import (
@@ -25,6 +24,7 @@ from backout.db.backup import (
 from backout.db.cluster import SideCluster, os_user_for, run_tool
 from backout.db.connection import Database
 from backout.db.lost_writes import lost_writes
+from backout.db.switch import SwitchNames, create_database_for_run
 from backout.errors import StepFailedError
 from backout.incidents import add_event
 from backout.operations.database import database
@@ -53,7 +53,7 @@ class DatabaseRestore:
         if isinstance(engine, PhysicalBackupEngine):
             where = self._beside_as_cluster(ctx, name, engine, target)
         elif isinstance(engine, LogicalBackupEngine):
-            where = self._beside_as_database(ctx, name, engine, target)
+            where = self._beside_as_database(ctx, name, engine, target, params.get("into"))
         else:  # pragma: no cover - every engine is one of the two
             raise StepFailedError(f"backup engine of {name!r} cannot restore")
         restore_s = time.monotonic() - started
@@ -97,14 +97,15 @@ class DatabaseRestore:
 
     @staticmethod
     def _beside_as_database(
-        ctx: StepContext, name: str, engine: LogicalBackupEngine, target: RestoreTarget
+        ctx: StepContext,
+        name: str,
+        engine: LogicalBackupEngine,
+        target: RestoreTarget,
+        into: str | None,
     ) -> dict[str, Any]:
         live = database(ctx.runtime, name)
-        restored = live.with_dbname(f"{live.dbname}_restored_run{ctx.run_id}")
-        with live.connect(autocommit=True) as connection:
-            identifier = sql.Identifier(restored.dbname)
-            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(identifier))
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(identifier))
+        restored = live.with_dbname(into or SwitchNames.for_run(live.dbname, ctx.run_id).restored)
+        create_database_for_run(live, restored.dbname, ctx.run_id)
         engine.restore_database(target, restored)
         return {"conninfo": restored.describe(), "dbname": restored.dbname}
 
@@ -154,11 +155,15 @@ class LostWrites:
 
     def run(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome:
         name = params["database"]
-        restored = restored_database(ctx, name)
+        live = database(ctx.runtime, name)
+        if "db_switch" in ctx.earlier_outputs:  # in place: the data as it was, kept, vs live
+            before, after = live.with_dbname(ctx.output_of("db_switch")["kept_as"]), live
+        else:
+            before, after = live, restored_database(ctx, name)
         out_dir = _report_dir(ctx, name)
         report = lost_writes(
-            database(ctx.runtime, name),
-            restored,
+            before,
+            after,
             tables=ctx.runtime.config.database(name).lost_writes_tables,
             out_dir=out_dir,
         )
@@ -181,9 +186,11 @@ def _report_dir(ctx: StepContext, name: str) -> Path:
 
 
 def restored_database(ctx: StepContext, name: str) -> Database:
-    """The copy this run's restore made, reached with the live password (which is never stored)."""
+    """The copy this run's restore made (or loaded onto the live server), reached with the live
+    password (which is never stored)."""
     password = conninfo_to_dict(database(ctx.runtime, name).conninfo).get("password")
-    params = conninfo_to_dict(ctx.output_of("db_restore")["conninfo"])
+    made_by = "db_copy_in" if "db_copy_in" in ctx.earlier_outputs else "db_restore"
+    params = conninfo_to_dict(ctx.output_of(made_by)["conninfo"])
     if password:
         params["password"] = password
     return Database(f"{name} (restored)", make_conninfo(**{k: str(v) for k, v in params.items()}))

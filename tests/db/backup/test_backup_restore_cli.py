@@ -17,14 +17,14 @@ from backout.db.cluster import run_tool
 BACKOUT = str(Path(sys.executable).with_name("backout"))
 
 
-def write_config(archiving: Archiving) -> Path:
+def write_config(archiving: Archiving, dbname: str = "postgres") -> Path:
     pg = archiving.pg
     data = {
         "project": "pitr",
         "state": {"database": "sqlite:///backout-state.db", "directory": "."},
         "databases": {
             "main": {
-                "url": pg.conninfo(),
+                "url": pg.conninfo(dbname),
                 "cluster": {
                     "data_dir": str(pg.data_dir),
                     "bindir": str(pg.bindir),
@@ -94,6 +94,46 @@ def test_a_point_in_time_restore_lands_beside_the_live_cluster(
             [archiving.pg.bindir / "pg_ctl", "stop", "-m", "immediate", "-D", data_dir],
             user=archiving.pg.owner,
         )
+
+
+def test_a_point_in_time_restore_in_place_switches_the_live_database_and_keeps_the_old(
+    own_archiving: Callable[..., Archiving],
+) -> None:
+    archiving = own_archiving()
+    shop = archiving.database.with_dbname(archiving.pg.create_database("shop"))
+    config = write_config(archiving, "shop")
+    with shop.connect(autocommit=True) as connection:
+        connection.execute("CREATE TABLE orders (id int PRIMARY KEY)")
+        connection.execute("INSERT INTO orders VALUES (1), (2)")
+    target = archiving.now()
+    with shop.connect(autocommit=True) as connection:
+        connection.execute("INSERT INTO orders VALUES (3)")
+    archiving.archive_current_wal()
+
+    done = subprocess.run(
+        [
+            *(BACKOUT, "db", "restore", "main", "--to-time", target.isoformat()),
+            *("--in-place", "--yes", "--json", "--config", str(config)),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    steps = {s["kind"]: s for s in json.loads(done.stdout)["steps"]}
+    assert list(steps) == [
+        "db_restore",
+        "db_copy_in",
+        "db_backup",
+        "db_switch",
+        "db_lost_writes",
+        "db_verify",
+    ]
+    assert rows(shop, "orders") == [1, 2], "the live name now holds the restored data"
+    assert rows(shop.with_dbname("shop_before_restore_run1"), "orders") == [1, 2, 3]
+    assert "1 row(s) the restore does not have" in steps["db_lost_writes"]["message"]
+    assert not (archiving.folder / "restores" / "main" / "run-1").exists(), "side retired"
 
 
 def backout_json(config: Path, *args: str) -> str:

@@ -31,6 +31,8 @@ from backout.operations.database import database
 from backout.steps.base import StepContext, StepOutcome
 from backout.store import Incident, Run
 
+ARCHIVE_WAIT_S = 30.0
+
 
 def restore_target(params: dict[str, Any]) -> RestoreTarget:
     at = params.get("time")
@@ -49,6 +51,12 @@ class DatabaseRestore:
         engine = backup_engine_for(ctx.runtime.config, name)
         target = restore_target(params)
         newest = engine.newest_restorable()
+        if (
+            isinstance(engine, PhysicalBackupEngine)
+            and _beyond_the_archive(target, newest)
+            and engine.archive_pending_wal(ARCHIVE_WAIT_S)
+        ):
+            newest = engine.newest_restorable()
         started = time.monotonic()
         if isinstance(engine, PhysicalBackupEngine):
             where = self._beside_as_cluster(ctx, name, engine, target)
@@ -108,6 +116,11 @@ class DatabaseRestore:
         create_database_for_run(live, restored.dbname, ctx.run_id)
         engine.restore_database(target, restored)
         return {"conninfo": restored.describe(), "dbname": restored.dbname}
+
+
+def _beyond_the_archive(target: RestoreTarget, newest: datetime | None) -> bool:
+    """A moment the archived WAL does not reach yet (seconds ago, typically)."""
+    return target.time is not None and (newest is None or target.time > newest)
 
 
 def _record_objectives(ctx: StepContext, name: str, rpo: float | None, restore_s: float) -> None:

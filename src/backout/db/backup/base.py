@@ -183,3 +183,7 @@ class PhysicalBackupEngine(BackupEngine, Protocol):
     def restore(
         self, target: RestoreTarget, into: Path, *, streamed_wal: Path | None = None
     ) -> None: ...
+
+    def archive_pending_wal(self, timeout: float) -> bool:
+        """Have the live server archive the WAL written so far; False if it could not."""
+        ...

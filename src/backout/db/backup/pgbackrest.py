@@ -43,10 +43,12 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field
 
@@ -63,7 +65,7 @@ from backout.db.backup.base import (
     VerifyReport,
 )
 from backout.db.context import DbPluginContext
-from backout.errors import ConfigError
+from backout.errors import ConfigError, UnavailableError
 from backout.registry import PluginContext, PluginSettings
 
 _ERROR_LINE = re.compile(r"ERROR: \[(\d+)\]: (.*)")
@@ -174,6 +176,28 @@ class PgBackRestEngine:
         report = VerifyReport(backup_id, not problems, checked, problems)
         self._record_verified(backup_id, report.ok)
         return report
+
+    def archive_pending_wal(self, timeout: float) -> bool:
+        """Close the live server's current WAL segment and wait until it is archived.
+
+        A restore to a moment seconds ago then need not wait for archive_timeout. False when
+        the server cannot be reached or the segment is not archived within `timeout`.
+        """
+        try:
+            with self._database.connect(autocommit=True) as connection:
+                row = connection.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
+                finished = str(row[0]) if row else ""
+                deadline = time.monotonic() + timeout
+                while time.monotonic() < deadline:
+                    archived = connection.execute(
+                        "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver"
+                    ).fetchone()
+                    if archived and str(archived[0])[8:] >= finished[8:]:
+                        return True
+                    time.sleep(0.1)
+        except (UnavailableError, psycopg.Error):
+            return False
+        return False
 
     def expire(self) -> list[str]:
         before = [b.id for b in self.backups()]

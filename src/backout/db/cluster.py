@@ -244,7 +244,7 @@ class SideCluster:
     def _start_server(self, timeout: float) -> None:
         self._write_side_settings()
         for attempt in range(1, START_ATTEMPTS + 1):
-            self.port = _free_port()
+            self.port = free_port()
             done = run_tool(
                 [
                     self.bindir / "pg_ctl",
@@ -324,7 +324,8 @@ def _server_words(log_file: Path) -> str:
     return "; ".join(line.split(":  ", 1)[-1].strip() for line in fatal[-2:])
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nobody listens on right now (the kernel's pick for port 0)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))
         return int(probe.getsockname()[1])

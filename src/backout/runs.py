@@ -113,6 +113,7 @@ def step_summary(run: Run) -> list[dict[str, Any]]:
             "state": s.state,
             "attempts": s.attempts,
             "message": s.message,
+            "output": s.output,
             "started_at": s.started_at.isoformat() if s.started_at else None,
             "finished_at": s.finished_at.isoformat() if s.finished_at else None,
         }

@@ -3,6 +3,7 @@ and the workspace it leaves answers every other command from its own folder."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,3 +31,28 @@ def test_quickstart_rolls_the_bad_release_back_and_leaves_a_workspace(
     assert shown.json()["status"] == "resolved"
     status = backout.bare("status", "--json", cwd=workspace).json()[0]
     assert (status["service"], status["live_version"]) == ("backend", "1.0.0")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the cluster as another account")
+def test_a_database_workspace_the_cluster_account_cannot_reach_is_refused_up_front(
+    backout: Backout, tmp_path: Path
+) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+
+    result = backout.bare(
+        "quickstart", "--scenario", "database", "--workspace", str(private / "ws")
+    )
+
+    assert result.code == 1, result
+    assert "out of reach of the cluster's user 'postgres'" in result.stderr
+    assert "choose a workspace under /tmp" in result.stderr
+    assert not (private / "ws").exists(), "nothing was created"
+
+
+def test_an_unknown_scenario_is_a_usage_error_naming_the_known_ones(backout: Backout) -> None:
+    result = backout.bare("quickstart", "--scenario", "flags-and-more")
+
+    assert result.code == 2, result
+    assert "app" in result.stderr
+    assert "database" in result.stderr

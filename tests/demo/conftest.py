@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from demo_database import AppDatabase
 from demo_support import RunningApp, launch, run_commands, stop, wait_until_answering
 
 from backout.demo import BUILD_COMMANDS, INSTALL_COMMANDS, DemoRepo, create_demo_repo
@@ -70,3 +71,24 @@ def good_app(
         yield app
     finally:
         stop(app.process)
+
+
+@pytest.fixture
+def sqlite_database(tmp_path: Path) -> AppDatabase:
+    """A SQLite file (not created yet) that several app processes of a test can share."""
+    path = tmp_path / "shared" / "badminton.db"
+    path.parent.mkdir()
+    return AppDatabase("sqlite", f"sqlite:///{path}", {"BADMINTON_DB": str(path)})
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> AppDatabase:
+    """A fresh, empty PostgreSQL 15 database, named to the app by BADMINTON_DATABASE_URL."""
+    return AppDatabase("postgresql", postgres_url, {"BADMINTON_DATABASE_URL": postgres_url})
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def app_database(request: pytest.FixtureRequest) -> AppDatabase:
+    """Each backend in turn: the test runs once on SQLite, once on PostgreSQL."""
+    database: AppDatabase = request.getfixturevalue(f"{request.param}_database")
+    return database

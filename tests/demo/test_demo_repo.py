@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from demo_support import run_commands
 
-from backout.demo import BUILD_COMMANDS, INSTALL_COMMANDS, DemoRepo, create_demo_repo
+from backout.demo import (
+    BUILD_COMMANDS,
+    INSTALL_COMMANDS,
+    MIGRATIONS_DIR,
+    SCHEMA_REVISIONS,
+    DemoRepo,
+    create_demo_repo,
+)
 from backout.errors import RefusedError
 
 
@@ -42,6 +49,18 @@ def test_bad_release_is_a_code_change_to_the_sessions_query(demo_repo: DemoRepo)
     assert "badminton/sessions.py" in changed
     assert "badminton/release.py" in changed
     assert "+LEFT JOIN waitlist" in diff
+
+
+def test_each_release_carries_the_alembic_revisions_it_migrates_to(demo_repo: DemoRepo) -> None:
+    good = git(demo_repo.path, "ls-tree", "-r", "--name-only", "v1.0.0").splitlines()
+    added = git(demo_repo.path, "diff", "--name-status", "v1.0.0", "v1.1.0", "--", MIGRATIONS_DIR)
+
+    assert {"alembic.ini", "migrations/env.py", "migrations/versions/0001_club_tables.py"} <= set(
+        good
+    )
+    assert not [f for f in good if f.startswith("migrations/versions/0002")]
+    assert added.split() == ["A", "migrations/versions/0002_waitlist_limit.py"]
+    assert SCHEMA_REVISIONS == {"1.0.0": "0001", "1.1.0": "0002"}
 
 
 def test_repository_is_clean_and_holds_only_the_app(demo_repo: DemoRepo) -> None:

@@ -1,16 +1,28 @@
-"""`backout quickstart`: the runbook's application rollback, on this machine, in a minute."""
+"""`backout quickstart`: the runbook's rollbacks, on this machine, in a minute."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.markup import escape
 
 from backout.cli._common import console, err_console, print_json, print_table, say, show_step
-from backout.quickstart import QuickstartResult, run_quickstart
+from backout.quickstart import (
+    DatabaseQuickstartResult,
+    QuickstartResult,
+    run_database_quickstart,
+    run_quickstart,
+)
+
+
+class Scenario(StrEnum):
+    APP = "app"
+    DATABASE = "database"
 
 
 def quickstart(
@@ -20,6 +32,12 @@ def quickstart(
     keep_running: Annotated[
         bool, typer.Option("--keep-running", help="Leave the demo app running afterwards.")
     ] = False,
+    scenario: Annotated[
+        Scenario,
+        typer.Option(
+            help="app: a bad release rolled back. database: bad data restored on PostgreSQL."
+        ),
+    ] = Scenario.APP,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Deploy a good and a bad release of the demo app; watch backout detect and roll back."""
@@ -28,6 +46,8 @@ def quickstart(
         if as_json
         else (lambda line: err_console.print(f"[bold]•[/] {escape(line)}", highlight=False))
     )
+    if scenario is Scenario.DATABASE:
+        _database_story(workspace, narrate, keep_running=keep_running, as_json=as_json)
     result = run_quickstart(
         workspace,
         narrate=narrate,
@@ -39,6 +59,49 @@ def quickstart(
     else:
         _render(result)
     raise typer.Exit(0 if result.rolled_back else 1)
+
+
+def _database_story(
+    workspace: Path | None, narrate: Callable[[str], None], *, keep_running: bool, as_json: bool
+) -> NoReturn:
+    result = run_database_quickstart(
+        workspace,
+        narrate=narrate,
+        on_step=None if as_json else show_step,
+        keep_running=keep_running,
+    )
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        _render_database(result)
+    done = result.restored and result.schema_reverted and result.integrity_ok
+    raise typer.Exit(0 if done else 1)
+
+
+def _render_database(result: DatabaseQuickstartResult) -> None:
+    verdict = "[green]restored[/]" if result.restored else "[red]NOT restored[/]"
+    console.print(f"{verdict}: to {escape(result.restore_target)} (run {result.run_id})")
+    say(
+        f"schema reverted: {_yes(result.schema_reverted)}; integrity: "
+        f"{'ok' if result.integrity_ok else 'PROBLEMS'}"
+    )
+    within = (
+        "-"
+        if result.rpo_s is None
+        else ("within" if result.rpo_s <= result.rpo_objective_s else "OVER")
+    )
+    say(
+        f"data-loss window (RPO) {_s(result.rpo_s)}, {within} the "
+        f"{result.rpo_objective_s:.0f}s objective; restored in {_s(result.restore_s)}"
+    )
+    say(f"lost writes kept: {result.lost_writes_rows} row(s) in {result.lost_writes_report}")
+    say(f"workspace: {result.workspace}")
+    say(f"  try:   cd {result.workspace} && backout db verify main")
+    say(f"         backout incident show {result.incident_id}")
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "NO"
 
 
 def _render(result: QuickstartResult) -> None:

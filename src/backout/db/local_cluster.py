@@ -146,6 +146,18 @@ class LocalCluster:
             if attempt == START_ATTEMPTS or "Address already in use" not in self.server_log():
                 raise ClusterSetupError(f"pg_ctl start failed:\n{done.stderr}\n{self.server_log()}")
 
+    def restart(self) -> None:
+        """Restart on the same port (settings that need a restart, such as archive_mode)."""
+        done = self.run_as_owner(
+            [
+                *(self.tool("pg_ctl"), "restart", "-w", "-t", str(int(READY_TIMEOUT_S))),
+                *("-D", self.data_dir, "-l", self.log_file, "-m", "fast"),
+            ]
+        )
+        if done.returncode != 0:
+            raise ClusterSetupError(f"pg_ctl restart failed:\n{done.stderr}\n{self.server_log()}")
+        self._wait_until_accepting()
+
     def stop(self) -> None:
         """Fast shutdown (rolls back open transactions); a stopped cluster is left as it is."""
         if not (self.data_dir / "postmaster.pid").exists():
@@ -205,11 +217,6 @@ class LocalCluster:
                         f"{self.server_log()}"
                     ) from error
                 time.sleep(0.05)
-
-
-def quote(value: str) -> str:
-    """A string setting as postgresql.conf wants it."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _require(done: subprocess.CompletedProcess[str], what: str) -> None:

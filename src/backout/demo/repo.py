@@ -4,7 +4,11 @@ The app's tree ships in `badminton/` beside this module (package data, not part 
 backout package). `releases/1.1.0/` in it holds the files release 1.1.0 changes; they are laid
 over the 1.0.0 tree for the second commit, so `git diff v1.0.0 v1.1.0` reads like a real change:
 a waitlist join in the sessions query, behind a rollout share, that fails and slows the
-endpoint down.
+endpoint down; and an Alembic migration (0002) that adds a column and, by a faulty backfill,
+overwrites the time of every booking, which no downgrade can bring back.
+
+The app runs on SQLite (the file $BADMINTON_DB) or, when $BADMINTON_DATABASE_URL is set, on
+PostgreSQL; it migrates to its release's head at start (see SCHEMA_REVISIONS).
 """
 
 from __future__ import annotations
@@ -23,17 +27,23 @@ GOOD_VERSION = "1.0.0"
 BAD_VERSION = "1.1.0"
 TAGS = {GOOD_VERSION: "v1.0.0", BAD_VERSION: "v1.1.0"}
 
-DATABASE_ENV = "BADMINTON_DB"
+DATABASE_ENV = "BADMINTON_DB"  # the SQLite file, when DATABASE_URL_ENV is not set
+DATABASE_URL_ENV = "BADMINTON_DATABASE_URL"  # a SQLAlchemy URL: postgresql+psycopg://...
 FAULT_RATE_ENV = "BADMINTON_FAULT_RATE"  # share of failing /api/sessions in 1.1.0 (0.30)
 EXTRA_LATENCY_ENV = "BADMINTON_EXTRA_LATENCY_MS"  # added to every /api/sessions in 1.1.0 (40)
 
 # What the git-build driver runs in a checkout; it fills in {python} and {port}.
-INSTALL_COMMANDS: list[str] = ['{python} -c "import fastapi, uvicorn"']
+INSTALL_COMMANDS: list[str] = ['{python} -c "import fastapi, uvicorn, sqlalchemy, alembic"']
 BUILD_COMMANDS: list[str] = ["{python} -m badminton.build"]
 START_COMMAND = (
     "{python} -m uvicorn badminton.app:app --host 127.0.0.1 --port {port}"
     " --timeout-graceful-shutdown 1 --no-access-log"
 )
+# The Alembic project in the repository (script_location, relative to its root; an alembic.ini
+# at the root names it too), and the head revision each release migrates to at start.
+MIGRATIONS_DIR = "migrations"
+SCHEMA_REVISIONS = {GOOD_VERSION: "0001", BAD_VERSION: "0002"}
+
 HEALTH_PATH = "/health"
 PROBE_PATH = "/api/sessions"
 

@@ -177,11 +177,17 @@ def reference_counts(
 
 
 def verify_database(
-    runtime: Runtime, name: str, *, backup_id: str | None = None, conninfo: str | None = None
+    runtime: Runtime,
+    name: str,
+    *,
+    backup_id: str | None = None,
+    conninfo: str | None = None,
+    estimate: bool = False,
 ) -> tuple[IntegrityReport, str | None]:
     """The integrity report, counts compared with a backup's (default: the newest one).
 
-    `conninfo` checks another copy of the database (a restore) with the same settings.
+    `conninfo` checks another copy of the database (a restore) with the same settings;
+    `estimate` takes row counts from the planner's statistics instead of counting.
     """
     reference = reference_counts(runtime, name, backup_id)
     target = (
@@ -191,6 +197,7 @@ def verify_database(
         target,
         runtime.config.database(name).integrity,
         reference_counts=reference[1] if reference else None,
+        estimate=estimate,
     )
     return report, reference[0] if reference else None
 

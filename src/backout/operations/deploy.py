@@ -45,13 +45,26 @@ def record_release(
 
 
 def deploy(
-    runtime: Runtime, executor: Executor, service: str, version: str, *, ref: str | None
+    runtime: Runtime,
+    executor: Executor,
+    service: str,
+    version: str,
+    *,
+    ref: str | None,
+    schema_revision: str | None = None,
 ) -> RunResult:
-    """Record `version` and run the deploy plan (deploy, health checks, mark live) durably."""
+    """Record `version` (with the schema revision it expects, if given) and run the deploy plan
+    (deploy, health checks, mark live) durably."""
     config = runtime.config.service(service)
     with runtime.store.session() as session:
         release = releases.record(
-            session, runtime.environment, service, version, ref=ref, actor=executor.actor
+            session,
+            runtime.environment,
+            service,
+            version,
+            ref=ref,
+            actor=executor.actor,
+            schema_revision=schema_revision,
         )
         current = releases.live(session, runtime.environment, service)
         plan = deploy_plan(service, config, release=release, current=current)

@@ -1,6 +1,13 @@
-"""`backout quickstart`: the runbook's application rollback, told on this machine in a minute."""
+"""`backout quickstart`: the runbook's rollbacks, told on this machine in a minute."""
 
+from backout.quickstart.database import DatabaseQuickstartResult, run_database_quickstart
 from backout.quickstart.scenario import QuickstartResult, run_quickstart
 from backout.quickstart.workspace import create_workspace
 
-__all__ = ["QuickstartResult", "create_workspace", "run_quickstart"]
+__all__ = [
+    "DatabaseQuickstartResult",
+    "QuickstartResult",
+    "create_workspace",
+    "run_database_quickstart",
+    "run_quickstart",
+]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,19 +58,18 @@ def run_quickstart(
     workspace = create_workspace(workspace_dir)
     narrate(f"workspace {workspace.path}: demo app repository with tags v1.0.0 and v1.1.0")
     runtime = Runtime.open(workspace.config_file)
-    handler = _log_to_workspace(runtime)
     try:
-        return _tell(runtime, workspace, Path(handler.baseFilename), narrate, on_step)
+        with workspace_log(runtime) as log_file:
+            return _tell(runtime, workspace, log_file, narrate, on_step)
     finally:
         if not keep_running:
             runtime.driver(SERVICE).stop()
         runtime.close()
-        logging.getLogger().removeHandler(handler)
-        handler.close()
 
 
-def _log_to_workspace(runtime: Runtime) -> logging.FileHandler:
-    """backout's own log of the story, beside its state, at INFO."""
+@contextmanager
+def workspace_log(runtime: Runtime) -> Iterator[Path]:
+    """backout's own log of the story, beside its state, at INFO, while the story lasts."""
     log_file = runtime.config.state_dir / "logs" / "backout.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(log_file)
@@ -79,7 +79,11 @@ def _log_to_workspace(runtime: Runtime) -> logging.FileHandler:
     root.addHandler(handler)
     if root.level > logging.INFO or root.level == logging.NOTSET:
         root.setLevel(logging.INFO)
-    return handler
+    try:
+        yield log_file
+    finally:
+        root.removeHandler(handler)
+        handler.close()
 
 
 def _tell(

@@ -6,6 +6,7 @@ import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -39,7 +40,7 @@ def free_port() -> int:
         return port
 
 
-def demo_config(repo_dir: Path, data_dir: Path, port: int) -> dict[str, object]:
+def demo_config(repo_dir: Path, data_dir: Path, port: int) -> dict[str, Any]:
     """The demo's backout.yaml: short bake and monitoring windows, so the story takes seconds."""
     base = f"http://127.0.0.1:{port}"
     return {

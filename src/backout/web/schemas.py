@@ -52,6 +52,9 @@ class StepOut(BaseModel):
     state: str
     attempts: int
     message: str | None
+    output: dict[str, Any] | None = Field(
+        description="What the step recorded: a backup's location, a report's path, counts."
+    )
     started_at: str | None
     finished_at: str | None
 

@@ -1,1 +1,1 @@
-"""Badminton Group: members, groups, court sessions and bookings over SQLite."""
+"""Badminton Group: members, groups, court sessions and bookings, over SQLite or PostgreSQL."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 from typing import Any
 
-from .db import now_iso
+from sqlalchemy import Connection, func, insert, select
+
+from .db import insert_row, iso, utc_now
+from .tables import bookings, court_sessions, members, tokens
 
 
 class BookingRefused(Exception):
@@ -24,68 +26,58 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def sign_in(conn: sqlite3.Connection, email: str) -> tuple[str, dict[str, Any]] | None:
+def sign_in(conn: Connection, email: str) -> tuple[str, dict[str, Any]] | None:
     """A new token and the member for `email`, or None when no member has that email."""
-    row = conn.execute(
-        "SELECT id, email, name FROM members WHERE email = ?", (email.strip().lower(),)
-    ).fetchone()
+    query = select(members.c.id, members.c.email, members.c.name).where(
+        members.c.email == email.strip().lower()
+    )
+    row = conn.execute(query).mappings().first()
     if row is None:
         return None
     token = secrets.token_urlsafe(24)
     conn.execute(
-        "INSERT INTO tokens (token_hash, member_id, created_at) VALUES (?, ?, ?)",
-        (_hash(token), row["id"], now_iso()),
+        insert(tokens).values(token_hash=_hash(token), member_id=row["id"], created_at=utc_now())
     )
     return token, dict(row)
 
 
-def member_for_token(conn: sqlite3.Connection, token: str) -> dict[str, Any] | None:
-    row = conn.execute(
-        "SELECT m.id, m.email, m.name FROM tokens t JOIN members m ON m.id = t.member_id "
-        "WHERE t.token_hash = ?",
-        (_hash(token),),
-    ).fetchone()
+def member_for_token(conn: Connection, token: str) -> dict[str, Any] | None:
+    query = (
+        select(members.c.id, members.c.email, members.c.name)
+        .join_from(tokens, members, members.c.id == tokens.c.member_id)
+        .where(tokens.c.token_hash == _hash(token))
+    )
+    row = conn.execute(query).mappings().first()
     return None if row is None else dict(row)
 
 
-def book(conn: sqlite3.Connection, member_id: int, session_id: int) -> dict[str, Any]:
-    """Book a spot in one transaction, so two last-spot bookings cannot both win."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        booking = _book_in_transaction(conn, member_id, session_id)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return booking
+def book(conn: Connection, member_id: int, session_id: int) -> dict[str, Any]:
+    """Book a spot; `conn` is a writing transaction, so two last-spot bookings cannot both win.
 
-
-def _book_in_transaction(
-    conn: sqlite3.Connection, member_id: int, session_id: int
-) -> dict[str, Any]:
-    session = conn.execute(
-        "SELECT s.capacity, COUNT(b.id) AS booked FROM court_sessions s "
-        "LEFT JOIN bookings b ON b.session_id = s.id WHERE s.id = ? GROUP BY s.id",
-        (session_id,),
-    ).fetchone()
-    if session is None:
+    On PostgreSQL the session's row is locked (FOR UPDATE) until the transaction ends; SQLite
+    ignores FOR UPDATE, and its writing transaction holds the whole database instead.
+    """
+    locked = select(court_sessions.c.capacity).where(court_sessions.c.id == session_id)
+    capacity = conn.execute(locked.with_for_update()).scalar()
+    if capacity is None:
         raise BookingRefused(404, f"no court session {session_id}")
+    of_session = bookings.c.session_id == session_id
+    booked = conn.execute(select(func.count()).select_from(bookings).where(of_session)).scalar()
     already = conn.execute(
-        "SELECT 1 FROM bookings WHERE session_id = ? AND member_id = ?", (session_id, member_id)
-    ).fetchone()
+        select(bookings.c.id).where(of_session, bookings.c.member_id == member_id)
+    ).first()
     if already is not None:
         raise BookingRefused(409, "you already have a spot in this session")
-    if session["booked"] >= session["capacity"]:
+    if booked is None or booked >= capacity:
         raise BookingRefused(409, "this session is full")
-    created_at = now_iso()
-    cursor = conn.execute(
-        "INSERT INTO bookings (session_id, member_id, created_at) VALUES (?, ?, ?)",
-        (session_id, member_id, created_at),
+    created_at = utc_now()
+    booking_id = insert_row(
+        conn, bookings, session_id=session_id, member_id=member_id, created_at=created_at
     )
     return {
-        "id": cursor.lastrowid,
+        "id": booking_id,
         "session_id": session_id,
         "member_id": member_id,
-        "created_at": created_at,
-        "spots_left": session["capacity"] - session["booked"] - 1,
+        "created_at": iso(created_at),
+        "spots_left": capacity - booked - 1,
     }

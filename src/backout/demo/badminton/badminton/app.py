@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,10 +11,13 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import accounts, sessions
-from .db import Database
+from .db import DATABASE_ERRORS, Database, describe
 from .release import VERSION
+from .tables import group_members, groups, members
 
 logger = logging.getLogger("badminton")
 
@@ -28,9 +30,9 @@ database = Database.from_environment()
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     try:
         database.prepare()
-    except sqlite3.Error as exc:
+    except DATABASE_ERRORS as exc:
         # Start anyway: /health says 503 until the database is usable, which is the point of it.
-        logger.error("database %s is not usable: %s", database.path, exc)
+        logger.error("database %s is not usable: %s", database.name, describe(exc))
     yield
 
 
@@ -45,9 +47,9 @@ class BookingRequest(BaseModel):
     session_id: int
 
 
-@app.exception_handler(sqlite3.Error)
-async def database_failed(request: Request, exc: sqlite3.Error) -> JSONResponse:
-    logger.error("%s %s failed: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+@app.exception_handler(SQLAlchemyError)
+async def database_failed(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+    logger.error("%s %s failed: %s", request.method, request.url.path, describe(exc))
     return JSONResponse(status_code=500, content={"detail": "database error"})
 
 
@@ -75,7 +77,7 @@ def front_page() -> HTMLResponse:
 
 @app.post("/api/signin")
 def sign_in(body: SignIn) -> dict[str, Any]:
-    with database.connect() as conn:
+    with database.connect(writes=True) as conn:
         signed_in = accounts.sign_in(conn, body.email)
     if signed_in is None:
         raise HTTPException(status_code=401, detail="no member has this email")
@@ -96,7 +98,7 @@ def create_booking(
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(status_code=401, detail="sign in first: Authorization: Bearer TOKEN")
-    with database.connect() as conn:
+    with database.connect(writes=True) as conn:
         member = accounts.member_for_token(conn, token.strip())
         if member is None:
             raise HTTPException(status_code=401, detail="unknown or expired token")
@@ -108,16 +110,19 @@ def create_booking(
 
 @app.get("/api/members")
 def list_members() -> list[dict[str, Any]]:
+    query = select(members.c.id, members.c.name, members.c.email).order_by(members.c.id)
     with database.connect() as conn:
-        rows = conn.execute("SELECT id, name, email FROM members ORDER BY id")
-        return [dict(row) for row in rows]
+        return [dict(row) for row in conn.execute(query).mappings()]
 
 
 @app.get("/api/groups")
 def list_groups() -> list[dict[str, Any]]:
+    query = (
+        select(groups.c.id, groups.c.name, groups.c.venue, func.count(group_members.c.member_id))
+        .outerjoin(group_members, group_members.c.group_id == groups.c.id)
+        .group_by(groups.c.id)
+        .order_by(groups.c.id)
+    )
     with database.connect() as conn:
-        rows = conn.execute(
-            "SELECT g.id, g.name, g.venue, COUNT(gm.member_id) AS members FROM groups g "
-            "LEFT JOIN group_members gm ON gm.group_id = g.id GROUP BY g.id ORDER BY g.id"
-        )
-        return [dict(row) for row in rows]
+        rows = conn.execute(query).all()
+    return [{"id": i, "name": name, "venue": venue, "members": n} for i, name, venue, n in rows]

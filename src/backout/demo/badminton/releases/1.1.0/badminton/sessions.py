@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 import random
-import sqlite3
 import time
 from typing import Any
 
+from sqlalchemy import Connection, DateTime, RowMapping, text
+
+from .db import iso
 from .release import WAITLIST_REFRESH_MS, WAITLIST_ROLLOUT
 
 SESSIONS_SQL = """
@@ -18,12 +20,13 @@ SELECT s.id, s.court, s.starts_at, s.capacity, g.id AS group_id, g.name AS group
 FROM court_sessions s
 JOIN groups g ON g.id = s.group_id
 LEFT JOIN bookings b ON b.session_id = s.id
-GROUP BY s.id
+GROUP BY s.id, g.id
 ORDER BY s.starts_at, s.id
 """
 
 # The new query joins the waitlist table, which no migration of 1.1.0 creates: every request
-# routed here fails with "no such table: waitlist".
+# routed here fails with "no such table: waitlist" (PostgreSQL: relation "waitlist" does not
+# exist).
 SESSIONS_WITH_WAITLIST_SQL = """
 SELECT s.id, s.court, s.starts_at, s.capacity, g.id AS group_id, g.name AS group_name,
        g.venue, COUNT(DISTINCT b.id) AS booked, COUNT(DISTINCT w.member_id) AS waitlisted
@@ -31,18 +34,19 @@ FROM court_sessions s
 JOIN groups g ON g.id = s.group_id
 LEFT JOIN bookings b ON b.session_id = s.id
 LEFT JOIN waitlist w ON w.session_id = s.id
-GROUP BY s.id
+GROUP BY s.id, g.id
 ORDER BY s.starts_at, s.id
 """
 
 _rollout = random.Random()
 
 
-def list_sessions(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def list_sessions(conn: Connection) -> list[dict[str, Any]]:
     refresh_waitlist()
     in_rollout = _rollout.random() < WAITLIST_ROLLOUT
-    query = SESSIONS_WITH_WAITLIST_SQL if in_rollout else SESSIONS_SQL
-    return [session_view(row) for row in conn.execute(query)]
+    sql = SESSIONS_WITH_WAITLIST_SQL if in_rollout else SESSIONS_SQL
+    query = text(sql).columns(starts_at=DateTime(timezone=True))
+    return [session_view(row) for row in conn.execute(query).mappings()]
 
 
 def refresh_waitlist() -> None:
@@ -53,11 +57,11 @@ def refresh_waitlist() -> None:
     time.sleep(WAITLIST_REFRESH_MS / 1000)
 
 
-def session_view(row: sqlite3.Row) -> dict[str, Any]:
+def session_view(row: RowMapping) -> dict[str, Any]:
     return {
         "id": row["id"],
         "court": row["court"],
-        "starts_at": row["starts_at"],
+        "starts_at": iso(row["starts_at"]),
         "group": {"id": row["group_id"], "name": row["group_name"], "venue": row["venue"]},
         "capacity": row["capacity"],
         "booked": row["booked"],

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_WORKERS ?= auto
 
-.PHONY: demo test lint format setup setup-dev system-deps locks bench clean
+.PHONY: demo test lint format setup setup-dev system-deps node-deps locks bench clean
 
 ## setup: the runtime environment in .venv, from the hashed lock
 $(VENV)/.runtime: requirements.lock pyproject.toml
@@ -20,6 +20,15 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.lock
 
 setup: $(VENV)/.runtime
 setup-dev: $(VENV)/.dev
+
+## node-deps: the Node programs the tests run (the Unleash Node SDK, an Unleash server), from
+## their lock; install scripts stay off (none of what the tests use needs one)
+NODE_DIR := tests/node
+$(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package-lock.json
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+node-deps: $(NODE_DIR)/node_modules/.installed
 
 ## system-deps: what the tests run for real (PostgreSQL 15, git)
 system-deps:
@@ -41,7 +50,7 @@ format: $(VENV)/.dev
 	$(BIN)/ruff format src tests benchmarks
 
 ## test: install what is missing, lint, and run the whole suite
-test: $(VENV)/.dev system-deps lint
+test: $(VENV)/.dev system-deps node-deps lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --durations=15
 
 ## locks: recompile the hashed pins after changing pyproject.toml's dependencies

@@ -180,10 +180,11 @@ class ServiceConfig(_Section):
     )
     probe: ProbeSettings | None = Field(None, description="Synthetic traffic for the triggers.")
     triggers: list[TriggerRule] = Field(default_factory=list)
-    policy: Literal["rollback", "approve", "notify"] = Field(
+    policy: Literal["rollback", "approve", "notify", "flag_first"] = Field(
         "approve",
         description="When a trigger fires: roll back at once, roll back after an approval, "
-        "or only open the incident.",
+        "only open the incident, or turn the guarded_by flags off first and roll back only "
+        "if the trigger still fires.",
     )
     bake_time: Duration = Field(
         timedelta(minutes=10),
@@ -200,6 +201,12 @@ class ServiceConfig(_Section):
         timedelta(seconds=30), description="How long each traffic stage is held and watched."
     )
     steps: StepSettings = Field(default_factory=StepSettings)
+    guarded_by: list[str] = Field(
+        default_factory=list,
+        description="Feature flags (under flags.definitions or the flag service) guarding new "
+        "code paths of this service: with policy flag_first they are turned off before any "
+        "rollback.",
+    )
     database: str | None = Field(
         None,
         description="The database (under databases:) whose schema revision each release "
@@ -265,6 +272,34 @@ class DatabaseConfig(_Section):
     )
 
 
+class FlagDefinition(_Section):
+    """A flag as the config declares it; the builtin provider creates it once, then its state
+    (on, off, exposure) lives in backout's store, where the kill switch changes it."""
+
+    description: str = ""
+    enabled: bool = True
+    rollout: int | None = Field(
+        None, ge=0, le=100, description="Percent of users (sticky on user id) who get it."
+    )
+    strategies: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="More Unleash strategies (name, parameters, constraints), as Unleash "
+        "writes them.",
+    )
+    variants: list[dict[str, Any]] = Field(
+        default_factory=list, description="Unleash variants (name, weight, payload, stickiness)."
+    )
+
+
+class FlagSettings(_Section):
+    provider: PluginSpec = Field(
+        default_factory=lambda: PluginSpec(type="builtin"),
+        description="Where flags live: builtin (backout's store, served to Unleash SDKs) or "
+        "unleash (an Unleash server, through its admin API).",
+    )
+    definitions: dict[str, FlagDefinition] = Field(default_factory=dict)
+
+
 class WatchSettings(_Section):
     interval: Duration = Field(timedelta(seconds=1), description="Time between watch cycles.")
 
@@ -286,6 +321,7 @@ class Config(_Section):
     watch: WatchSettings = Field(default_factory=WatchSettings)
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
     databases: dict[str, DatabaseConfig] = Field(default_factory=dict)
+    flags: FlagSettings = Field(default_factory=FlagSettings)
     contacts: list[Contact] = Field(default_factory=list)
 
     _source: Path = PrivateAttr(default=Path(DEFAULT_CONFIG_NAME))
@@ -329,6 +365,16 @@ class Config(_Section):
                 raise ValueError(
                     f"services.{name}.database {service.database!r} is not under databases: "
                     f"(known: {known})"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _flag_first_names_its_flags(self) -> Config:
+        for name, service in self.services.items():
+            if service.policy == "flag_first" and not service.guarded_by:
+                raise ValueError(
+                    f"services.{name}.policy is flag_first but services.{name}.guarded_by "
+                    "names no flag to turn off"
                 )
         return self
 

@@ -15,6 +15,8 @@ from backout.db.context import db_plugin_context
 from backout.db.migrations import MIGRATION_ADAPTERS
 from backout.drivers import DRIVERS, Driver
 from backout.errors import ConfigError
+from backout.flags import FLAG_PROVIDERS, FlagProvider
+from backout.flags.context import flag_plugin_context
 from backout.metrics import MetricHub, MetricSource, ProbeHub
 from backout.registry import PluginContext, Registry
 from backout.routers import ROUTERS, Router
@@ -40,6 +42,7 @@ class Runtime:
         self.driver = cache(self._build_driver)
         self.router = cache(self._build_router)
         self.health_checks = cache(self._build_health_checks)
+        self.flags = cache(self._build_flags)
 
     @classmethod
     def open(
@@ -83,6 +86,11 @@ class Runtime:
             for i, spec in enumerate(specs)
         ]
 
+    def _build_flags(self) -> FlagProvider:
+        """The flag provider of this environment."""
+        context = flag_plugin_context(self.config, self.store)
+        return FLAG_PROVIDERS.build(self.config.flags.provider, ("flags", "provider"), context)
+
 
 def plugin_context(config: Config, service: str) -> PluginContext:
     return PluginContext(
@@ -110,6 +118,8 @@ def _plugin_sections(config: Config) -> Iterator[Section]:
         if database.migrations is not None:
             where = ("databases", name, "migrations")
             yield MIGRATION_ADAPTERS, database.migrations, where, context
+    flags = config.flags.provider
+    yield FLAG_PROVIDERS, flags, ("flags", "provider"), flag_plugin_context(config, None)
 
 
 def validate_plugins(config: Config) -> None:

@@ -14,8 +14,8 @@ import pytest
 
 from backout.errors import BackoutError
 from backout.flags import Evaluator, FlagPayloadError
-from backout.flags.hashing import VARIANT_SEED, normalized_value
-from backout.flags.rust_regex import RefusedPatternError, compile_rust_regex
+from backout.flags.evaluation.hashing import VARIANT_SEED, normalized_value
+from backout.flags.evaluation.rust_regex import RefusedPatternError, compile_rust_regex
 
 
 def flag(name: str, strategies: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:

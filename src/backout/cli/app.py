@@ -11,6 +11,7 @@ from rich.markup import escape
 from backout.cli import (
     config_cmd,
     db_cmd,
+    flags_cmd,
     incident_cmd,
     quickstart_cmd,
     release_cmd,
@@ -43,6 +44,7 @@ for module in (
     incident_cmd,
     quickstart_cmd,
     db_cmd,
+    flags_cmd,
 ):
     module.register(app)
 

@@ -1,4 +1,5 @@
-"""Feature flags: an Unleash-compatible evaluation engine (the Unleash client specification).
+"""Feature flags: providers (where flags live, picked by `flags.provider.type`) and an
+Unleash-compatible evaluation engine (the Unleash client specification).
 
     ev = Evaluator.from_client_features(payload)  # a client-features response, compiled once
     ev.is_enabled("new-checkout", {"userId": "42"})
@@ -19,6 +20,14 @@ whole flag off, and standard context fields are also read from `properties`. Whe
 - Random stickiness draws from 1-100 as the specification says (that engine draws from 0-98).
 """
 
-from backout.flags.evaluator import Evaluator, FlagPayloadError
+from backout.flags.base import Flag, FlagProvider
+from backout.flags.builtin import BuiltinFlags, BuiltinFlagSettings
+from backout.flags.evaluation import Evaluator, FlagPayloadError
+from backout.flags.fake import FakeFlags, FakeFlagSettings
+from backout.registry import Registry
 
-__all__ = ["Evaluator", "FlagPayloadError"]
+FLAG_PROVIDERS: Registry[FlagProvider] = Registry("flag provider")
+FLAG_PROVIDERS.register("builtin", BuiltinFlagSettings, BuiltinFlags)
+FLAG_PROVIDERS.register("fake", FakeFlagSettings, FakeFlags)
+
+__all__ = ["FLAG_PROVIDERS", "Evaluator", "Flag", "FlagPayloadError", "FlagProvider"]

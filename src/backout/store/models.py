@@ -230,3 +230,37 @@ class BackupRecord(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
     created_by: Mapped[str] = mapped_column(String(128))
+
+
+class FlagRecord(Base):
+    """A feature flag of the builtin provider, per environment, as the Unleash API serves it."""
+
+    __tablename__ = "flags"
+    __table_args__ = (UniqueConstraint("environment", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    environment: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool]
+    strategies: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    variants: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    to_remove: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FlagChange(Base):
+    """Who changed a flag, when, why, from what to what (whichever provider holds the flag)."""
+
+    __tablename__ = "flag_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    environment: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(256), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str | None] = mapped_column(Text)
+    before: Mapped[dict[str, Any] | None]
+    after: Mapped[dict[str, Any]]
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from backout.errors import BackoutError, ExitCode
-from backout.flags.constraints import Predicate, always, never
-from backout.flags.context import Context
-from backout.flags.parsing import UnparseableRuleError
-from backout.flags.strategies import CompiledStrategy, Segments, compile_strategy
-from backout.flags.variants import (
+from backout.flags.evaluation.constraints import Predicate, always, never
+from backout.flags.evaluation.eval_context import Context
+from backout.flags.evaluation.parsing import UnparseableRuleError
+from backout.flags.evaluation.strategies import CompiledStrategy, Segments, compile_strategy
+from backout.flags.evaluation.variants import (
     Variant,
     VariantPicker,
     compile_variants,

@@ -14,14 +14,14 @@ from typing import Any
 
 import mmh3
 
-from backout.flags.context import (
+from backout.flags.evaluation.eval_context import (
     OVERRIDE_FIELDS,
     STICKINESS_FIELDS,
     Context,
     Getter,
     field_getter,
 )
-from backout.flags.hashing import VARIANT_SEED
+from backout.flags.evaluation.hashing import VARIANT_SEED
 
 Variant = dict[str, Any]
 VariantPicker = Callable[[Context], Variant | None]

@@ -16,10 +16,15 @@ from typing import Any
 
 import mmh3
 
-from backout.flags.constraints import Predicate, always, compile_constraints, never
-from backout.flags.context import CONSTRAINT_FIELDS, Context, Getter, field_getter
-from backout.flags.hashing import random_bucket
-from backout.flags.parsing import UnparseableRuleError, parse_usize, quoted_value, rule_string
+from backout.flags.evaluation.constraints import Predicate, always, compile_constraints, never
+from backout.flags.evaluation.eval_context import CONSTRAINT_FIELDS, Context, Getter, field_getter
+from backout.flags.evaluation.hashing import random_bucket
+from backout.flags.evaluation.parsing import (
+    UnparseableRuleError,
+    parse_usize,
+    quoted_value,
+    rule_string,
+)
 
 Segments = Mapping[int, Sequence[Mapping[str, Any]]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -16,7 +16,7 @@ from typing import Any
 
 import semver
 
-from backout.flags.context import (
+from backout.flags.evaluation.eval_context import (
     CONSTRAINT_FIELDS,
     CURRENT_TIME,
     Context,
@@ -25,7 +25,7 @@ from backout.flags.context import (
     current_time_value,
     field_getter,
 )
-from backout.flags.parsing import (
+from backout.flags.evaluation.parsing import (
     Instant,
     UnparseableRuleError,
     context_date,
@@ -37,7 +37,7 @@ from backout.flags.parsing import (
     quoted_value,
     rule_string,
 )
-from backout.flags.rust_regex import RefusedPatternError, compile_rust_regex
+from backout.flags.evaluation.rust_regex import RefusedPatternError, compile_rust_regex
 
 Predicate = Callable[[Context], bool]
 ValueTest = Callable[[str | None], bool]

@@ -228,6 +228,7 @@ def test_into_an_existing_database_backout_did_not_create_is_refused(
         done = db("db", "restore", "main", "--backup", backup_id, "--into", "someone_elses")
         assert done.code == 1, done
         assert "'someone_elses' already exists" in done.stdout + done.stderr
+        assert "the live data is as it was: nothing was written to it" in done.stdout
         with psycopg.connect(conninfo.rsplit("/", 1)[0] + "/someone_elses") as connection:
             assert connection.execute(
                 "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"

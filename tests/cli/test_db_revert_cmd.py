@@ -167,3 +167,38 @@ def test_a_service_naming_an_unknown_database_is_a_config_error(service_on_db: B
     data["services"]["api"]["database"] = "nope"
     service_on_db.config.write_text(yaml.safe_dump(data))
     service_on_db("check").refused(3, "services.api.database 'nope' is not under databases:")
+
+
+def with_assertion(db: Backout, sql: str) -> Backout:
+    data = yaml.safe_load(db.config.read_text())
+    data["databases"]["main"]["integrity"] = {"assertions": [{"name": "the check", "sql": sql}]}
+    db.config.write_text(yaml.safe_dump(data))
+    return db
+
+
+def test_a_problem_that_was_there_before_the_revert_is_named_and_does_not_stop_it(
+    db: Backout, postgres_url: str
+) -> None:
+    with_assertion(db, "SELECT count(*) = 0 FROM members")  # false before and after
+
+    done = db("db", "revert", "main", "--to", "0002", "--yes", "--json")
+
+    assert done.code == 0, done
+    steps = db("run", "show", str(done.json()["run_id"]), "--json").json()["steps"]
+    verify = steps[-1]
+    assert verify["kind"] == "db_verify"
+    assert "already failing before the revert" in verify["message"]
+    assert "'the check'" in verify["message"]
+    assert "nickname" not in columns(postgres_url)
+
+
+def test_a_problem_the_revert_brings_fails_the_run_and_says_where_the_schema_is(
+    db: Backout, postgres_url: str
+) -> None:
+    with_assertion(db, "SELECT count(nickname) >= 0 FROM members")  # needs the column 0003 adds
+
+    done = db("db", "revert", "main", "--to", "0002", "--yes")
+
+    assert done.code == 1, done
+    assert "integrity check failed: assertion 'the check' could not run" in done.stdout
+    assert "the live data is unchanged; its schema is at revision 0002" in done.stdout

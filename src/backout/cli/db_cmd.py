@@ -21,10 +21,15 @@ from backout.cli._common import (
 )
 from backout.db.backup import BackupKind
 from backout.errors import ExitCode
-from backout.executor import Executor
+from backout.executor import Executor, RunState
 from backout.operations import database as db_ops
 from backout.operations import views
-from backout.operations.database_runs import plan_revert, start_restore, start_revert
+from backout.operations.database_runs import (
+    live_data_after,
+    plan_revert,
+    start_restore,
+    start_revert,
+)
 
 db_app = typer.Typer(help="PostgreSQL: backups, integrity, migrations.", no_args_is_help=True)
 db_table_cmd.register(db_app)
@@ -224,10 +229,20 @@ def revert(
         executor = Executor(rt, actor=actor(), on_step=None if as_json else show_step)
         run_id = start_revert(rt, executor, name, to, reason=reason)
         result = executor.execute(run_id)
+        live = live_data_after(rt, run_id)
     if as_json:
-        print_json({"run_id": result.run_id, "state": result.state, "message": result.message})
+        print_json(
+            {
+                "run_id": result.run_id,
+                "state": result.state,
+                "message": result.message,
+                "live_data": live,
+            }
+        )
     else:
         say(result.message)
+        if result.state is not RunState.SUCCEEDED:
+            say(live)
     raise typer.Exit(int(result.exit_code))
 
 
@@ -287,6 +302,7 @@ def restore(
         )
         result = executor.execute(run_id)
         detail = views.run_detail(rt, run_id)
+        live = live_data_after(rt, run_id)
     outputs = {s["kind"]: s for s in detail["steps"]}
     if as_json:
         print_json(
@@ -294,6 +310,7 @@ def restore(
                 "run_id": result.run_id,
                 "state": result.state,
                 "message": result.message,
+                "live_data": live,
                 "steps": detail["steps"],
             }
         )
@@ -302,4 +319,6 @@ def restore(
             if kind in outputs and outputs[kind]["message"]:
                 say(outputs[kind]["message"])
         say(result.message)
+        if result.state is not RunState.SUCCEEDED:
+            say(live)
     raise typer.Exit(int(result.exit_code))

@@ -1,4 +1,4 @@
-"""Database changes that run as plans through the executor: a schema revert (restores follow)."""
+"""Database changes that run as plans through the executor: schema reverts and restores."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from backout.plans.database import (
     restore_plan,
     revert_plan,
 )
+from backout.runs import StepState, get_run
 from backout.runtime import Runtime
 from backout.store import Run
 
@@ -91,3 +92,23 @@ def _incident_opener(runtime: Runtime, actor: str, name: str, reason: str) -> In
         return incident.id
 
     return incident_for
+
+
+def live_data_after(runtime: Runtime, run_id: int) -> str:
+    """What a database run did to the live data, in one sentence (said when it did not succeed).
+
+    Only two steps write to it: the switch of an in-place restore and the schema revert (each
+    migration of which runs in its own transaction, so a failed one leaves the one before).
+    """
+    with runtime.store.session() as session:
+        run = get_run(session, run_id)
+        steps = {step.kind: step for step in run.steps}
+    switch, revert = steps.get("db_switch"), steps.get("db_revert")
+    if switch is not None and switch.state == StepState.SUCCEEDED:
+        kept = (switch.output or {}).get("kept_as", "another name")
+        return f"the live database holds the restored data; the data as it was is kept as {kept!r}"
+    if revert is not None and revert.attempts > 0:
+        name = run.service.removeprefix("db:")
+        head = migration_adapter_for(runtime.config, name).status().head
+        return f"the live data is unchanged; its schema is at revision {head}"
+    return "the live data is as it was: nothing was written to it"

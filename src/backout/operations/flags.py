@@ -33,8 +33,13 @@ class FlagChanged:
 
     def sentence(self) -> str:
         if not self.changed:
-            return f"flag {self.flag.key} was already {self.flag.exposure()}: nothing changed"
-        return f"flag {self.flag.key}: {self.before.exposure()} → {self.flag.exposure()}"
+            return f"flag {self.flag.key} was already {_exposure(self.flag)}: nothing changed"
+        return f"flag {self.flag.key}: {_exposure(self.before)} → {_exposure(self.flag)}"
+
+
+def _exposure(flag: Flag) -> str:
+    """Who gets the flag now; a disabled flag's rollout waiting for it to come back is noise."""
+    return flag.exposure() if flag.enabled else "off"
 
 
 def list_flags(runtime: Runtime) -> list[Flag]:

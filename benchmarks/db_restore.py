@@ -1,20 +1,33 @@
 """Database restores through backout against raw pgBackRest, and the data lost per WAL mode.
 
 On a throwaway PostgreSQL cluster (initialised with `pgbench -i -s SCALE`, archiving through
-backout's pgBackRest engine, a writer thread committing a timestamped row every ~10 ms):
+the pgBackRest engine of a backout.yaml written into a temp folder, and a writer process
+committing a timestamped row every ~10 ms):
 
-- pitr_backout_s / pitr_raw_s: a point-in-time restore to one moment through
-  `PgBackRestEngine.restore` + `SideCluster.start`, against `pgbackrest restore --type=time` +
-  `pg_ctl start -w` + waiting for the promotion; RUNS alternating runs each, medians.
+- pitr_backout_s / pitr_raw_s / pitr_ratio: a point-in-time restore to one moment, until the
+  restored server is promoted and answers. backout: what its db_restore step runs (a fresh
+  engine built from the config, `PgBackRestEngine.restore`, `SideCluster.start`); raw: the same
+  `pgbackrest restore` options (checked: pitr_same_restore_options), `pg_ctl start -w` and
+  polling for the promotion every 0.1 s, as SideCluster does. RUNS runs of each, alternating
+  which goes first; medians, every run, and the median seconds of each part (pitr_*_parts_s).
+  The restore command itself varies by a second or more from run to run on a busy machine;
+  pitr_ratio_at_median_command is the ratio with that identical command at its median time
+  (over both kinds) and each kind's own seconds around it: backout's orchestration cost alone;
+  pitr_backout_before_restore_s is the part of it spent checking before the restore command.
+- table_restore_s / full_restore_s: `backout db restore-table main pgbench_accounts --to-time T
+  --as NEW` (what the command calls, in-process: config, plan, restore, side cluster, COPY into
+  the live cluster, stop, delete) against a whole restore to T + start through the same engine;
+  TABLE_RUNS alternating runs of each, medians, and the parts of a table restore.
 - loss_window_*: the primary stopped with `pg_ctl -m immediate`, then the newest state
   restored: newest committed row time minus newest row present, with archiving alone and with
   an asynchronous pg_receivewal; with a synchronous one, the committed transactions missing.
-- table_restore_s: one table (pgbench_accounts) brought back through a side cluster (restore,
-  start, COPY into the live cluster) against full_restore_s (restore + start alone).
+  The asynchronous crash comes about 3 s before archive_timeout's second segment switch after
+  one of its own, so loss_window_archive_s is near archiving's worst case (archive_timeout);
+  a crash at a random moment of the cycle loses half of it on average.
 
 Prints one JSON object. Run as root or as a user that may run initdb.
 
-    python benchmarks/db_restore.py [--scale 20] [--runs 3]
+    python benchmarks/db_restore.py [--scale 20] [--runs 5] [--table-runs 3]
 """
 
 from __future__ import annotations
@@ -23,10 +36,10 @@ import argparse
 import json
 import shutil
 import signal
-import statistics
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -41,156 +54,31 @@ from _pg import (
     Writer,
     apply_settings,
     archive_current_wal,
-    build_engine,
     create_writes_table,
     pgbench_init,
-    raw_pitr,
     reachable_dir,
     restart_same_port,
-    scalar,
     stop_immediate,
+    write_config,
 )
+from _restores import Bench, measure_pitr, measure_table_restore, timed
 
 from backout.db.backup import RestoreTarget
-from backout.db.backup.pgbackrest import PgBackRestEngine
 from backout.db.cluster import SideCluster
 from backout.db.connection import Database
 from backout.db.wal_stream import WalStream
-from tests.pg import PostgresCluster, find_bindir, start_cluster
+from tests.pg import find_bindir, start_cluster
 
 ARCHIVE_TIMEOUT_S = 15
 WRITE_BEFORE_CRASH_S = 3.0
-TABLE = "pgbench_accounts"
-
-
-class Bench:
-    """The primary, its engine, and the folder every restore goes into."""
-
-    def __init__(self, pg: PostgresCluster, engine: PgBackRestEngine, folder: Path) -> None:
-        self.pg = pg
-        self.engine = engine
-        self.folder = folder
-        self.into = folder / "restored"
-        self.notes: list[str] = []
-        self.restore_only_s: list[float] = []  # engine.restore alone, per side() call
-
-    @property
-    def conninfo(self) -> str:
-        return self.pg.conninfo()
-
-    def side(self, target: RestoreTarget, streamed_wal: Path | None = None) -> SideCluster:
-        """Restore through backout and start the result (the caller stops it)."""
-        seconds, _ = timed(
-            lambda: self.engine.restore(target, self.into, streamed_wal=streamed_wal)
-        )
-        self.restore_only_s.append(seconds)
-        return SideCluster.start(self.into, self.pg.bindir, self.pg.owner, timeout=600)
-
-    def clear(self) -> None:
-        shutil.rmtree(self.into, ignore_errors=True)
-
-
-def timed(action: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.monotonic()
-    result = action()
-    return time.monotonic() - started, result
-
-
-def measure_pitr(bench: Bench, runs: int) -> dict[str, Any]:
-    """Alternating backout / raw restores to the same moment, with writes going on."""
-    time.sleep(1.0)  # the target is not in the backup's last second
-    target = scalar(bench.conninfo, "SELECT clock_timestamp()")
-    time.sleep(1.0)
-    archive_current_wal(bench.conninfo)  # the WAL past the target reaches the repository
-    backout_s: list[float] = []
-    raw_s: list[float] = []
-    raw_restore_s: list[float] = []
-    bench.restore_only_s.clear()
-    restored: dict[str, set[int]] = {"backout": set(), "raw": set()}
-    for run in range(runs):
-        # Each kind goes first in every other run: the previous restore's writeback is shared.
-        for kind in ("backout", "raw") if run % 2 == 0 else ("raw", "backout"):
-            if kind == "backout":
-                seconds, side = timed(lambda: bench.side(RestoreTarget(time=target)))
-                backout_s.append(seconds)
-                restored[kind].add(check_rows(bench, side.database().conninfo, target, kind))
-                side.stop()
-            else:
-                seconds, (raw, restore_s) = timed(
-                    lambda: raw_pitr(bench.engine, bench.pg, bench.into, target)
-                )
-                raw_s.append(seconds)
-                raw_restore_s.append(restore_s)
-                restored[kind].add(check_rows(bench, raw.conninfo(), target, kind))
-                raw.stop()
-            bench.clear()
-    if restored["backout"] != restored["raw"] or len(restored["raw"]) != 1:
-        bench.notes.append(f"PITR writer rows restored differ between runs: {restored}")
-    backout, raw_median = statistics.median(backout_s), statistics.median(raw_s)
-    return {
-        "pitr_backout_s": round(backout, 3),
-        "pitr_raw_s": round(raw_median, 3),
-        "pitr_ratio": round(backout / raw_median, 3),
-        "pitr_backout_runs_s": [round(s, 3) for s in backout_s],
-        "pitr_raw_runs_s": [round(s, 3) for s in raw_s],
-        "pitr_backout_restore_step_s": round(statistics.median(bench.restore_only_s), 3),
-        "pitr_raw_restore_step_s": round(statistics.median(raw_restore_s), 3),
-    }
-
-
-def check_rows(bench: Bench, conninfo: str, target: datetime, how: str) -> int:
-    """The writer rows a PITR restored; a note if any was written after the target."""
-    found, newest = scalar_row(conninfo, f"SELECT count(*), max(at) FROM {WRITES_TABLE}")
-    if newest is not None and newest > target:
-        bench.notes.append(f"{how} PITR kept a row written at {newest}, after the target {target}")
-    return int(found)
-
-
-def scalar_row(conninfo: str, query: str) -> tuple[Any, ...]:
-    with psycopg.connect(conninfo, autocommit=True) as connection:
-        row = connection.execute(query).fetchone()
-    assert row is not None
-    return tuple(row)
-
-
-def measure_table_restore(bench: Bench) -> dict[str, Any]:
-    """Restore + start + COPY one table into the live cluster, against restore + start alone."""
-    full_s, side = timed(lambda: bench.side(RestoreTarget()))
-    side.stop()
-    bench.clear()
-    restored = f"{TABLE}_restored"
-    with psycopg.connect(bench.conninfo, autocommit=True) as live:
-        live.execute(f"CREATE TABLE {restored} (LIKE {TABLE})")
-
-    def restore_table() -> SideCluster:
-        side = bench.side(RestoreTarget())
-        with (
-            psycopg.connect(side.database().conninfo) as source,
-            psycopg.connect(bench.conninfo) as target,
-            source.cursor() as reader,
-            target.cursor() as writer,
-            reader.copy(f"COPY {TABLE} TO STDOUT (FORMAT binary)") as rows_out,
-            writer.copy(f"COPY {restored} FROM STDIN (FORMAT binary)") as rows_in,
-        ):
-            for block in rows_out:
-                rows_in.write(block)
-        return side
-
-    seconds, side = timed(restore_table)
-    side.stop()
-    bench.clear()
-    copied = scalar(bench.conninfo, f"SELECT count(*) FROM {restored}")
-    return {
-        "table_restore_s": round(seconds, 3),
-        "full_restore_s": round(full_s, 3),
-        "table_restored": TABLE,
-        "table_rows_copied": copied,
-    }
+# Shortly before archive_timeout's second switch: archiving alone then loses nearly the most it
+# can; had the first timeout switch not come, it would lose more than archive_timeout.
+ARCHIVING_CRASH_AT_S = 2 * ARCHIVE_TIMEOUT_S - 3.0
 
 
 @contextmanager
 def writing(bench: Bench) -> Iterator[Writer]:
-    writer = Writer(bench.conninfo)
+    writer = Writer(bench.conninfo, Path(tempfile.mkstemp(".log", "writer-", bench.folder)[1]))
     writer.start()
     try:
         writer.wait_for(20)
@@ -205,8 +93,9 @@ def newest_present(side: SideCluster) -> tuple[datetime, set[int]]:
     return max(at for _, at in rows), {int(row_id) for row_id, _ in rows}
 
 
-def crash_with_stream(bench: Bench, synchronous: bool) -> tuple[Writer, WalStream]:
-    """Stream WAL, write, stop the primary hard, stop the receiver."""
+def crash_with_stream(bench: Bench, synchronous: bool, write_s: float) -> tuple[Writer, WalStream]:
+    """Stream WAL, write for `write_s` after a WAL switch, stop the primary hard, stop the
+    receiver."""
     name = "bench_sync" if synchronous else "bench_async"
     stream = WalStream(
         Database("main", bench.conninfo),
@@ -220,7 +109,8 @@ def crash_with_stream(bench: Bench, synchronous: bool) -> tuple[Writer, WalStrea
     stream.start()
     try:
         with writing(bench) as writer:
-            time.sleep(WRITE_BEFORE_CRASH_S)
+            archive_current_wal(bench.conninfo)  # archive_timeout counts from this switch
+            time.sleep(write_s)
             stop_immediate(bench.pg)
     finally:
         stream.stop()
@@ -244,7 +134,7 @@ def measure_loss_windows(bench: Bench) -> dict[str, Any]:
 def measure_async_and_archive(bench: Bench) -> dict[str, Any]:
     """One hard stop with an asynchronous receiver; the newest state with and without it."""
     result: dict[str, Any] = {}
-    writer, stream = crash_with_stream(bench, synchronous=False)
+    writer, stream = crash_with_stream(bench, synchronous=False, write_s=ARCHIVING_CRASH_AT_S)
     assert writer.newest_committed is not None
     for key, streamed in (
         ("loss_window_async_stream_s", stream.folder),
@@ -262,7 +152,7 @@ def measure_async_and_archive(bench: Bench) -> dict[str, Any]:
 def measure_sync(bench: Bench) -> dict[str, Any]:
     """A hard stop with a synchronous receiver: how many acknowledged commits are missing."""
     result: dict[str, Any] = {}
-    writer, stream = crash_with_stream(bench, synchronous=True)
+    writer, stream = crash_with_stream(bench, synchronous=True, write_s=WRITE_BEFORE_CRASH_S)
     side = bench.side(RestoreTarget(), streamed_wal=stream.folder)
     _, present = newest_present(side)
     side.stop()
@@ -272,7 +162,7 @@ def measure_sync(bench: Bench) -> dict[str, Any]:
     return result
 
 
-def run(scale: int, runs: int) -> dict[str, Any]:
+def run(scale: int, runs: int, table_runs: int) -> dict[str, Any]:
     bindir = find_bindir()
     if bindir is None:
         raise SystemExit("PostgreSQL's server binaries are missing: apt-get install postgresql-15")
@@ -282,10 +172,10 @@ def run(scale: int, runs: int) -> dict[str, Any]:
         cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
         pg = start_cluster(bindir)
         cleanup.callback(pg.destroy)
-        engine = build_engine(pg, folder, ARCHIVE_TIMEOUT_S)
+        bench = Bench(pg, write_config(pg, folder, ARCHIVE_TIMEOUT_S), folder)
+        engine = bench.engine()
         # tests.pg turns synchronous_commit off; a commit must be durable for loss to mean much.
         apply_settings(pg.conninfo(), {**engine.required_settings(), "synchronous_commit": "on"})
-        bench = Bench(pg, engine, folder)
         started = time.monotonic()
         pgbench_init(pg, scale)
         create_writes_table(pg.conninfo())
@@ -294,7 +184,7 @@ def run(scale: int, runs: int) -> dict[str, Any]:
             seconds, _ = timed(lambda: engine.backup("full"))
             result["backup_s"] = round(seconds, 3)
             result.update(measure_pitr(bench, runs))
-            result.update(measure_table_restore(bench))
+            result.update(measure_table_restore(bench, table_runs))
         result.update(measure_loss_windows(bench))
         result["notes"] = bench.notes
     return result
@@ -303,11 +193,12 @@ def run(scale: int, runs: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=20, help="pgbench -i scale factor")
-    parser.add_argument("--runs", type=int, default=3, help="alternating PITR runs of each kind")
+    parser.add_argument("--runs", type=int, default=5, help="PITR runs of each kind")
+    parser.add_argument("--table-runs", type=int, default=3, help="table / whole restore runs")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the cleanup runs
     started = time.monotonic()
-    result = run(args.scale, args.runs)
+    result = run(args.scale, args.runs, args.table_runs)
     result["total_s"] = round(time.monotonic() - started, 3)
     print(json.dumps(result, indent=2, default=str))
 

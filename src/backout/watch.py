@@ -1,9 +1,17 @@
 """The watch loop: each cycle takes a fresh snapshot per service and decides, in one sentence.
 
 `run_cycle()` walks a ladder of early returns for every service — nothing deployed, a run in
-progress, no probe, a trigger firing, a trigger holding, a release that has baked, healthy —
-and returns what it decided ("backend 1.1.0: error rate 31.0% > 5.0% for 1.0s, rolling back
-to 1.0.0 (run 3, incident 2)"). The sentence is logged, served by the API and asserted in tests.
+progress, a flag-first run that ended, no probe, a trigger firing, a trigger holding, a release
+that has baked, healthy — and returns what it decided ("backend 1.1.0: error rate 31.0% > 5.0%
+for 1.0s, rolling back to 1.0.0 (run 3, incident 2)"). The sentence is logged, served by the
+API and asserted in tests.
+
+Policy flag_first: a firing trigger opens the incident as always, then — instead of the
+rollback — a feature-flag run turns the service's guarded_by flags off and holds them off with
+the triggers armed. Quiet to the end: the incident is recovered and resolved, no redeploy. A
+trigger firing in the hold (or any failure of that run) fails it, and the next cycle starts
+the rollback inside the same incident. With every guarded flag already off, it rolls back at
+once.
 """
 
 from __future__ import annotations
@@ -11,16 +19,24 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backout import releases
+from backout.config import TriggerRule
 from backout.errors import BackoutError
-from backout.executor import TERMINAL, Executor, RunResult
+from backout.executor import TERMINAL, Executor, RunResult, RunState
 from backout.incidents import open_incident, open_incident_for
 from backout.metrics import MetricsSnapshot, RuleVerdict, TriggerEvaluator, measure_baseline
+from backout.operations.flag_runs import (
+    failed_step_message,
+    flag_first_runs,
+    flags_still_on,
+    start_flag_first,
+)
 from backout.operations.rollback import RollbackRequest, start_rollback
 from backout.releases import ReleaseStatus
 from backout.runtime import Runtime
@@ -30,6 +46,26 @@ log = logging.getLogger(__name__)
 
 MIN_BAKE_SAMPLES = 5
 KEPT_RESULTS = 100  # results of the runs this watcher started, newest last
+
+
+@dataclass(frozen=True)
+class _FlagFirst:
+    """A flag-first run this watcher started, kept to say once how it ended."""
+
+    service: str
+    flags: list[str]
+    rule: TriggerRule
+    incident_id: int
+
+
+@dataclass(frozen=True)
+class _Unmitigated:
+    """An open incident whose flag-first run failed and that has no rollback yet."""
+
+    incident_id: int
+    trigger: str | None
+    flag_run_id: int
+    why: str
 
 
 class Watcher:
@@ -49,6 +85,7 @@ class Watcher:
         self.results: list[RunResult] = []
         self._evaluators: dict[str, tuple[int, TriggerEvaluator]] = {}
         self._runs: list[threading.Thread] = []
+        self._flag_first: dict[int, _FlagFirst] = {}  # by run id, until its end is said
 
     def run_cycle(self) -> list[str]:
         """One pass over every service; returns what was decided for each."""
@@ -90,11 +127,18 @@ class Watcher:
                 )
             ).first()
             if active is not None:
+                self._evaluators.pop(name, None)  # a breach held before the run is no evidence
                 state = f"run {active.id} is {active.state}"
                 return f"{name} {live.version}: {state}, triggers wait for it"
+            mitigated = self._flag_first_mitigated(session, name, live)
+            if mitigated is not None:
+                return mitigated
+            unmitigated = self._unmitigated(session, name, live)
             good = releases.last_known_good(session, env, name)
             baseline = good.baseline if good is not None else None
             since = _watched_since(session, env, name, live)
+        if unmitigated is not None:
+            return self._roll_back_unmitigated(name, live, unmitigated)
         source = runtime.metrics(name)
         if source is None:
             return f"{name} {live.version}: no probe configured, triggers unarmed"
@@ -156,7 +200,7 @@ class Watcher:
                     return f"{what}, incident {incident.id} is open; waiting for a person"
                 # Opened, but its rollback never started (a crash in between, or a refusal):
                 # try again rather than wait forever.
-                return self._roll_back(name, verdict, symptoms, what, incident.id)
+                return self._respond(name, verdict, symptoms, what, incident.id)
             incident = open_incident(
                 session,
                 environment=runtime.environment,
@@ -176,22 +220,93 @@ class Watcher:
             )
         if service.policy == "notify":
             return f"{what}, incident {incident_id} opened; policy is notify, not rolling back"
-        return self._roll_back(name, verdict, symptoms, what, incident_id)
+        return self._respond(name, verdict, symptoms, what, incident_id)
+
+    def _respond(
+        self, name: str, verdict: RuleVerdict, symptoms: str, what: str, incident_id: int
+    ) -> str:
+        """The policy's answer to a firing trigger: flag first, or the rollback."""
+        reason = f"trigger {verdict.rule.name}: {symptoms}"
+        trigger = verdict.rule.name
+        if self.runtime.config.service(name).policy != "flag_first":
+            return self._roll_back(name, reason, trigger, what, incident_id)
+        guarded = ", ".join(self.runtime.config.service(name).guarded_by)
+        try:
+            still_on = flags_still_on(self.runtime, name)
+            run_id = self._flag_first_run(name, verdict, reason, incident_id) if still_on else None
+        except BackoutError as error:
+            impossible = f"{what}; flag first impossible ({error.message})"
+            return self._roll_back(name, reason, trigger, impossible, incident_id)
+        if run_id is None:  # every flag is off already: flag first has nothing to try
+            tried = f"{what}; flag first: {guarded} already off"
+            return self._roll_back(name, reason, trigger, tried, incident_id)
+        turning = ", ".join(still_on)
+        return f"{what}; flag first: turning off {turning} (run {run_id}, incident {incident_id})"
+
+    def _flag_first_run(
+        self, name: str, verdict: RuleVerdict, reason: str, incident_id: int
+    ) -> int:
+        """Start flag first for `name` in the background; its end is said by a later cycle."""
+        executor = Executor(self.runtime, actor=self.actor)
+        run_id = start_flag_first(
+            self.runtime,
+            executor,
+            name,
+            reason=reason,
+            trigger=verdict.rule.name,
+            incident_id=incident_id,
+        )
+        flags = list(self.runtime.config.service(name).guarded_by)
+        self._flag_first[run_id] = _FlagFirst(name, flags, verdict.rule, incident_id)
+        self._execute_in_background(executor, run_id)
+        return run_id
+
+    def _flag_first_mitigated(self, session: Session, name: str, live: Release) -> str | None:
+        """Once, for a flag-first run this watcher started that has ended well: say so."""
+        for run_id, started in list(self._flag_first.items()):
+            run = session.get(Run, run_id)
+            if started.service != name or run is None or run.state not in TERMINAL:
+                continue
+            del self._flag_first[run_id]
+            if run.state == RunState.SUCCEEDED:
+                return (
+                    f"{name} {live.version}: {_back_under(started.rule)} with "
+                    f"{', '.join(started.flags)} off: mitigated by the flag, no redeploy "
+                    f"(run {run_id}, incident {started.incident_id})"
+                )
+        return None
+
+    def _unmitigated(self, session: Session, name: str, live: Release) -> _Unmitigated | None:
+        """The live release's open incident, if its flag-first run failed and nothing followed.
+
+        Read from the store, so that a watcher started after a crash still rolls back.
+        """
+        if self.runtime.config.service(name).policy != "flag_first":
+            return None
+        incident = open_incident_for(session, self.runtime.environment, name)
+        if incident is None or incident.release_id != live.id:
+            return None
+        runs = flag_first_runs(session, incident)
+        if not runs or runs[-1].state != RunState.FAILED or _has_rollback(session, incident.id):
+            return None
+        why = failed_step_message(session, runs[-1].id)
+        return _Unmitigated(incident.id, incident.trigger, runs[-1].id, why)
+
+    def _roll_back_unmitigated(self, name: str, live: Release, left: _Unmitigated) -> str:
+        run = f"run {left.flag_run_id}"
+        what = f"{name} {live.version}: flag first did not mitigate ({run}: {left.why})"
+        reason = f"flag first did not mitigate: {left.why}"
+        return self._roll_back(name, reason, left.trigger, what, left.incident_id)
 
     def _roll_back(
-        self,
-        name: str,
-        verdict: RuleVerdict,
-        symptoms: str,
-        what: str,
-        incident_id: int,
+        self, name: str, reason: str, trigger: str | None, what: str, incident_id: int
     ) -> str:
         runtime = self.runtime
         service = runtime.config.service(name)
         request = RollbackRequest(
             service=name,
-            reason=f"trigger {verdict.rule.name}: {symptoms}",
-            trigger=verdict.rule.name,
+            reason=reason,
+            trigger=trigger,
             approval_gate=service.policy == "approve",
             incident_id=incident_id,
         )
@@ -235,3 +350,22 @@ def _watched_since(
 
 def _has_run(session: Session, incident_id: int) -> bool:
     return session.scalars(select(Run.id).where(Run.incident_id == incident_id)).first() is not None
+
+
+def _has_rollback(session: Session, incident_id: int) -> bool:
+    query = select(Run.id).where(Run.incident_id == incident_id, Run.kind == "application")
+    return session.scalars(query).first() is not None
+
+
+def _back_under(rule: TriggerRule) -> str:
+    """'error rate back under 5%': what a quiet trigger says of its threshold."""
+    metric = rule.metric.replace("_", " ").replace("latency p", "p")
+    if rule.above is None:
+        return f"{metric} back under {rule.above_baseline:g}x its baseline"
+    if rule.metric == "error_rate":
+        threshold = f"{rule.above * 100:g}%"
+    elif rule.metric.startswith("latency"):
+        threshold = f"{rule.above * 1000:g}ms"
+    else:
+        threshold = f"{rule.above:g}/s"
+    return f"{metric} back under {threshold}"

@@ -1,7 +1,9 @@
-"""`backout flags list|show|disable|enable|rollout`: the kill switch and gradual exposure."""
+"""`backout flags list|show|disable|enable|rollout|ramp-down`: the kill switch, gradual
+exposure, and the gradual rollback of a flag as a run."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -14,9 +16,21 @@ from backout.cli._common import (
     print_table,
     runtime,
     say,
+    show_step,
 )
+from backout.config import parse_duration
+from backout.errors import RefusedError
+from backout.executor import Executor
 from backout.operations import flags as flag_ops
+from backout.operations.flag_runs import (
+    RampDown,
+    plan_ramp_down,
+    ramp_down_report,
+    start_ramp_down,
+)
 from backout.operations.flags import FlagChanged
+from backout.plans import OnTrigger, Plan
+from backout.plans.feature_flag import check_stages
 
 flags_app = typer.Typer(help="Feature flags: the kill switch and gradual exposure.")
 
@@ -124,3 +138,98 @@ def _state(state: dict[str, object] | None) -> str:
 
 def register(app: typer.Typer) -> None:
     app.add_typer(flags_app, name="flags")
+
+
+@flags_app.command("ramp-down")
+def ramp_down(
+    key: KeyArg,
+    stages: Annotated[
+        str, typer.Option("--stages", help="Falling percents ending at 0: 50,0 or 50,10,0.")
+    ],
+    hold: Annotated[
+        str, typer.Option("--hold", help="How long each stage is held, triggers armed: 5m.")
+    ],
+    on_trigger: Annotated[
+        OnTrigger,
+        typer.Option(
+            "--on-trigger",
+            help="A trigger firing in a hold: zero turns the flag off and ends the ramp; stop "
+            "leaves the flag where it is and fails the run.",
+        ),
+    ] = OnTrigger.ZERO,
+    approval: Annotated[
+        bool, typer.Option("--approval", help="Wait for an approver before the first change.")
+    ] = False,
+    reason: ReasonOption = "gradual flag rollback",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; change nothing.")
+    ] = False,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Lower KEY stage by stage to off, each stage held with the triggers of the services it
+    guards armed, then mark it for removal. Exit 0 once the flag is off (also when a trigger
+    cut the ramp short: the output says so), 1 when it is not, 6 at the approval gate."""
+    request = RampDown(key, _stages(stages), _hold(hold), on_trigger, approval, reason)
+    with runtime(config) as rt:
+        if dry_run:
+            _print_plan(plan_ramp_down(rt, request), request, as_json)
+            return
+        executor = Executor(rt, actor=actor(), on_step=None if as_json else show_step)
+        run_id = start_ramp_down(rt, executor, request)
+        if not as_json:
+            say(f"run {run_id}: ramping {request.describe()}, holding {hold} at each stage")
+        result = executor.execute(run_id)
+        report = ramp_down_report(rt, run_id, key)
+    if as_json:
+        print_json(
+            {
+                "run_id": result.run_id,
+                "state": result.state,
+                "message": result.message,
+                "flag": flag_ops.flag_view(report.flag),
+                "incident_id": report.incident_id,
+                "cut_short": report.cut_short,
+            }
+        )
+    else:
+        say(result.message)
+        if report.cut_short is not None:
+            say(f"cut short: {report.cut_short}")
+        removal = " — marked for removal" if report.flag.to_remove else ""
+        say(f"{key} is {report.flag.exposure()}{removal}; incident {report.incident_id}")
+    raise typer.Exit(int(result.exit_code))
+
+
+def _stages(text: str) -> tuple[int, ...]:
+    try:
+        stages = tuple(int(part) for part in text.split(","))
+        check_stages(stages)
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected percents separated by commas, e.g. 50,0; got {text!r}", param_hint="--stages"
+        ) from None
+    except RefusedError as error:
+        raise typer.BadParameter(error.message, param_hint="--stages") from None
+    return stages
+
+
+def _hold(text: str) -> float:
+    try:
+        duration = parse_duration(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--hold") from None
+    if not isinstance(duration, timedelta):
+        raise typer.BadParameter(f"expected a duration such as 30s or 5m, got {text!r}")
+    return duration.total_seconds()
+
+
+def _print_plan(plan: Plan, request: RampDown, as_json: bool) -> None:
+    if as_json:
+        steps = [{"kind": s.kind, "title": s.title, "params": s.params} for s in plan.steps]
+        print_json({"flag": request.key, "subject": plan.service, "steps": steps})
+        return
+    say(f"plan: ramp {request.describe()}")
+    for line in plan.describe():
+        say(f"  {line}")
+    say("dry run: nothing was changed")

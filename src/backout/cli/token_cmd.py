@@ -15,7 +15,9 @@ token_app = typer.Typer(help="API tokens for `backout serve`.", no_args_is_help=
 @token_app.command("create")
 def create(
     name: Annotated[str, typer.Argument(help="Who or what will use it (ci, alice ...).")],
-    role: Annotated[str, typer.Option(help="viewer, operator, approver or admin.")] = "viewer",
+    role: Annotated[
+        str, typer.Option(help="client (the flag API only), viewer, operator, approver or admin.")
+    ] = "viewer",
     config: ConfigOption = None,
 ) -> None:
     """Make a token; it is printed once, and only its hash is stored."""

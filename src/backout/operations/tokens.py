@@ -20,6 +20,7 @@ TOKEN_PREFIX = "bk_"  # noqa: S105 - a prefix that makes leaked tokens greppable
 class Role(IntEnum):
     """Each role may do what the roles below it may."""
 
+    CLIENT = 0  # read the flags through the Unleash client API (/api/client/*), nothing else
     VIEWER = 1  # read everything
     OPERATOR = 2  # start rollbacks and deploys, abort runs
     APPROVER = 3  # approve runs waiting at a gate
@@ -30,8 +31,9 @@ class Role(IntEnum):
         try:
             return cls[name.upper()]
         except KeyError:
-            names = ", ".join(r.name.lower() for r in cls)
-            raise RefusedError(f"unknown role {name!r}", hint=f"roles: {names}") from None
+            names = ", ".join(r.name.lower() for r in cls if r is not cls.CLIENT)
+            hint = f"roles: {names}; or client, for apps reading their flags (the client API only)"
+            raise RefusedError(f"unknown role {name!r}", hint=hint) from None
 
 
 def _digest(token: str) -> str:

@@ -11,6 +11,7 @@ from backout.steps.database import (
 from backout.steps.database_restore import DatabaseRestore, LostWrites
 from backout.steps.database_switch import DatabaseCopyIn, DatabaseSwitch
 from backout.steps.deploy import Deploy
+from backout.steps.flags import FlagHold, FlagMarkRemove, FlagSet
 from backout.steps.health import HealthCheck
 from backout.steps.monitor import Monitor
 from backout.steps.release import MarkRelease
@@ -34,6 +35,9 @@ STEP_KINDS: dict[str, StepKind] = {
         LostWrites(),
         DatabaseCopyIn(),
         DatabaseSwitch(),
+        FlagSet(),
+        FlagHold(),
+        FlagMarkRemove(),
     )
 }
 

@@ -24,9 +24,10 @@ from backout.errors import (
     UnavailableError,
 )
 from backout.runtime import Runtime
-from backout.web import routes_read, routes_runs
+from backout.web import routes_read, routes_runs, routes_unleash
 from backout.web.auth import NotAuthenticatedError
 from backout.web.background import BackgroundWork
+from backout.web.flag_feed import DEFAULT_HEARTBEAT_S, FlagFeed, interval_for
 from backout.web.schemas import HealthOut
 
 # Looked up along the error's class hierarchy, so the most specific class wins.
@@ -49,16 +50,31 @@ def http_status(error: BackoutError) -> int:
     return 500
 
 
-def create_app(runtime: Runtime, *, watch: bool = True) -> FastAPI:
-    """The API over `runtime`; with `watch`, the watch loop runs inside the server."""
+def create_app(
+    runtime: Runtime,
+    *,
+    watch: bool = True,
+    flags_interval_s: float | None = None,
+    flags_heartbeat_s: float = DEFAULT_HEARTBEAT_S,
+) -> FastAPI:
+    """The API over `runtime`; with `watch`, the watch loop runs inside the server. The flags
+    the client API serves are re-read every `flags_interval_s` (default: by provider, see
+    web/flag_feed.py)."""
     work = BackgroundWork(runtime, watch=watch)
+    feed = FlagFeed(
+        lambda: runtime.flags().client_features(),
+        interval_s=flags_interval_s or interval_for(runtime.config.flags.provider.type),
+        heartbeat_s=flags_heartbeat_s,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(work.start)
+        await feed.start()
         try:
             yield
         finally:
+            await feed.stop()
             await asyncio.to_thread(work.stop)
 
     app = FastAPI(
@@ -69,6 +85,8 @@ def create_app(runtime: Runtime, *, watch: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.work = work
+    app.state.flag_feed = feed
+    app.state.flag_clients = routes_unleash.ClientRegistry()
     app.add_exception_handler(BackoutError, _backout_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_exception)  # type: ignore[arg-type]
@@ -76,6 +94,7 @@ def create_app(runtime: Runtime, *, watch: bool = True) -> FastAPI:
     app.add_api_route("/healthz", healthz, methods=["GET"], summary="Liveness (no token needed)")
     app.include_router(routes_read.router, prefix="/api/v1")
     app.include_router(routes_runs.router, prefix="/api/v1")
+    app.include_router(routes_unleash.router, prefix="/api/client")
     return app
 
 

@@ -13,6 +13,7 @@ import uvicorn
 from backout.errors import UnavailableError
 from backout.runtime import Runtime
 from backout.web.app import create_app
+from backout.web.streaming_server import StreamingServer
 
 
 class _Terminated(Exception):
@@ -22,7 +23,8 @@ class _Terminated(Exception):
 def serve(runtime: Runtime, *, host: str, port: int, watch: bool = True) -> None:
     """Answer on host:port until Ctrl-C or SIGTERM; blocks. The lifespan stops the threads."""
     app = create_app(runtime, watch=watch)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+    config = uvicorn.Config(app, host=host, port=port, log_level="info")
+    server = StreamingServer(config, app.state.flag_feed)  # ends flag streams on shutdown
     with _sigterm_raises():
         try:
             server.run()

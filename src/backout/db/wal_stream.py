@@ -47,7 +47,6 @@ _XACT_TIME = re.compile(r"desc: (?:COMMIT|ABORT) (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d
 _PID_FILE = "pg_receivewal.pid"
 _LOG_FILE = "pg_receivewal.log"
 _POLL_S = 0.05
-_SCAN_BACK_SEGMENTS = 8
 
 
 def segment_number(name: str, segment_size: int = DEFAULT_SEGMENT_SIZE) -> int:
@@ -82,8 +81,8 @@ def wal_reach(
     transaction_time: Callable[[str | Path], datetime | None],
 ) -> WalReach:
     """From segment `start` (a backup's first), how far recovery gets through `segments` without
-    a hole, and the time of the last transaction it replays (looked for in the last few
-    segments; never before `floor`, the end of the backup). `segments` are archived names,
+    a hole, and the time of the last transaction it replays (looked for from the newest segment
+    back; never before `floor`, the end of the backup). `segments` are archived names,
     sorted so that a higher timeline comes later and wins, and streamed files, which count
     only where no archived segment is."""
     first = segment_number(start, segment_size)
@@ -98,7 +97,9 @@ def wal_reach(
     hole = last < max(available, default=last) or last < first
     missing = segment_name(int(start[:8], 16), last + 1, segment_size) if hole else None
     found = None
-    for number in range(last, max(first, last - _SCAN_BACK_SEGMENTS) - 1, -1):
+    # Back to the backup's first segment if need be: a bulk load can fill many segments with
+    # no transaction end, and stopping early would refuse targets the archive does reach.
+    for number in range(last, first - 1, -1):
         if (found := transaction_time(available[number])) is not None:
             break
     return WalReach(max(found or floor, floor), missing)

@@ -19,6 +19,7 @@ from backout.db.wal_stream import (
     WalStream,
     add_streamed_wal,
     quote_standby_name,
+    segment_name,
     wal_reach,
 )
 from tests.pg import PostgresCluster
@@ -164,3 +165,17 @@ def test_the_wal_reach_stops_at_the_first_hole_and_streamed_files_fill_the_tail(
 
     idle = wal_reach("000000010000000000000009", [], floor=floor, transaction_time=last_commit)
     assert idle == WalReach(floor, "000000010000000000000009")
+
+
+def test_the_wal_reach_looks_past_a_long_bulk_load_for_the_last_commit() -> None:
+    floor = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    last_commit_segment = "000000010000000000000002"
+    # A COPY in one transaction fills twenty segments with no commit or abort in them.
+    archived = [segment_name(1, n) for n in range(2, 23)]
+
+    def last_commit(segment: str | Path) -> datetime | None:
+        return floor + timedelta(seconds=7) if segment == last_commit_segment else None
+
+    reach = wal_reach(archived[0], archived, floor=floor, transaction_time=last_commit)
+
+    assert reach == WalReach(floor + timedelta(seconds=7), None)

@@ -16,6 +16,7 @@ from backout.quickstart import (
     DatabaseQuickstartResult,
     QuickstartResult,
     run_database_quickstart,
+    run_flags_quickstart,
     run_quickstart,
 )
 
@@ -23,6 +24,7 @@ from backout.quickstart import (
 class Scenario(StrEnum):
     APP = "app"
     DATABASE = "database"
+    FLAGS = "flags"
 
 
 def quickstart(
@@ -35,7 +37,8 @@ def quickstart(
     scenario: Annotated[
         Scenario,
         typer.Option(
-            help="app: a bad release rolled back. database: bad data restored on PostgreSQL."
+            help="app: a bad release rolled back. database: bad data restored on PostgreSQL. "
+            "flags: the bad code path turned off by its feature flag, no redeploy."
         ),
     ] = Scenario.APP,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -48,6 +51,8 @@ def quickstart(
     )
     if scenario is Scenario.DATABASE:
         _database_story(workspace, narrate, keep_running=keep_running, as_json=as_json)
+    if scenario is Scenario.FLAGS:
+        _flags_story(workspace, narrate, keep_running=keep_running, as_json=as_json)
     result = run_quickstart(
         workspace,
         narrate=narrate,
@@ -76,6 +81,34 @@ def _database_story(
         _render_database(result)
     done = result.restored and result.schema_reverted and result.integrity_ok
     raise typer.Exit(0 if done else 1)
+
+
+def _flags_story(
+    workspace: Path | None, narrate: Callable[[str], None], *, keep_running: bool, as_json: bool
+) -> NoReturn:
+    result = run_flags_quickstart(
+        workspace,
+        narrate=narrate,
+        on_step=None if as_json else show_step,
+        keep_running=keep_running,
+    )
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        verdict = (
+            f"[green]mitigated by the flag {escape(result.flag)}[/], no redeploy"
+            if result.mitigated_by == "flag"
+            else "[yellow]the flag did not help: rolled back[/]"
+        )
+        console.print(verdict)
+        say(
+            f"time to detect {_s(result.time_to_detect_s)}, trigger → error rate back under "
+            f"the threshold {_s(result.time_to_mitigate_s)}"
+        )
+        say(f"workspace: {result.workspace}")
+        say(f"  try:   cd {result.workspace} && backout flags show {result.flag}")
+        say(f"         backout incident show {result.incident_id}")
+    raise typer.Exit(0 if result.mitigated_by == "flag" else 1)
 
 
 def _render_database(result: DatabaseQuickstartResult) -> None:

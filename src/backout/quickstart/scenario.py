@@ -96,7 +96,7 @@ def _tell(
     good, bad = workspace.repo.good_version, workspace.repo.bad_version
     executor = Executor(runtime, actor="quickstart", on_step=on_step)
     narrate(f"deploying {good} with git-build (checkout, install, build, start)")
-    _require(deploy(runtime, executor, SERVICE, good, ref=workspace.repo.tags[good]))
+    require_success(deploy(runtime, executor, SERVICE, good, ref=workspace.repo.tags[good]))
     decisions: list[str] = []
 
     def remember(decision: str) -> None:
@@ -104,25 +104,25 @@ def _tell(
         narrate(decision)
 
     watcher = Watcher(runtime, on_change=remember)
-    _watch_until(watcher, lambda: _status(runtime, good) == ReleaseStatus.GOOD, BAKE_DEADLINE_S)
+    watch_until(watcher, lambda: status_of(runtime, good) == ReleaseStatus.GOOD, BAKE_DEADLINE_S)
     narrate(f"deploying {bad}, the bad release, and sending steady synthetic traffic")
-    _require(deploy(runtime, executor, SERVICE, bad, ref=workspace.repo.tags[bad]))
-    _watch_until(watcher, lambda: bool(watcher.results), ROLLBACK_DEADLINE_S)
+    require_success(deploy(runtime, executor, SERVICE, bad, ref=workspace.repo.tags[bad]))
+    watch_until(watcher, lambda: bool(watcher.results), ROLLBACK_DEADLINE_S)
     result = watcher.wait_for_runs()[0]
     return _summarise(runtime, workspace, log_file, result, decisions, bad)
 
 
-def _require(result: RunResult) -> None:
+def require_success(result: RunResult) -> None:
     if result.state is not RunState.SUCCEEDED:
         raise BackoutError(f"quickstart stopped: {result.message}")
 
 
-def _status(runtime: Runtime, version: str) -> str:
+def status_of(runtime: Runtime, version: str) -> str:
     with runtime.store.session() as session:
         return releases.find(session, runtime.environment, SERVICE, version).status
 
 
-def _watch_until(watcher: Watcher, done: Callable[[], bool], deadline_s: float) -> None:
+def watch_until(watcher: Watcher, done: Callable[[], bool], deadline_s: float) -> None:
     clock = watcher.runtime.clock
     interval = watcher.runtime.config.watch.interval.total_seconds()
     end = clock.monotonic() + deadline_s
@@ -150,7 +150,7 @@ def _summarise(  # noqa: PLR0917 - private, called once
     rolled_back = (
         result.state is RunState.SUCCEEDED
         and status["live_version"] == run["to_version"]
-        and _status(runtime, bad) == ReleaseStatus.ROLLED_BACK
+        and status_of(runtime, bad) == ReleaseStatus.ROLLED_BACK
     )
     return QuickstartResult(
         rolled_back=rolled_back,

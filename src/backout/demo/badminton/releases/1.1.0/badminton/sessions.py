@@ -5,14 +5,14 @@
 
 from __future__ import annotations
 
-import random
 import time
 from typing import Any
 
 from sqlalchemy import Connection, DateTime, RowMapping, text
 
+from . import waitlist_flag
 from .db import iso
-from .release import WAITLIST_REFRESH_MS, WAITLIST_ROLLOUT
+from .release import WAITLIST_REFRESH_MS
 
 SESSIONS_SQL = """
 SELECT s.id, s.court, s.starts_at, s.capacity, g.id AS group_id, g.name AS group_name,
@@ -38,12 +38,11 @@ GROUP BY s.id, g.id
 ORDER BY s.starts_at, s.id
 """
 
-_rollout = random.Random()
-
 
 def list_sessions(conn: Connection) -> list[dict[str, Any]]:
-    refresh_waitlist()
-    in_rollout = _rollout.random() < WAITLIST_ROLLOUT
+    in_rollout = waitlist_flag.waitlist_on()
+    if in_rollout:
+        refresh_waitlist()
     sql = SESSIONS_WITH_WAITLIST_SQL if in_rollout else SESSIONS_SQL
     query = text(sql).columns(starts_at=DateTime(timezone=True))
     return [session_view(row) for row in conn.execute(query).mappings()]
@@ -52,7 +51,8 @@ def list_sessions(conn: Connection) -> list[dict[str, Any]]:
 def refresh_waitlist() -> None:
     """Promote waiting members into freed spots before listing.
 
-    The demo stands this in with its cost alone: every listing waits WAITLIST_REFRESH_MS.
+    The demo stands this in with its cost alone: every listing on the waitlist path waits
+    WAITLIST_REFRESH_MS.
     """
     time.sleep(WAITLIST_REFRESH_MS / 1000)
 

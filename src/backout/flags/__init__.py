@@ -24,10 +24,12 @@ from backout.flags.base import Flag, FlagProvider
 from backout.flags.builtin import BuiltinFlags, BuiltinFlagSettings
 from backout.flags.evaluation import Evaluator, FlagPayloadError
 from backout.flags.fake import FakeFlags, FakeFlagSettings
+from backout.flags.unleash import UnleashFlags, UnleashFlagSettings
 from backout.registry import Registry
 
 FLAG_PROVIDERS: Registry[FlagProvider] = Registry("flag provider")
 FLAG_PROVIDERS.register("builtin", BuiltinFlagSettings, BuiltinFlags)
 FLAG_PROVIDERS.register("fake", FakeFlagSettings, FakeFlags)
+FLAG_PROVIDERS.register("unleash", UnleashFlagSettings, UnleashFlags)
 
 __all__ = ["FLAG_PROVIDERS", "Evaluator", "Flag", "FlagPayloadError", "FlagProvider"]

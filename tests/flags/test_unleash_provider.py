@@ -19,6 +19,7 @@ from backout.errors import (
     ConfigError,
     ExitCode,
     NotFoundError,
+    RefusedError,
     UnavailableError,
 )
 from backout.flags import FLAG_PROVIDERS, FlagProvider
@@ -190,7 +191,7 @@ def test_a_rollout_outside_0_to_100_is_refused_before_unleash_is_asked(
 ) -> None:
     provider = build(tmp_path, url=unleash.url, token=unleash.admin_token)
 
-    with pytest.raises(ValueError, match="from 0 to 100, not 101"):
+    with pytest.raises(RefusedError, match="from 0 to 100, not 101"):
         provider.set_rollout("waitlist", 101)
     assert provider.flag("waitlist").rollout == 30
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from backout.errors import RefusedError
+
 GRADUAL_ROLLOUT = "flexibleRollout"
 
 
@@ -68,8 +70,7 @@ class Flag:
 
 def with_rollout(key: str, strategies: list[dict[str, Any]], percent: int) -> list[dict[str, Any]]:
     """The strategies with every gradual rollout at `percent` (one added when there is none)."""
-    if not 0 <= percent <= 100:
-        raise ValueError(f"a rollout is a percent from 0 to 100, not {percent}")
+    require_percent(percent)
     changed = [
         {**s, "parameters": {**s.get("parameters", {}), "rollout": str(percent)}}
         if s.get("name") == GRADUAL_ROLLOUT
@@ -80,6 +81,12 @@ def with_rollout(key: str, strategies: list[dict[str, Any]], percent: int) -> li
         parameters = {"rollout": str(percent), "stickiness": "default", "groupId": key}
         changed.append({"name": GRADUAL_ROLLOUT, "parameters": parameters, "constraints": []})
     return changed
+
+
+def require_percent(percent: int) -> None:
+    """RefusedError unless `percent` is a rollout: 0 to 100."""
+    if not 0 <= percent <= 100:
+        raise RefusedError(f"a rollout is a percent from 0 to 100, not {percent}")
 
 
 class FlagProvider(Protocol):

@@ -30,7 +30,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from backout.config import Duration
 from backout.errors import BackoutError, ConfigError, NotFoundError, UnavailableError
-from backout.flags.base import GRADUAL_ROLLOUT, Flag
+from backout.flags.base import GRADUAL_ROLLOUT, Flag, require_percent
 from backout.registry import PluginContext, PluginSettings
 
 logger = logging.getLogger(__name__)
@@ -101,8 +101,7 @@ class UnleashFlags:
 
     def set_rollout(self, key: str, percent: int) -> Flag:
         """Every active gradual rollout of the flag at `percent`, one added when it has none."""
-        if not 0 <= percent <= 100:
-            raise ValueError(f"a rollout is a percent from 0 to 100, not {percent}")
+        require_percent(percent)
         with self._api() as api:
             strategies = self._active_strategies(api, key)
             rollouts = [s for s in strategies if s["name"] == GRADUAL_ROLLOUT]

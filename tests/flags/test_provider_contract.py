@@ -84,15 +84,23 @@ def provider(
 def served(provider: FlagProvider, key: str, **expected: Any) -> Evaluator:
     """The payload `client_features()` serves, compiled, once flag `key` is served with the
     `expected` fields (enabled, stale, rollout); fails when it is not within SERVED_WITHIN_S."""
+    return served_all(provider, {key: expected})
+
+
+def served_all(provider: FlagProvider, expected: dict[str, dict[str, Any]]) -> Evaluator:
+    """served(), for several flags at once: all as expected in one payload (an Unleash server
+    serves its client API up to a second behind its admin API)."""
     deadline = time.monotonic() + SERVED_WITHIN_S
     while True:
         payload = provider.client_features()
-        feature = next((f for f in payload["features"] if f["name"] == key), None)
-        seen = None if feature is None else _served_fields(feature)
-        if seen is not None and all(seen[name] == value for name, value in expected.items()):
+        features = {f["name"]: _served_fields(f) for f in payload["features"]}
+        if all(
+            key in features and all(features[key][name] == v for name, v in fields.items())
+            for key, fields in expected.items()
+        ):
             return Evaluator.from_client_features(payload)
         if time.monotonic() > deadline:
-            pytest.fail(f"{key} not served with {expected} within {SERVED_WITHIN_S}s: {feature}")
+            pytest.fail(f"not served with {expected} within {SERVED_WITHIN_S}s: {features}")
         time.sleep(0.05)
 
 
@@ -234,7 +242,14 @@ def test_a_flag_is_marked_to_remove_and_served_as_stale(provider: FlagProvider) 
 
 
 def test_the_served_payload_evaluates_as_the_flags_say(provider: FlagProvider) -> None:
-    evaluator = served(provider, "waitlist", enabled=True, rollout=30)
+    evaluator = served_all(
+        provider,
+        {
+            "waitlist": {"enabled": True, "rollout": 30},
+            "dark-mode": {"enabled": False},
+            "new-checkout": {"enabled": True},
+        },
+    )
 
     assert share(evaluator, "new-checkout") == 1.0
     assert share(evaluator, "dark-mode") == 0.0

@@ -96,8 +96,18 @@ ORDINAL_VALUES = {"NUM": NUMBERS, "DATE": DATES, "SEMVER": SEMVERS}
 OPERATORS = [
     "IN", "NOT_IN", "STR_CONTAINS", "STR_STARTS_WITH", "STR_ENDS_WITH",
     "NUM_EQ", "NUM_GT", "NUM_GTE", "NUM_LT", "NUM_LTE",
-    "DATE_AFTER", "DATE_BEFORE", "SEMVER_EQ", "SEMVER_GT", "SEMVER_LT", "REGEX", "NOT_AN_OPERATOR",
+    "DATE_AFTER", "DATE_BEFORE", "SEMVER_EQ", "SEMVER_GT", "SEMVER_GTE", "SEMVER_LT",
+    "SEMVER_LTE", "IN_CIDR", "REGEX", "NOT_AN_OPERATOR",
 ]  # fmt: skip
+CIDRS = [
+    "10.0.0.0/8",
+    "10.1.2.3",
+    "192.168.0.0/16",
+    "::1",
+    "2001:db8::/32",
+    "not-an-ip",
+    "300.1.1.1",
+]
 
 
 @st.composite
@@ -114,6 +124,8 @@ def constraints(draw: st.DrawFn) -> dict[str, Any]:
         constraint["value"] = draw(st.sampled_from(ORDINAL_VALUES[kind]))
     elif operator == "REGEX":
         constraint["value"] = draw(st.sampled_from(REGEXES))
+    elif operator == "IN_CIDR":
+        constraint["values"] = draw(st.lists(st.sampled_from(CIDRS), max_size=3))
     else:
         constraint["values"] = draw(st.lists(st.sampled_from(TEXTS), max_size=3))
         if operator.startswith("STR_") and not constraint["values"] and draw(st.booleans()):

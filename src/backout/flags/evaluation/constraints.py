@@ -2,7 +2,8 @@
 
 Every operator of the Unleash specification: IN, NOT_IN, STR_CONTAINS, STR_STARTS_WITH,
 STR_ENDS_WITH (with `caseInsensitive`), NUM_EQ/GT/GTE/LT/LTE, DATE_AFTER/DATE_BEFORE,
-SEMVER_EQ/GT/LT (precedence per semver.org) and REGEX, each one `inverted` on request.
+SEMVER_EQ/GT/GTE/LT/LTE (precedence per semver.org), IN_CIDR and REGEX, each one `inverted`
+on request.
 Values are parsed once here, so evaluating a constraint is a lookup and a comparison.
 """
 
@@ -25,6 +26,7 @@ from backout.flags.evaluation.eval_context import (
     current_time_value,
     field_getter,
 )
+from backout.flags.evaluation.networks import parse_address, parse_network
 from backout.flags.evaluation.parsing import (
     Instant,
     UnparseableRuleError,
@@ -54,6 +56,8 @@ _ORDINAL_SYMBOLS = {
     "SEMVER_EQ": "==",
     "SEMVER_GT": ">",
     "SEMVER_LT": "<",
+    "SEMVER_GTE": ">=",
+    "SEMVER_LTE": "<=",
 }
 _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
@@ -110,6 +114,8 @@ def compile_constraint(constraint: Mapping[str, Any]) -> Predicate:
         if ordinal is never:
             return never
         return _inverted(ordinal) if inverted else ordinal
+    elif op == "IN_CIDR":
+        test = _in_cidr(_values(constraint))
     elif op == "REGEX":
         pattern = constraint.get("value")
         pattern = quoted_value(pattern) if isinstance(pattern, str) else ""
@@ -172,6 +178,17 @@ def _regex_test(pattern: str, ignore_case: bool) -> ValueTest:
     except RefusedPatternError:
         return _nothing
     return lambda value: value is not None and search(value) is not None
+
+
+def _in_cidr(values: list[str]) -> ValueTest:
+    """The address in one of the ranges (or equal to one of the addresses); bad entries skipped."""
+    networks = [network for value in values if (network := parse_network(value)) is not None]
+
+    def within(value: str | None) -> bool:
+        address = None if value is None else parse_address(value)
+        return address is not None and any(address in network for network in networks)
+
+    return within
 
 
 def _nothing(_value: str | None) -> bool:

@@ -8,10 +8,8 @@ A strategy this engine does not know (a custom one) is never satisfied.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import mmh3
@@ -19,6 +17,7 @@ import mmh3
 from backout.flags.evaluation.constraints import Predicate, always, compile_constraints, never
 from backout.flags.evaluation.eval_context import CONSTRAINT_FIELDS, Context, Getter, field_getter
 from backout.flags.evaluation.hashing import random_bucket
+from backout.flags.evaluation.networks import parse_address, parse_network
 from backout.flags.evaluation.parsing import (
     UnparseableRuleError,
     parse_usize,
@@ -27,7 +26,6 @@ from backout.flags.evaluation.parsing import (
 )
 
 Segments = Mapping[int, Sequence[Mapping[str, Any]]]
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _murmur3 = mmh3.hash
 _DEFAULT_STICKINESS = ("userId", "sessionId", "random")
 
@@ -181,36 +179,16 @@ def _remote_address(parameters: Mapping[str, Any], _flag_name: str) -> Predicate
     networks = [
         network
         for entry in str(ips).split(",")
-        if (network := _network(rule_string(entry.strip()))) is not None
+        if (network := parse_network(rule_string(entry.strip()))) is not None
     ]
 
     get = field_getter("remoteAddress", CONSTRAINT_FIELDS)
 
     def holds(context: Context) -> bool:
-        address = _address(get(context))
+        address = parse_address(get(context))
         return address is not None and any(address in network for network in networks)
 
     return holds
-
-
-def _network(text: str) -> Network | None:
-    """An IP or a CIDR range (host bits allowed, as in the reference engine); None if neither."""
-    if "%" in text or not text:
-        return None
-    try:
-        return ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        return None
-
-
-@lru_cache(maxsize=1024)
-def _address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    if text is None or "%" in text:
-        return None
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
 
 
 def _application_hostname(host_names: Any, hostname: str) -> Predicate:

@@ -113,6 +113,11 @@ def test_openapi_lists_every_route_with_a_summary(api: Api) -> None:
         ("POST", "/api/v1/services/{service}/rollback"),
         ("POST", "/api/v1/runs/{run_id}/approve"),
         ("POST", "/api/v1/runs/{run_id}/abort"),
+        ("GET", "/api/v1/flags"),
+        ("GET", "/api/v1/flags/{key}"),
+        ("POST", "/api/v1/flags/{key}/disable"),
+        ("POST", "/api/v1/flags/{key}/enable"),
+        ("POST", "/api/v1/flags/{key}/rollout"),
     }
     for path, ops in paths.items():
         for method, op in ops.items():

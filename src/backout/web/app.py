@@ -24,7 +24,7 @@ from backout.errors import (
     UnavailableError,
 )
 from backout.runtime import Runtime
-from backout.web import routes_read, routes_runs, routes_unleash
+from backout.web import routes_flags, routes_read, routes_runs, routes_unleash
 from backout.web.auth import NotAuthenticatedError
 from backout.web.background import BackgroundWork
 from backout.web.flag_feed import DEFAULT_HEARTBEAT_S, FlagFeed, interval_for
@@ -94,6 +94,7 @@ def create_app(
     app.add_api_route("/healthz", healthz, methods=["GET"], summary="Liveness (no token needed)")
     app.include_router(routes_read.router, prefix="/api/v1")
     app.include_router(routes_runs.router, prefix="/api/v1")
+    app.include_router(routes_flags.router, prefix="/api/v1")
     app.include_router(routes_unleash.router, prefix="/api/client")
     return app
 

@@ -32,7 +32,12 @@ def quickstart(
         Path | None, typer.Option(help="Folder to create (default: a new one under /tmp).")
     ] = None,
     keep_running: Annotated[
-        bool, typer.Option("--keep-running", help="Leave the demo app running afterwards.")
+        bool,
+        typer.Option(
+            "--keep-running",
+            help="Leave the demo app running afterwards (and its PostgreSQL cluster, or its "
+            "`backout serve`, whose pid --json gives).",
+        ),
     ] = False,
     scenario: Annotated[
         Scenario,

@@ -53,6 +53,7 @@ class FlagsQuickstartResult:
     redeployed: bool
     incident_id: int | None
     run_id: int | None
+    serve_pid: int | None  # `backout serve`, when left running (keep_running)
     workspace: str
     config: str
     logs: str
@@ -98,7 +99,9 @@ def run_flags_quickstart(
         _wait_for_flag_server(flags_port)
         narrate(f"backout serve answers the Unleash client API on port {flags_port}")
         with workspace_log(runtime) as log_file:
-            return _tell(runtime, workspace, log_file, narrate, on_step)
+            result = _tell(runtime, workspace, log_file, narrate, on_step)
+        result.serve_pid = server.pid if keep_running else None
+        return result
     finally:
         if not keep_running:
             runtime.driver(SERVICE).stop()
@@ -232,6 +235,7 @@ def _summarise(  # noqa: PLR0917 - private, called once
         redeployed=redeployed,
         incident_id=run["incident_id"],
         run_id=run_id,
+        serve_pid=None,
         workspace=str(workspace.path),
         config=str(workspace.config_file),
         logs=str(log_file),

@@ -34,6 +34,8 @@ class FlagChanged:
     def sentence(self) -> str:
         if not self.changed:
             return f"flag {self.flag.key} was already {_exposure(self.flag)}: nothing changed"
+        if self.flag.to_remove and not self.before.to_remove:
+            return f"flag {self.flag.key} ({_exposure(self.flag)}) marked to remove"
         return f"flag {self.flag.key}: {_exposure(self.before)} → {_exposure(self.flag)}"
 
 

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_WORKERS ?= auto
 
-.PHONY: demo test lint format setup setup-dev system-deps node-deps locks bench clean
+.PHONY: demo test lint format setup setup-dev system-deps node-deps locks bench bench-db bench-flags clean
 
 ## setup: the runtime environment in .venv, from the hashed lock
 $(VENV)/.runtime: requirements.lock pyproject.toml
@@ -58,8 +58,15 @@ locks:
 	uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -q -o requirements.lock
 	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -q -o requirements-dev.lock
 
+## bench: the speed goals, each printing one JSON object (db and flags need the dev tools)
 bench: $(VENV)/.runtime
 	$(BIN)/python benchmarks/rollback.py
+
+bench-db: $(VENV)/.dev system-deps
+	$(BIN)/python benchmarks/db_restore.py
+
+bench-flags: $(VENV)/.dev
+	$(BIN)/python benchmarks/flags.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

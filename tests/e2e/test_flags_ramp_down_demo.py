@@ -33,7 +33,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The flags quickstart's workspace, its app (1.1.0) and `backout serve` left running."""
     workspace = tmp_path_factory.mktemp("ramp-down") / "ws"
     done = subprocess.run(
-        [BACKOUT, "quickstart", "--scenario", "flags", "--json", "--keep-running", "--workspace", str(workspace)],
+        [
+            *(BACKOUT, "quickstart", "--scenario", "flags", "--json", "--keep-running"),
+            *("--workspace", str(workspace)),
+        ],
         capture_output=True,
         text=True,
         timeout=240,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -25,8 +26,11 @@ from backout.executor import Executor, RunState
 from backout.operations import database as db_ops
 from backout.operations import views
 from backout.operations.database_runs import (
+    ResetPreview,
     live_data_after,
+    plan_reset,
     plan_revert,
+    start_reset,
     start_restore,
     start_revert,
 )
@@ -322,3 +326,124 @@ def restore(
         if result.state is not RunState.SUCCEEDED:
             say(live)
     raise typer.Exit(int(result.exit_code))
+
+
+@db_app.command("reset")
+def reset(
+    name: DbArg,
+    typed_name: Annotated[
+        str | None,
+        typer.Option(
+            "--confirm",
+            help="The database's name on its server (current_database(), which --dry-run shows), "
+            "typed to confirm that everything in it is dropped.",
+        ),
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why; goes on the timeline.")] = "database reset",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and what it drops.")
+    ] = False,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Drop everything in the database and apply every migration again (`prisma migrate reset`).
+
+    Only once the database's name is typed, at the prompt or with --confirm NAME: its name on
+    the server, which may differ from DB. A fresh backup is taken and checked first, and the
+    output says where it is.
+    """
+    with runtime(config) as rt:
+        preview = plan_reset(rt, name, reason=reason)
+        dbname = preview.scope.dbname
+        if dry_run:
+            if typed_name is not None:
+                _typed_database_name(name, preview, typed_name, as_json)
+            _show_reset_plan(name, preview, as_json)
+            return
+        typed = _typed_database_name(name, preview, typed_name, as_json)
+        executor = Executor(rt, actor=actor(), on_step=None if as_json else show_step)
+        run_id = start_reset(rt, executor, preview, typed_dbname=typed, reason=reason)
+        result = executor.execute(run_id)
+        detail = views.run_detail(rt, run_id)
+        live = live_data_after(rt, run_id)
+    if as_json:
+        print_json(
+            {
+                "run_id": result.run_id,
+                "state": result.state,
+                "message": result.message,
+                "dbname": dbname,
+                "live_data": live,
+                "steps": detail["steps"],
+            }
+        )
+    else:
+        for step in detail["steps"]:
+            if step["kind"] in {"db_backup", "db_reset", "db_upgrade"} and step["message"]:
+                say(step["message"])
+        say(result.message)
+        if result.state is not RunState.SUCCEEDED:
+            say(live)
+    raise typer.Exit(int(result.exit_code))
+
+
+def _typed_database_name(name: str, preview: ResetPreview, given: str | None, quiet: bool) -> str:
+    """The name typed at the prompt or with --confirm; a usage error (exit 2) unless it is the
+    database's name on its server, before any run is stored or anything changed."""
+    dbname = preview.scope.dbname
+    if given is None:
+        if not sys.stdin.isatty():
+            raise typer.BadParameter(
+                f"a reset drops everything in database {name!r}: confirm it with --confirm and "
+                f"the database's name on its server (backout db reset {name} --dry-run shows it)",
+                param_hint="--confirm",
+            )
+        if not quiet:
+            _say_what_reset_drops(name, preview)
+        given = typer.prompt(
+            f"type the database name ({dbname}) to confirm",
+            default="",
+            show_default=False,
+            err=True,
+        )
+    if given != dbname:
+        raise typer.BadParameter(
+            f"{given!r} is not {dbname!r}, the name of database {name!r} on its server: "
+            "nothing was changed",
+            param_hint="--confirm",
+        )
+    return given
+
+
+def _say_what_reset_drops(name: str, preview: ResetPreview) -> None:
+    scope, plan = preview.scope, preview.plan
+    say(
+        f"reset {name} (database {scope.dbname}): drop {len(scope.tables)} table(s) holding "
+        f"{scope.rows} row(s), then apply {len(preview.revisions)} migration(s) "
+        f"up to {plan.target_version}"
+    )
+
+
+def _show_reset_plan(name: str, preview: ResetPreview, as_json: bool) -> None:
+    scope, plan = preview.scope, preview.plan
+    if as_json:
+        print_json(
+            {
+                "database": name,
+                "dbname": scope.dbname,
+                "from": preview.status.head,
+                "to": plan.target_version,
+                "schemas": [schema.name for schema in scope.schemas],
+                "tables": scope.tables,
+                "rows": scope.rows,
+                "migrations": preview.revisions,
+                "steps": [{"kind": s.kind, "title": s.title} for s in plan.steps],
+            }
+        )
+        return
+    _say_what_reset_drops(name, preview)
+    for line in plan.describe():
+        say(f"  {line}")
+    for table, rows in scope.tables.items():
+        say(f"  ! drops {table} ({rows} row(s))")
+    say("dry run: nothing was changed")

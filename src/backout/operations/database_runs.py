@@ -1,20 +1,24 @@
-"""Database changes that run as plans through the executor: schema reverts and restores."""
+"""Database changes that run as plans through the executor: schema reverts, restores, resets."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from backout.db.backup import PhysicalBackupEngine, backup_engine_for
-from backout.db.migrations import RevertPlan, migration_adapter_for
+from backout.db.migrations import MigrationStatus, RevertPlan, migration_adapter_for
+from backout.db.reset import ResetScope, reset_scope
 from backout.errors import RefusedError
 from backout.executor import Executor, IncidentOpener
 from backout.incidents import open_incident, open_incident_for
+from backout.operations.database import database
 from backout.plans import Plan
 from backout.plans.database import (
     RestorePlacement,
     database_subject,
+    reset_plan,
     restore_plan,
     revert_plan,
 )
@@ -70,6 +74,50 @@ def start_restore(
     return executor.create_run(plan, reason=reason, open_incident=opener)
 
 
+@dataclass(frozen=True)
+class ResetPreview:
+    """A reset's plan, what it drops, and the migrations it applies again."""
+
+    database: str  # as named under databases: in backout.yaml
+    plan: Plan
+    scope: ResetScope
+    status: MigrationStatus
+
+    @property
+    def revisions(self) -> list[str]:
+        """Every migration, oldest first: what the reset applies again."""
+        return [m.revision for m in (*self.status.applied, *self.status.pending)]
+
+
+def plan_reset(runtime: Runtime, name: str, *, reason: str) -> ResetPreview:
+    """The reset plan and what it would drop; read-only. Refuses a reset that could not end
+    with the schema rebuilt: no migrations to apply, or a schema the role may not drop."""
+    status = migration_adapter_for(runtime.config, name).status()
+    if not status.applied and not status.pending:
+        raise RefusedError(
+            f"database {name!r} has no migrations: a reset would leave it empty",
+            hint=f"check databases.{name}.migrations in backout.yaml",
+        )
+    scope = reset_scope(database(runtime, name))
+    return ResetPreview(name, reset_plan(name, scope, status, reason=reason), scope, status)
+
+
+def start_reset(
+    runtime: Runtime, executor: Executor, preview: ResetPreview, *, typed_dbname: str, reason: str
+) -> int:
+    """Store the previewed reset as a run holding the database's lock, inside an incident; only
+    when `typed_dbname` is the database's name as the server knows it (current_database()).
+    The drop checks that name again on the server, so a stale preview cannot reset another."""
+    name = preview.database
+    if typed_dbname != preview.scope.dbname:
+        raise RefusedError(
+            f"{typed_dbname!r} is not the name of database {name!r} "
+            f"({preview.scope.dbname!r} on its server): nothing was changed"
+        )
+    opener = _incident_opener(runtime, executor.actor, name, reason)
+    return executor.create_run(preview.plan, reason=reason, open_incident=opener)
+
+
 def _incident_opener(runtime: Runtime, actor: str, name: str, reason: str) -> IncidentOpener:
     """Open (or join) the database's incident inside the run's own transaction."""
 
@@ -97,18 +145,29 @@ def _incident_opener(runtime: Runtime, actor: str, name: str, reason: str) -> In
 def live_data_after(runtime: Runtime, run_id: int) -> str:
     """What a database run did to the live data, in one sentence (said when it did not succeed).
 
-    Only two steps write to it: the switch of an in-place restore and the schema revert (each
-    migration of which runs in its own transaction, so a failed one leaves the one before).
+    Only three steps write to it: the switch of an in-place restore, the schema revert (each
+    migration of which runs in its own transaction, so a failed one leaves the one before),
+    and a reset's drop (one transaction: all or nothing).
     """
     with runtime.store.session() as session:
         run = get_run(session, run_id)
         steps = {step.kind: step for step in run.steps}
-    switch, revert = steps.get("db_switch"), steps.get("db_revert")
+    name = run.service.removeprefix("db:")
+    switch, revert, reset = steps.get("db_switch"), steps.get("db_revert"), steps.get("db_reset")
     if switch is not None and switch.state == StepState.SUCCEEDED:
         kept = (switch.output or {}).get("kept_as", "another name")
         return f"the live database holds the restored data; the data as it was is kept as {kept!r}"
+    if reset is not None and reset.state == StepState.SUCCEEDED:
+        backup = steps["db_backup"].output or {}
+        head = migration_adapter_for(runtime.config, name).status().head
+        schema = f"its schema is at revision {head}" if head else "its schema is empty"
+        return (
+            f"the live data was dropped and {schema}; the data as it was is in backup "
+            f"{backup.get('backup_id')} at {backup.get('location')}"
+        )
+    if reset is not None and reset.attempts > 0:
+        return "the live data is as it was: the reset's drop was rolled back whole"
     if revert is not None and revert.attempts > 0:
-        name = run.service.removeprefix("db:")
         head = migration_adapter_for(runtime.config, name).status().head
         return f"the live data is unchanged; its schema is at revision {head}"
     return "the live data is as it was: nothing was written to it"

@@ -1,15 +1,18 @@
 """The database plans: a schema revert, always behind a fresh backup and a named restore point,
-and a restore (beside the live data, into a named database, or in place).
+a restore (beside the live data, into a named database, or in place), and a reset.
 
 [approval, when the revert loses data or cannot be judged] → backup → restore point
 → revert the schema through the tool's own down path → integrity report
+
+reset: a fresh backup, checked → drop every user schema → every migration again → integrity
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backout.db.migrations import RevertPlan
+from backout.db.migrations import MigrationStatus, RevertPlan
+from backout.db.reset import ResetScope
 from backout.plans.base import Plan, StepSpec
 
 
@@ -139,3 +142,29 @@ def restore_plan(
         ),
     ]
     return Plan("database", database_subject(name), None, described, steps)
+
+
+def reset_plan(name: str, scope: ResetScope, status: MigrationStatus, *, reason: str) -> Plan:
+    """What `prisma migrate reset --force` does, behind a fresh backup that is checked first."""
+    revisions = [m.revision for m in (*status.applied, *status.pending)]
+    newest = revisions[-1] if revisions else "(no migration)"
+    steps = [
+        StepSpec(
+            "db_backup",
+            f"Back up {name} before the reset, and check the backup",
+            {"database": name, "reason": f"before a reset: {reason}", "verify": True},
+        ),
+        StepSpec(
+            "db_reset",
+            f"Drop every schema of {scope.dbname} "
+            f"({len(scope.tables)} table(s), {scope.rows} row(s)) and make public again",
+            {"database": name, "dbname": scope.dbname},
+        ),
+        StepSpec(
+            "db_upgrade",
+            f"Apply every migration from nothing ({len(revisions)}, up to {newest})",
+            {"database": name, "revisions": revisions},
+        ),
+        StepSpec("db_verify", f"Integrity report of {name}", {"database": name}),
+    ]
+    return Plan("database", database_subject(name), status.head, newest, steps)

@@ -8,6 +8,7 @@ from backout.steps.database import (
     DatabaseRevert,
     DatabaseVerify,
 )
+from backout.steps.database_reset import DatabaseReset, DatabaseUpgrade
 from backout.steps.database_restore import DatabaseRestore, LostWrites
 from backout.steps.database_switch import DatabaseCopyIn, DatabaseSwitch
 from backout.steps.deploy import Deploy
@@ -35,6 +36,8 @@ STEP_KINDS: dict[str, StepKind] = {
         LostWrites(),
         DatabaseCopyIn(),
         DatabaseSwitch(),
+        DatabaseReset(),
+        DatabaseUpgrade(),
         FlagSet(),
         FlagHold(),
         FlagMarkRemove(),

@@ -4,7 +4,9 @@ The head is read from the version table (`alembic_version` unless configured). A
 SQL for each step is Alembic's offline rendering of that step's downgrade (`alembic downgrade
 REV:DOWN --sql`), which is what gets classified; the revert itself runs Alembic's online
 downgrade one revision at a time, so each step is one env.py run and one transaction, with
-its version-table update inside it (PostgreSQL's DDL is transactional).
+its version-table update inside it (PostgreSQL's DDL is transactional). `upgrade()` is
+`alembic upgrade` to the newest revision: one env.py run (the generated env.py applies every
+pending revision in one transaction).
 
 What a project's env.py must do: take its URL from `config.get_main_option("sqlalchemy.url")`
 (the env.py `alembic init` generates does, in both modes). backout sets that option to the
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 
 import psycopg
 from alembic import command
@@ -116,6 +119,18 @@ class AlembicAdapter:
             step = remaining[0]
             self._downgrade(step, plan.revision_after(step))
 
+    def upgrade(self) -> list[str]:
+        """`alembic upgrade` to the newest revision; the revisions it applied, oldest first."""
+        before = self.status()
+        if not before.pending:
+            return []
+        newest = before.pending[-1].revision
+        self._alembic(command.upgrade, newest, f"upgrading to {newest}", offline=None)
+        applied = {m.revision for m in self.status().applied}
+        done = [m.revision for m in before.pending if m.revision in applied]
+        log.info("applied %s to %s", ", ".join(done), self._database.name)
+        return done
+
     def _step(self, connection: Connection, script: Script) -> RevertStep:
         down = _down_revision(script)
         try:
@@ -134,21 +149,32 @@ class AlembicAdapter:
 
     def _offline_sql(self, revision: str, down: str) -> str:
         buffer = io.StringIO()
-        self._downgrade_to(f"{revision}:{down}", f"rendering {revision}", offline=buffer)
+        self._alembic(
+            command.downgrade, f"{revision}:{down}", f"rendering {revision}", offline=buffer
+        )
         return buffer.getvalue()
 
     def _downgrade(self, step: RevertStep, target: str) -> None:
-        self._downgrade_to(target, f"reverting {step.revision} ({step.name})", offline=None)
+        doing = f"reverting {step.revision} ({step.name})"
+        self._alembic(command.downgrade, target, doing, offline=None)
         log.info("reverted %s (%s) of %s", step.revision, step.name, self._database.name)
 
-    def _downgrade_to(self, revision: str, doing: str, *, offline: io.StringIO | None) -> None:
-        """`alembic downgrade`, online or (into `offline`) as SQL. env.py and the migrations
-        are the project's code, so any error they raise is translated here, at the boundary."""
+    def _alembic(
+        self,
+        alembic_command: Callable[..., None],
+        revision: str,
+        doing: str,
+        *,
+        offline: io.StringIO | None,
+    ) -> None:
+        """`alembic downgrade|upgrade`, online or (into `offline`) as SQL. env.py and the
+        migrations are the project's code, so any error they raise is translated here."""
+        reverting = alembic_command is command.downgrade and offline is None
         try:
-            command.downgrade(self._config(offline), revision, sql=offline is not None)
+            alembic_command(self._config(offline), revision, sql=offline is not None)
         except sa_exc.DBAPIError as error:
             if isinstance(error.orig, psycopg.Error):
-                raise db_error(error.orig, doing, rolled_back=offline is None) from None
+                raise db_error(error.orig, doing, rolled_back=reverting) from None
             raise MigrationError(f"{doing} failed: {first_line(error)}") from None
         except BackoutError:
             raise

@@ -1,4 +1,5 @@
-"""The MigrationAdapter interface: read a schema's migration state and revert it, safely.
+"""The MigrationAdapter interface: read a schema's migration state, revert it safely, and apply it
+from nothing again (a reset).
 
     status()             applied and pending migrations, and the current head. Read-only, quick.
     revert_plan(to)      the down steps that bring the schema back to revision `to` (newest first),
@@ -17,6 +18,12 @@
                          A failing step is rolled back whole; the steps before it stay reverted.
                          Each step waits at most `lock_timeout` for its table locks, so a revert
                          never queues behind a long transaction and stalls the application.
+    upgrade()            apply every pending migration, oldest first, through the tool's own up
+                         path, with its record in the tool's bookkeeping; returns the revisions it
+                         applied. Idempotent and resumable: an applied revision is skipped, so a
+                         second call applies nothing. Atomic per migration at least (Alembic's
+                         generated env.py runs them all in one transaction); a failing migration
+                         is rolled back whole. As slow as the migrations themselves.
 
 Errors: MigrationError (retryable when a lock could not be had in time), translated from the
 tool's and the database's errors; UnavailableError when the database cannot be reached.
@@ -169,6 +176,8 @@ class MigrationAdapter(Protocol):
     def revert_plan(self, to: str) -> RevertPlan: ...
 
     def revert(self, plan: RevertPlan) -> None: ...
+
+    def upgrade(self) -> list[str]: ...
 
 
 def resolve_revision(wanted: str, known: list[str]) -> str:

@@ -16,21 +16,33 @@ from Prisma's engine source (diagnose_migration_history): `prisma migrate status
 by name whatever their rolled_back_at, so it keeps calling a reverted migration applied;
 `backout db migrations` reports it as pending. Each step holds Prisma's own advisory lock
 (72707369), so a revert and a `prisma migrate deploy` never run at once.
+
+`upgrade()` does what `prisma migrate deploy` does (after the engine's apply_migrations.rs), for
+a reset: refuse while a failed migration is recorded, create `_prisma_migrations` if missing
+(with Prisma's own DDL), then run each folder's migration.sql that has no applied row, oldest
+first, and record it with checksum = sha256 hex of the file, finished_at, applied_steps_count 1.
+Unlike Prisma, backout runs each migration and its row in one transaction under the advisory
+lock, so a failing migration leaves no half-applied state and no failed row. With `db_schema`,
+the schema is created if missing and is the transaction's search_path, as the `?schema=` of
+Prisma's URL makes it. Not checked against the real Prisma CLI (it cannot run here).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import tomllib
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import psycopg
 from psycopg import sql
 from pydantic import Field
 
 from backout.db.connection import Connection
-from backout.db.migrations._sql_steps import revert_with_sql
+from backout.db.migrations._sql_steps import db_error, revert_with_sql, take_lock
 from backout.db.migrations.base import (
     BASE,
     Migration,
@@ -43,11 +55,28 @@ from backout.db.migrations.base import (
     database_of,
     resolve_revision,
 )
-from backout.db.migrations.classify import classify, read_only_connection
+from backout.db.migrations.classify import classify, read_only_connection, runnable_statements
 from backout.registry import PluginContext
+
+log = logging.getLogger(__name__)
 
 PRISMA_LOCK_KEY = 72707369  # the advisory lock Prisma Migrate takes on PostgreSQL
 TABLE = "_prisma_migrations"
+# As Prisma's schema engine creates it on PostgreSQL.
+_CREATE_TABLE = sql.SQL("""CREATE TABLE IF NOT EXISTS {} (
+    "id"                    VARCHAR(36) PRIMARY KEY NOT NULL,
+    "checksum"              VARCHAR(64) NOT NULL,
+    "finished_at"           TIMESTAMPTZ,
+    "migration_name"        VARCHAR(255) NOT NULL,
+    "logs"                  TEXT,
+    "rolled_back_at"        TIMESTAMPTZ,
+    "started_at"            TIMESTAMPTZ NOT NULL DEFAULT now(),
+    "applied_steps_count"   INTEGER NOT NULL DEFAULT 0
+)""")
+_RECORD_APPLIED = sql.SQL(
+    "INSERT INTO {} (id, checksum, finished_at, migration_name, started_at, applied_steps_count)"
+    " VALUES ({}, {}, clock_timestamp(), {}, now(), 1)"
+)
 
 
 class PrismaSettings(MigrationSettings):
@@ -105,6 +134,7 @@ class PrismaAdapter:
         self._database = database_of(context)
         self._dir = context.resolve(settings.migrations_dir)
         self._lock_timeout = settings.lock_timeout
+        self._db_schema = settings.db_schema
         parts = (settings.db_schema, TABLE) if settings.db_schema else (TABLE,)
         self._table = sql.Identifier(*parts)
 
@@ -130,6 +160,47 @@ class PrismaAdapter:
 
     def revert(self, plan: RevertPlan) -> None:
         revert_with_sql(self._database, plan, _Book(self._table), self._lock_timeout)
+
+    def upgrade(self) -> list[str]:
+        """`prisma migrate deploy`, re-implemented (see the module doc); the folders applied."""
+        return [name for name in self._folders() if self._apply(name)]
+
+    def _apply(self, name: str) -> bool:
+        """One migration and its row, in one transaction; False when it was applied already."""
+        path = self._dir / name / "migration.sql"
+        script = path.read_bytes()
+        statements = runnable_statements(script.decode("utf-8"), source=str(path))
+        with self._database.connect() as connection:
+            try:
+                with connection.transaction():
+                    take_lock(connection, PRISMA_LOCK_KEY, self._lock_timeout)
+                    self._prepare(connection)
+                    status = _status([name], _rows(connection, self._table))
+                    _refuse_failed(status)
+                    if not status.pending:
+                        return False
+                    for statement in statements:
+                        connection.execute(statement)
+                    checksum = hashlib.sha256(script).hexdigest()
+                    record = _RECORD_APPLIED.format(
+                        self._table,
+                        sql.Literal(str(uuid.uuid4())),
+                        sql.Literal(checksum),
+                        sql.Literal(name),
+                    )
+                    connection.execute(record)  # no %s: a schema name may hold a '%'
+            except psycopg.Error as error:
+                raise db_error(error, f"applying {name}") from None
+        log.info("applied %s to %s", name, self._database.name)
+        return True
+
+    def _prepare(self, connection: Connection) -> None:
+        """The schema of `?schema=` as search_path (created if missing), and Prisma's table."""
+        if self._db_schema:
+            schema = sql.Identifier(self._db_schema)
+            connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+            connection.execute(sql.SQL("SET LOCAL search_path TO {}").format(schema))
+        connection.execute(_CREATE_TABLE.format(self._table))
 
     def _target(self, to: str, folders: list[str], status: MigrationStatus) -> str:
         applied = [m.revision for m in status.applied]

@@ -9,13 +9,9 @@
       process_max: 2
       archive_timeout: 60s              # PostgreSQL's: the most WAL archiving alone may lose
 
-backout writes its own pgBackRest configuration, `<state>/pgbackrest/<stanza>/pgbackrest.conf`
-(never /etc), with its log, lock and spool folders beside it, and passes `--config` to every
-command — including the `archive_command` of required_settings() and the `restore_command`
-pgBackRest writes into a restored data directory. pgBackRest runs as the cluster's OS user
-(ClusterSettings.os_user, else the owner of data_dir) when backout runs as root, so that user
-must be able to reach those folders and the repository. It connects to the server through its
-unix socket, whose folder and port backout asks the server for.
+pgBackRest runs through its own configuration under the state folder, as the cluster's OS
+user (pgbackrest_command.py). It connects to the server through its unix socket, whose folder
+and port backout asks the server for.
 
 The stanza is created on the first backup (stanza-create is idempotent). A backup first checks
 that the server archives through this engine: otherwise pgBackRest would wait for WAL that never
@@ -39,9 +35,7 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import shutil
-import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -64,14 +58,12 @@ from backout.db.backup.base import (
     UnknownBackupError,
     VerifyReport,
 )
+from backout.db.backup.pgbackrest_command import PgBackRestCommand, verify_problems
 from backout.db.context import DbPluginContext
 from backout.errors import ConfigError, UnavailableError
 from backout.registry import PluginContext, PluginSettings
 
-_ERROR_LINE = re.compile(r"ERROR: \[(\d+)\]: (.*)")
 _ARCHIVED_SEGMENT = re.compile(r"^([0-9A-F]{24})-[0-9a-f]{40}(\.\w+)?$")
-_RETRYABLE_CODES = {50, 56, 82}  # lock held, server unreachable, WAL archive timeout
-_QUICK_S = 300.0
 _SERVER_SETTINGS = ["port", "unix_socket_directories", "data_directory"]
 _SERVER_SETTINGS += ["archive_mode", "archive_command"]
 
@@ -117,14 +109,25 @@ class PgBackRestEngine:
         self._stanza = settings.stanza or db.service
         self._repository = context.resolve(settings.repository)
         self._home = db.state_dir / "pgbackrest" / self._stanza
-        self._executable = shutil.which("pgbackrest") or "pgbackrest"
-        self._prepared = False
+        self._command = PgBackRestCommand(
+            home=self._home,
+            repository=self._repository,
+            stanza=self._stanza,
+            data_dir=self._data_dir,
+            user=self._user,
+            database=self._database,
+            global_options={
+                "repo1-retention-full": str(settings.retention_full),
+                "process-max": str(settings.process_max),
+                "compress-type": settings.compress_type,
+            },
+        )
         self._stanza_created = False
         self._segment_size: int | None = None
 
     @property
     def config_file(self) -> Path:
-        return self._home / "pgbackrest.conf"
+        return self._command.config_file
 
     @property
     def stanza(self) -> str:
@@ -135,7 +138,7 @@ class PgBackRestEngine:
         return {
             "wal_level": "replica",
             "archive_mode": "on",
-            "archive_command": self._archive_command(),
+            "archive_command": self._command.archive_command(),
             "archive_timeout": f"{seconds}s",
         }
 
@@ -145,10 +148,10 @@ class PgBackRestEngine:
             raise BackupError(f"pgbackrest takes full, diff or incr backups, not {kind!r}")
         server = self._server_options()
         if not self._stanza_created:
-            self._run(["stanza-create"], server=server)
+            self._command.run(["stanza-create"], server=server)
             self._stanza_created = True
         before = {b.id for b in self.backups()}
-        self._run(["backup", f"--type={kind}"], server=server, timeout=self._timeout)
+        self._command.run(["backup", f"--type={kind}"], server=server, timeout=self._timeout)
         new = [b for b in self.backups() if b.id not in before]
         if not new:
             raise BackupError("pgbackrest backup succeeded but the repository lists no new backup")
@@ -160,12 +163,12 @@ class PgBackRestEngine:
 
     def verify(self, backup_id: str) -> VerifyReport:
         backup = self._backup(backup_id, self.backups())
-        done = self._run(
+        done = self._command.run(
             ["verify", f"--set={backup_id}", "--log-level-console=detail"],
             timeout=self._timeout,
             check=False,
         )
-        problems = _verify_problems(done)
+        problems = verify_problems(done)
         reach = self._reach(backup)
         if reach.missing:
             problems.append(self._gap_sentence(reach, backup))
@@ -203,7 +206,7 @@ class PgBackRestEngine:
         before = [b.id for b in self.backups()]
         if not before:
             return []
-        self._run(["expire"], timeout=self._timeout)
+        self._command.run(["expire"], timeout=self._timeout)
         after = {b.id for b in self.backups()}
         return [backup_id for backup_id in before if backup_id not in after]
 
@@ -225,7 +228,7 @@ class PgBackRestEngine:
         options = self._target_options(target, base, streamed_wal)
         into = into.absolute()
         self._fresh_directory(into)
-        self._run(
+        self._command.run(
             ["restore", f"--pg1-path={into}", f"--set={base.id}", *options], timeout=self._timeout
         )
         if streamed_wal is not None:
@@ -306,7 +309,7 @@ class PgBackRestEngine:
         scratch = Path(tempfile.mkdtemp(prefix="backout-archive-get-"))
         try:
             cluster.give_to(scratch, self._user)
-            self._run(["archive-get", segment, str(scratch / segment)])
+            self._command.run(["archive-get", segment, str(scratch / segment)])
             return wal_stream.last_transaction_time(scratch / segment, self._bindir)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -316,7 +319,7 @@ class PgBackRestEngine:
         if not archives:
             return []
         where = f"archive/{self._stanza}/{archives[-1]['id']}"
-        done = self._run(["repo-ls", "--recurse", "--output=json", where])
+        done = self._command.run(["repo-ls", "--recurse", "--output=json", where])
         names = (Path(path).name for path in json.loads(done.stdout or "{}"))
         return [m.group(1) for m in map(_ARCHIVED_SEGMENT.match, names) if m]
 
@@ -371,7 +374,7 @@ class PgBackRestEngine:
         return options + ([f"--pg1-database={params['dbname']}"] if "dbname" in params else [])
 
     def _stanza_info(self) -> dict[str, Any]:
-        done = self._run(["info", "--output=json"])
+        done = self._command.run(["info", "--output=json"])
         stanzas: list[dict[str, Any]] = json.loads(done.stdout or "[]")
         return stanzas[0] if stanzas else {}
 
@@ -408,95 +411,3 @@ class PgBackRestEngine:
     @property
     def _timeout(self) -> float:
         return self._settings.timeout.total_seconds()
-
-    def _archive_command(self) -> str:
-        words = [self._executable, f"--config={self.config_file}", f"--stanza={self._stanza}"]
-        return " ".join(shlex.quote(word) for word in words) + " archive-push %p"
-
-    def _run(
-        self,
-        args: list[str],
-        *,
-        server: list[str] | None = None,
-        timeout: float = _QUICK_S,
-        check: bool = True,
-    ) -> subprocess.CompletedProcess[str]:
-        """Run one pgbackrest command as the cluster's user; BackupError when it fails."""
-        self._prepare()
-        argv = [self._executable, f"--config={self.config_file}", f"--stanza={self._stanza}"]
-        argv += server or []
-        password = conninfo_to_dict(self._database.conninfo).get("password")
-        env = {"PGPASSWORD": str(password)} if password else None
-        done = cluster.run_tool([*argv, *args], user=self._user, env=env, timeout=timeout)
-        if check and done.returncode != 0:
-            raise self._failure(args[0], done)
-        return done
-
-    def _failure(self, command: str, done: subprocess.CompletedProcess[str]) -> BackupError:
-        errors = _ERROR_LINE.findall(done.stdout + done.stderr)
-        code = int(errors[-1][0]) if errors else None
-        message = errors[-1][1] if errors else (done.stderr or done.stdout).strip()
-        hint = f"pgBackRest's logs are in {self._home / 'log'}"
-        if "Permission denied" in message or "unable to open" in message:
-            hint += f"; it runs as {self._user or 'backout'}, who must reach every folder it uses"
-        return BackupError(
-            f"pgbackrest {command} failed (exit {done.returncode}): {message}",
-            retryable=code in _RETRYABLE_CODES,
-            hint=hint,
-        )
-
-    def _prepare(self) -> None:
-        """Create the folders and write the configuration file (once per engine)."""
-        if self._prepared:
-            return
-        home = self._home
-        try:
-            for folder in (self._repository, home, home / "log", home / "lock", home / "spool"):
-                if not folder.is_dir():
-                    folder.mkdir(mode=0o750, parents=True)
-                    cluster.give_to(folder, self._user)
-            write_text_atomic(self.config_file, self._config_text(), mode=0o640)
-            cluster.give_to(self.config_file, self._user)
-        except OSError as error:
-            raise BackupError(f"cannot prepare pgBackRest's folders: {error}") from None
-        cluster.check_reachable(self.config_file, self._user)
-        cluster.check_reachable(self._repository, self._user)
-        self._prepared = True
-
-    def _config_text(self) -> str:
-        s = self._settings
-        lines = [
-            "# Written by backout; rewritten on each use: change backout.yaml instead.",
-            "[global]",
-            f"repo1-path={self._repository}",
-            f"repo1-retention-full={s.retention_full}",
-            f"process-max={s.process_max}",
-            f"compress-type={s.compress_type}",
-            "start-fast=y",
-            "expire-auto=n",
-            f"log-path={self._home / 'log'}",
-            f"lock-path={self._home / 'lock'}",
-            f"spool-path={self._home / 'spool'}",
-            "log-level-console=warn",
-            "log-level-file=info",
-            "",
-            f"[{self._stanza}]",
-            f"pg1-path={self._data_dir}",
-        ]
-        return "\n".join(lines) + "\n"
-
-
-def _verify_problems(done: subprocess.CompletedProcess[str]) -> list[str]:
-    """What pgbackrest verify found wrong: its per-file lines, its summary, its errors."""
-    output = done.stdout + done.stderr
-    problems = [
-        line.split("INFO: ", 1)[1].strip()
-        for line in output.splitlines()
-        if re.search(r"INFO: (invalid|missing|skip)", line)
-    ]
-    if not problems and "status: error" in output:
-        problems.append(output[output.index("status: error") :].strip())
-    problems += [f"[{code}] {message}" for code, message in _ERROR_LINE.findall(output)]
-    if done.returncode != 0 and not problems:
-        problems.append(f"pgbackrest verify exited {done.returncode}")
-    return problems

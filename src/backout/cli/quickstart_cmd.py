@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -14,6 +15,7 @@ from rich.markup import escape
 from backout.cli._common import console, err_console, print_json, print_table, say, show_step
 from backout.quickstart import (
     DatabaseQuickstartResult,
+    FlagsQuickstartResult,
     QuickstartResult,
     run_database_quickstart,
     run_flags_quickstart,
@@ -54,11 +56,8 @@ def quickstart(
         if as_json
         else (lambda line: err_console.print(f"[bold]•[/] {escape(line)}", highlight=False))
     )
-    if scenario is Scenario.DATABASE:
-        _database_story(workspace, narrate, keep_running=keep_running, as_json=as_json)
-    if scenario is Scenario.FLAGS:
-        _flags_story(workspace, narrate, keep_running=keep_running, as_json=as_json)
-    result = run_quickstart(
+    story = _STORIES[scenario]
+    result = story.run(
         workspace,
         narrate=narrate,
         on_step=None if as_json else show_step,
@@ -67,53 +66,24 @@ def quickstart(
     if as_json:
         print_json(result.as_dict())
     else:
-        _render(result)
-    raise typer.Exit(0 if result.rolled_back else 1)
+        story.render(result)
+    raise typer.Exit(0 if story.succeeded(result) else 1)
 
 
-def _database_story(
-    workspace: Path | None, narrate: Callable[[str], None], *, keep_running: bool, as_json: bool
-) -> NoReturn:
-    result = run_database_quickstart(
-        workspace,
-        narrate=narrate,
-        on_step=None if as_json else show_step,
-        keep_running=keep_running,
+def _render_flags(result: FlagsQuickstartResult) -> None:
+    verdict = (
+        f"[green]mitigated by the flag {escape(result.flag)}[/], no redeploy"
+        if result.mitigated_by == "flag"
+        else "[yellow]the flag did not help: rolled back[/]"
     )
-    if as_json:
-        print_json(result.as_dict())
-    else:
-        _render_database(result)
-    done = result.restored and result.schema_reverted and result.integrity_ok
-    raise typer.Exit(0 if done else 1)
-
-
-def _flags_story(
-    workspace: Path | None, narrate: Callable[[str], None], *, keep_running: bool, as_json: bool
-) -> NoReturn:
-    result = run_flags_quickstart(
-        workspace,
-        narrate=narrate,
-        on_step=None if as_json else show_step,
-        keep_running=keep_running,
+    console.print(verdict)
+    say(
+        f"time to detect {_s(result.time_to_detect_s)}, trigger → error rate back under "
+        f"the threshold {_s(result.time_to_mitigate_s)}"
     )
-    if as_json:
-        print_json(result.as_dict())
-    else:
-        verdict = (
-            f"[green]mitigated by the flag {escape(result.flag)}[/], no redeploy"
-            if result.mitigated_by == "flag"
-            else "[yellow]the flag did not help: rolled back[/]"
-        )
-        console.print(verdict)
-        say(
-            f"time to detect {_s(result.time_to_detect_s)}, trigger → error rate back under "
-            f"the threshold {_s(result.time_to_mitigate_s)}"
-        )
-        say(f"workspace: {result.workspace}")
-        say(f"  try:   cd {result.workspace} && backout flags show {result.flag}")
-        say(f"         backout incident show {result.incident_id}")
-    raise typer.Exit(0 if result.mitigated_by == "flag" else 1)
+    say(f"workspace: {result.workspace}")
+    say(f"  try:   cd {result.workspace} && backout flags show {result.flag}")
+    say(f"         backout incident show {result.incident_id}")
 
 
 def _render_database(result: DatabaseQuickstartResult) -> None:
@@ -171,6 +141,26 @@ def _offset(first: str | None, at: str) -> str:
 
 def _s(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}s"
+
+
+@dataclass(frozen=True)
+class _Story:
+    """How the CLI tells one scenario: what runs it, how it is shown, when it went well."""
+
+    run: Callable[..., Any]
+    render: Callable[[Any], None]
+    succeeded: Callable[[Any], bool]
+
+
+_STORIES = {
+    Scenario.APP: _Story(run_quickstart, _render, lambda r: bool(r.rolled_back)),
+    Scenario.DATABASE: _Story(
+        run_database_quickstart,
+        _render_database,
+        lambda r: bool(r.restored and r.schema_reverted and r.integrity_ok),
+    ),
+    Scenario.FLAGS: _Story(run_flags_quickstart, _render_flags, lambda r: r.mitigated_by == "flag"),
+}
 
 
 def register(app: typer.Typer) -> None:

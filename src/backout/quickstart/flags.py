@@ -22,23 +22,18 @@ import yaml
 
 from backout.atomic import write_text_atomic
 from backout.errors import BackoutError, UnavailableError
-from backout.executor import Executor, StepListener
+from backout.executor import StepListener
 from backout.operations import views
-from backout.operations.deploy import deploy
 from backout.operations.tokens import Role, create_token
 from backout.quickstart.scenario import (
-    BAKE_DEADLINE_S,
     ROLLBACK_DEADLINE_S,
     Narrate,
-    require_success,
-    status_of,
+    ship_good_then_bad,
     watch_until,
     workspace_log,
 )
 from backout.quickstart.workspace import SERVICE, Workspace, create_workspace, free_port
-from backout.releases import ReleaseStatus
 from backout.runtime import Runtime
-from backout.watch import Watcher
 
 FLAG = "waitlist"
 SERVER_START_DEADLINE_S = 30.0
@@ -172,20 +167,13 @@ def _tell(
     narrate: Narrate,
     on_step: StepListener | None,
 ) -> FlagsQuickstartResult:
-    good, bad = workspace.repo.good_version, workspace.repo.bad_version
-    executor = Executor(runtime, actor="quickstart", on_step=on_step)
-    narrate(f"deploying {good} with git-build")
-    require_success(deploy(runtime, executor, SERVICE, good, ref=workspace.repo.tags[good]))
-    decisions: list[str] = []
-
-    def remember(decision: str) -> None:
-        decisions.append(decision)
-        narrate(decision)
-
-    watcher = Watcher(runtime, on_change=remember)
-    watch_until(watcher, lambda: status_of(runtime, good) == ReleaseStatus.GOOD, BAKE_DEADLINE_S)
-    narrate(f"deploying {bad}: its waitlist path, behind {FLAG!r} at 30 %, fails")
-    require_success(deploy(runtime, executor, SERVICE, bad, ref=workspace.repo.tags[bad]))
+    watcher, decisions = ship_good_then_bad(
+        runtime,
+        workspace,
+        narrate,
+        on_step,
+        bad_is=f": its waitlist path, behind {FLAG!r} at 30 %, fails",
+    )
     mitigation = _Mitigation(runtime, _error_threshold(runtime))
 
     def settled() -> bool:

@@ -93,6 +93,25 @@ def _tell(
     narrate: Narrate,
     on_step: StepListener | None,
 ) -> QuickstartResult:
+    bad = workspace.repo.bad_version
+    watcher, decisions = ship_good_then_bad(
+        runtime, workspace, narrate, on_step, bad_is=", the bad release, under steady traffic"
+    )
+    watch_until(watcher, lambda: bool(watcher.results), ROLLBACK_DEADLINE_S)
+    result = watcher.wait_for_runs()[0]
+    return _summarise(runtime, workspace, log_file, result, decisions, bad)
+
+
+def ship_good_then_bad(
+    runtime: Runtime,
+    workspace: Workspace,
+    narrate: Narrate,
+    on_step: StepListener | None,
+    *,
+    bad_is: str,
+) -> tuple[Watcher, list[str]]:
+    """Deploy the good release, watch it bake to good, deploy the bad one: the watcher (its
+    decisions narrated and kept, in the returned list) is left to tell what follows."""
     good, bad = workspace.repo.good_version, workspace.repo.bad_version
     executor = Executor(runtime, actor="quickstart", on_step=on_step)
     narrate(f"deploying {good} with git-build (checkout, install, build, start)")
@@ -105,11 +124,9 @@ def _tell(
 
     watcher = Watcher(runtime, on_change=remember)
     watch_until(watcher, lambda: status_of(runtime, good) == ReleaseStatus.GOOD, BAKE_DEADLINE_S)
-    narrate(f"deploying {bad}, the bad release, and sending steady synthetic traffic")
+    narrate(f"deploying {bad}{bad_is}")
     require_success(deploy(runtime, executor, SERVICE, bad, ref=workspace.repo.tags[bad]))
-    watch_until(watcher, lambda: bool(watcher.results), ROLLBACK_DEADLINE_S)
-    result = watcher.wait_for_runs()[0]
-    return _summarise(runtime, workspace, log_file, result, decisions, bad)
+    return watcher, decisions
 
 
 def require_success(result: RunResult) -> None:

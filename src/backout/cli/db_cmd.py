@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -22,7 +22,7 @@ from backout.cli._common import (
 )
 from backout.db.backup import BackupKind
 from backout.errors import ExitCode
-from backout.executor import Executor, RunState
+from backout.executor import Executor, RunResult, RunState
 from backout.operations import database as db_ops
 from backout.operations import views
 from backout.operations.database_runs import (
@@ -34,6 +34,7 @@ from backout.operations.database_runs import (
     start_restore,
     start_revert,
 )
+from backout.runtime import Runtime
 
 db_app = typer.Typer(help="PostgreSQL: backups, integrity, migrations.", no_args_is_help=True)
 db_table_cmd.register(db_app)
@@ -233,21 +234,7 @@ def revert(
         executor = Executor(rt, actor=actor(), on_step=None if as_json else show_step)
         run_id = start_revert(rt, executor, name, to, reason=reason)
         result = executor.execute(run_id)
-        live = live_data_after(rt, run_id)
-    if as_json:
-        print_json(
-            {
-                "run_id": result.run_id,
-                "state": result.state,
-                "message": result.message,
-                "live_data": live,
-            }
-        )
-    else:
-        say(result.message)
-        if result.state is not RunState.SUCCEEDED:
-            say(live)
-    raise typer.Exit(int(result.exit_code))
+        _report_database_run(rt, result, as_json, shown=())
 
 
 @db_app.command("restore")
@@ -305,27 +292,8 @@ def restore(
             in_place=in_place,
         )
         result = executor.execute(run_id)
-        detail = views.run_detail(rt, run_id)
-        live = live_data_after(rt, run_id)
-    outputs = {s["kind"]: s for s in detail["steps"]}
-    if as_json:
-        print_json(
-            {
-                "run_id": result.run_id,
-                "state": result.state,
-                "message": result.message,
-                "live_data": live,
-                "steps": detail["steps"],
-            }
-        )
-    else:
-        for kind in ("db_restore", "db_copy_in", "db_backup", "db_switch", "db_lost_writes"):
-            if kind in outputs and outputs[kind]["message"]:
-                say(outputs[kind]["message"])
-        say(result.message)
-        if result.state is not RunState.SUCCEEDED:
-            say(live)
-    raise typer.Exit(int(result.exit_code))
+        shown = ("db_restore", "db_copy_in", "db_backup", "db_switch", "db_lost_writes")
+        _report_database_run(rt, result, as_json, shown=shown)
 
 
 @db_app.command("reset")
@@ -364,22 +332,36 @@ def reset(
         executor = Executor(rt, actor=actor(), on_step=None if as_json else show_step)
         run_id = start_reset(rt, executor, preview, typed_dbname=typed, reason=reason)
         result = executor.execute(run_id)
-        detail = views.run_detail(rt, run_id)
-        live = live_data_after(rt, run_id)
+        shown = ("db_backup", "db_reset", "db_upgrade")
+        _report_database_run(rt, result, as_json, shown=shown, dbname=dbname)
+
+
+def _report_database_run(
+    rt: Runtime,
+    result: RunResult,
+    as_json: bool,
+    *,
+    shown: tuple[str, ...],
+    **extra: str,
+) -> NoReturn:
+    """The run's end: the `shown` steps' messages, the result and, unless it succeeded, what it
+    did to the live data (all in one object with --json); exits with the run's code."""
+    detail = views.run_detail(rt, result.run_id)
+    live = live_data_after(rt, result.run_id)
     if as_json:
         print_json(
             {
                 "run_id": result.run_id,
                 "state": result.state,
                 "message": result.message,
-                "dbname": dbname,
+                **extra,
                 "live_data": live,
                 "steps": detail["steps"],
             }
         )
     else:
         for step in detail["steps"]:
-            if step["kind"] in {"db_backup", "db_reset", "db_upgrade"} and step["message"]:
+            if step["kind"] in shown and step["message"]:
                 say(step["message"])
         say(result.message)
         if result.state is not RunState.SUCCEEDED:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from backout.redact import redact, redact_optional
+
 
 class ExitCode(IntEnum):
     """What `backout` returns to the shell; documented in the README for CI/CD jobs."""
@@ -31,9 +33,11 @@ class BackoutError(Exception):
     retryable: bool = False
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+        # Redacted once, here: every channel an error reaches (the CLI, `--json`, API bodies,
+        # logs, a run's steps, the timeline) prints its message and hint, never a password.
+        self.message = redact(message)
+        self.hint = redact_optional(hint)
+        super().__init__(self.message)
 
     def __str__(self) -> str:
         return self.message if self.hint is None else f"{self.message}\n  → {self.hint}"
@@ -46,8 +50,8 @@ class ConfigError(BackoutError):
 
     def __init__(self, path: str, problems: list[str], *, hint: str | None = None) -> None:
         self.path = path
-        self.problems = problems
-        listing = "\n".join(f"  - {p}" for p in problems)
+        self.problems = [redact(problem) for problem in problems]
+        listing = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{path}: {len(problems)} problem(s)\n{listing}", hint=hint)
 
 

@@ -36,6 +36,7 @@ from backout.errors import (
 from backout.incidents import add_event, resolve, withdraw_recovery
 from backout.owner import current_owner, owner_alive
 from backout.plans import Plan
+from backout.redact import redact, redact_json, redact_optional
 from backout.runs import (
     DONE_STEPS,
     RELEASE_PLANS,
@@ -372,8 +373,8 @@ class Executor:
         with self.runtime.store.session() as session:
             row = _step_row(session, step.id)
             row.state = state
-            row.message = message
-            row.output = {**(row.output or {}), **output}
+            row.message = redact(message)
+            row.output = {**(row.output or {}), **redact_json(output)}
             row.finished_at = utcnow()
             self._timeline(
                 session,
@@ -387,7 +388,7 @@ class Executor:
         with self.runtime.store.session() as session:
             row = _step_row(session, step_id)
             row.state = state
-            row.message = message
+            row.message = redact_optional(message)
 
     def _await_approval(self, run_id: int, waiting: AwaitingApprovalError) -> RunResult:
         with self.runtime.store.session() as session:
@@ -405,7 +406,7 @@ class Executor:
             if run.state in TERMINAL:  # aborted meanwhile: the abort stands
                 return ended(run)
             run.state = state
-            run.error = error
+            run.error = redact_optional(error)
             run.finished_at = utcnow()
             release_lock(session, run)
             target = run.target or "?"

@@ -24,6 +24,7 @@ from backout.cli import (
 )
 from backout.cli._common import err_console
 from backout.errors import BackoutError
+from backout.redact import install_log_redaction
 
 app = typer.Typer(
     name="backout",
@@ -50,6 +51,7 @@ for module in (
 
 
 def main() -> None:
+    install_log_redaction()
     to_stderr = logging.StreamHandler()
     to_stderr.setLevel(logging.WARNING)  # INFO goes to the log files of the commands that keep one
     to_stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

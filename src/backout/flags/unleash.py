@@ -31,6 +31,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from backout.config import Duration
 from backout.errors import BackoutError, ConfigError, NotFoundError, UnavailableError
 from backout.flags.base import GRADUAL_ROLLOUT, Flag, require_percent
+from backout.redact import remember_secret
 from backout.registry import PluginContext, PluginSettings
 
 logger = logging.getLogger(__name__)
@@ -154,17 +155,20 @@ class UnleashFlags:
                 ) from None
 
     def _token(self) -> str:
+        """The admin token, remembered as a secret so that no message or log can show it."""
         settings = self._settings
         if settings.token is not None:
-            return settings.token.get_secret_value()
-        name = str(settings.token_env)
-        token = os.environ.get(name, "").strip()
-        if not token:
-            raise ConfigError(
-                str(self._config_file),
-                [f"{_WHERE}.token_env: the environment variable {name} is not set"],
-                hint=f"export {name}=<an Unleash admin API token or personal access token>",
-            )
+            token = settings.token.get_secret_value()
+        else:
+            name = str(settings.token_env)
+            token = os.environ.get(name, "").strip()
+            if not token:
+                raise ConfigError(
+                    str(self._config_file),
+                    [f"{_WHERE}.token_env: the environment variable {name} is not set"],
+                    hint=f"export {name}=<an Unleash admin API token or personal access token>",
+                )
+        remember_secret(token)
         return token
 
     def _check_environment(self, api: _AdminApi) -> None:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backout.redact import redact
 from backout.store import Incident, TimelineEvent, utcnow
 
 
@@ -77,7 +78,7 @@ def add_event(
         incident_id=incident_id,
         run_id=run_id,
         kind=kind,
-        message=message,
+        message=redact(message),  # the timeline is read by people, the API and reports
         actor=actor,
         at=at or utcnow(),
     )

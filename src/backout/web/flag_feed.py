@@ -104,7 +104,11 @@ class FlagFeed:
         if self._current is None:
             raise UnavailableError(
                 "the flags could not be read yet",
-                hint=f"the server log says why: {self._failing or 'still starting'}",
+                # Not the reason itself: a client token is handed to apps, even to browsers, and
+                # the reason names where the flags live.
+                hint="the server is still starting"
+                if self._failing is None
+                else "backout cannot read its flag provider; the server log says why",
             )
         return self._current
 

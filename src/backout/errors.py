@@ -24,6 +24,7 @@ class ExitCode(IntEnum):
     AWAITING_APPROVAL = 6
     ABORTED = 7
     UNAVAILABLE = 8
+    NOT_CONFIRMED = 9
 
 
 class BackoutError(Exception):
@@ -102,6 +103,25 @@ class RefusedError(BackoutError):
     """The request is understood but not allowed in the current state."""
 
     exit_code = ExitCode.FAILED
+
+
+class NotConfirmedError(BackoutError):
+    """A destructive change was not confirmed (answered no, a wrong name typed): nothing changed."""
+
+    exit_code = ExitCode.NOT_CONFIRMED
+
+    def __init__(self, what: str, *, hint: str | None = None) -> None:
+        super().__init__(f"not confirmed: {what}; nothing was changed", hint=hint)
+
+
+class ConfirmationRequiredError(NotConfirmedError):
+    """A destructive change needs a confirmation and no one is at a terminal to give it."""
+
+    def __init__(self, question: str, *, option: str) -> None:
+        super().__init__(
+            f"{question.rstrip('?')} needs a confirmation and no one can answer a prompt here",
+            hint=f"confirm it with {option}",
+        )
 
 
 class PermissionDeniedError(BackoutError):

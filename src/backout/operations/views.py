@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from backout import releases
 from backout.errors import BackoutError, NotFoundError
-from backout.executor import TERMINAL, get_run, step_summary
 from backout.incidents import time_to_detect, time_to_recover
+from backout.runs import TERMINAL, get_run, step_summary
 from backout.runtime import Runtime
 from backout.store import Incident, Release, Run
 

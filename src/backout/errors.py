@@ -106,22 +106,17 @@ class RefusedError(BackoutError):
 
 
 class NotConfirmedError(BackoutError):
-    """A destructive change was not confirmed (answered no, a wrong name typed): nothing changed."""
+    """A destructive change was not confirmed (answered no, a wrong name typed): nothing changed.
+
+    Every command that asks before a destructive change ends with this code when it gets no
+    "yes", whatever the way of asking (a prompt, `--yes`, `--confirm NAME`).
+    """
 
     exit_code = ExitCode.NOT_CONFIRMED
-
-    def __init__(self, what: str, *, hint: str | None = None) -> None:
-        super().__init__(f"not confirmed: {what}; nothing was changed", hint=hint)
 
 
 class ConfirmationRequiredError(NotConfirmedError):
     """A destructive change needs a confirmation and no one is at a terminal to give it."""
-
-    def __init__(self, question: str, *, option: str) -> None:
-        super().__init__(
-            f"{question.rstrip('?')} needs a confirmation and no one can answer a prompt here",
-            hint=f"confirm it with {option}",
-        )
 
 
 class PermissionDeniedError(BackoutError):

@@ -135,9 +135,13 @@ def confirm(yes: bool, question: str) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        raise ConfirmationRequiredError(question, option="--yes")
+        raise ConfirmationRequiredError(
+            f"this change needs confirmation ({question}) and no one can answer a prompt here;"
+            " nothing was changed",
+            hint="pass --yes when no one can answer a prompt",
+        )
     if not typer.confirm(question):
-        raise NotConfirmedError(question)
+        raise NotConfirmedError(f"not confirmed ({question}): nothing was changed")
 
 
 def parse_moment(text: str | None, option: str = "--to-time") -> datetime | None:

@@ -49,11 +49,18 @@ class ConfigError(BackoutError):
 
     exit_code = ExitCode.INVALID_CONFIG
 
+    shown_problems = 20
+    """A file of thousands of unknown keys is one mistake: the first twenty say which."""
+
     def __init__(self, path: str, problems: list[str], *, hint: str | None = None) -> None:
         self.path = path
-        self.problems = [redact(problem) for problem in problems]
+        self.problem_count = len(problems)
+        self.problems = [redact(problem) for problem in problems[: self.shown_problems]]
         listing = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{path}: {len(problems)} problem(s)\n{listing}", hint=hint)
+        more = self.problem_count - len(self.problems)
+        if more:
+            listing += f"\n  ... and {more} more problem(s)"
+        super().__init__(f"{path}: {self.problem_count} problem(s)\n{listing}", hint=hint)
 
 
 class NotFoundError(BackoutError):

@@ -25,7 +25,7 @@ run_app = typer.Typer(help="Inspect one run.", no_args_is_help=True)
 
 def runs(
     service: Annotated[str | None, typer.Option(help="Only this service.")] = None,
-    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:

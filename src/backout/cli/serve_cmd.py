@@ -11,7 +11,7 @@ from backout.cli._common import ConfigOption, log_decisions_to_stderr, runtime
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8400,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8400,
     watch: Annotated[
         bool, typer.Option("--watch/--no-watch", help="Run the watch loop inside.")
     ] = True,

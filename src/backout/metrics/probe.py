@@ -60,9 +60,11 @@ class Probe:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started_at: float | None = None
 
     def start(self) -> None:
         if self._thread is None:
+            self._started_at = time.time()
             self._thread = threading.Thread(target=self._loop, name="probe", daemon=True)
             self._thread.start()
 
@@ -76,6 +78,10 @@ class Probe:
         start = now - self.settings.window.total_seconds()
         if since is not None:
             start = max(start, since)
+        if self._started_at is not None:
+            # Before the probe started nothing was measured: a rate over that time is no rate
+            # (7 requests "over" 5 s of a window the probe ran 0.3 s of read as 1.4/s).
+            start = max(start, self._started_at)
         with self._lock:
             samples = [s for s in self._samples if s.at >= start]
         return summarise(samples, max(now - start, 0.0))

@@ -13,6 +13,7 @@ from backout.incidents import time_to_detect, time_to_recover
 from backout.runs import TERMINAL, get_run, step_summary
 from backout.runtime import Runtime
 from backout.store import Incident, Release, Run
+from backout.store.ids import find_by_id
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -161,7 +162,9 @@ def list_incidents(runtime: Runtime, *, limit: int = 50) -> list[dict[str, Any]]
 
 def incident_detail(runtime: Runtime, incident_id: int) -> dict[str, Any]:
     with runtime.store.session() as session:
-        incident = session.get(Incident, incident_id)
+        incident = find_by_id(session, Incident, incident_id)
         if incident is None:
-            raise NotFoundError(f"there is no incident {incident_id}")
+            raise NotFoundError(
+                f"there is no incident {incident_id}", hint="list them with: backout incidents"
+            )
         return incident_view(incident, with_timeline=True)

@@ -93,11 +93,19 @@ class Result:
         return f"$ {' '.join(self.argv)}\n→ {self.code}\n{self.stdout}\n{self.stderr}"
 
     def refused(self, code: int, *expected: str) -> None:
-        """Assert a readable refusal: this exit code, each text on stderr, and no traceback."""
+        """Assert a readable refusal: this exit code, each text said, and no traceback.
+
+        Said on stderr; or, by a command given `--json`, in the error object on stdout.
+        """
         assert self.code == code, self
         assert "Traceback" not in self.stderr, self
+        said = self.stderr
+        if "--json" in self.argv:
+            error = self.json()["error"]
+            assert error["exit_code"] == code, self
+            said = f"{error['message']}\n{error['hint'] or ''}"
         for text in expected:
-            assert text in self.stderr, self
+            assert text in said, self
 
 
 def run_backout(

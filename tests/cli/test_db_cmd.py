@@ -262,3 +262,22 @@ def test_an_in_place_restore_killed_before_the_switch_is_finished_by_resume(
     ]
     assert bookings_in(conninfo) == 12
     assert "4 row(s) the restore does not have" in steps[3]["message"]
+
+
+def test_backups_expire_only_when_asked_and_only_past_the_retention(db: Backout) -> None:
+    data = yaml.safe_load(db.config.read_text())
+    data["databases"]["main"]["backup"].update(keep=1, recovery_window="0s")
+    db.config.write_text(yaml.safe_dump(data))
+    taken = [db("db", "backup", "main", "--json").json()["id"] for _ in range(3)]
+
+    assert [b["id"] for b in db("db", "backups", "main", "--json").json()] == taken
+    db("db", "expire", "main").refused(1, "needs confirmation", "--yes")
+    assert db("db", "expire", "main", "--dry-run", "--json").json()["expired"] == taken[:2]
+    assert [b["id"] for b in db("db", "backups", "main", "--json").json()] == taken
+
+    expired = db("db", "expire", "main", "--yes")
+
+    assert expired.code == 0, expired
+    assert f"deleted 2 backup(s): {taken[0]}, {taken[1]}" in expired.stdout
+    assert [b["id"] for b in db("db", "backups", "main", "--json").json()] == taken[2:]
+    assert "nothing to expire" in db("db", "expire", "main", "--yes").stdout

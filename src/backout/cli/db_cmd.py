@@ -128,6 +128,36 @@ def backups(name: DbArg, config: ConfigOption = None, as_json: JsonOption = Fals
     )
 
 
+@db_app.command("expire")
+def expire(
+    name: DbArg,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete the backups retention no longer keeps (never run by anything else).
+
+    Kept: at least retention_full (pgbackrest) or keep (pg_dump) full backups, and every
+    backup and WAL segment a restore to a moment inside recovery_window needs.
+    """
+    with runtime(config) as rt:
+        doomed = db_ops.expire_backups(rt, name, dry_run=True, actor=actor())
+        if doomed and not dry_run:
+            confirm(yes, f"Delete backup(s) {', '.join(doomed)} of {name}?")
+            doomed = db_ops.expire_backups(rt, name, dry_run=False, actor=actor())
+    if as_json:
+        print_json({"database": name, "dry_run": dry_run, "expired": doomed})
+        return
+    if not doomed:
+        say(f"{name}: nothing to expire (every backup is still kept by the retention settings)")
+        return
+    verb = "would delete" if dry_run else "deleted"
+    say(f"{name}: {verb} {len(doomed)} backup(s): {', '.join(doomed)}")
+
+
 def _size(size: int | None) -> str:
     if size is None:
         return ""

@@ -104,13 +104,23 @@ def take_backup(
             )
         )
         audit(session, actor, "db.backup", name, backup_id=info.id, location=info.location)
-    # Retention is enforced with every backup, not by a cron job; but never inside a run, where
-    # retries could expire the very backups taken before the incident.
-    expired = engine.expire() if run_id is None else []
-    if expired:
+    # No expiry here: a backup taken before a change (a restore-table --replace, a revert)
+    # must never delete the backup or WAL that change may need to be undone; see expire_backups.
+    return info, counts
+
+
+def expire_backups(runtime: Runtime, name: str, *, dry_run: bool, actor: str) -> list[str]:
+    """Delete the backups retention no longer keeps (`backout db expire`), or list them.
+
+    A separate act, never part of a backup or a run: it keeps at least the configured number
+    of full backups and everything a restore to a moment inside the recovery window needs.
+    """
+    engine = backup_engine_for(runtime.config, name)
+    expired = engine.expire(now=runtime.clock.now(), dry_run=dry_run)
+    if expired and not dry_run:
         with runtime.store.session() as session:
             audit(session, actor, "db.backup.expired", name, backup_ids=expired)
-    return info, counts
+    return expired
 
 
 def backup_taken_by_run(runtime: Runtime, name: str, run_id: int) -> BackupRecord | None:

@@ -105,7 +105,10 @@ def test_a_restore_lands_beside_the_live_data_and_keeps_what_it_lacks(
     assert done.code == 0, done
     steps = {s["kind"]: s for s in done.json()["steps"]}
     assert [s["state"] for s in steps.values()] == ["succeeded"] * 3
-    assert "3 row(s) the restore does not have" in steps["db_lost_writes"]["message"]
+    assert (
+        "3 write(s) after the target the restore does not have (3 inserted"
+        in steps["db_lost_writes"]["message"]
+    )
     report = Path(steps["db_lost_writes"]["message"].rsplit("kept in ", 1)[1])
     assert (report / "replay.sql").is_file()
     with psycopg.connect(conninfo, autocommit=True) as connection:
@@ -146,7 +149,9 @@ def test_a_restore_killed_after_its_first_step_is_finished_by_resume(
         ("db_lost_writes", "succeeded", 1),
         ("db_verify", "succeeded", 1),
     ]
-    assert "2 row(s) the restore does not have" in steps[1]["message"]
+    assert (
+        "2 write(s) after the target the restore does not have (2 inserted" in steps[1]["message"]
+    )
     with psycopg.connect(conninfo) as connection:
         assert connection.execute("SELECT count(*) FROM bookings").fetchone() == (14,)
 
@@ -184,7 +189,10 @@ def test_in_place_replaces_the_live_data_after_a_checked_backup_and_keeps_the_ol
     assert bookings_in(conninfo) == 12, "the live database now holds the backup's data"
     kept = f"{live_name}_before_restore_run1"
     assert bookings_in(conninfo, kept) == 15, "the data as it was is kept whole"
-    assert "3 row(s) the restore does not have" in steps["db_lost_writes"]["message"]
+    assert (
+        "3 write(s) after the target the restore does not have (3 inserted"
+        in steps["db_lost_writes"]["message"]
+    )
 
 
 def test_in_place_without_yes_is_refused_and_changes_nothing(
@@ -261,7 +269,9 @@ def test_an_in_place_restore_killed_before_the_switch_is_finished_by_resume(
         ("db_verify", "succeeded", 1),
     ]
     assert bookings_in(conninfo) == 12
-    assert "4 row(s) the restore does not have" in steps[3]["message"]
+    assert (
+        "4 write(s) after the target the restore does not have (4 inserted" in steps[3]["message"]
+    )
 
 
 def test_backups_expire_only_when_asked_and_only_past_the_retention(db: Backout) -> None:

@@ -181,9 +181,14 @@ class LostWrites:
             out_dir=out_dir,
         )
         return StepOutcome.done(
-            f"{report.total_rows} row(s) the restore does not have, kept in {report.path}",
+            f"{report.total_rows} write(s) after the target the restore does not have "
+            f"({report.inserted_rows} inserted, {report.updated_rows} updated, "
+            f"{report.deleted_rows} deleted), kept in {report.path}",
             path=str(report.path),
             total_rows=report.total_rows,
+            inserted_rows=report.inserted_rows,
+            updated_rows=report.updated_rows,
+            deleted_rows=report.deleted_rows,
             report=report.as_dict(),
         )
 

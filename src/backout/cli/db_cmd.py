@@ -55,18 +55,26 @@ def setup(
     with runtime(config) as rt:
         settings = db_ops.setup(rt, name, apply=apply, actor=actor())
     if as_json:
-        print_json([{**vars(s), "ok": s.ok} for s in settings])
+        print_json([vars(s) for s in settings])
         return
     print_table(
         f"settings {name} needs",
         ["setting", "wanted", "now", "restart needed"],
         [
-            [s.name, s.wanted, s.current, "yes" if s.needs_restart and not s.ok else ""]
+            [
+                s.name,
+                s.wanted,
+                s.current,
+                ("yes (set, pending)" if s.pending_restart else "yes") if s.needs_restart else "",
+            ]
             for s in settings
         ],
     )
     if not apply and not all(s.ok for s in settings):
         say(f"apply them with: backout db setup {name} --apply")
+    restart = [s.name for s in settings if s.needs_restart]
+    if apply and restart:
+        say(f"restart the server to put {', '.join(restart)} in effect; the others are")
 
 
 @db_app.command("backup")

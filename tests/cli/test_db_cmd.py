@@ -6,6 +6,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 import yaml
 
 from tests.cli.conftest import Backout, cli_environment, fake_service
@@ -291,3 +292,32 @@ def test_backups_expire_only_when_asked_and_only_past_the_retention(db: Backout)
     assert f"deleted 2 backup(s): {taken[0]}, {taken[1]}" in expired.stdout
     assert [b["id"] for b in db("db", "backups", "main", "--json").json()] == taken[2:]
     assert "nothing to expire" in db("db", "expire", "main", "--yes").stdout
+
+
+def test_restored_copies_are_listed_and_removed_only_when_confirmed(
+    db: Backout, postgres_url: str
+) -> None:
+    conninfo = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    backup_id = db("db", "backup", "main", "--json").json()["id"]
+    assert db("db", "restore", "main", "--backup", backup_id).code == 0
+
+    [copy] = db("db", "copies", "main", "--json").json()
+
+    live_name = conninfo.rsplit("/", 1)[1]
+    assert (copy["run_id"], copy["run_state"], copy["kind"]) == (1, "succeeded", "restored database")
+    assert copy["where"] == f"{live_name}_restored_run1"
+    assert copy["port"] == int(str(conninfo_to_dict(conninfo)["port"]))
+    assert copy["size_bytes"] > 0
+    assert copy["age_s"] >= 0
+    db("db", "remove-copy", "main", "1").refused(1, "needs confirmation", "--yes")
+    assert len(db("db", "copies", "main", "--json").json()) == 1
+    db("db", "remove-copy", "main", "2", "--yes").refused(4, "run 2 left no restored copy", "1")
+
+    removed = db("db", "remove-copy", "main", "1", "--yes")
+
+    assert removed.code == 0, removed
+    assert f"{live_name}_restored_run1" in removed.stdout
+    assert db("db", "copies", "main", "--json").json() == []
+    with psycopg.connect(conninfo) as connection:
+        names = connection.execute("SELECT datname FROM pg_database").fetchall()
+    assert (f"{live_name}_restored_run1",) not in names

@@ -166,6 +166,76 @@ def expire(
     say(f"{name}: {verb} {len(doomed)} backup(s): {', '.join(doomed)}")
 
 
+@db_app.command("copies")
+def copies(name: DbArg, config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """The restored copies runs left beside the live data: run, where, port, size, age."""
+    from backout.operations.database_copies import list_copies  # noqa: PLC0415 (lazy)
+
+    with runtime(config) as rt:
+        listing = list_copies(rt, name)
+    if as_json:
+        print_json([c.as_dict() for c in listing])
+        return
+    print_table(
+        f"restored copies of {name}",
+        ["run", "kind", "where", "port", "running", "size", "age"],
+        [
+            [
+                c.run_id,
+                c.kind,
+                c.where,
+                c.port,
+                "yes" if c.running else "no",
+                _size(c.size_bytes),
+                _age(c.age_s),
+            ]
+            for c in listing
+        ],
+    )
+    if listing:
+        say(f"they stay until removed: backout db remove-copy {name} RUN")
+
+
+@db_app.command("remove-copy")
+def remove_copy(
+    name: DbArg,
+    run_id: Annotated[int, typer.Argument(help="The run whose restored copy goes.")],
+    kept: Annotated[
+        bool,
+        typer.Option(
+            "--kept", help="Also drop the data as it was before an in-place restore of that run."
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Stop and remove the restored copy a run left (its side cluster, or its database)."""
+    from backout.operations.database_copies import list_copies  # noqa: PLC0415 (lazy)
+    from backout.operations.database_copies import remove_copy as remove  # noqa: PLC0415
+
+    with runtime(config) as rt:
+        wanted = [c for c in list_copies(rt, name) if c.run_id == run_id]
+        shown = [c.where for c in wanted if kept or c.kind != "kept database"]
+        if shown:
+            confirm(yes, f"Stop and delete {', '.join(shown)}?")
+        removed = remove(rt, name, run_id, kept=kept, actor=actor())
+    if as_json:
+        print_json({"removed": [c.as_dict() for c in removed]})
+        return
+    for copy in removed:
+        say(f"removed the {copy.kind} of run {run_id}: {copy.where}")
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
 def _size(size: int | None) -> str:
     if size is None:
         return ""

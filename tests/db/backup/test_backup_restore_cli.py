@@ -92,6 +92,16 @@ def test_a_point_in_time_restore_lands_beside_the_live_cluster(
         assert incident["rpo_objective_s"] == 60  # the runbook's "transactional: < 1 minute"
         assert incident["rpo_s"] == run["rpo_s"]
         assert any(e["kind"] == "restore_measured" for e in incident["timeline"])
+        [copy] = json.loads(backout_json(config, "db", "copies", "main"))
+        assert (copy["run_id"], copy["kind"], copy["running"]) == (1, "side cluster", True)
+        assert (copy["where"], copy["port"]) == (str(data_dir), int(port))
+        assert copy["size_bytes"] > 0
+        socket_dir = Path(steps["db_restore"]["output"]["socket_dir"])
+        assert socket_dir.is_dir()
+        backout_json(config, "db", "remove-copy", "main", "1", "--yes")
+        assert not data_dir.exists(), "the side cluster's data is removed"
+        assert not socket_dir.exists(), "and its socket folder"
+        assert json.loads(backout_json(config, "db", "copies", "main")) == []
     finally:
         run_tool(
             [archiving.pg.bindir / "pg_ctl", "stop", "-m", "immediate", "-D", data_dir],
@@ -141,6 +151,9 @@ def test_a_point_in_time_restore_in_place_switches_the_live_database_and_keeps_t
         in steps["db_lost_writes"]["message"]
     )
     assert not (archiving.folder / "restores" / "main" / "run-1").exists(), "side retired"
+    socket_dir = Path(steps["db_restore"]["output"]["socket_dir"])
+    assert socket_dir.name.startswith("backout-side-")
+    assert not socket_dir.exists(), "the run's temporary folder is removed when it ends"
 
 
 def backout_json(config: Path, *args: str) -> str:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict
 import yaml
+from psycopg.conninfo import conninfo_to_dict
 
 from tests.cli.conftest import Backout, cli_environment, fake_service
 
@@ -304,7 +304,11 @@ def test_restored_copies_are_listed_and_removed_only_when_confirmed(
     [copy] = db("db", "copies", "main", "--json").json()
 
     live_name = conninfo.rsplit("/", 1)[1]
-    assert (copy["run_id"], copy["run_state"], copy["kind"]) == (1, "succeeded", "restored database")
+    assert (copy["run_id"], copy["run_state"], copy["kind"]) == (
+        1,
+        "succeeded",
+        "restored database",
+    )
     assert copy["where"] == f"{live_name}_restored_run1"
     assert copy["port"] == int(str(conninfo_to_dict(conninfo)["port"]))
     assert copy["size_bytes"] > 0

@@ -15,6 +15,7 @@ from backout.store import Deployment, Release, utcnow
 class ReleaseStatus(StrEnum):
     DEPLOYING = "deploying"
     LIVE = "live"
+    FAILED = "failed"  # its deploy failed; it never became the live release
     GOOD = "good"
     BAD = "bad"
     ROLLED_BACK = "rolled_back"

@@ -3,6 +3,8 @@ and its verdict; a version names one artifact; unknown services and versions are
 
 from __future__ import annotations
 
+import socket
+import urllib.request
 from typing import TYPE_CHECKING
 
 from backout.releases import ReleaseStatus
@@ -135,3 +137,89 @@ def test_recording_a_release_again_keeps_its_verdict(backout: Backout) -> None:
 
     status = backout.status()
     assert (status["live_version"], status["last_known_good"]) == ("1.0.0", "1.0.0")
+
+
+def test_a_deploy_the_driver_refuses_is_failed_and_the_previous_release_stays_live(
+    backout: Backout,
+) -> None:
+    backout.write(api=backout.service(fail_versions=["2.0.0"]), web=backout.service("core"))
+    backout.ok("deploy", "api", "1.0.0")
+
+    failed = backout("deploy", "api", "2.0.0")
+
+    assert failed.code == 1, failed
+    assert failed.stdout.rstrip().endswith("; 1.0.0 is live again"), failed
+    [tried, previous] = backout.history()
+    assert (tried["version"], tried["status"]) == ("2.0.0", "failed")
+    assert "step 1 (Deploy 2.0.0) failed: fake driver" in tried["reason"]
+    assert (previous["version"], previous["status"]) == ("1.0.0", "live")
+    assert backout.status()["live_version"] == "1.0.0"
+    with backout.runtime() as runtime:
+        assert runtime.driver("api").current() == "1.0.0"
+
+
+# Serves "<version>" on PORT; a release whose version is in $CRASHING exits at once instead.
+CRASHING_SERVER = """\
+import os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+version = os.environ["BACKOUT_VERSION"]
+if version in os.environ.get("CRASHING", "").split():
+    sys.exit("cannot connect to the database")
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(version)))
+        self.end_headers()
+        self.wfile.write(version.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+
+
+def test_a_release_that_dies_once_started_is_failed_and_the_previous_one_runs_again(
+    backout: Backout,
+) -> None:
+    (backout.config.parent / "server.py").write_text(CRASHING_SERVER)
+    port = free_port()
+    api = backout.service()
+    api["driver"] = {
+        "type": "process",
+        "command": "{python} server.py",
+        "port": port,
+        "env": {"CRASHING": "2.0.0"},
+        "stop_timeout": "5s",
+    }
+    api["health"] = [{"type": "http", "url": f"http://127.0.0.1:{port}/"}]
+    api["health_timeout"] = "3s"  # dead at once, or after its health checks: failed either way
+    backout.write(api=api, web=backout.service("core"))
+    try:
+        backout.ok("deploy", "api", "1.0.0")
+
+        failed = backout("deploy", "api", "2.0.0")
+
+        assert failed.code == 1, failed
+        assert failed.stdout.rstrip().endswith("; 1.0.0 is live again"), failed
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as answer:
+            assert answer.read() == b"1.0.0"
+        assert [(r["version"], r["status"]) for r in backout.history()] == [
+            ("2.0.0", "failed"),
+            ("1.0.0", "live"),
+        ]
+        assert backout.status()["live_version"] == "1.0.0"
+    finally:
+        with backout.runtime() as runtime:
+            runtime.driver("api").stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

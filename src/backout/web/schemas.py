@@ -122,6 +122,11 @@ class RollbackIn(BaseModel):
     to_version: str | None = Field(None, description="Target version (default: last known good).")
     reason: str = Field("manual rollback", description="Why; goes on the incident timeline.")
     dry_run: bool = Field(False, description="Answer the plan's steps; change nothing.")
+    force: bool = Field(
+        False,
+        description="Roll back even to a release that is bad, rolled back or failed, or to the "
+        "live one (otherwise 409).",
+    )
 
 
 class PlannedStepOut(BaseModel):

@@ -223,3 +223,46 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def test_deploying_a_rolled_back_release_is_refused_naming_the_incident(
+    live_api: Backout,
+) -> None:
+    run_id = live_api.rolled_back(reason="checkout 500s")
+
+    live_api("deploy", "api", "1.1.0").refused(
+        1,
+        f"not deploying api 1.1.0 was rolled back by run {run_id} (incident 1): checkout 500s",
+        "--force",
+    )
+    assert live_api.status()["live_version"] == "1.0.0"
+
+
+def test_a_forced_redeploy_keeps_the_story_of_the_first_rollback(live_api: Backout) -> None:
+    run_id = live_api.rolled_back(reason="checkout 500s")
+
+    forced = live_api("deploy", "api", "1.1.0", "--force")
+
+    assert forced.code == 0, forced
+    [again, good] = live_api.ok("releases", "api", "--json").json()
+    assert (again["version"], again["status"], good["status"]) == ("1.1.0", "live", "good")
+    first, second = again["deployments"]
+    assert first["ended"] == {
+        "at": first["ended"]["at"],
+        "by": "rollback",
+        "to_version": "1.0.0",
+        "run_id": run_id,
+        "incident_id": 1,
+        "reason": "checkout 500s",
+    }
+    assert (second["how"], second["ended"]) == ("deploy", None)
+    table = live_api.ok("releases", "api").stdout
+    assert f"rolled back to 1.0.0 by run {run_id} (incident 1): checkout 500s" in table
+
+
+def test_deploying_the_last_known_good_again_keeps_it_good(live_api: Backout) -> None:
+    deployed = live_api("deploy", "api", "1.0.0")
+
+    assert deployed.code == 0, deployed
+    status = live_api.status()
+    assert (status["live_version"], status["last_known_good"]) == ("1.0.0", "1.0.0")

@@ -43,6 +43,11 @@ class ReleaseOut(BaseModel):
     live_at: str | None
     good_at: str | None
     baseline: dict[str, Any] | None
+    deployments: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Each time it was put live, oldest first, and what ended it (a rollback: "
+        "its run, incident and reason; or the next deploy).",
+    )
 
 
 class StepOut(BaseModel):

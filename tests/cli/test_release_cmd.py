@@ -266,3 +266,27 @@ def test_deploying_the_last_known_good_again_keeps_it_good(live_api: Backout) ->
     assert deployed.code == 0, deployed
     status = live_api.status()
     assert (status["live_version"], status["last_known_good"]) == ("1.0.0", "1.0.0")
+
+
+def test_a_health_check_attempt_may_run_as_long_as_its_own_timeout(backout: Backout) -> None:
+    api = backout.service()
+    api["health"] = [{"type": "command", "command": "sleep 3", "name": "slow-warmup"}]
+    api["health_timeout"] = "8s"  # each attempt used to be cut at 2 s: this never passed
+    backout.write(api=api, web=backout.service("core"))
+
+    deployed = backout("deploy", "api", "1.0.0")
+
+    assert deployed.code == 0, deployed
+    assert backout.status()["live_version"] == "1.0.0"
+
+
+def test_a_health_check_attempt_is_cut_at_the_timeout_it_sets(backout: Backout) -> None:
+    api = backout.service()
+    api["health"] = [{"type": "command", "command": "sleep 3", "timeout": "1s", "name": "warmup"}]
+    api["health_timeout"] = "2s"
+    backout.write(api=api, web=backout.service("core"))
+
+    failed = backout("deploy", "api", "1.0.0")
+
+    assert failed.code == 1, failed
+    assert "warmup: FAILED (expected exit 0; got timed out after" in failed.stdout

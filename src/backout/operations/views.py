@@ -6,13 +6,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from backout import releases
 from backout.errors import BackoutError, NotFoundError
 from backout.executor import TERMINAL, get_run, step_summary
 from backout.incidents import time_to_detect, time_to_recover
 from backout.runtime import Runtime
-from backout.store import Incident, Release, Run
+from backout.store import Deployment, Incident, Release, Run
 from backout.store.ids import find_by_id
 
 
@@ -131,9 +132,77 @@ def service_statuses(runtime: Runtime) -> list[dict[str, Any]]:
 
 
 def release_history(runtime: Runtime, service: str) -> list[dict[str, Any]]:
+    """Every release of `service`, newest first, each with its deployments and how each ended
+    (a version deployed again keeps the story of its earlier rollback)."""
     runtime.config.service(service)
+    env = runtime.environment
     with runtime.store.session() as session:
-        return [release_view(r) for r in releases.history(session, runtime.environment, service)]
+        by_release = _deployments_by_release(session, env, service)
+        return [
+            {**release_view(r), "deployments": by_release.get(r.id, [])}
+            for r in releases.history(session, env, service)
+        ]
+
+
+def _deployments_by_release(
+    session: Session, environment: str, service: str
+) -> dict[int, list[dict[str, Any]]]:
+    """Each deployment of the service, oldest first, with what ended it: the next one."""
+    query = (
+        select(Deployment)
+        .where(Deployment.environment == environment, Deployment.service == service)
+        .order_by(Deployment.id)
+    )
+    deployments = list(session.scalars(query))
+    runs = {
+        run.id: run
+        for run in session.scalars(
+            select(Run).where(Run.id.in_([d.run_id for d in deployments if d.run_id]))
+        )
+    }
+    found: dict[int, list[dict[str, Any]]] = {}
+    for this, after in zip(deployments, [*deployments[1:], None], strict=True):
+        run = runs.get(this.run_id) if this.run_id else None
+        ended = None
+        if after is not None and after.release_id != this.release_id:
+            ended = _ended_by(after, runs.get(after.run_id) if after.run_id else None)
+        found.setdefault(this.release_id, []).append(
+            {
+                "at": _iso(this.at),
+                "actor": this.actor,
+                "run_id": this.run_id,
+                "how": run.kind if run is not None else "recorded",
+                "ended": ended,
+            }
+        )
+    return found
+
+
+def _ended_by(after: Deployment, run: Run | None) -> dict[str, Any]:
+    """What replaced a deployment: a rollback (its reason and incident) or the next deploy."""
+    return {
+        "at": _iso(after.at),
+        "by": "rollback" if run is not None and run.kind == "application" else "deploy",
+        "to_version": after.release.version,
+        "run_id": after.run_id,
+        "incident_id": run.incident_id if run is not None else None,
+        "reason": run.reason if run is not None else None,
+    }
+
+
+def deployment_story(deployment: dict[str, Any]) -> str:
+    """'deployed 2026-12-04 05:01 by alice (run 2); rolled back to 1.0.0 by run 3 (incident 1)
+    at 05:10: checkout 500s' — one line of `backout releases`."""
+    how = "recorded" if deployment["how"] == "recorded" else f"run {deployment['run_id']}"
+    text = f"{deployment['at'][:16].replace('T', ' ')} by {deployment['actor']} ({how})"
+    ended = deployment["ended"]
+    if ended is None:
+        return text
+    if ended["by"] == "rollback":
+        incident = f" (incident {ended['incident_id']})" if ended["incident_id"] else ""
+        text += f"; rolled back to {ended['to_version']} by run {ended['run_id']}{incident}"
+        return text + (f": {ended['reason']}" if ended["reason"] else "")
+    return text + f"; replaced by {ended['to_version']}"
 
 
 def list_runs(

@@ -57,7 +57,9 @@ def rollback(
     caller: RollbackCaller,
 ) -> RunAcceptedOut | PlanOut:
     """Answers 202 at once; the run goes on in the server (poll `GET /runs/{run_id}`)."""
-    request = RollbackRequest(service=service, to_version=body.to_version, reason=body.reason)
+    request = RollbackRequest(
+        service=service, to_version=body.to_version, reason=body.reason, force=body.force
+    )
     if body.dry_run:
         response.status_code = 200
         return _plan_out(plan_rollback(runtime, request))

@@ -43,6 +43,11 @@ class ReleaseOut(BaseModel):
     live_at: str | None
     good_at: str | None
     baseline: dict[str, Any] | None
+    deployments: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Each time it was put live, oldest first, and what ended it (a rollback: "
+        "its run, incident and reason; or the next deploy).",
+    )
 
 
 class StepOut(BaseModel):
@@ -122,6 +127,11 @@ class RollbackIn(BaseModel):
     to_version: str | None = Field(None, description="Target version (default: last known good).")
     reason: str = Field("manual rollback", description="Why; goes on the incident timeline.")
     dry_run: bool = Field(False, description="Answer the plan's steps; change nothing.")
+    force: bool = Field(
+        False,
+        description="Roll back even to a release that is bad, rolled back or failed, or to the "
+        "live one (otherwise 409).",
+    )
 
 
 class PlannedStepOut(BaseModel):

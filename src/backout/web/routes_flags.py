@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from backout.limits import MAX_REASON_CHARS
 from backout.operations import flags as flag_ops
 from backout.operations.flags import FlagChanged
 from backout.operations.tokens import Role
@@ -24,7 +25,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 class FlagChangeIn(BaseModel):
-    reason: str = Field(description="Why; recorded, and on the open incident's timeline.")
+    reason: str = Field(
+        min_length=1,
+        max_length=MAX_REASON_CHARS,
+        description="Why; recorded, and on the open incident's timeline.",
+    )
 
 
 class RolloutIn(FlagChangeIn):

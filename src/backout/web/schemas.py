@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from backout.limits import MAX_REASON_CHARS, MAX_VERSION_CHARS
+
 
 class ErrorOut(BaseModel):
     error: str = Field(description="What went wrong, in one sentence.")
@@ -33,6 +35,7 @@ class ServiceStatusOut(BaseModel):
 
 
 class ReleaseOut(BaseModel):
+    id: int = Field(description="The release's id: `?before=` of the next page.")
     service: str
     version: str
     ref: str | None
@@ -119,8 +122,17 @@ class WatchOut(BaseModel):
 
 
 class RollbackIn(BaseModel):
-    to_version: str | None = Field(None, description="Target version (default: last known good).")
-    reason: str = Field("manual rollback", description="Why; goes on the incident timeline.")
+    to_version: str | None = Field(
+        None,
+        max_length=MAX_VERSION_CHARS,
+        description="Target version (default: last known good).",
+    )
+    reason: str = Field(
+        "manual rollback",
+        min_length=1,
+        max_length=MAX_REASON_CHARS,
+        description="Why; goes on the incident timeline.",
+    )
     dry_run: bool = Field(False, description="Answer the plan's steps; change nothing.")
 
 
@@ -145,4 +157,8 @@ class RunAcceptedOut(BaseModel):
 
 
 class AbortIn(BaseModel):
-    reason: str = Field(description="Why; goes on the run and the incident timeline.")
+    reason: str = Field(
+        min_length=1,
+        max_length=MAX_REASON_CHARS,
+        description="Why; goes on the run and the incident timeline.",
+    )

@@ -243,3 +243,15 @@ def test_the_limits_are_documented_with_their_numbers() -> None:
         f"{MAX_CLIENT_APPS:,}",
     ):
         assert number in docs, number
+
+
+def test_a_body_that_is_not_utf8_json_is_422(api: Api, runtime: Runtime, tokens: Tokens) -> None:
+    answer = api.client.post(
+        "/api/v1/services/api/rollback",
+        content=b"\xff\x01\xfe[o",
+        headers={"Authorization": f"Bearer {tokens.operator}", "Content-Type": "application/json"},
+    )
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"].startswith("invalid request: body:")
+    assert rows(runtime, Run) == 0

@@ -72,6 +72,8 @@ async def invalid_request(request: Request, error: RequestValidationError) -> JS
 
 
 async def http_exception(request: Request, error: HTTPException) -> JSONResponse:
+    if error.status_code == 400:  # FastAPI's "error parsing the body": not UTF-8, not JSON
+        return error_response(422, f"invalid request: body: {error.detail}", None)
     # Starlette's own headers (a 405's Allow) go on; the body takes the one shape.
     return error_response(error.status_code, str(error.detail), None, headers=error.headers)
 

@@ -10,6 +10,7 @@ from backout.limits import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from backout.operations import views
 from backout.web.auth import RuntimeDep, Viewer, WorkDep
 from backout.web.schemas import (
+    TOKEN_ERRORS,
     IncidentDetailOut,
     IncidentOut,
     ReleaseOut,
@@ -17,9 +18,11 @@ from backout.web.schemas import (
     RunOut,
     ServiceStatusOut,
     WatchOut,
+    error_responses,
 )
 
-router = APIRouter(tags=["read"])
+router = APIRouter(tags=["read"], responses=error_responses(*TOKEN_ERRORS))
+_NOT_FOUND = error_responses(404)
 
 Limit = Annotated[
     int, Query(ge=1, le=MAX_PAGE_SIZE, description="At most this many, newest first.")
@@ -52,6 +55,7 @@ def services(runtime: RuntimeDep, caller: Viewer) -> list[View]:
 @router.get(
     "/services/{service}/releases",
     response_model=list[ReleaseOut],
+    responses=_NOT_FOUND,
     summary="A service's releases, newest first",
 )
 def releases(
@@ -68,7 +72,12 @@ def releases(
     return paged(request, response, page, limit)
 
 
-@router.get("/runs", response_model=list[RunOut], summary="Runs (rollbacks, deploys), newest first")
+@router.get(
+    "/runs",
+    response_model=list[RunOut],
+    responses=_NOT_FOUND,
+    summary="Runs (rollbacks, deploys), newest first",
+)
 def runs(
     *,
     request: Request,
@@ -85,7 +94,12 @@ def runs(
     return paged(request, response, page, limit)
 
 
-@router.get("/runs/{run_id}", response_model=RunDetailOut, summary="One run with its steps")
+@router.get(
+    "/runs/{run_id}",
+    response_model=RunDetailOut,
+    responses=_NOT_FOUND,
+    summary="One run with its steps",
+)
 def run(run_id: int, runtime: RuntimeDep, caller: Viewer) -> View:
     return views.run_detail(runtime, run_id)
 
@@ -107,6 +121,7 @@ def incidents(
 @router.get(
     "/incidents/{incident_id}",
     response_model=IncidentDetailOut,
+    responses=_NOT_FOUND,
     summary="One incident with its timeline",
 )
 def incident(incident_id: int, runtime: RuntimeDep, caller: Viewer) -> View:

@@ -162,3 +162,24 @@ class AbortIn(BaseModel):
         max_length=MAX_REASON_CHARS,
         description="Why; goes on the run and the incident timeline.",
     )
+
+
+_ERROR_MEANINGS = {
+    401: "No token, or an unknown or revoked one.",
+    403: "The token's role may not do this.",
+    404: "An unknown service, version, run, incident or flag.",
+    409: "Refused: the service is locked by another run, or the run is not in a state for this.",
+    413: "The request body is over the limit (docs/api.md).",
+    422: "The request is malformed, or a field is out of its bounds (the message names it).",
+    503: "The state store or the flag provider cannot be reached; retry.",
+}
+# Every route that needs a token may answer these, whatever it does.
+TOKEN_ERRORS = (401, 403, 422, 503)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses, each in the one error shape."""
+    return {
+        status: {"model": ErrorOut, "description": _ERROR_MEANINGS[status]}
+        for status in sorted(statuses)
+    }

@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from backout import releases
 from backout.errors import BackoutError, NotFoundError
 from backout.executor import TERMINAL, get_run, step_summary
 from backout.incidents import time_to_detect, time_to_recover
+from backout.limits import DEFAULT_PAGE_SIZE
 from backout.runtime import Runtime
 from backout.store import Deployment, Incident, Release, Run
-from backout.store.ids import find_by_id
+from backout.store.ids import Row, find_by_id, ids_below
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -23,6 +24,7 @@ def _iso(value: datetime | None) -> str | None:
 
 def release_view(release: Release) -> dict[str, Any]:
     return {
+        "id": release.id,
         "service": release.service,
         "version": release.version,
         "ref": release.ref,
@@ -131,16 +133,21 @@ def service_statuses(runtime: Runtime) -> list[dict[str, Any]]:
     return views
 
 
-def release_history(runtime: Runtime, service: str) -> list[dict[str, Any]]:
-    """Every release of `service`, newest first, each with its deployments and how each ended
-    (a version deployed again keeps the story of its earlier rollback)."""
+def release_history(
+    runtime: Runtime, service: str, *, limit: int | None = None, before: int | None = None
+) -> list[dict[str, Any]]:
+    """A service's releases, newest first (a page of `limit` with ids below `before`), each
+    with its deployments and how each ended (a version deployed again keeps the story of its
+    earlier rollback)."""
     runtime.config.service(service)
     env = runtime.environment
+    query = select(Release).where(Release.environment == env, Release.service == service)
     with runtime.store.session() as session:
         by_release = _deployments_by_release(session, env, service)
+        query = _page(session, query, Release, limit, before)
         return [
             {**release_view(r), "deployments": by_release.get(r.id, [])}
-            for r in releases.history(session, env, service)
+            for r in session.scalars(query)
         ]
 
 
@@ -206,13 +213,33 @@ def deployment_story(deployment: dict[str, Any]) -> str:
 
 
 def list_runs(
-    runtime: Runtime, *, service: str | None = None, limit: int = 50
+    runtime: Runtime,
+    *,
+    service: str | None = None,
+    limit: int = DEFAULT_PAGE_SIZE,
+    before: int | None = None,
 ) -> list[dict[str, Any]]:
+    """Runs, newest first: `limit` of them, with ids below `before` when given."""
     query = select(Run).where(Run.environment == runtime.environment)
     if service is not None:
         query = query.where(Run.service == service)
     with runtime.store.session() as session:
-        return [run_view(r) for r in session.scalars(query.order_by(Run.id.desc()).limit(limit))]
+        query = _page(session, query, Run, limit, before)
+        return [run_view(r) for r in session.scalars(query)]
+
+
+def _page(
+    session: Session,
+    query: Select[Row],
+    model: type[Row],
+    limit: int | None,
+    before: int | None,
+) -> Select[Row]:
+    """`query` newest first, cut to ids below `before` and to `limit` rows."""
+    if before is not None:
+        query = query.where(ids_below(session, model, before))
+    query = query.order_by(model.__table__.c.id.desc())
+    return query if limit is None else query.limit(limit)
 
 
 def run_detail(runtime: Runtime, run_id: int) -> dict[str, Any]:
@@ -220,13 +247,14 @@ def run_detail(runtime: Runtime, run_id: int) -> dict[str, Any]:
         return run_view(get_run(session, run_id), with_steps=True)
 
 
-def list_incidents(runtime: Runtime, *, limit: int = 50) -> list[dict[str, Any]]:
+def list_incidents(
+    runtime: Runtime, *, limit: int = DEFAULT_PAGE_SIZE, before: int | None = None
+) -> list[dict[str, Any]]:
+    """Incidents, newest first: `limit` of them, with ids below `before` when given."""
     query = select(Incident).where(Incident.environment == runtime.environment)
     with runtime.store.session() as session:
-        return [
-            incident_view(i)
-            for i in session.scalars(query.order_by(Incident.id.desc()).limit(limit))
-        ]
+        query = _page(session, query, Incident, limit, before)
+        return [incident_view(i) for i in session.scalars(query)]
 
 
 def incident_detail(runtime: Runtime, incident_id: int) -> dict[str, Any]:

@@ -42,7 +42,7 @@ def add_run(session: Session, env: str, service: str, state: str) -> None:
             reason="r",
             state=state,
             actor="ci",
-        )  # fmt: skip
+        )
     )
 
 
@@ -56,7 +56,7 @@ def add_incident(session: Session, env: str, service: str, status: str) -> None:
             status=status,
             rto_s=900.0,
             detected_at=utcnow(),
-        )  # fmt: skip
+        )
     )
 
 

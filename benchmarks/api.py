@@ -198,9 +198,9 @@ _LATENCY_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 def wrk(url: str, authorization: str, connections: int, duration_s: int) -> dict[str, float]:
     """wrk's requests per second and 99th-percentile latency; fails on any error answer."""
     threads = min(connections, 2)
+    load = [f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency"]
     done = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency"]
-        + ["-H", f"Authorization: {authorization}", url],
+        ["wrk", *load, "-H", f"Authorization: {authorization}", url],
         capture_output=True,
         text=True,
         check=True,

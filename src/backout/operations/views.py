@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
-from backout import releases
 from backout.errors import BackoutError, NotFoundError
-from backout.executor import TERMINAL, get_run, step_summary
+from backout.executor import get_run, step_summary
 from backout.incidents import time_to_detect, time_to_recover
 from backout.limits import DEFAULT_PAGE_SIZE
+from backout.operations.service_facts import read_service_facts
 from backout.runtime import Runtime
 from backout.store import Deployment, Incident, Release, Run
 from backout.store.ids import Row, find_by_id, ids_below
@@ -94,42 +94,29 @@ def incident_view(incident: Incident, *, with_timeline: bool = False) -> dict[st
 
 
 def service_statuses(runtime: Runtime) -> list[dict[str, Any]]:
-    env = runtime.environment
-    views = []
     with runtime.store.session() as session:
-        for name, service in runtime.config.services.items():
-            live = releases.live(session, env, name)
-            good = releases.last_known_good(session, env, name)
-            try:
-                driver_status = runtime.driver(name).status()
-                running, detail = str(driver_status.state), driver_status.detail
-            except BackoutError as error:  # one broken driver must not hide the other services
-                running, detail = "unknown", f"status unavailable: {error.message}"
-            open_incidents = session.scalars(
-                select(Incident.id).where(
-                    Incident.environment == env,
-                    Incident.service == name,
-                    Incident.status != "resolved",
-                )
-            ).all()
-            active_runs = session.scalars(
-                select(Run.id).where(
-                    Run.environment == env, Run.service == name, Run.state.not_in(TERMINAL)
-                )
-            ).all()
-            views.append(
-                {
-                    "service": name,
-                    "tier": service.tier,
-                    "live_version": live.version if live else None,
-                    "live_status": live.status if live else None,
-                    "running": running,
-                    "detail": detail,
-                    "last_known_good": good.version if good else None,
-                    "open_incidents": list(open_incidents),
-                    "active_runs": list(active_runs),
-                }
-            )
+        facts = read_service_facts(session, runtime.environment)
+    views = []
+    for name, service in runtime.config.services.items():
+        live = facts.live.get(name)
+        try:
+            driver_status = runtime.driver(name).status()
+            running, detail = str(driver_status.state), driver_status.detail
+        except BackoutError as error:  # one broken driver must not hide the other services
+            running, detail = "unknown", f"status unavailable: {error.message}"
+        views.append(
+            {
+                "service": name,
+                "tier": service.tier,
+                "live_version": live.version if live else None,
+                "live_status": live.status if live else None,
+                "running": running,
+                "detail": detail,
+                "last_known_good": facts.last_known_good.get(name),
+                "open_incidents": facts.open_incidents.get(name, []),
+                "active_runs": facts.active_runs.get(name, []),
+            }
+        )
     return views
 
 
@@ -220,7 +207,12 @@ def list_runs(
     before: int | None = None,
 ) -> list[dict[str, Any]]:
     """Runs, newest first: `limit` of them, with ids below `before` when given."""
-    query = select(Run).where(Run.environment == runtime.environment)
+    # The versions each run went from and to come in the same query, not two more per run.
+    query = (
+        select(Run)
+        .where(Run.environment == runtime.environment)
+        .options(joinedload(Run.from_release), joinedload(Run.target_release))
+    )
     if service is not None:
         query = query.where(Run.service == service)
     with runtime.store.session() as session:

@@ -13,12 +13,14 @@ from starlette.exceptions import HTTPException
 from backout import __version__
 from backout.errors import BackoutError
 from backout.limits import MAX_REQUEST_BODY_BYTES
+from backout.operations.tokens import authenticate
 from backout.runtime import Runtime
 from backout.web import errors, routes_flags, routes_read, routes_runs, routes_unleash
 from backout.web.background import BackgroundWork
 from backout.web.body_limit import BodySizeLimit
 from backout.web.flag_feed import DEFAULT_HEARTBEAT_S, FlagFeed, interval_for
 from backout.web.schemas import HealthOut
+from backout.web.token_cache import TokenCache
 
 
 def create_app(
@@ -58,6 +60,9 @@ def create_app(
     app.state.work = work
     app.state.flag_feed = feed
     app.state.flag_clients = routes_unleash.ClientRegistry()
+    app.state.token_cache = TokenCache(
+        lambda token: authenticate(runtime, token), runtime.clock.monotonic
+    )
     app.add_exception_handler(BackoutError, errors.backout_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, errors.invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, errors.http_exception)  # type: ignore[arg-type]

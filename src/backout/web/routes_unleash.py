@@ -33,7 +33,7 @@ from backout.limits import (
 )
 from backout.operations.tokens import authenticate
 from backout.runtime import Runtime
-from backout.web.auth import Caller, NotAuthenticatedError, RuntimeDep
+from backout.web.auth import Caller, NotAuthenticatedError, RuntimeDep, TokenCacheDep, check_token
 from backout.web.flag_feed import FlagFeed, FlagSnapshot, encode, etag_of
 
 router = APIRouter(tags=["unleash client API"], include_in_schema=False)
@@ -84,7 +84,7 @@ class FlagReader:
         return True
 
 
-def flag_reader(request: Request, runtime: RuntimeDep) -> FlagReader:
+async def flag_reader(request: Request, cache: TokenCacheDep) -> FlagReader:
     """Authenticate a bare or bearer token of any role; 401 without a valid one."""
     header = request.headers.get("authorization", "").strip()
     scheme, _, rest = header.partition(" ")
@@ -92,8 +92,8 @@ def flag_reader(request: Request, runtime: RuntimeDep) -> FlagReader:
     if not token:
         raise NotAuthenticatedError("the client API needs a token", hint=_HOW_TO_AUTHENTICATE)
     try:
-        name, role = authenticate(runtime, token)
-    except PermissionDeniedError as error:
+        name, role = await check_token(cache, token)
+    except NotAuthenticatedError as error:
         raise NotAuthenticatedError(error.message, hint=_HOW_TO_AUTHENTICATE) from None
     return FlagReader(Caller(name, role), token)
 

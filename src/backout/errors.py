@@ -24,6 +24,7 @@ class ExitCode(IntEnum):
     AWAITING_APPROVAL = 6
     ABORTED = 7
     UNAVAILABLE = 8
+    NOT_CONFIRMED = 9
 
 
 class BackoutError(Exception):
@@ -124,6 +125,20 @@ class ForceRequiredError(RefusedError):
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message, hint=hint or "pass --force if that is what you mean")
+
+
+class NotConfirmedError(BackoutError):
+    """A destructive change was not confirmed (answered no, a wrong name typed): nothing changed.
+
+    Every command that asks before a destructive change ends with this code when it gets no
+    "yes", whatever the way of asking (a prompt, `--yes`, `--confirm NAME`).
+    """
+
+    exit_code = ExitCode.NOT_CONFIRMED
+
+
+class ConfirmationRequiredError(NotConfirmedError):
+    """A destructive change needs a confirmation and no one is at a terminal to give it."""
 
 
 class PermissionDeniedError(BackoutError):

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 NOT_FOUND = 4
 LOCKED = 5
 ABORTED = 7
+NOT_CONFIRMED = 9
 RUNBOOK_STEPS = [
     "1. Stop traffic to 1.1.0",
     "2. Deploy previous version 1.0.0",
@@ -108,7 +109,10 @@ def test_rollback_without_yes_and_without_a_terminal_is_refused(live_api: Backou
     before = state_of(live_api)
 
     live_api("rollback", "api").refused(
-        1, "this change needs confirmation", "pass --yes when no one can answer a prompt"
+        NOT_CONFIRMED,
+        "this change needs confirmation",
+        "Roll api back from 1.1.0 to 1.0.0?",
+        "pass --yes when no one can answer a prompt",
     )
     assert state_of(live_api) == before
 
@@ -120,10 +124,11 @@ def test_rollback_asks_a_person_at_a_terminal_and_a_no_changes_nothing(
 
     result = live_api("rollback", "api", stdin=terminal)
 
-    assert result.code == 1, result
+    assert result.code == NOT_CONFIRMED, result
     assert "Roll api back from 1.1.0 to 1.0.0?" in result.stdout
     assert "Traceback" not in result.stderr
-    assert "Aborted" in result.stderr
+    assert "not confirmed" in result.stderr
+    assert "nothing was changed" in result.stderr
     assert state_of(live_api) == before
 
 

@@ -22,7 +22,7 @@ def serve(
 ) -> None:
     """Serve the REST API (OpenAPI docs at /docs) and run the watch loop."""
     # FastAPI and uvicorn load only for this command, keeping every other command quick.
-    from backout.web import serve as serve_api  # noqa: PLC0415
+    from backout.web import serve as serve_api
 
     log_decisions_to_stderr()
     with runtime(config) as rt:

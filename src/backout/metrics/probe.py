@@ -8,11 +8,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from backout.config import ProbeSettings
 from backout.metrics.base import MetricsSnapshot
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,8 @@ class Probe:
         return summarise(samples, max(now - start, 0.0))
 
     def _loop(self) -> None:
+        import httpx  # noqa: PLC0415 - here: every command builds a probe hub, few start a probe
+
         interval = self.settings.interval.total_seconds()
         timeout = self.settings.timeout.total_seconds()
         # A new connection per request: a probe must see a restarted server at once, not a
@@ -102,6 +106,8 @@ class Probe:
                 self._stop.wait(max(delay, 0))
 
     def _request(self, client: httpx.Client) -> Sample:
+        import httpx  # noqa: PLC0415
+
         sent = time.time()
         started = time.perf_counter()
         try:

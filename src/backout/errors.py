@@ -86,7 +86,14 @@ class UnknownVersionError(NotFoundError):
 
 
 class NothingToRollBackToError(NotFoundError):
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, live_and_good: str | None = None) -> None:
+        if live_and_good is not None:  # the live release is the last known good itself
+            super().__init__(
+                f"nothing to roll back: {live_and_good} is live and good; "
+                "name an older release with --to",
+                hint=f"the releases of {service}: backout releases {service}",
+            )
+            return
         super().__init__(
             f"service {service!r} has no release marked good to roll back to",
             hint="name one with --to VERSION, or mark one good: backout release mark",
@@ -110,6 +117,14 @@ class RefusedError(BackoutError):
     """The request is understood but not allowed in the current state."""
 
     exit_code = ExitCode.FAILED
+
+
+class ForceRequiredError(RefusedError):
+    """A person's command that would put back a release judged bad, or lose the last known
+    good: refused unless they pass --force."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint or "pass --force if that is what you mean")
 
 
 class NotConfirmedError(BackoutError):

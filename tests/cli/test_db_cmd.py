@@ -7,6 +7,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from psycopg.conninfo import conninfo_to_dict
 
 from tests.cli.conftest import Backout, cli_environment, fake_service
 
@@ -105,7 +106,10 @@ def test_a_restore_lands_beside_the_live_data_and_keeps_what_it_lacks(
     assert done.code == 0, done
     steps = {s["kind"]: s for s in done.json()["steps"]}
     assert [s["state"] for s in steps.values()] == ["succeeded"] * 3
-    assert "3 row(s) the restore does not have" in steps["db_lost_writes"]["message"]
+    assert (
+        "3 write(s) after the target the restore does not have (3 inserted"
+        in steps["db_lost_writes"]["message"]
+    )
     report = Path(steps["db_lost_writes"]["message"].rsplit("kept in ", 1)[1])
     assert (report / "replay.sql").is_file()
     with psycopg.connect(conninfo, autocommit=True) as connection:
@@ -146,7 +150,9 @@ def test_a_restore_killed_after_its_first_step_is_finished_by_resume(
         ("db_lost_writes", "succeeded", 1),
         ("db_verify", "succeeded", 1),
     ]
-    assert "2 row(s) the restore does not have" in steps[1]["message"]
+    assert (
+        "2 write(s) after the target the restore does not have (2 inserted" in steps[1]["message"]
+    )
     with psycopg.connect(conninfo) as connection:
         assert connection.execute("SELECT count(*) FROM bookings").fetchone() == (14,)
 
@@ -184,7 +190,10 @@ def test_in_place_replaces_the_live_data_after_a_checked_backup_and_keeps_the_ol
     assert bookings_in(conninfo) == 12, "the live database now holds the backup's data"
     kept = f"{live_name}_before_restore_run1"
     assert bookings_in(conninfo, kept) == 15, "the data as it was is kept whole"
-    assert "3 row(s) the restore does not have" in steps["db_lost_writes"]["message"]
+    assert (
+        "3 write(s) after the target the restore does not have (3 inserted"
+        in steps["db_lost_writes"]["message"]
+    )
 
 
 def test_in_place_without_yes_is_refused_and_changes_nothing(
@@ -261,4 +270,58 @@ def test_an_in_place_restore_killed_before_the_switch_is_finished_by_resume(
         ("db_verify", "succeeded", 1),
     ]
     assert bookings_in(conninfo) == 12
-    assert "4 row(s) the restore does not have" in steps[3]["message"]
+    assert (
+        "4 write(s) after the target the restore does not have (4 inserted" in steps[3]["message"]
+    )
+
+
+def test_backups_expire_only_when_asked_and_only_past_the_retention(db: Backout) -> None:
+    data = yaml.safe_load(db.config.read_text())
+    data["databases"]["main"]["backup"].update(keep=1, recovery_window="0s")
+    db.config.write_text(yaml.safe_dump(data))
+    taken = [db("db", "backup", "main", "--json").json()["id"] for _ in range(3)]
+
+    assert [b["id"] for b in db("db", "backups", "main", "--json").json()] == taken
+    db("db", "expire", "main").refused(1, "needs confirmation", "--yes")
+    assert db("db", "expire", "main", "--dry-run", "--json").json()["expired"] == taken[:2]
+    assert [b["id"] for b in db("db", "backups", "main", "--json").json()] == taken
+
+    expired = db("db", "expire", "main", "--yes")
+
+    assert expired.code == 0, expired
+    assert f"deleted 2 backup(s): {taken[0]}, {taken[1]}" in expired.stdout
+    assert [b["id"] for b in db("db", "backups", "main", "--json").json()] == taken[2:]
+    assert "nothing to expire" in db("db", "expire", "main", "--yes").stdout
+
+
+def test_restored_copies_are_listed_and_removed_only_when_confirmed(
+    db: Backout, postgres_url: str
+) -> None:
+    conninfo = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    backup_id = db("db", "backup", "main", "--json").json()["id"]
+    assert db("db", "restore", "main", "--backup", backup_id).code == 0
+
+    [copy] = db("db", "copies", "main", "--json").json()
+
+    live_name = conninfo.rsplit("/", 1)[1]
+    assert (copy["run_id"], copy["run_state"], copy["kind"]) == (
+        1,
+        "succeeded",
+        "restored database",
+    )
+    assert copy["where"] == f"{live_name}_restored_run1"
+    assert copy["port"] == int(str(conninfo_to_dict(conninfo)["port"]))
+    assert copy["size_bytes"] > 0
+    assert copy["age_s"] >= 0
+    db("db", "remove-copy", "main", "1").refused(1, "needs confirmation", "--yes")
+    assert len(db("db", "copies", "main", "--json").json()) == 1
+    db("db", "remove-copy", "main", "2", "--yes").refused(4, "run 2 left no restored copy", "1")
+
+    removed = db("db", "remove-copy", "main", "1", "--yes")
+
+    assert removed.code == 0, removed
+    assert f"{live_name}_restored_run1" in removed.stdout
+    assert db("db", "copies", "main", "--json").json() == []
+    with psycopg.connect(conninfo) as connection:
+        names = connection.execute("SELECT datname FROM pg_database").fetchall()
+    assert (f"{live_name}_restored_run1",) not in names

@@ -121,31 +121,41 @@ def test_exactly_the_rows_written_after_the_restore_point_are_reported(
         before,
         "INSERT INTO members (name) VALUES ('late member');"
         "INSERT INTO bookings (member_id, court, note) VALUES (21, 1, 'late 1'), (3, 2, 'late 2');"
-        "DELETE FROM bookings WHERE id IN (5, 1200, 2400);",  # deleted later: not lost
+        "DELETE FROM bookings WHERE id IN (5, 1200, 2400);",  # deleted later: a write too
     )
 
     report = lost_writes(before, after, out_dir=tmp_path / "lost")
 
-    assert report.total_rows == 3
+    assert (report.inserted_rows, report.updated_rows, report.deleted_rows) == (3, 0, 3)
     assert report.path == tmp_path / "lost"
     by_table = {t.table: t for t in report.tables}
-    assert (by_table["public.members"].missing_rows, by_table["public.bookings"].missing_rows) == (
+    assert (
+        by_table["public.members"].inserted_rows,
+        by_table["public.bookings"].inserted_rows,
+    ) == (
         1,
         2,
     )
-    assert csv_rows(report.path / "public.bookings.missing.csv") == [
+    assert csv_rows(report.path / "public.bookings.inserted.csv") == [
         ["id", "member_id", "court", "note"],
         ["2501", "21", "1", "late 1"],
         ["2502", "3", "2", "late 2"],
     ]
-    assert csv_rows(report.path / "public.members.missing.csv") == [
+    assert csv_rows(report.path / "public.members.inserted.csv") == [
         ["id", "name"],
         ["21", "late member"],
     ]
+    assert [row[0] for row in csv_rows(report.path / "public.bookings.deleted.csv")] == [
+        "id",
+        "5",
+        "1200",
+        "2400",
+    ]
     summary = json.loads((report.path / "summary.json").read_text())
-    assert summary["total_rows"] == 3
-    assert summary["tables"]["public.bookings"]["missing_file"] == "public.bookings.missing.csv"
-    assert summary["tables"]["public.bookings"]["changed_file"] is None
+    assert (summary["total_rows"], summary["inserted_rows"], summary["deleted_rows"]) == (6, 3, 3)
+    assert summary["tables"]["public.bookings"]["inserted_file"] == "public.bookings.inserted.csv"
+    assert summary["tables"]["public.bookings"]["updated_file"] is None
+    assert summary["tables"]["public.bookings"]["deleted_file"] == "public.bookings.deleted.csv"
 
 
 @pytest.mark.parametrize("batch_rows", [7, 97, 5000])
@@ -168,14 +178,14 @@ def test_batch_boundaries_neither_hide_nor_invent_rows(
 
     report = lost_writes(before, after, tables=["bookings"], out_dir=tmp_path / "lost")
 
-    assert [row[0] for row in csv_rows(report.path / "public.bookings.missing.csv")[1:]] == [
+    assert [row[0] for row in csv_rows(report.path / "public.bookings.inserted.csv")[1:]] == [
         "2501",
         "2502",
         "2503",
         "2504",
         "2505",
     ]
-    assert [row[0] for row in csv_rows(report.path / "public.bookings.changed.csv")[1:]] == [
+    assert [row[0] for row in csv_rows(report.path / "public.bookings.updated.csv")[1:]] == [
         "2",
         "15",
         "2499",
@@ -207,9 +217,9 @@ def test_rows_changed_after_the_restore_point_are_reported_separately(
     report = lost_writes(before, after, out_dir=tmp_path / "lost")
 
     bookings = next(t for t in report.tables if t.table == "public.bookings")
-    assert (bookings.missing_rows, bookings.changed_rows) == (0, 2)
+    assert (bookings.inserted_rows, bookings.updated_rows) == (0, 2)
     assert report.total_rows == 2, "an update that left the row as it was is no change"
-    assert csv_rows(report.path / "public.bookings.changed.csv")[1:] == [
+    assert csv_rows(report.path / "public.bookings.updated.csv")[1:] == [
         ["7", "8", "3", "moved"],
         ["1999", "20", "3", "moved"],
     ]
@@ -243,7 +253,7 @@ def test_only_the_configured_tables_are_compared(
 
     report = lost_writes(before, after, tables=["bookings"], out_dir=tmp_path / "lost")
 
-    assert [(t.table, t.missing_rows) for t in report.tables] == [("public.bookings", 1)]
+    assert [(t.table, t.inserted_rows) for t in report.tables] == [("public.bookings", 1)]
     assert report.not_compared == {}
 
 
@@ -275,9 +285,98 @@ def test_replay_sql_puts_the_lost_rows_back_in_foreign_key_order(
     for table in ("members", "bookings"):
         query = f"SELECT * FROM {table} ORDER BY id"
         assert rows(after, query) == rows(before, query)
+    assert lost_writes(before, after, out_dir=tmp_path / "again").total_rows == 0
     run(after, "INSERT INTO members (name) VALUES ('first after replay')")  # the sequence moved on
     assert rows(after, "SELECT max(id) FROM members") == [(24,)]
+
+
+SHOP = """
+CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE orders (
+    id int PRIMARY KEY, customer_id int NOT NULL REFERENCES customers, total numeric NOT NULL
+);
+CREATE TABLE order_items (
+    order_id int REFERENCES orders ON DELETE CASCADE, line int, sku text NOT NULL,
+    PRIMARY KEY (order_id, line)
+);
+CREATE TABLE coupons (code text PRIMARY KEY, percent int NOT NULL);
+INSERT INTO customers SELECT n, 'customer ' || n FROM generate_series(1, 5) n;
+INSERT INTO orders SELECT n, 1 + n % 5, n * 10 FROM generate_series(1, 40) n;
+INSERT INTO order_items SELECT o, l, 'sku-' || o || '-' || l
+    FROM generate_series(1, 40) o, generate_series(1, 3) l;
+INSERT INTO coupons VALUES ('SPRING', 10), ('SUMMER', 15);
+"""
+
+SHOP_AFTER_TARGET = """
+INSERT INTO customers VALUES (6, 'customer 6');
+INSERT INTO orders VALUES (41, 6, 99);
+INSERT INTO order_items VALUES (41, 1, 'sku-41-1'), (41, 2, 'sku-41-2');
+UPDATE orders SET total = 1 WHERE id = 7;
+DELETE FROM orders WHERE id IN (3, 40);       -- and their items, by the cascade
+DELETE FROM customers WHERE id = 5 AND NOT EXISTS (SELECT FROM orders WHERE customer_id = 5);
+TRUNCATE coupons;
+"""
+
+
+@pytest.mark.parametrize("batch_rows", [4, 5000])
+def test_deletes_cascades_and_truncates_are_reported_and_replayed_in_key_order(
+    postgres_cluster: PostgresCluster,
+    before: Database,
+    restore: RestorePoint,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    batch_rows: int,
+) -> None:
+    run(before, SHOP)
+    after = restore.take()
+    run(before, SHOP_AFTER_TARGET)
+    monkeypatch.setattr(lost_writes_module, "BATCH_ROWS", batch_rows)
+
+    report = lost_writes(before, after, out_dir=tmp_path / "lost")
+
+    counts = {t.table: (t.inserted_rows, t.updated_rows, t.deleted_rows) for t in report.tables}
+    assert counts == {
+        "public.customers": (1, 0, 0),
+        "public.orders": (1, 1, 2),
+        "public.order_items": (2, 0, 6),
+        "public.coupons": (0, 0, 2),
+    }
+    assert csv_rows(report.path / "public.order_items.deleted.csv") == [
+        ["order_id", "line", "sku"],
+        *[[str(o), str(n), f"sku-{o}-{n}"] for o in (3, 40) for n in (1, 2, 3)],
+    ]
+    assert csv_rows(report.path / "public.coupons.deleted.csv")[1:] == [
+        ["SPRING", "10"],
+        ["SUMMER", "15"],
+    ]
+    summary = json.loads((report.path / "summary.json").read_text())
+    assert (summary["inserted_rows"], summary["updated_rows"], summary["deleted_rows"]) == (
+        4,
+        1,
+        10,
+    )
+    assert summary["tables"]["public.orders"]["deleted_rows"] == 2
+
+    replay(postgres_cluster, after, report.path / "replay.sql")
+
+    for table in ("customers", "orders", "order_items", "coupons"):
+        query = f"SELECT * FROM {table} ORDER BY 1, 2"
+        assert rows(after, query) == rows(before, query), table
+    replay(postgres_cluster, after, report.path / "replay.sql")  # a second time changes nothing
     assert lost_writes(before, after, out_dir=tmp_path / "again").total_rows == 0
+
+
+def test_a_table_dropped_after_the_target_is_named_with_its_rows(
+    before: Database, restore: RestorePoint, tmp_path: Path
+) -> None:
+    run(before, SHOP)
+    after = restore.take()
+    run(before, "DROP TABLE coupons")
+
+    report = lost_writes(before, after, out_dir=tmp_path / "lost")
+
+    assert "2 row(s)" in report.not_compared["public.coupons"]
+    assert "only in the restored database" in report.not_compared["public.coupons"]
 
 
 def test_replaying_twice_or_over_newer_writes_skips_rows_that_exist(
@@ -339,27 +438,25 @@ def test_composite_keys_nulls_and_odd_names_survive_export_and_replay(
     report = lost_writes(before, after, out_dir=tmp_path / "lost")
 
     [odd] = report.tables
-    assert (odd.table, odd.missing_rows, odd.changed_rows) == ('public.Odd "Table" ü', 3, 1)
-    assert odd.missing_file is not None
-    assert odd.missing_file.endswith(".missing.csv")
-    assert " " not in odd.missing_file
-    assert '"' not in odd.missing_file
+    assert (odd.table, odd.inserted_rows, odd.updated_rows) == ('public.Odd "Table" ü', 3, 1)
+    assert odd.inserted_file is not None
+    assert odd.inserted_file.endswith(".inserted.csv")
+    assert " " not in odd.inserted_file
+    assert '"' not in odd.inserted_file
     columns = '"région", "n°", "Spaced Col", "quo""te", tags, payload, blob, at'
     late = f"""SELECT {columns} FROM "Odd ""Table"" ü" WHERE ("région", "n°") NOT IN (('nord', 1), ('sud', 1)) ORDER BY 1, 2"""
     with psycopg.connect(after.conninfo, autocommit=True) as conn:
         conn.execute("""CREATE TABLE loaded (LIKE "Odd ""Table"" ü" INCLUDING GENERATED)""")
         with conn.cursor().copy("COPY loaded FROM STDIN (FORMAT csv, HEADER MATCH)") as copy:
-            copy.write((report.path / odd.missing_file).read_bytes())
+            copy.write((report.path / odd.inserted_file).read_bytes())
         loaded = conn.execute(f"SELECT {columns} FROM loaded ORDER BY 1, 2").fetchall()
     assert loaded == rows(before, late)
     assert loaded[0][2:4] == (None, ""), "NULL and the empty string stay apart"
 
     replay(postgres_cluster, after, report.path / "replay.sql")
 
-    assert rows(after, late) == rows(before, late)
-    assert rows(after, """SELECT "Spaced Col" FROM "Odd ""Table"" ü" WHERE "région" = 'sud'""") == [
-        ("old",)
-    ]
+    everything = f"""SELECT {columns} FROM "Odd ""Table"" ü" ORDER BY 1, 2"""
+    assert rows(after, everything) == rows(before, everything), "inserted and updated rows"
 
 
 def test_a_table_created_after_the_restore_point_is_lost_whole_and_not_replayed(
@@ -375,7 +472,7 @@ def test_a_table_created_after_the_restore_point_is_lost_whole_and_not_replayed(
     report = lost_writes(before, after, out_dir=tmp_path / "lost")
 
     coupons = next(t for t in report.tables if t.table == "public.coupons")
-    assert (coupons.missing_rows, coupons.columns_not_in_after) == (2, ("code",))
+    assert (coupons.inserted_rows, coupons.columns_not_in_after) == (2, ("code",))
     replay(postgres_cluster, after, report.path / "replay.sql")  # runs: the table is left out
 
 
@@ -392,12 +489,12 @@ def test_a_column_the_restored_database_lacks_is_exported_but_not_replayed(
     report = lost_writes(before, after, tables=["members"], out_dir=tmp_path / "lost")
 
     [members] = report.tables
-    assert (members.missing_rows, members.changed_rows, members.columns_not_in_after) == (
+    assert (members.inserted_rows, members.updated_rows, members.columns_not_in_after) == (
         1,
         0,
         ("email",),
     )
-    assert csv_rows(report.path / "public.members.missing.csv") == [
+    assert csv_rows(report.path / "public.members.inserted.csv") == [
         ["id", "name", "email"],
         ["21", "new", "n@x"],
     ]

@@ -283,6 +283,22 @@ def test_a_replace_whose_rows_no_longer_fit_leaves_the_live_table_as_it_was(shop
     assert shop.temporary_databases() == []
 
 
+def test_a_replace_never_expires_the_backup_it_reads_whatever_the_retention(shop: Shop) -> None:
+    backup = {"type": "pg_dump", "repository": "backups", "keep": 1}
+    write_config(shop.backout.config, main={"url": shop.conninfo, "backup": backup})
+    backup_id = shop.backup()
+    shop.execute("DELETE FROM bookings WHERE member_id = 5; DELETE FROM members WHERE id = 5")
+
+    result = shop(
+        "db", "restore-table", "main", "bookings", "--backup", backup_id, "--replace", "-y"
+    )
+
+    result.refused(1, "violates foreign key constraint")
+    assert [backup for backup, _ in shop.backups()][:1] == [backup_id]
+    shop.restore_beside("bookings", backup_id, "still_restorable")
+    assert len(shop.bookings("still_restorable")) == 12
+
+
 def test_a_copy_name_that_is_taken_is_refused_and_nothing_is_created(shop: Shop) -> None:
     backup_id = shop.backup()
 
@@ -411,3 +427,56 @@ def test_a_moment_before_the_first_backup_is_refused_by_the_engine(
 
     result.refused(1, "before the first backup finished")
     assert archiving.scalar(f"SELECT count(*) FROM {table}") == 1
+
+
+def test_a_replace_keeps_the_backup_and_wal_of_the_window_before_it(
+    physical_own: tuple[Archiving, Backout],
+) -> None:
+    """The bug: the safety backup of a replace, with retention_full 1, expired the backup the
+    replace read and its WAL, so the moments before the incident could no longer be restored."""
+    [first] = physical_own[0].engine.backups()
+    archiving, program = physical_own
+    table = archiving.new_table()
+    archiving.insert(table, 1)
+    read = archiving.engine.backup("full")
+    archiving.insert(table, 2)
+    before_incident = archiving.now()
+    archiving.insert(table, 3)
+    archiving.archive_current_wal()
+
+    replaced = program(
+        "db", "restore-table", "main", table, "--backup", read.id, "--replace", "--yes", "--json"
+    )
+
+    assert replaced.code == 0, replaced
+    assert archiving.scalar(f"SELECT array_agg(id ORDER BY id) FROM {table}") == [1]
+    backups = [b.id for b in archiving.engine.backups()]
+    assert backups[:2] == [first.id, read.id], "nothing expired"
+    restored = program(
+        "db", "restore-table", "main", table, "--to-time", before_incident.isoformat(), "--json"
+    )
+    assert restored.code == 0, restored
+    copy = restored.json()["restored_table"]
+    assert archiving.scalar(f"SELECT array_agg(id ORDER BY id) FROM {copy}") == [1, 2]
+
+
+@pytest.fixture
+def physical_own(program: Backout) -> Iterator[tuple[Archiving, Backout]]:
+    """A cluster of its own (its backups are counted), retention_full 1, `main` in the config."""
+    archiving = start_archiving(retention_full=1)
+    backup = {
+        "type": "pgbackrest",
+        "repository": str(archiving.folder / "repo"),
+        "stanza": archiving.engine.stanza,
+        "archive_timeout": "60s",
+        "retention_full": 1,
+    }
+    cluster = {
+        "data_dir": str(archiving.pg.data_dir),
+        "bindir": str(archiving.pg.bindir),
+        "os_user": archiving.pg.owner,
+    }
+    main = {"url": archiving.pg.conninfo(), "cluster": cluster, "backup": backup}
+    write_config(program.config, state_dir=str(archiving.folder), main=main)
+    yield archiving, program
+    archiving.destroy()

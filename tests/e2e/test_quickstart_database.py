@@ -108,8 +108,8 @@ def test_the_lost_writes_report_is_exactly_the_writes_made_after_the_target(
             )
         }
         bookings = {str(row[0]) for row in before.execute("SELECT id FROM bookings")}
-    lost_tokens = {row["token_hash"] for row in report_rows(story, "public.tokens.missing.csv")}
-    overwritten = {row["id"] for row in report_rows(story, "public.bookings.changed.csv")}
+    lost_tokens = {row["token_hash"] for row in report_rows(story, "public.tokens.inserted.csv")}
+    overwritten = {row["id"] for row in report_rows(story, "public.bookings.updated.csv")}
     assert after_target, "the app wrote sign-ins after the target"
     assert lost_tokens == after_target
     assert overwritten == bookings, "the release overwrote every booking's time"

@@ -55,18 +55,26 @@ def setup(
     with runtime(config) as rt:
         settings = db_ops.setup(rt, name, apply=apply, actor=actor())
     if as_json:
-        print_json([{**vars(s), "ok": s.ok} for s in settings])
+        print_json([vars(s) for s in settings])
         return
     print_table(
         f"settings {name} needs",
         ["setting", "wanted", "now", "restart needed"],
         [
-            [s.name, s.wanted, s.current, "yes" if s.needs_restart and not s.ok else ""]
+            [
+                s.name,
+                s.wanted,
+                s.current,
+                ("yes (set, pending)" if s.pending_restart else "yes") if s.needs_restart else "",
+            ]
             for s in settings
         ],
     )
     if not apply and not all(s.ok for s in settings):
         say(f"apply them with: backout db setup {name} --apply")
+    restart = [s.name for s in settings if s.needs_restart]
+    if apply and restart:
+        say(f"restart the server to put {', '.join(restart)} in effect; the others are")
 
 
 @db_app.command("backup")
@@ -126,6 +134,106 @@ def backups(name: DbArg, config: ConfigOption = None, as_json: JsonOption = Fals
             for b in listing
         ],
     )
+
+
+@db_app.command("expire")
+def expire(
+    name: DbArg,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete the backups retention no longer keeps (never run by anything else).
+
+    Kept: at least retention_full (pgbackrest) or keep (pg_dump) full backups, and every
+    backup and WAL segment a restore to a moment inside recovery_window needs.
+    """
+    with runtime(config) as rt:
+        doomed = db_ops.expire_backups(rt, name, dry_run=True, actor=actor())
+        if doomed and not dry_run:
+            confirm(yes, f"Delete backup(s) {', '.join(doomed)} of {name}?")
+            doomed = db_ops.expire_backups(rt, name, dry_run=False, actor=actor())
+    if as_json:
+        print_json({"database": name, "dry_run": dry_run, "expired": doomed})
+        return
+    if not doomed:
+        say(f"{name}: nothing to expire (every backup is still kept by the retention settings)")
+        return
+    verb = "would delete" if dry_run else "deleted"
+    say(f"{name}: {verb} {len(doomed)} backup(s): {', '.join(doomed)}")
+
+
+@db_app.command("copies")
+def copies(name: DbArg, config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """The restored copies runs left beside the live data: run, where, port, size, age."""
+    from backout.operations.database_copies import list_copies
+
+    with runtime(config) as rt:
+        listing = list_copies(rt, name)
+    if as_json:
+        print_json([c.as_dict() for c in listing])
+        return
+    print_table(
+        f"restored copies of {name}",
+        ["run", "kind", "where", "port", "running", "size", "age"],
+        [
+            [
+                c.run_id,
+                c.kind,
+                c.where,
+                c.port,
+                "yes" if c.running else "no",
+                _size(c.size_bytes),
+                _age(c.age_s),
+            ]
+            for c in listing
+        ],
+    )
+    if listing:
+        say(f"they stay until removed: backout db remove-copy {name} RUN")
+
+
+@db_app.command("remove-copy")
+def remove_copy(
+    name: DbArg,
+    run_id: Annotated[int, typer.Argument(help="The run whose restored copy goes.")],
+    kept: Annotated[
+        bool,
+        typer.Option(
+            "--kept", help="Also drop the data as it was before an in-place restore of that run."
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Stop and remove the restored copy a run left (its side cluster, or its database)."""
+    from backout.operations.database_copies import list_copies
+    from backout.operations.database_copies import remove_copy as remove
+
+    with runtime(config) as rt:
+        wanted = [c for c in list_copies(rt, name) if c.run_id == run_id]
+        shown = [c.where for c in wanted if kept or c.kind != "kept database"]
+        if shown:
+            confirm(yes, f"Stop and delete {', '.join(shown)}?")
+        removed = remove(rt, name, run_id, kept=kept, actor=actor())
+    if as_json:
+        print_json({"removed": [c.as_dict() for c in removed]})
+        return
+    for copy in removed:
+        say(f"removed the {copy.kind} of run {run_id}: {copy.where}")
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
 
 
 def _size(size: int | None) -> str:

@@ -15,6 +15,9 @@ def serve(
     watch: Annotated[
         bool, typer.Option("--watch/--no-watch", help="Run the watch loop inside.")
     ] = True,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Log every request (off: it costs throughput).")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Serve the REST API (OpenAPI docs at /docs) and run the watch loop."""
@@ -23,7 +26,7 @@ def serve(
 
     log_decisions_to_stderr()
     with runtime(config) as rt:
-        serve_api(rt, host=host, port=port, watch=watch)
+        serve_api(rt, host=host, port=port, watch=watch, access_log=access_log)
 
 
 def register(app: typer.Typer) -> None:

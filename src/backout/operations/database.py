@@ -19,9 +19,10 @@ from backout.db.backup import (
     LogicalBackupEngine,
     backup_engine_for,
 )
-from backout.db.connection import Database
+from backout.db.connection import Connection, Database
 from backout.db.integrity import IntegrityReport, row_counts, verify
 from backout.db.migrations import MigrationStatus, migration_adapter_for
+from backout.db.settings_units import in_unit
 from backout.errors import NotFoundError
 from backout.runtime import Runtime
 from backout.store import BackupRecord
@@ -33,14 +34,14 @@ def database(runtime: Runtime, name: str) -> Database:
 
 @dataclass(frozen=True)
 class Setting:
+    """One server setting the engine needs, compared in the setting's own unit."""
+
     name: str
     wanted: str
-    current: str | None
-    needs_restart: bool
-
-    @property
-    def ok(self) -> bool:
-        return self.current == self.wanted
+    current: str | None  # the value in effect, with its unit (`60s`); None: no such setting
+    ok: bool  # the wanted value is in effect
+    needs_restart: bool  # not in effect, and only a server restart puts it in effect
+    pending_restart: bool  # set (ALTER SYSTEM) and reloaded, waiting for that restart
 
 
 def setup(runtime: Runtime, name: str, *, apply: bool, actor: str) -> list[Setting]:
@@ -54,17 +55,45 @@ def setup(runtime: Runtime, name: str, *, apply: bool, actor: str) -> list[Setti
                 # A utility statement takes no bound parameters: compose it, safely quoted.
                 statement = sql.SQL("ALTER SYSTEM SET {} = {}")
                 connection.execute(statement.format(sql.Identifier(setting), sql.Literal(value)))
-            connection.execute("SELECT pg_reload_conf()")
+            _reload(connection, runtime)
             with runtime.store.session() as session:
                 audit(session, actor, "db.setup.applied", name, settings=wanted)
         rows = connection.execute(
-            "SELECT name, setting, context FROM pg_settings WHERE name = ANY(%s)", (list(wanted),)
+            "SELECT name, setting, coalesce(unit, ''), context, pending_restart FROM pg_settings"
+            " WHERE name = ANY(%s)",
+            (list(wanted),),
         ).fetchall()
-    seen = {str(n): (str(v), str(c)) for n, v, c in rows}
-    return [
-        Setting(s, v, seen.get(s, (None, ""))[0], seen.get(s, ("", ""))[1] == "postmaster")
-        for s, v in wanted.items()
-    ]
+    seen = {str(row[0]): row[1:] for row in rows}
+    return [_compare(setting, value, seen.get(setting)) for setting, value in wanted.items()]
+
+
+def _reload(connection: Connection, runtime: Runtime, timeout_s: float = 10.0) -> None:
+    """Reload the configuration and wait until this session has read it (pg_reload_conf() only
+    signals): the settings read next are those in effect."""
+    loaded = connection.execute("SELECT pg_conf_load_time()").fetchone()
+    connection.execute("SELECT pg_reload_conf()")
+    deadline = runtime.clock.monotonic() + timeout_s
+    while runtime.clock.monotonic() < deadline:
+        # Each statement lets the backend handle the SIGHUP before it runs.
+        again = connection.execute("SELECT pg_conf_load_time()").fetchone()
+        if again != loaded:
+            return
+        runtime.clock.sleep(0.02)
+
+
+def _compare(name: str, wanted: str, row: tuple[Any, ...] | None) -> Setting:
+    if row is None:
+        return Setting(name, wanted, None, ok=False, needs_restart=False, pending_restart=False)
+    current, unit, context, pending = str(row[0]), str(row[1]), str(row[2]), bool(row[3])
+    ok = current == in_unit(wanted, unit)
+    return Setting(
+        name,
+        wanted,
+        current + unit if unit and current.lstrip("-").isdigit() else current,
+        ok=ok,
+        needs_restart=not ok and context == "postmaster",
+        pending_restart=pending,
+    )
 
 
 def take_backup(
@@ -104,13 +133,23 @@ def take_backup(
             )
         )
         audit(session, actor, "db.backup", name, backup_id=info.id, location=info.location)
-    # Retention is enforced with every backup, not by a cron job; but never inside a run, where
-    # retries could expire the very backups taken before the incident.
-    expired = engine.expire() if run_id is None else []
-    if expired:
+    # No expiry here: a backup taken before a change (a restore-table --replace, a revert)
+    # must never delete the backup or WAL that change may need to be undone; see expire_backups.
+    return info, counts
+
+
+def expire_backups(runtime: Runtime, name: str, *, dry_run: bool, actor: str) -> list[str]:
+    """Delete the backups retention no longer keeps (`backout db expire`), or list them.
+
+    A separate act, never part of a backup or a run: it keeps at least the configured number
+    of full backups and everything a restore to a moment inside the recovery window needs.
+    """
+    engine = backup_engine_for(runtime.config, name)
+    expired = engine.expire(now=runtime.clock.now(), dry_run=dry_run)
+    if expired and not dry_run:
         with runtime.store.session() as session:
             audit(session, actor, "db.backup.expired", name, backup_ids=expired)
-    return info, counts
+    return expired
 
 
 def backup_taken_by_run(runtime: Runtime, name: str, run_id: int) -> BackupRecord | None:

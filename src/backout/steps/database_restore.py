@@ -21,8 +21,9 @@ from backout.db.backup import (
     RestoreTarget,
     backup_engine_for,
 )
-from backout.db.cluster import SideCluster, os_user_for, run_tool
+from backout.db.cluster import SideCluster, os_user_for
 from backout.db.connection import Database
+from backout.db.copies import stop_side_cluster
 from backout.db.lost_writes import lost_writes
 from backout.db.switch import SwitchNames, create_database_for_run
 from backout.errors import StepFailedError
@@ -90,7 +91,7 @@ class DatabaseRestore:
         bindir = Path(settings.bindir)
         owner = os_user_for(Path(settings.data_dir), settings.os_user)
         if (data_dir / "postmaster.pid").exists():  # a restore interrupted after it started
-            run_tool([bindir / "pg_ctl", "stop", "-m", "fast", "-w", "-D", data_dir], user=owner)
+            stop_side_cluster(data_dir, bindir, owner)
         engine.restore(target, data_dir)
         live = conninfo_to_dict(database(ctx.runtime, name).conninfo)
         side = SideCluster.start(
@@ -101,7 +102,12 @@ class DatabaseRestore:
             password=str(live["password"]) if live.get("password") else None,
         )
         restored = side.database(str(live.get("dbname", "postgres")))
-        return {"conninfo": restored.describe(), "data_dir": str(data_dir), "port": side.port}
+        return {
+            "conninfo": restored.describe(),
+            "data_dir": str(data_dir),
+            "port": side.port,
+            "socket_dir": str(side.socket_dir),
+        }
 
     @staticmethod
     def _beside_as_database(
@@ -181,9 +187,14 @@ class LostWrites:
             out_dir=out_dir,
         )
         return StepOutcome.done(
-            f"{report.total_rows} row(s) the restore does not have, kept in {report.path}",
+            f"{report.total_rows} write(s) after the target the restore does not have "
+            f"({report.inserted_rows} inserted, {report.updated_rows} updated, "
+            f"{report.deleted_rows} deleted), kept in {report.path}",
             path=str(report.path),
             total_rows=report.total_rows,
+            inserted_rows=report.inserted_rows,
+            updated_rows=report.updated_rows,
+            deleted_rows=report.deleted_rows,
             report=report.as_dict(),
         )
 

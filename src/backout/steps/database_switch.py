@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any, ClassVar
 
-from backout.db.cluster import os_user_for, run_tool
+from backout.db.cluster import os_user_for
+from backout.db.copies import remove_side_cluster
 from backout.db.switch import SwitchNames, copy_database, create_database_for_run, switch
 from backout.db.switch import switch_done as already_switched
 from backout.operations.database import database
@@ -60,10 +60,7 @@ def _retire_side_cluster(ctx: StepContext, name: str) -> None:
     if settings is None or not data_dir.exists():
         return
     owner = os_user_for(Path(settings.data_dir), settings.os_user)
-    run_tool(
-        [Path(settings.bindir) / "pg_ctl", "stop", "-m", "fast", "-w", "-D", data_dir], user=owner
-    )
-    shutil.rmtree(data_dir)
+    remove_side_cluster(data_dir, Path(settings.bindir), owner)  # its socket folder too
 
 
 class DatabaseSwitch:

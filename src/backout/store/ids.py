@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from sqlalchemy import BigInteger
+from sqlalchemy import BigInteger, ColumnElement, false, true
 from sqlalchemy.orm import DeclarativeBase, Session
 
 Row = TypeVar("Row", bound=DeclarativeBase)
@@ -37,3 +37,15 @@ def find_by_id(session: Session, model: type[Row], row_id: int) -> Row | None:
     if not lowest <= row_id <= highest:
         return None
     return session.get(model, row_id)
+
+
+def ids_below(session: Session, model: type[DeclarativeBase], before: int) -> ColumnElement[bool]:
+    """The condition `model.id < before`, for any `before`: one beyond the column's range is
+    not sent to the database (where it is an error), it selects every row, or none."""
+    lowest, highest = id_range(session, model)
+    if before > highest:
+        return true()
+    if before <= lowest:
+        return false()
+    id_column: ColumnElement[int] = model.__table__.c.id
+    return id_column < before

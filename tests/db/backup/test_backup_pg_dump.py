@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -173,13 +173,31 @@ def test_verify_passes_a_sound_dump_and_catches_one_changed_since(engine: PgDump
 
 def test_expire_keeps_the_newest_backups_as_configured(engine: PgDumpEngine) -> None:
     made = [engine.backup().id for _ in range(3)]
+    long_after = datetime.now(UTC) + timedelta(days=30)  # the whole default window is past
 
-    assert engine.expire() == made[:1]
+    assert engine.expire(now=long_after, dry_run=True) == made[:1]
+    assert [b.id for b in engine.backups()] == made, "a dry run deletes nothing"
+    assert engine.expire(now=long_after) == made[:1]
     assert [b.id for b in engine.backups()] == made[1:]
     assert sorted(p.name for p in engine.repository.iterdir()) == sorted(
         f"{backup_id}.{ext}" for backup_id in made[1:] for ext in ("dump", "json")
     )
-    assert engine.expire() == []
+    assert engine.expire(now=long_after) == []
+
+
+def test_expire_keeps_every_backup_a_restore_inside_the_recovery_window_needs(
+    engine: PgDumpEngine,
+) -> None:
+    made = [engine.backup() for _ in range(4)]
+    window = timedelta(days=7)  # the default
+
+    assert engine.expire() == [], "all four were taken inside the window: keep: 2 is a floor"
+    # The window opens just after the second backup: a restore to that moment reads it.
+    assert engine.expire(now=made[1].started_at + window + timedelta(microseconds=1)) == [
+        made[0].id
+    ]
+    assert [b.id for b in engine.backups()] == [b.id for b in made[1:]]
+    assert engine.expire(now=made[1].finished_at + window, keep=[made[1].id]) == []
 
 
 def test_a_backup_of_an_unreachable_database_fails_and_leaves_no_record(

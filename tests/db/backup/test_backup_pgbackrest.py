@@ -4,6 +4,7 @@ backups, verification, retention, and point-in-time restores started as side clu
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -184,13 +185,32 @@ def test_a_missing_wal_segment_is_named_and_nothing_is_restored(
         archiving.engine.backup("full")  # the module's other tests restore from after the hole
 
 
-def test_expire_keeps_as_many_full_backups_as_retention_full(archiving: Archiving) -> None:
-    older = [b.id for b in archiving.engine.backups()]
-    newest = archiving.engine.backup("full")
+def test_expire_keeps_every_backup_and_wal_segment_the_recovery_window_needs(
+    own_archiving: Callable[..., Archiving], restore_dir: Path
+) -> None:
+    archiving = own_archiving(retention_full=1, recovery_window="1h")
+    engine = archiving.engine
+    [first] = engine.backups()
+    second = engine.backup("full")
+    table = archiving.new_table()
+    archiving.insert(table, 1)
+    moment = archiving.now()  # between the second backup and the third
+    archiving.insert(table, 2)
+    third = engine.backup("incr")
 
-    assert archiving.engine.expire() == older
-    assert [b.id for b in archiving.engine.backups()] == [newest.id]
-    assert archiving.engine.expire() == []
+    assert engine.expire() == [], "all three are inside the hour: retention_full 1 is a floor"
+    # The window opens as the incremental one ends: it needs the second, its full backup.
+    assert engine.expire(now=third.finished_at + timedelta(hours=1), dry_run=True) == [first.id]
+    assert [b.id for b in engine.backups()] == [first.id, second.id, third.id]
+    assert engine.expire(now=third.finished_at + timedelta(hours=1)) == [first.id]
+    assert [b.id for b in engine.backups()] == [second.id, third.id]
+    archived = sorted(engine._archived_segments())
+    assert second.wal_start is not None
+    assert archived[0][8:] <= second.wal_start[8:], "the WAL from the second backup on is kept"
+
+    engine.restore(RestoreTarget(time=moment), restore_dir)
+    with side_cluster(archiving, restore_dir) as side:
+        assert rows(side.database(), table) == [1]
 
 
 def test_pgbackrest_runs_as_the_clusters_owner(archiving: Archiving) -> None:

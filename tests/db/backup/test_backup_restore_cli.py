@@ -73,7 +73,10 @@ def test_a_point_in_time_restore_lands_beside_the_live_cluster(
     data_dir = archiving.folder / "restores" / "main" / "run-1"
     try:
         assert [s["state"] for s in steps.values()] == ["succeeded"] * 3, steps
-        assert "1 row(s) the restore does not have" in steps["db_lost_writes"]["message"]
+        assert (
+            "1 write(s) after the target the restore does not have (1 inserted"
+            in steps["db_lost_writes"]["message"]
+        )
         assert rows(archiving.database, table) == [1, 2, 3], "the live cluster is untouched"
         port = steps["db_restore"]["message"].split("port=")[1].split()[0]
         side = archiving.database.with_dbname("postgres")
@@ -89,6 +92,16 @@ def test_a_point_in_time_restore_lands_beside_the_live_cluster(
         assert incident["rpo_objective_s"] == 60  # the runbook's "transactional: < 1 minute"
         assert incident["rpo_s"] == run["rpo_s"]
         assert any(e["kind"] == "restore_measured" for e in incident["timeline"])
+        [copy] = json.loads(backout_json(config, "db", "copies", "main"))
+        assert (copy["run_id"], copy["kind"], copy["running"]) == (1, "side cluster", True)
+        assert (copy["where"], copy["port"]) == (str(data_dir), int(port))
+        assert copy["size_bytes"] > 0
+        socket_dir = Path(steps["db_restore"]["output"]["socket_dir"])
+        assert socket_dir.is_dir()
+        backout_json(config, "db", "remove-copy", "main", "1", "--yes")
+        assert not data_dir.exists(), "the side cluster's data is removed"
+        assert not socket_dir.exists(), "and its socket folder"
+        assert json.loads(backout_json(config, "db", "copies", "main")) == []
     finally:
         run_tool(
             [archiving.pg.bindir / "pg_ctl", "stop", "-m", "immediate", "-D", data_dir],
@@ -133,8 +146,14 @@ def test_a_point_in_time_restore_in_place_switches_the_live_database_and_keeps_t
     ]
     assert rows(shop, "orders") == [1, 2], "the live name now holds the restored data"
     assert rows(shop.with_dbname("shop_before_restore_run1"), "orders") == [1, 2, 3]
-    assert "1 row(s) the restore does not have" in steps["db_lost_writes"]["message"]
+    assert (
+        "1 write(s) after the target the restore does not have (1 inserted"
+        in steps["db_lost_writes"]["message"]
+    )
     assert not (archiving.folder / "restores" / "main" / "run-1").exists(), "side retired"
+    socket_dir = Path(steps["db_restore"]["output"]["socket_dir"])
+    assert socket_dir.name.startswith("backout-side-")
+    assert not socket_dir.exists(), "the run's temporary folder is removed when it ends"
 
 
 def backout_json(config: Path, *args: str) -> str:

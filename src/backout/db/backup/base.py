@@ -25,8 +25,14 @@ The core, every engine:
                             what was checked. Never changes the backup; records the outcome
                             beside it so that backups() shows `verified`. May take minutes.
                             UnknownBackupError for an id the repository does not hold.
-    expire()                delete what the retention policy no longer keeps; returns the ids
-                            deleted. Idempotent.
+    expire(now, keep, dry_run)
+                            delete the backups (and, physical engines, the WAL) that retention
+                            no longer keeps (retention.py: at least the engine's count of full
+                            backups, everything a restore to a moment inside its recovery
+                            window needs, and the backups named in `keep` with what they need);
+                            returns the ids deleted, or with `dry_run` those it would delete.
+                            Idempotent. Only `backout db expire` calls it: never a backup, a
+                            restore or a run, so nothing a restore may read is deleted under it.
     newest_restorable()     the newest moment a restore could reach now, or None without a
                             backup: what the achieved RPO is measured from. Each engine says how
                             it measures it. Read-only, under a second.
@@ -64,7 +70,7 @@ the server cannot be reached.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -162,7 +168,9 @@ class BackupEngine(Protocol):
 
     def verify(self, backup_id: str) -> VerifyReport: ...
 
-    def expire(self) -> list[str]: ...
+    def expire(
+        self, *, now: datetime | None = None, keep: Collection[str] = (), dry_run: bool = False
+    ) -> list[str]: ...
 
     def newest_restorable(self) -> datetime | None: ...
 

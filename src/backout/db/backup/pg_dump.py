@@ -3,7 +3,8 @@
     backup:
       type: pg_dump
       repository: backups/main     # relative to the config file (default: <state>/backups/<db>)
-      keep: 7                      # expire() keeps the newest 7
+      keep: 7                      # `backout db expire` keeps the newest 7 at least,
+      recovery_window: 7d          # and every backup a restore this far back needs
 
 A backup is `pg_dump -Fc` run on a snapshot that backout exports and holds open, so the row
 counts it records beside the dump (`<id>.json`, with the file's size and SHA-256) are exactly
@@ -19,8 +20,8 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -29,7 +30,9 @@ from psycopg import sql
 from pydantic import Field
 
 from backout.atomic import write_text_atomic
+from backout.config import Duration
 from backout.db import cluster
+from backout.db.backup import retention
 from backout.db.backup.base import (
     BackupError,
     BackupInfo,
@@ -60,7 +63,14 @@ class PgDumpSettings(PluginSettings):
         description="Folder of the dump files, relative to the config file's folder "
         "(default: <state directory>/backups/<database>).",
     )
-    keep: int = Field(7, ge=1, description="How many backups expire() keeps, the newest.")
+    keep: int = Field(
+        7, ge=1, description="How many backups `backout db expire` keeps at least, the newest."
+    )
+    recovery_window: Duration = Field(
+        timedelta(days=7),
+        description="`backout db expire` keeps every backup a restore to a moment this far back "
+        "needs: the newest one taken before it, and every later one.",
+    )
     bindir: str | None = Field(
         None,
         description="Folder of pg_dump and pg_restore (default: the database's cluster.bindir, "
@@ -90,6 +100,7 @@ class PgDumpEngine:
         db = DbPluginContext.of(context, "the pg_dump backup engine")
         self._database = db.database
         self._keep = settings.keep
+        self._recovery_window = settings.recovery_window
         self._repository = (
             context.resolve(settings.repository)
             if settings.repository
@@ -146,9 +157,18 @@ class PgDumpEngine:
         )
         return report
 
-    def expire(self) -> list[str]:
-        records = self._records()
-        doomed = [r["id"] for r in records[: max(0, len(records) - self._keep)]]
+    def expire(
+        self, *, now: datetime | None = None, keep: Collection[str] = (), dry_run: bool = False
+    ) -> list[str]:
+        doomed = retention.expendable(
+            self.backups(),
+            keep_full=self._keep,
+            window=self._recovery_window,
+            now=now or datetime.now(UTC),
+            keep=keep,
+        )
+        if dry_run:
+            return doomed
         for backup_id in doomed:
             self._record_file(backup_id).unlink(missing_ok=True)  # first: it says "complete"
             self._dump_file(backup_id).unlink(missing_ok=True)

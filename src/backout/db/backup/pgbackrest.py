@@ -16,8 +16,9 @@ and port backout asks the server for.
 The stanza is created on the first backup (stanza-create is idempotent). A backup first checks
 that the server archives through this engine: otherwise pgBackRest would wait for WAL that never
 comes. `backups()` reads `pgbackrest info --output=json`. pgBackRest's own expiry after each
-backup is off (expire-auto=n): retention is enforced by `expire()`, which says what it deleted,
-so whoever takes a backup calls it afterwards.
+backup is off (expire-auto=n): nothing is deleted but by `expire()` (`backout db expire`), which
+keeps what retention.py says (at least `retention_full` full backups, and every backup and WAL
+segment a restore to a moment inside `recovery_window` needs) and says what it deleted.
 
 The newest restorable moment (`newest_restorable()`) is the time of the last commit (or abort)
 in the newest archived WAL segment reachable without a gap from the newest backup, read with
@@ -38,6 +39,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -49,6 +51,7 @@ from pydantic import Field
 from backout.atomic import write_text_atomic
 from backout.config import Duration
 from backout.db import cluster, wal_stream
+from backout.db.backup import retention
 from backout.db.backup.base import (
     BackupError,
     BackupInfo,
@@ -75,7 +78,14 @@ class PgBackRestSettings(PluginSettings):
     stanza: str | None = Field(
         None, description="The stanza's name (default: the database's name under databases:)."
     )
-    retention_full: int = Field(2, ge=1, description="How many full backups expire() keeps.")
+    retention_full: int = Field(
+        2, ge=1, description="How many full backups `backout db expire` keeps at least."
+    )
+    recovery_window: Duration = Field(
+        timedelta(days=7),
+        description="`backout db expire` keeps every backup and WAL segment needed to restore "
+        "to any moment this far back.",
+    )
     process_max: int = Field(2, ge=1, le=64, description="Parallel processes of backup/restore.")
     archive_timeout: Duration = Field(
         timedelta(seconds=60),
@@ -202,13 +212,25 @@ class PgBackRestEngine:
             return False
         return False
 
-    def expire(self) -> list[str]:
-        before = [b.id for b in self.backups()]
-        if not before:
-            return []
-        self._command.run(["expire"], timeout=self._timeout)
+    def expire(
+        self, *, now: datetime | None = None, keep: Collection[str] = (), dry_run: bool = False
+    ) -> list[str]:
+        backups = self.backups()
+        doomed = retention.expendable(
+            backups,
+            keep_full=self._settings.retention_full,
+            window=self._settings.recovery_window,
+            now=now or datetime.now(UTC),
+            keep=keep,
+        )
+        if dry_run or not doomed:
+            return doomed
+        # pgBackRest keeps that many full backups, their dependents and the WAL from the oldest
+        # one on (repo1-retention-archive follows repo1-retention-full): exactly what is kept.
+        kept_full = sum(1 for b in backups if b.kind == "full" and b.id not in doomed)
+        self._command.run(["expire", f"--repo1-retention-full={kept_full}"], timeout=self._timeout)
         after = {b.id for b in self.backups()}
-        return [backup_id for backup_id in before if backup_id not in after]
+        return [b.id for b in backups if b.id not in after]
 
     def newest_restorable(self) -> datetime | None:
         """The last commit of the archived WAL after the newest backup (see the module doc)."""

@@ -9,7 +9,10 @@ import pytest
 import yaml
 from psycopg.conninfo import conninfo_to_dict
 
+from backout.errors import ExitCode
 from tests.cli.conftest import Backout, cli_environment, fake_service
+
+NOT_CONFIRMED = int(ExitCode.NOT_CONFIRMED)  # every destructive command that gets no yes
 
 pytestmark = pytest.mark.postgres
 
@@ -282,7 +285,7 @@ def test_backups_expire_only_when_asked_and_only_past_the_retention(db: Backout)
     taken = [db("db", "backup", "main", "--json").json()["id"] for _ in range(3)]
 
     assert [b["id"] for b in db("db", "backups", "main", "--json").json()] == taken
-    db("db", "expire", "main").refused(1, "needs confirmation", "--yes")
+    db("db", "expire", "main").refused(NOT_CONFIRMED, "needs confirmation", "--yes")
     assert db("db", "expire", "main", "--dry-run", "--json").json()["expired"] == taken[:2]
     assert [b["id"] for b in db("db", "backups", "main", "--json").json()] == taken
 
@@ -313,7 +316,7 @@ def test_restored_copies_are_listed_and_removed_only_when_confirmed(
     assert copy["port"] == int(str(conninfo_to_dict(conninfo)["port"]))
     assert copy["size_bytes"] > 0
     assert copy["age_s"] >= 0
-    db("db", "remove-copy", "main", "1").refused(1, "needs confirmation", "--yes")
+    db("db", "remove-copy", "main", "1").refused(NOT_CONFIRMED, "needs confirmation", "--yes")
     assert len(db("db", "copies", "main", "--json").json()) == 1
     db("db", "remove-copy", "main", "2", "--yes").refused(4, "run 2 left no restored copy", "1")
 

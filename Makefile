@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_WORKERS ?= auto
 
-.PHONY: demo test lint format setup setup-dev system-deps node-deps locks bench bench-db bench-flags clean
+.PHONY: demo test lint format setup setup-dev system-deps node-deps locks bench bench-db bench-flags bench-cli clean
 
 ## setup: the runtime environment in .venv, from the hashed lock
 $(VENV)/.runtime: requirements.lock pyproject.toml
@@ -67,6 +67,9 @@ bench-db: $(VENV)/.dev system-deps
 
 bench-flags: $(VENV)/.dev
 	$(BIN)/python benchmarks/flags.py
+
+bench-cli: $(VENV)/.runtime
+	$(BIN)/python benchmarks/cli.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

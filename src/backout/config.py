@@ -15,20 +15,23 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from backout.errors import ConfigError, NotFoundError, UnknownServiceError
+from backout.safe_yaml import YamlProblem, read_yaml
 
 DEFAULT_CONFIG_NAME = "backout.yaml"
+STATE_URL_VARIABLE = "BACKOUT_DATABASE_URL"
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -53,6 +56,45 @@ def parse_duration(value: Any) -> Any:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _at_least(minimum: timedelta) -> AfterValidator:
+    """A duration that must be at least `minimum` (or, for a zero minimum, above zero)."""
+
+    def check(value: timedelta) -> timedelta:
+        if minimum and value < minimum:
+            raise ValueError(
+                f"must be at least {format_duration(minimum)}, got {format_duration(value)}"
+            )
+        if not minimum and value <= timedelta(0):
+            raise ValueError(f"must be longer than 0s, got {format_duration(value)}")
+        return value
+
+    return AfterValidator(check)
+
+
+PositiveDuration = Annotated[Duration, _at_least(timedelta(0))]
+"""A wait or an objective: zero would mean "never wait" or "always missed"."""
+
+LoopInterval = Annotated[Duration, _at_least(timedelta(milliseconds=10))]
+"""The pause of a loop: under 10ms it only burns a core (and floods what it polls)."""
+
+_SUPPORTED_STATE_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+
+
+def state_url_problem(url: str) -> str | None:
+    """Why `url` cannot be backout's state store, or None; checked without importing SQLAlchemy."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or scheme not in _SUPPORTED_STATE_SCHEMES:
+        return (
+            "expected sqlite:///PATH or postgresql://USER@HOST/DB "
+            f"(a URL starting with {', '.join(s + '://' for s in _SUPPORTED_STATE_SCHEMES)})"
+        )
+    if scheme == "sqlite" and (not rest.startswith("/") or rest == "/"):
+        return "a sqlite URL has three slashes and a path: sqlite:///.backout/state.db"
+    if scheme != "sqlite" and not rest.strip("/"):
+        return "a postgresql URL names a host and a database: postgresql://USER@HOST/DB"
+    return None
 
 
 def format_duration(value: timedelta | float) -> str:
@@ -86,10 +128,14 @@ class PluginSpec(BaseModel):
 
 
 class RtoObjectives(_Section):
-    critical: Duration = Field(timedelta(minutes=15), description="RTO of a critical service.")
-    core: Duration = Field(timedelta(minutes=30), description="RTO of a core service.")
-    full_system: Duration = Field(timedelta(hours=2), description="RTO of a full rollback.")
-    database: Duration = Field(timedelta(hours=1), description="RTO of a database rollback.")
+    critical: PositiveDuration = Field(
+        timedelta(minutes=15), description="RTO of a critical service."
+    )
+    core: PositiveDuration = Field(timedelta(minutes=30), description="RTO of a core service.")
+    full_system: PositiveDuration = Field(timedelta(hours=2), description="RTO of a full rollback.")
+    database: PositiveDuration = Field(
+        timedelta(hours=1), description="RTO of a database rollback."
+    )
 
 
 def _default_rpo() -> dict[str, timedelta]:
@@ -102,7 +148,7 @@ def _default_rpo() -> dict[str, timedelta]:
 
 class Objectives(_Section):
     rto: RtoObjectives = Field(default_factory=RtoObjectives, description="Recovery time.")
-    rpo: dict[str, Duration] = Field(
+    rpo: dict[str, PositiveDuration] = Field(
         default_factory=_default_rpo, description="Recovery point, per data class."
     )
 
@@ -110,9 +156,19 @@ class Objectives(_Section):
 class StateSettings(_Section):
     database: str = Field(
         "sqlite:///.backout/state.db",
+        min_length=1,
         description="SQLAlchemy URL of backout's own state; sqlite paths are relative to the "
         "config file. BACKOUT_DATABASE_URL overrides it.",
     )
+
+    @field_validator("database")
+    @classmethod
+    def _database_is_a_supported_url(cls, url: str) -> str:
+        problem = state_url_problem(url)
+        if problem is not None:
+            raise ValueError(problem)
+        return url
+
     directory: str = Field(
         ".backout", description="Where logs, pid files and release folders live (relative)."
     )
@@ -155,13 +211,21 @@ class ProbeSettings(_Section):
 
     url: str = Field(description="The URL to request, usually a core endpoint.")
     method: Literal["GET", "HEAD", "POST"] = "GET"
-    interval: Duration = Field(timedelta(milliseconds=200), description="Time between requests.")
-    timeout: Duration = Field(timedelta(seconds=2), description="A slower answer is an error.")
-    window: Duration = Field(timedelta(seconds=30), description="The sliding window of metrics.")
+    interval: LoopInterval = Field(
+        timedelta(milliseconds=200), description="Time between requests (at least 10ms)."
+    )
+    timeout: PositiveDuration = Field(
+        timedelta(seconds=2), description="A slower answer is an error."
+    )
+    window: Annotated[Duration, _at_least(timedelta(seconds=1))] = Field(
+        timedelta(seconds=30), description="The sliding window of metrics (at least 1s)."
+    )
 
 
 class StepSettings(_Section):
-    timeout: Duration = Field(timedelta(minutes=10), description="Default timeout of a step.")
+    timeout: PositiveDuration = Field(
+        timedelta(minutes=10), description="Default timeout of a step."
+    )
     retries: int = Field(2, ge=0, le=10, description="Retries of a step after a retryable error.")
 
 
@@ -175,7 +239,7 @@ class ServiceConfig(_Section):
     health: list[PluginSpec] = Field(
         default_factory=list, description="Checks that must pass after a deploy or rollback."
     )
-    health_timeout: Duration = Field(
+    health_timeout: PositiveDuration = Field(
         timedelta(seconds=60), description="How long health checks may take to pass."
     )
     probe: ProbeSettings | None = Field(None, description="Synthetic traffic for the triggers.")
@@ -301,7 +365,9 @@ class FlagSettings(_Section):
 
 
 class WatchSettings(_Section):
-    interval: Duration = Field(timedelta(seconds=1), description="Time between watch cycles.")
+    interval: LoopInterval = Field(
+        timedelta(seconds=1), description="Time between watch cycles (at least 10ms)."
+    )
 
 
 class Contact(_Section):
@@ -314,8 +380,15 @@ class Contact(_Section):
 class Config(_Section):
     """A whole `backout.yaml`."""
 
-    project: str = Field(description="The product's name, shown in reports.")
-    environment: str = Field("production", description="Locks are per environment and service.")
+    project: str = Field(
+        min_length=1, max_length=100, description="The product's name, shown in reports."
+    )
+    environment: str = Field(
+        "production",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
+        description="Locks are per environment and service: 1-63 letters, digits, '.', '_' "
+        "or '-', starting with a letter or digit.",
+    )
     state: StateSettings = Field(default_factory=StateSettings)
     objectives: Objectives = Field(default_factory=Objectives)
     watch: WatchSettings = Field(default_factory=WatchSettings)
@@ -345,7 +418,7 @@ class Config(_Section):
 
     def database_url(self) -> str:
         """The state store URL, with BACKOUT_DATABASE_URL first and sqlite paths resolved."""
-        url = os.environ.get("BACKOUT_DATABASE_URL") or self.state.database
+        url = os.environ.get(STATE_URL_VARIABLE) or self.state.database
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
             return prefix + str(self.resolve_path(url.removeprefix(prefix)))
@@ -440,11 +513,24 @@ def parse_config(data: Any, source: Path) -> Config:
     return config
 
 
+def _check_state_url_variable() -> None:
+    url = os.environ.get(STATE_URL_VARIABLE)
+    problem = None if not url else state_url_problem(url)
+    if problem is not None:
+        raise ConfigError(
+            f"${STATE_URL_VARIABLE}",
+            [problem],
+            hint=f"fix or unset {STATE_URL_VARIABLE} (it overrides state.database)",
+        )
+
+
 def load_config(path: Path | str | None = None) -> Config:
     """Read and validate `path` (default: $BACKOUT_CONFIG, then ./backout.yaml)."""
     source = Path(path or os.environ.get("BACKOUT_CONFIG") or DEFAULT_CONFIG_NAME)
     try:
-        text = source.read_text(encoding="utf-8")
+        data = read_yaml(source)
+    except YamlProblem as problem:
+        raise ConfigError(str(source), [str(problem)]) from None
     except FileNotFoundError:
         raise ConfigError(
             str(source), ["file not found"], hint="create one with `backout init`"
@@ -453,11 +539,6 @@ def load_config(path: Path | str | None = None) -> Config:
         raise ConfigError(str(source), [f"cannot be read: {error.strerror}"]) from None
     except UnicodeDecodeError as error:
         raise ConfigError(str(source), [f"not UTF-8 text (byte {error.start})"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(str(source), [f"{where}not valid YAML ({problem})"]) from None
-    return parse_config(data, source)
+    config = parse_config(data, source)
+    _check_state_url_variable()
+    return config

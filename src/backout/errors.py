@@ -24,6 +24,7 @@ class ExitCode(IntEnum):
     AWAITING_APPROVAL = 6
     ABORTED = 7
     UNAVAILABLE = 8
+    NOT_CONFIRMED = 9
 
 
 class BackoutError(Exception):
@@ -48,11 +49,18 @@ class ConfigError(BackoutError):
 
     exit_code = ExitCode.INVALID_CONFIG
 
+    shown_problems = 20
+    """A file of thousands of unknown keys is one mistake: the first twenty say which."""
+
     def __init__(self, path: str, problems: list[str], *, hint: str | None = None) -> None:
         self.path = path
-        self.problems = [redact(problem) for problem in problems]
+        self.problem_count = len(problems)
+        self.problems = [redact(problem) for problem in problems[: self.shown_problems]]
         listing = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{path}: {len(problems)} problem(s)\n{listing}", hint=hint)
+        more = self.problem_count - len(self.problems)
+        if more:
+            listing += f"\n  ... and {more} more problem(s)"
+        super().__init__(f"{path}: {self.problem_count} problem(s)\n{listing}", hint=hint)
 
 
 class NotFoundError(BackoutError):
@@ -78,7 +86,14 @@ class UnknownVersionError(NotFoundError):
 
 
 class NothingToRollBackToError(NotFoundError):
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, live_and_good: str | None = None) -> None:
+        if live_and_good is not None:  # the live release is the last known good itself
+            super().__init__(
+                f"nothing to roll back: {live_and_good} is live and good; "
+                "name an older release with --to",
+                hint=f"the releases of {service}: backout releases {service}",
+            )
+            return
         super().__init__(
             f"service {service!r} has no release marked good to roll back to",
             hint="name one with --to VERSION, or mark one good: backout release mark",
@@ -102,6 +117,28 @@ class RefusedError(BackoutError):
     """The request is understood but not allowed in the current state."""
 
     exit_code = ExitCode.FAILED
+
+
+class ForceRequiredError(RefusedError):
+    """A person's command that would put back a release judged bad, or lose the last known
+    good: refused unless they pass --force."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint or "pass --force if that is what you mean")
+
+
+class NotConfirmedError(BackoutError):
+    """A destructive change was not confirmed (answered no, a wrong name typed): nothing changed.
+
+    Every command that asks before a destructive change ends with this code when it gets no
+    "yes", whatever the way of asking (a prompt, `--yes`, `--confirm NAME`).
+    """
+
+    exit_code = ExitCode.NOT_CONFIRMED
+
+
+class ConfirmationRequiredError(NotConfirmedError):
+    """A destructive change needs a confirmation and no one is at a terminal to give it."""
 
 
 class PermissionDeniedError(BackoutError):

@@ -55,6 +55,7 @@ from backout.runs import (
 )
 from backout.runtime import Runtime
 from backout.steps import STEP_KINDS, StepContext, StepOutcome
+from backout.steps.deploy import mark_deploy_failed, put_previous_back
 from backout.store import Incident, Run, ServiceLock, Step, utcnow
 
 log = logging.getLogger(__name__)
@@ -413,11 +414,16 @@ class Executor:
             message = f"{run_label(run.kind)} of {run.service} to {target} {state}"
             if error:
                 message += f": {error}"
+            if run.kind == "deploy" and state is RunState.FAILED:
+                mark_deploy_failed(run, redact(error or "the deploy failed"))
             self._timeline(session, run, f"run_{state}", message)
             audit(session, self.actor, f"run.{run.kind}.{state}", run.service, run_id=run.id)
             incident = session.get(Incident, run.incident_id) if run.incident_id else None
             if incident is not None:
                 self._settle_incident(session, incident, state, target)
+            put_back = run.kind == "deploy" and state is RunState.FAILED
+        if put_back:
+            message += put_previous_back(self.runtime, run_id, self.actor)
         log.info("run %s %s: %s", run_id, state, message)
         return RunResult(run_id, state, message)
 

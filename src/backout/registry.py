@@ -7,6 +7,7 @@ gives a clear error instead of an ImportError at start-up.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, _Entry[T]] = {}
+        self._lazy: dict[str, tuple[str, str, str]] = {}
 
     def register(
         self, name: str, settings_model: type[S], factory: Callable[[S, PluginContext], T]
@@ -61,18 +63,29 @@ class Registry(Generic[T]):
         self._refuse_duplicate(name)
         self._entries[name] = _Entry(settings_model, factory)  # type: ignore[arg-type]
 
+    def register_lazy(self, name: str, module: str, settings_model: str, factory: str) -> None:
+        """Register a plug-in whose module is imported only when a config chooses it.
+
+        What a built-in plug-in does, so that a command pays for importing only the plug-ins
+        its config uses (an HTTP check's client, a backup engine's PostgreSQL driver). A module
+        that cannot be imported makes the plug-in unavailable, as `register_unavailable` says.
+        """
+        self._refuse_duplicate(name)
+        self._lazy[name] = (module, settings_model, factory)
+
     def register_unavailable(self, name: str, reason: str) -> None:
         """Record a plug-in that cannot load here (e.g. its optional dependency is missing)."""
         self._refuse_duplicate(name)
         self._entries[name] = _Entry(PluginSettings, None, reason)
 
     def names(self) -> list[str]:
-        return sorted(n for n, e in self._entries.items() if e.factory is not None)
+        available = {n for n, e in self._entries.items() if e.factory is not None}
+        return sorted(available | (self._lazy.keys() - self._entries.keys()))
 
     def build(self, spec: PluginSpec, where: tuple[str | int, ...], context: PluginContext) -> T:
         """Validate `spec` against the plug-in's settings and construct it; no side effects."""
         path = key_path(where)
-        entry = self._entries.get(spec.type)
+        entry = self._entry(spec.type)
         if entry is None:
             raise ConfigError(
                 str(context.config_file),
@@ -94,6 +107,22 @@ class Registry(Generic[T]):
             raise ConfigError(str(context.config_file), problems) from None
         return entry.factory(settings, context)
 
+    def _entry(self, name: str) -> _Entry[T] | None:
+        """The plug-in registered as `name`, importing its module first if it was lazy."""
+        lazy = self._lazy.get(name)
+        if lazy is not None and name not in self._entries:
+            # Two threads may both import it: the import is idempotent, the second entry equal.
+            module_name, settings_name, factory_name = lazy
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError as error:
+                self._entries[name] = _Entry(PluginSettings, None, f"cannot import it: {error}")
+            else:
+                settings = getattr(module, settings_name)
+                factory = getattr(module, factory_name)
+                self._entries[name] = _Entry(settings, factory)
+        return self._entries.get(name)
+
     def _refuse_duplicate(self, name: str) -> None:
-        if name in self._entries:
+        if name in self._entries or name in self._lazy:
             raise BackoutError(f"{self.kind} {name!r} is registered twice")

@@ -9,12 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backout.errors import RefusedError, UnknownVersionError
-from backout.store import Deployment, Release, utcnow
+from backout.store import Deployment, Release, Run, utcnow
 
 
 class ReleaseStatus(StrEnum):
     DEPLOYING = "deploying"
     LIVE = "live"
+    FAILED = "failed"  # its deploy failed; it never became the live release
     GOOD = "good"
     BAD = "bad"
     ROLLED_BACK = "rolled_back"
@@ -150,3 +151,41 @@ def live(session: Session, environment: str, service: str) -> Release | None:
         .order_by(Deployment.id.desc())
     ).first()
     return deployment.release if deployment is not None else None
+
+
+_NOT_TO_PUT_BACK = (
+    ReleaseStatus.BAD,
+    ReleaseStatus.ROLLED_BACK,
+    ReleaseStatus.FAILED,
+    ReleaseStatus.DEPLOYING,
+)
+
+
+def why_not_live(session: Session, release: Release) -> str | None:
+    """Why `release` should not be put live again ('api 1.1.0 was rolled back by run 3 (incident
+    2): checkout 500s'), or None when nothing speaks against it."""
+    if release.status not in _NOT_TO_PUT_BACK:
+        return None
+    subject = f"{release.service} {release.version}"
+    reason = f": {release.status_reason}" if release.status_reason else ""
+    if release.status == ReleaseStatus.ROLLED_BACK:
+        run = rolled_back_by(session, release)
+        if run is not None:
+            incident = f" (incident {run.incident_id})" if run.incident_id else ""
+            return f"{subject} was rolled back by run {run.id}{incident}{reason}"
+        return f"{subject} was rolled back{reason}"
+    if release.status == ReleaseStatus.BAD:
+        return f"{subject} is marked bad{reason}"
+    if release.status == ReleaseStatus.FAILED:
+        return f"{subject} failed to deploy{reason}"
+    return f"{subject} is still being deployed (it never went live)"
+
+
+def rolled_back_by(session: Session, release: Release) -> Run | None:
+    """The newest rollback run that took the service away from `release`."""
+    query = (
+        select(Run)
+        .where(Run.kind == "application", Run.from_release_id == release.id)
+        .order_by(Run.id.desc())
+    )
+    return session.scalars(query).first()

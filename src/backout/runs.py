@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from backout.errors import ExitCode, NotFoundError
 from backout.owner import owner_alive
 from backout.store import Run, ServiceLock
+from backout.store.ids import find_by_id
 
 RELEASE_PLANS = frozenset({"application", "deploy"})  # plans that move a service between releases
 
@@ -74,7 +75,7 @@ StepListener = Callable[[StepEvent], None]
 
 
 def get_run(session: Session, run_id: int) -> Run:
-    run = session.get(Run, run_id)
+    run = find_by_id(session, Run, run_id)
     if run is None:
         raise NotFoundError(f"there is no run {run_id}", hint="list them with: backout runs")
     return run

@@ -10,9 +10,6 @@ from typing import Any
 from backout.checks import CHECKS, Check
 from backout.clock import Clock, SystemClock
 from backout.config import Config, PluginSpec, load_config
-from backout.db.backup import BACKUP_ENGINES
-from backout.db.context import db_plugin_context
-from backout.db.migrations import MIGRATION_ADAPTERS
 from backout.drivers import DRIVERS, Driver
 from backout.errors import ConfigError
 from backout.flags import FLAG_PROVIDERS, FlagProvider
@@ -112,14 +109,25 @@ def _plugin_sections(config: Config) -> Iterator[Section]:
         yield ROUTERS, service.router, ("services", name, "router"), context
         for i, spec in enumerate(service.health):
             yield CHECKS, spec, ("services", name, "health", i), context
+    if config.databases:
+        yield from _database_sections(config)
+    flags = config.flags.provider
+    yield FLAG_PROVIDERS, flags, ("flags", "provider"), flag_plugin_context(config, None)
+
+
+def _database_sections(config: Config) -> Iterator[Section]:
+    # Imported here: the database room brings a PostgreSQL driver that a config without
+    # databases never uses, and every command opens the runtime.
+    from backout.db.backup import BACKUP_ENGINES  # noqa: PLC0415
+    from backout.db.context import db_plugin_context  # noqa: PLC0415
+    from backout.db.migrations import MIGRATION_ADAPTERS  # noqa: PLC0415
+
     for name, database in config.databases.items():
         context = db_plugin_context(config, name)
         yield BACKUP_ENGINES, database.backup, ("databases", name, "backup"), context
         if database.migrations is not None:
             where = ("databases", name, "migrations")
             yield MIGRATION_ADAPTERS, database.migrations, where, context
-    flags = config.flags.provider
-    yield FLAG_PROVIDERS, flags, ("flags", "provider"), flag_plugin_context(config, None)
 
 
 def validate_plugins(config: Config) -> None:

@@ -20,17 +20,18 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backout import releases
+from backout.baking import GAP_INTERVALS, BakeProgress, BakeTracker
 from backout.config import TriggerRule
 from backout.errors import BackoutError
 from backout.executor import TERMINAL, Executor, RunResult, RunState
 from backout.incidents import open_incident, open_incident_for
-from backout.metrics import MetricsSnapshot, RuleVerdict, TriggerEvaluator, measure_baseline
+from backout.metrics import MetricSource, RuleVerdict, TriggerEvaluator, measure_baseline
 from backout.operations.flag_runs import (
     failed_step_message,
     flag_first_runs,
@@ -44,7 +45,6 @@ from backout.store import Release, Run
 
 log = logging.getLogger(__name__)
 
-MIN_BAKE_SAMPLES = 5
 KEPT_RESULTS = 100  # results of the runs this watcher started, newest last
 
 
@@ -86,6 +86,7 @@ class Watcher:
         self._evaluators: dict[str, tuple[int, TriggerEvaluator]] = {}
         self._runs: list[threading.Thread] = []
         self._flag_first: dict[int, _FlagFirst] = {}  # by run id, until its end is said
+        self._bakes = BakeTracker()
 
     def run_cycle(self) -> list[str]:
         """One pass over every service; returns what was decided for each."""
@@ -128,6 +129,7 @@ class Watcher:
             ).first()
             if active is not None:
                 self._evaluators.pop(name, None)  # a breach held before the run is no evidence
+                self._bakes.forget(name)
                 state = f"run {active.id} is {active.state}"
                 return f"{name} {live.version}: {state}, triggers wait for it"
             mitigated = self._flag_first_mitigated(session, name, live)
@@ -143,6 +145,7 @@ class Watcher:
         if source is None:
             return f"{name} {live.version}: no probe configured, triggers unarmed"
         snapshot = source.snapshot(since=since.timestamp() if since else None)
+        bake = self._bake(name, live, source) if live.status == ReleaseStatus.LIVE else None
         verdicts = self._evaluator(name, live).evaluate(snapshot, baseline)
         firing = [v for v in verdicts if v.firing]
         if firing:
@@ -150,9 +153,11 @@ class Watcher:
         holding = [v for v in verdicts if v.breached]
         if holding:
             return f"{name} {live.version}: {holding[0].sentence()}, holding"
-        if live.status == ReleaseStatus.LIVE and self._baked(name, live, snapshot):
-            return self._promote(name, live, snapshot)
-        return f"{name} {live.version}: healthy ({snapshot.summary()})"
+        if bake is None:
+            return f"{name} {live.version}: healthy ({snapshot.summary()})"
+        if bake.baked:
+            return self._promote(name, live, bake)
+        return f"{name} {live.version}: healthy ({snapshot.summary()}), {bake.sentence()}"
 
     def _evaluator(self, name: str, live: Release) -> TriggerEvaluator:
         """One evaluator per live release: a new release starts with no held breach."""
@@ -165,26 +170,37 @@ class Watcher:
             )
         return known[1]
 
-    def _baked(self, name: str, live: Release, snapshot: MetricsSnapshot) -> bool:
-        if live.live_at is None or snapshot.samples < MIN_BAKE_SAMPLES:
-            return False
-        bake: timedelta = self.runtime.config.service(name).bake_time
-        return self.runtime.clock.now() >= live.live_at + bake
+    def _bake(self, name: str, live: Release, source: MetricSource) -> BakeProgress:
+        """Count this cycle towards the live release's bake (or restart it after a gap)."""
+        config = self.runtime.config
+        service = config.service(name)
+        intervals = [config.watch.interval] + ([service.probe.interval] if service.probe else [])
+        return self._bakes.watch(
+            name,
+            live.id,
+            source,
+            now=self.runtime.clock.now(),
+            max_gap=GAP_INTERVALS * max(intervals),
+            bake_time=service.bake_time,
+        )
 
-    def _promote(self, name: str, live: Release, snapshot: MetricsSnapshot) -> str:
+    def _promote(self, name: str, live: Release, bake: BakeProgress) -> str:
+        watched = bake.samples  # the baseline is what was watched, nothing from before
         with self.runtime.store.session() as session:
             release = releases.find(session, self.runtime.environment, name, live.version)
-            release.baseline = measure_baseline(snapshot)
+            release.baseline = measure_baseline(watched)
             releases.mark(
                 release,
                 ReleaseStatus.GOOD,
-                reason="baked with no trigger firing",
+                reason=f"watched {bake.bake.elapsed(bake.now).total_seconds():.0f}s "
+                f"({watched.samples} samples) with no trigger firing",
                 at=self.runtime.clock.now(),
             )
-        bake = self.runtime.config.service(name).bake_time.total_seconds()
+        self._bakes.forget(name)
+        seconds = bake.bake_time.total_seconds()
         return (
-            f"{name} {live.version}: baked {bake:g}s with no trigger, "
-            f"marked good (baseline {snapshot.summary()})"
+            f"{name} {live.version}: baked {seconds:g}s with no trigger, "
+            f"marked good (baseline {watched.summary()})"
         )
 
     def _fire(self, name: str, live: Release, firing: list[RuleVerdict]) -> str:

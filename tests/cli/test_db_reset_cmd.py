@@ -22,7 +22,7 @@ from alembic.config import Config as AlembicConfig
 
 from backout.db.migrations import migration_adapter_for
 from backout.db.migrations.alembic import sqlalchemy_url
-from backout.errors import RefusedError
+from backout.errors import ExitCode, RefusedError
 from backout.executor import Executor
 from backout.operations import views
 from backout.operations.database import list_backups
@@ -31,6 +31,7 @@ from tests.cli.conftest import Backout, Result, cli_environment, fake_service
 
 pytestmark = pytest.mark.postgres
 
+NOT_CONFIRMED = int(ExitCode.NOT_CONFIRMED)
 REVISIONS = {
     "a1": (
         None,
@@ -197,23 +198,23 @@ def test_the_backup_location_is_in_the_text_output(db: Backout, conninfo: str, d
     assert rows(conninfo, "SELECT count(*) FROM members") == [(0,)]
 
 
-def test_the_config_key_is_not_the_name_to_type_exit_2_and_nothing_changes(
+def test_the_config_key_is_not_the_name_to_type_exit_9_and_nothing_changes(
     db: Backout, conninfo: str, dbname: str
 ) -> None:
     refused = db("db", "reset", "main", "--confirm", "main")
 
-    refused.refused(2, "'main' is not", dbname, "nothing was changed")
+    refused.refused(NOT_CONFIRMED, "'main' is not", dbname, "nothing was changed")
     assert as_it_was(conninfo)
     assert database_runs(db) == []
     assert backups(db) == []
 
 
-def test_without_confirm_and_no_terminal_to_ask_it_is_refused_with_exit_2(
+def test_without_confirm_and_no_terminal_to_ask_it_is_refused_with_exit_9(
     db: Backout, conninfo: str
 ) -> None:
     refused = db("db", "reset", "main")
 
-    refused.refused(2, "--confirm")
+    refused.refused(NOT_CONFIRMED, "--confirm")
     assert as_it_was(conninfo)
     assert database_runs(db) == []
 
@@ -272,12 +273,12 @@ def test_the_name_typed_at_the_prompt_confirms_the_reset(
     assert rows(conninfo, "SELECT name FROM courts ORDER BY id") == SEED_COURTS
 
 
-def test_a_wrong_name_typed_at_the_prompt_is_refused_with_exit_2(
+def test_a_wrong_name_typed_at_the_prompt_is_refused_with_exit_9(
     db: Backout, conninfo: str, terminal: tuple[int, int]
 ) -> None:
     refused = at_a_terminal(db, terminal, "yes", "db", "reset", "main")
 
-    refused.refused(2, "'yes' is not", "nothing was changed")
+    refused.refused(NOT_CONFIRMED, "'yes' is not", "nothing was changed")
     assert as_it_was(conninfo)
     assert database_runs(db) == []
 

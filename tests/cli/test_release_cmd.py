@@ -3,6 +3,8 @@ and its verdict; a version names one artifact; unknown services and versions are
 
 from __future__ import annotations
 
+import socket
+import urllib.request
 from typing import TYPE_CHECKING
 
 from backout.releases import ReleaseStatus
@@ -135,3 +137,156 @@ def test_recording_a_release_again_keeps_its_verdict(backout: Backout) -> None:
 
     status = backout.status()
     assert (status["live_version"], status["last_known_good"]) == ("1.0.0", "1.0.0")
+
+
+def test_a_deploy_the_driver_refuses_is_failed_and_the_previous_release_stays_live(
+    backout: Backout,
+) -> None:
+    backout.write(api=backout.service(fail_versions=["2.0.0"]), web=backout.service("core"))
+    backout.ok("deploy", "api", "1.0.0")
+
+    failed = backout("deploy", "api", "2.0.0")
+
+    assert failed.code == 1, failed
+    assert failed.stdout.rstrip().endswith("; 1.0.0 is live again"), failed
+    [tried, previous] = backout.history()
+    assert (tried["version"], tried["status"]) == ("2.0.0", "failed")
+    assert "step 1 (Deploy 2.0.0) failed: fake driver" in tried["reason"]
+    assert (previous["version"], previous["status"]) == ("1.0.0", "live")
+    assert backout.status()["live_version"] == "1.0.0"
+    with backout.runtime() as runtime:
+        assert runtime.driver("api").current() == "1.0.0"
+
+
+# Serves "<version>" on PORT; a release whose version is in $CRASHING exits at once instead.
+CRASHING_SERVER = """\
+import os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+version = os.environ["BACKOUT_VERSION"]
+if version in os.environ.get("CRASHING", "").split():
+    sys.exit("cannot connect to the database")
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(version)))
+        self.end_headers()
+        self.wfile.write(version.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+
+
+def test_a_release_that_dies_once_started_is_failed_and_the_previous_one_runs_again(
+    backout: Backout,
+) -> None:
+    (backout.config.parent / "server.py").write_text(CRASHING_SERVER)
+    port = free_port()
+    api = backout.service()
+    api["driver"] = {
+        "type": "process",
+        "command": "{python} server.py",
+        "port": port,
+        "env": {"CRASHING": "2.0.0"},
+        "stop_timeout": "5s",
+    }
+    api["health"] = [{"type": "http", "url": f"http://127.0.0.1:{port}/"}]
+    api["health_timeout"] = "3s"  # dead at once, or after its health checks: failed either way
+    backout.write(api=api, web=backout.service("core"))
+    try:
+        backout.ok("deploy", "api", "1.0.0")
+
+        failed = backout("deploy", "api", "2.0.0")
+
+        assert failed.code == 1, failed
+        assert failed.stdout.rstrip().endswith("; 1.0.0 is live again"), failed
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as answer:
+            assert answer.read() == b"1.0.0"
+        assert [(r["version"], r["status"]) for r in backout.history()] == [
+            ("2.0.0", "failed"),
+            ("1.0.0", "live"),
+        ]
+        assert backout.status()["live_version"] == "1.0.0"
+    finally:
+        with backout.runtime() as runtime:
+            runtime.driver("api").stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_deploying_a_rolled_back_release_is_refused_naming_the_incident(
+    live_api: Backout,
+) -> None:
+    run_id = live_api.rolled_back(reason="checkout 500s")
+
+    live_api("deploy", "api", "1.1.0").refused(
+        1,
+        f"not deploying api 1.1.0 was rolled back by run {run_id} (incident 1): checkout 500s",
+        "--force",
+    )
+    assert live_api.status()["live_version"] == "1.0.0"
+
+
+def test_a_forced_redeploy_keeps_the_story_of_the_first_rollback(live_api: Backout) -> None:
+    run_id = live_api.rolled_back(reason="checkout 500s")
+
+    forced = live_api("deploy", "api", "1.1.0", "--force")
+
+    assert forced.code == 0, forced
+    [again, good] = live_api.ok("releases", "api", "--json").json()
+    assert (again["version"], again["status"], good["status"]) == ("1.1.0", "live", "good")
+    first, second = again["deployments"]
+    assert first["ended"] == {
+        "at": first["ended"]["at"],
+        "by": "rollback",
+        "to_version": "1.0.0",
+        "run_id": run_id,
+        "incident_id": 1,
+        "reason": "checkout 500s",
+    }
+    assert (second["how"], second["ended"]) == ("deploy", None)
+    table = live_api.ok("releases", "api").stdout
+    assert f"rolled back to 1.0.0 by run {run_id} (incident 1): checkout 500s" in table
+
+
+def test_deploying_the_last_known_good_again_keeps_it_good(live_api: Backout) -> None:
+    deployed = live_api("deploy", "api", "1.0.0")
+
+    assert deployed.code == 0, deployed
+    status = live_api.status()
+    assert (status["live_version"], status["last_known_good"]) == ("1.0.0", "1.0.0")
+
+
+def test_a_health_check_attempt_may_run_as_long_as_its_own_timeout(backout: Backout) -> None:
+    api = backout.service()
+    api["health"] = [{"type": "command", "command": "sleep 3", "name": "slow-warmup"}]
+    api["health_timeout"] = "8s"  # each attempt used to be cut at 2 s: this never passed
+    backout.write(api=api, web=backout.service("core"))
+
+    deployed = backout("deploy", "api", "1.0.0")
+
+    assert deployed.code == 0, deployed
+    assert backout.status()["live_version"] == "1.0.0"
+
+
+def test_a_health_check_attempt_is_cut_at_the_timeout_it_sets(backout: Backout) -> None:
+    api = backout.service()
+    api["health"] = [{"type": "command", "command": "sleep 3", "timeout": "1s", "name": "warmup"}]
+    api["health_timeout"] = "2s"
+    backout.write(api=api, web=backout.service("core"))
+
+    failed = backout("deploy", "api", "1.0.0")
+
+    assert failed.code == 1, failed
+    assert "warmup: FAILED (expected exit 0; got timed out after" in failed.stdout

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 NOT_FOUND = 4
 LOCKED = 5
 ABORTED = 7
+NOT_CONFIRMED = 9
 RUNBOOK_STEPS = [
     "1. Stop traffic to 1.1.0",
     "2. Deploy previous version 1.0.0",
@@ -108,7 +109,10 @@ def test_rollback_without_yes_and_without_a_terminal_is_refused(live_api: Backou
     before = state_of(live_api)
 
     live_api("rollback", "api").refused(
-        1, "this change needs confirmation", "pass --yes when no one can answer a prompt"
+        NOT_CONFIRMED,
+        "this change needs confirmation",
+        "Roll api back from 1.1.0 to 1.0.0?",
+        "pass --yes when no one can answer a prompt",
     )
     assert state_of(live_api) == before
 
@@ -120,10 +124,11 @@ def test_rollback_asks_a_person_at_a_terminal_and_a_no_changes_nothing(
 
     result = live_api("rollback", "api", stdin=terminal)
 
-    assert result.code == 1, result
+    assert result.code == NOT_CONFIRMED, result
     assert "Roll api back from 1.1.0 to 1.0.0?" in result.stdout
     assert "Traceback" not in result.stderr
-    assert "Aborted" in result.stderr
+    assert "not confirmed" in result.stderr
+    assert "nothing was changed" in result.stderr
     assert state_of(live_api) == before
 
 
@@ -174,7 +179,7 @@ def test_rollback_of_a_locked_service_names_the_run_holding_it(live_api: Backout
     live_api.start("rollback", "api", "--yes")
     holder = live_api.wait_for_first_run()
 
-    live_api("rollback", "api", "--yes", "--to", "1.1.0").refused(
+    live_api("rollback", "api", "--yes", "--force", "--to", "1.1.0").refused(
         LOCKED, f"service 'api' is locked by run {holder}", f"backout run show {holder}"
     )
     assert [r["id"] for r in live_api.ok("runs", "--json").json()] == [holder]
@@ -232,3 +237,61 @@ def test_a_message_that_looks_like_markup_is_printed_as_written(backout: Backout
     assert "deploying api [/x] fails" in result.stdout
     assert "Deploy previous version [/x]" in backout.ok("run", "show", "1").stdout
     assert "[/x]" in backout.ok("releases", "api").stdout
+
+
+def test_rollback_to_the_release_that_was_rolled_back_is_refused_naming_the_incident(
+    live_api: Backout,
+) -> None:
+    run_id = live_api.rolled_back(reason="checkout 500s")  # 1.0.0 live and good again
+    before = state_of(live_api)
+
+    live_api("rollback", "api", "--to", "1.1.0", "--yes").refused(
+        1,
+        f"not rolling back to api 1.1.0 was rolled back by run {run_id} (incident 1): "
+        "checkout 500s",
+        "--force",
+    )
+    assert state_of(live_api) == before
+
+
+def test_a_forced_rollback_to_a_rolled_back_release_keeps_the_last_known_good(
+    live_api: Backout,
+) -> None:
+    live_api.rolled_back()
+
+    forced = live_api("rollback", "api", "--to", "1.1.0", "--yes", "--force")
+
+    assert forced.code == 0, forced
+    status = live_api.status()
+    assert (status["live_version"], status["last_known_good"]) == ("1.1.0", "1.0.0")
+    assert live_api("rollback", "api", "--yes").code == 0  # and the next rollback has a target
+    assert live_api.status()["live_version"] == "1.0.0"
+
+
+def test_rollback_to_a_release_marked_bad_is_refused_saying_why(backout: Backout) -> None:
+    backout.record("api", "0.9.0", ReleaseStatus.GOOD)
+    backout.ok("release", "mark", "api", "0.9.0", "bad", "--reason", "corrupts carts")
+    backout.good_then_live()
+
+    backout("rollback", "api", "--to", "0.9.0", "--yes").refused(
+        1, "not rolling back to api 0.9.0 is marked bad: corrupts carts", "--force"
+    )
+    assert backout.status()["live_version"] == "1.1.0"
+
+
+def test_rollback_to_the_live_version_is_refused(live_api: Backout) -> None:
+    before = state_of(live_api)
+
+    live_api("rollback", "api", "--to", "1.1.0", "--yes").refused(
+        1, "api 1.1.0 is already live: there is nothing to roll back from", "--to"
+    )
+    assert state_of(live_api) == before
+
+
+def test_rollback_when_the_live_release_is_the_last_known_good_says_so(live_api: Backout) -> None:
+    live_api.rolled_back()
+
+    live_api("rollback", "api", "--yes").refused(
+        NOT_FOUND,
+        "nothing to roll back: 1.0.0 is live and good; name an older release with --to",
+    )

@@ -3,16 +3,20 @@ cycle, and the foreground loop keeps deciding until SIGTERM, then exits cleanly.
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 import pytest
 
+from backout import releases
 from backout.operations import views
 from backout.runtime import Runtime
+from backout.store import utcnow
 
 if TYPE_CHECKING:
     from tests.cli.conftest import Backout
@@ -88,3 +92,33 @@ def test_watch_marks_a_baked_release_good_and_stops_on_sigterm(
     ), stdout
     status = live_api.status()
     assert (status["live_version"], status["last_known_good"]) == ("1.1.0", "1.1.0")
+
+
+def test_watch_bakes_only_what_it_watched_not_the_time_before_it_started(
+    live_api: Backout, healthy_url: str
+) -> None:
+    api = live_api.service()
+    api.update(bake_time="30s", probe={"url": healthy_url, "interval": "20ms"})
+    live_api.write(api=api, web=live_api.service("core"))
+    with live_api.runtime() as runtime, runtime.store.session() as session:
+        live = releases.find(session, "production", "api", "1.1.0")
+        live.live_at = utcnow() - timedelta(hours=1)  # deployed an hour ago, no loop watching
+    watch = live_api.start("watch")
+    assert watch.stdout is not None
+
+    lines = []
+    for line in watch.stdout:  # a line per changed decision: the second cycle has samples
+        if line.startswith("api 1.1.0:"):
+            lines.append(line.rstrip("\n"))
+        if len(lines) == 2:
+            break
+    watch.send_signal(signal.SIGTERM)
+    watch.communicate(timeout=30)
+
+    assert "baked" not in lines[-1], lines
+    assert re.fullmatch(
+        r"api 1\.1\.0: healthy \(errors 0\.0%, p95 \d+ms, \d+ requests\), "
+        r"baking [12]s of 30s \(\d+ samples\)",
+        lines[-1],
+    ), lines
+    assert live_api.status()["last_known_good"] == "1.0.0"

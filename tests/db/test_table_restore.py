@@ -264,7 +264,7 @@ def test_replace_waits_for_a_confirmation_no_one_can_give_here(shop: Shop) -> No
 
     result = shop("db", "restore-table", "main", "bookings", "--backup", backup_id, "--replace")
 
-    result.refused(1, "needs confirmation", "--yes")
+    result.refused(9, "needs confirmation", "--yes")  # not confirmed, as every command
     assert shop.bookings() == damaged
     assert shop.backups() == [(backup_id, None)], "no backup was taken"
 

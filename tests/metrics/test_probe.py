@@ -105,3 +105,18 @@ def test_no_samples_is_no_evidence_of_health() -> None:
     assert summarise([], 10).value("error_rate") is None
     samples = [Sample(at=100.0 + i, ok=i >= 5, latency_s=0.01) for i in range(10)]
     assert summarise(samples, 10).error_rate == 0.5
+
+
+def test_rates_count_only_the_time_the_probe_ran(server: _Server) -> None:
+    """A probe started just now measured nothing before: its rate is not diluted by that time."""
+    probe = _probe(f"http://127.0.0.1:{server.server_address[1]}/")
+    before_start = time.time()
+    probe.start()
+    try:
+        _wait_for_samples(probe, 5)
+        snapshot = probe.snapshot(since=before_start - 3600)
+        ran_for = time.time() - before_start
+    finally:
+        probe.stop()
+    assert snapshot.window_s <= ran_for
+    assert snapshot.request_rate >= snapshot.samples / ran_for

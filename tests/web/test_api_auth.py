@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from web_support import Api, Tokens
+from web_support import Api, Serve, Tokens
 
+from backout.clock import ManualClock
 from backout.operations.tokens import revoke_token
 from backout.runtime import Runtime
+from backout.web.token_cache import TOKEN_RECHECK_S
 
 ROLLBACK = "/api/v1/services/api/rollback"
 
@@ -36,11 +38,27 @@ def test_an_unknown_token_is_401(api: Api) -> None:
 
 
 def test_a_revoked_token_is_401(api: Api, runtime: Runtime, tokens: Tokens) -> None:
-    assert api.get("/api/v1/services", tokens.viewer).status_code == 200
-
     revoke_token(runtime, "viewer", actor="test")
 
     assert api.get("/api/v1/services", tokens.viewer).status_code == 401
+
+
+def test_a_token_revoked_while_in_use_is_refused_within_the_recheck_time(
+    serve: Serve, runtime: Runtime, tokens: Tokens
+) -> None:
+    clock = ManualClock()
+    api = serve(Runtime(runtime.config, runtime.store, clock=clock))
+    assert api.get("/api/v1/services", tokens.viewer).status_code == 200
+
+    revoke_token(runtime, "viewer", actor="test")  # as `backout token revoke` does, elsewhere
+
+    assert api.get("/api/v1/services", tokens.viewer).status_code == 200, "checked 0 s ago"
+    clock.advance(TOKEN_RECHECK_S - 0.1)
+    assert api.get("/api/v1/services", tokens.viewer).status_code == 200
+    clock.advance(0.1)
+    answer = api.get("/api/v1/services", tokens.viewer)
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "invalid or revoked API token"
 
 
 def test_another_authorization_scheme_is_401(api: Api, tokens: Tokens) -> None:

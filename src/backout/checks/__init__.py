@@ -1,14 +1,12 @@
 """Checks: health, integrity and performance probes. Picked by `type` in config."""
 
 from backout.checks.base import Check, CheckResult
-from backout.checks.command import CommandCheck, CommandCheckSettings
-from backout.checks.http import HttpCheck, HttpCheckSettings
-from backout.checks.tcp import TcpCheck, TcpCheckSettings
 from backout.registry import Registry
 
+# Lazily: a command imports only the checks its config uses (http brings an HTTP client).
 CHECKS: Registry[Check] = Registry("check")
-CHECKS.register("http", HttpCheckSettings, HttpCheck)
-CHECKS.register("tcp", TcpCheckSettings, TcpCheck)
-CHECKS.register("command", CommandCheckSettings, CommandCheck)
+CHECKS.register_lazy("http", "backout.checks.http", "HttpCheckSettings", "HttpCheck")
+CHECKS.register_lazy("tcp", "backout.checks.tcp", "TcpCheckSettings", "TcpCheck")
+CHECKS.register_lazy("command", "backout.checks.command", "CommandCheckSettings", "CommandCheck")
 
 __all__ = ["CHECKS", "Check", "CheckResult"]

@@ -5,13 +5,35 @@
                   result with ok=False saying what was expected and what came. It returns
                   within `timeout` seconds (plus a small margin).
 
-A check's `name` identifies it in results, run output and reports.
+A check's `name` identifies it in results, run output and reports; its `timeout` (seconds, the
+`timeout:` setting every check has) is how long one attempt may take. The health step runs
+attempts until all checks pass or the service's `health_timeout` is spent, giving each attempt
+its check's `timeout`, or what is left of `health_timeout` when that is less.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol, runtime_checkable
+
+from pydantic import Field
+
+from backout.config import Duration
+from backout.registry import PluginSettings
+
+DEFAULT_CHECK_TIMEOUT = timedelta(seconds=10)
+
+
+class CheckSettings(PluginSettings):
+    """Settings every check has."""
+
+    timeout: Duration = Field(
+        DEFAULT_CHECK_TIMEOUT,
+        gt=timedelta(0),
+        description="How long one attempt of the check may take (the health step tries again "
+        "until the service's health_timeout is spent).",
+    )
 
 
 @dataclass(frozen=True)
@@ -31,5 +53,10 @@ class CheckResult:
 class Check(Protocol):
     @property
     def name(self) -> str: ...
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one attempt may take: the check's `timeout:` setting."""
+        ...
 
     def run(self, timeout: float) -> CheckResult: ...

@@ -18,9 +18,9 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from backout.checks.base import CheckResult
+from backout.checks.base import CheckResult, CheckSettings
 from backout.config import format_duration
-from backout.registry import PluginContext, PluginSettings
+from backout.registry import PluginContext
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def _argv(value: Any) -> Any:
     return value
 
 
-class CommandCheckSettings(PluginSettings):
+class CommandCheckSettings(CheckSettings):
     command: Annotated[tuple[str, ...], BeforeValidator(_argv)] = Field(
         description="The program and its arguments: a string split like a shell would "
         "(no shell runs it; write `sh -c '...'` for pipes), or a list."
@@ -75,6 +75,10 @@ class CommandCheck:
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def timeout(self) -> float:
+        return self._settings.timeout.total_seconds()
 
     def run(self, timeout: float) -> CheckResult:
         started = time.monotonic()

@@ -21,9 +21,9 @@ import httpx
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from backout.checks._deadline import call_within
-from backout.checks.base import CheckResult
+from backout.checks.base import CheckResult, CheckSettings
 from backout.config import Duration, format_duration
-from backout.registry import PluginContext, PluginSettings
+from backout.registry import PluginContext
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def _upper(value: Any) -> Any:
     return value.upper() if isinstance(value, str) else value
 
 
-class HttpCheckSettings(PluginSettings):
+class HttpCheckSettings(CheckSettings):
     url: str = Field(description="The URL to request, e.g. http://127.0.0.1:8000/health.")
     method: Annotated[
         Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
@@ -119,6 +119,10 @@ class HttpCheck:
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def timeout(self) -> float:
+        return self._settings.timeout.total_seconds()
 
     def run(self, timeout: float) -> CheckResult:
         started = time.monotonic()

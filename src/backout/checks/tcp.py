@@ -14,16 +14,16 @@ from typing import TypeVar
 from pydantic import Field
 
 from backout.checks._deadline import call_within
-from backout.checks.base import CheckResult
+from backout.checks.base import CheckResult, CheckSettings
 from backout.config import format_duration
-from backout.registry import PluginContext, PluginSettings
+from backout.registry import PluginContext
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 
-class TcpCheckSettings(PluginSettings):
+class TcpCheckSettings(CheckSettings):
     host: str = Field("127.0.0.1", min_length=1, description="Host name or IP address to reach.")
     port: int = Field(ge=1, le=65535, description="The TCP port that must accept a connection.")
     name: str | None = Field(
@@ -42,6 +42,10 @@ class TcpCheck:
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def timeout(self) -> float:
+        return self._settings.timeout.total_seconds()
 
     def run(self, timeout: float) -> CheckResult:
         started = time.monotonic()

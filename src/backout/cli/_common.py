@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,9 +19,13 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from backout.errors import RefusedError
-from backout.executor import StepEvent, StepState
-from backout.runtime import Runtime
+from backout.errors import ConfirmationRequiredError, NotConfirmedError
+
+if TYPE_CHECKING:
+    # Only for the annotations: a command that does not open the runtime or run steps (`--help`,
+    # `init`) must not pay for importing them.
+    from backout.runs import StepEvent
+    from backout.runtime import Runtime
 
 console = Console()
 err_console = Console(stderr=True)
@@ -35,7 +39,29 @@ ConfigOption = Annotated[
         show_default=False,
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+# Whether the command that runs was given `--json`: its errors are then printed as JSON too.
+_json_requested: set[bool] = set()
+
+
+def _remember_json(value: bool) -> bool:
+    if value:
+        _json_requested.add(value)
+    return value
+
+
+def json_requested() -> bool:
+    """Whether the command that runs was given `--json` (its errors are then JSON too)."""
+    return bool(_json_requested)
+
+
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print JSON instead of a table (and, on failure, one JSON error object).",
+        callback=_remember_json,
+    ),
+]
 
 
 def log_decisions_to_stderr() -> None:
@@ -52,6 +78,8 @@ def actor() -> str:
 
 @contextmanager
 def runtime(config: Path | None) -> Iterator[Runtime]:
+    from backout.runtime import Runtime
+
     rt = Runtime.open(config)
     try:
         yield rt
@@ -81,12 +109,13 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     console.print(table)
 
 
+# By the value of each `StepState` (a StrEnum), so that this module need not import the runs.
 _MARKS = {
-    StepState.RUNNING: "[cyan]→[/]",
-    StepState.SUCCEEDED: "[green]✓[/]",
-    StepState.SKIPPED: "[yellow]-[/]",
-    StepState.FAILED: "[red]✗[/]",
-    StepState.PENDING: "[magenta]⏸[/]",
+    "running": "[cyan]→[/]",
+    "succeeded": "[green]✓[/]",
+    "skipped": "[yellow]-[/]",
+    "failed": "[red]✗[/]",
+    "pending": "[magenta]⏸[/]",
 }
 
 
@@ -99,15 +128,20 @@ def show_step(event: StepEvent) -> None:
 
 
 def confirm(yes: bool, question: str) -> None:
-    """Ask before a change; with no one at a terminal, refuse unless --yes was given."""
+    """Ask before a change; with no one at a terminal, refuse unless --yes was given.
+
+    Every command that asks ends the same way when it gets no "yes": exit 9, nothing changed.
+    """
     if yes:
         return
     if not sys.stdin.isatty():
-        raise RefusedError(
-            "this change needs confirmation", hint="pass --yes when no one can answer a prompt"
+        raise ConfirmationRequiredError(
+            f"this change needs confirmation ({question}) and no one can answer a prompt here;"
+            " nothing was changed",
+            hint="pass --yes when no one can answer a prompt",
         )
     if not typer.confirm(question):
-        raise typer.Abort
+        raise NotConfirmedError(f"not confirmed ({question}): nothing was changed")
 
 
 def parse_moment(text: str | None, option: str = "--to-time") -> datetime | None:

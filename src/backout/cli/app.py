@@ -1,69 +1,149 @@
-"""The root `backout` command; every error backout raises becomes one message and an exit code."""
+"""The root `backout` command; every error backout raises becomes one message and an exit code.
+
+The root loads only the module of the command it runs (`backout status` never imports the
+executor, `backout --help` imports no command module at all): importing them all took seconds
+before the first line was printed. `COMMANDS` says which module registers each command and its
+one-line help for the root's `--help`; a test checks that both match the modules.
+"""
 
 from __future__ import annotations
 
-import logging
+import importlib
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import typer
-from rich.markup import escape
+import typer.core
+import typer.main
+from typer import _click
 
-from backout.cli import (
-    config_cmd,
-    db_cmd,
-    flags_cmd,
-    incident_cmd,
-    quickstart_cmd,
-    release_cmd,
-    rollback_cmd,
-    runs_cmd,
-    serve_cmd,
-    status_cmd,
-    token_cmd,
-    watch_cmd,
-)
-from backout.cli._common import err_console
-from backout.errors import BackoutError
-from backout.redact import install_log_redaction
+
+@dataclass(frozen=True)
+class CommandEntry:
+    """A top-level command: the `backout.cli` module that registers it, and its short help."""
+
+    module: str
+    short_help: str
+
+
+COMMANDS: dict[str, CommandEntry] = {
+    "init": CommandEntry("config_cmd", "Write a commented starter backout.yaml."),
+    "check": CommandEntry(
+        "config_cmd",
+        "Validate a config file and every plug-in section in it; list every problem found.",
+    ),
+    "deploy": CommandEntry(
+        "release_cmd",
+        "Deploy VERSION of SERVICE through its driver, check its health, and record it live.",
+    ),
+    "releases": CommandEntry("release_cmd", "The release history of SERVICE, newest first."),
+    "rollback": CommandEntry(
+        "rollback_cmd",
+        "Roll SERVICE back to its last known good version (or --to VERSION), step by step.",
+    ),
+    "runs": CommandEntry("runs_cmd", "List runs (rollbacks and deploys), newest first."),
+    "resume": CommandEntry("runs_cmd", "Finish every run a crashed process left unfinished."),
+    "abort": CommandEntry(
+        "runs_cmd",
+        "Abort a run where it stands and free its service; steps already done stay done.",
+    ),
+    "approve": CommandEntry(
+        "runs_cmd", "Approve a run waiting at its gate, and carry it on in this process."
+    ),
+    "status": CommandEntry(
+        "status_cmd", "Services, live version, last known good, open incidents and active runs."
+    ),
+    "watch": CommandEntry(
+        "watch_cmd",
+        "Watch every service's triggers; roll back, ask, or notify as each policy says.",
+    ),
+    "serve": CommandEntry(
+        "serve_cmd", "Serve the REST API (OpenAPI docs at /docs) and run the watch loop."
+    ),
+    "incidents": CommandEntry(
+        "incident_cmd", "List incidents, newest first, with time to detect and to recover."
+    ),
+    "quickstart": CommandEntry(
+        "quickstart_cmd",
+        "Deploy a good and a bad release of the demo app; watch backout detect and roll back.",
+    ),
+    "release": CommandEntry("release_cmd", "Record releases and give them a verdict."),
+    "run": CommandEntry("runs_cmd", "Inspect one run."),
+    "token": CommandEntry("token_cmd", "API tokens for `backout serve`."),
+    "incident": CommandEntry("incident_cmd", "Inspect one incident."),
+    "db": CommandEntry("db_cmd", "PostgreSQL: backups, integrity, migrations."),
+    "flags": CommandEntry("flags_cmd", "Feature flags: the kill switch and gradual exposure."),
+}
+
+
+def load_module_commands(module_name: str) -> typer.core.TyperGroup:
+    """The commands one `backout.cli` module registers, as a click group (imports the module)."""
+    module = importlib.import_module(f"backout.cli.{module_name}")
+    commands = typer.Typer()
+    module.register(commands)
+    group = typer.main.get_group(commands)
+    return group
+
+
+class LazyCommands(typer.core.TyperGroup):
+    """The root group: lists `COMMANDS` from the table, imports a module only to run one."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self._listing = False
+        self._loaded: dict[str, typer.core.TyperGroup] = {}
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        if self._listing:
+            return typer.core.TyperCommand(cmd_name, short_help=entry.short_help)
+        if entry.module not in self._loaded:
+            self._loaded[entry.module] = load_module_commands(entry.module)
+        return self._loaded[entry.module].get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: _click.Context, args: list[str]
+    ) -> tuple[str | None, _click.Command | None, list[str]]:
+        # Typer suggests close names from `self.commands`, which the table stands in for.
+        self.commands = {name: typer.core.TyperCommand(name) for name in COMMANDS}
+        return super().resolve_command(ctx, args)
+
+    def format_help(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        with self._listing_only():
+            super().format_help(ctx, formatter)
+
+    @contextmanager
+    def _listing_only(self) -> Iterator[None]:
+        self._listing = True
+        try:
+            yield
+        finally:
+            self._listing = False
+
 
 app = typer.Typer(
     name="backout",
-    help="From a rollback trigger to a verified recovery and a written report.",
+    cls=LazyCommands,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (
-    config_cmd,
-    release_cmd,
-    rollback_cmd,
-    runs_cmd,
-    status_cmd,
-    watch_cmd,
-    serve_cmd,
-    token_cmd,
-    incident_cmd,
-    quickstart_cmd,
-    db_cmd,
-    flags_cmd,
-):
-    module.register(app)
+
+
+@app.callback()
+def root() -> None:
+    """From a rollback trigger to a verified recovery and a written report."""
 
 
 def main() -> None:
-    install_log_redaction()
-    to_stderr = logging.StreamHandler()
-    to_stderr.setLevel(logging.WARNING)  # INFO goes to the log files of the commands that keep one
-    to_stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.WARNING, handlers=[to_stderr])
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe request is noise
-    try:
-        # Standalone mode lets typer turn its own errors into exit codes: a usage error is 2,
-        # `typer.Exit(n)` is n, an answered "no" is 1. Typer carries its own copy of click,
-        # so catching `click.ClickException` here would miss them and print a traceback.
-        app()
-    except BackoutError as error:
-        err_console.print(
-            f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True
-        )
-        sys.exit(int(error.exit_code))
+    from backout.cli._errors import run_reporting_errors
+
+    sys.exit(run_reporting_errors(app))

@@ -11,7 +11,6 @@ from backout.atomic import write_text_atomic
 from backout.cli._common import ConfigOption, say
 from backout.config import DEFAULT_CONFIG_NAME, load_config
 from backout.errors import RefusedError
-from backout.runtime import validate_plugins
 from backout.starter import STARTER_CONFIG
 
 
@@ -28,6 +27,8 @@ def init(
 
 def check(config: ConfigOption = None) -> None:
     """Validate a config file and every plug-in section in it; list every problem found."""
+    from backout.runtime import validate_plugins  # here: `init` needs no state store
+
     loaded = load_config(config)
     validate_plugins(loaded)
     services = ", ".join(f"{n} ({s.tier}, {s.driver.type})" for n, s in loaded.services.items())

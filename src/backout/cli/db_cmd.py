@@ -21,7 +21,7 @@ from backout.cli._common import (
     show_step,
 )
 from backout.db.backup import BackupKind
-from backout.errors import ExitCode
+from backout.errors import ConfirmationRequiredError, ExitCode, NotConfirmedError
 from backout.executor import Executor, RunResult, RunState
 from backout.operations import database as db_ops
 from backout.operations import views
@@ -169,7 +169,7 @@ def expire(
 @db_app.command("copies")
 def copies(name: DbArg, config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """The restored copies runs left beside the live data: run, where, port, size, age."""
-    from backout.operations.database_copies import list_copies  # noqa: PLC0415 (lazy)
+    from backout.operations.database_copies import list_copies
 
     with runtime(config) as rt:
         listing = list_copies(rt, name)
@@ -211,8 +211,8 @@ def remove_copy(
     as_json: JsonOption = False,
 ) -> None:
     """Stop and remove the restored copy a run left (its side cluster, or its database)."""
-    from backout.operations.database_copies import list_copies  # noqa: PLC0415 (lazy)
-    from backout.operations.database_copies import remove_copy as remove  # noqa: PLC0415
+    from backout.operations.database_copies import list_copies
+    from backout.operations.database_copies import remove_copy as remove
 
     with runtime(config) as rt:
         wanted = [c for c in list_copies(rt, name) if c.run_id == run_id]
@@ -382,9 +382,9 @@ def restore(
     if into is not None and in_place:
         raise typer.BadParameter("--into and --in-place exclude each other")
     if in_place and not yes:
-        raise typer.BadParameter(
+        raise ConfirmationRequiredError(
             "--in-place replaces the live data: add --yes to confirm "
-            "(or leave it out to restore beside the live data first)"
+            "(or leave it out to restore beside the live data first); nothing was changed"
         )
     with runtime(config) as rt:
         executor = Executor(rt, actor=actor(), on_step=None if as_json else show_step)
@@ -478,15 +478,14 @@ def _report_database_run(
 
 
 def _typed_database_name(name: str, preview: ResetPreview, given: str | None, quiet: bool) -> str:
-    """The name typed at the prompt or with --confirm; a usage error (exit 2) unless it is the
+    """The name typed at the prompt or with --confirm; not confirmed (exit 9) unless it is the
     database's name on its server, before any run is stored or anything changed."""
     dbname = preview.scope.dbname
     if given is None:
         if not sys.stdin.isatty():
-            raise typer.BadParameter(
+            raise ConfirmationRequiredError(
                 f"a reset drops everything in database {name!r}: confirm it with --confirm and "
-                f"the database's name on its server (backout db reset {name} --dry-run shows it)",
-                param_hint="--confirm",
+                f"the database's name on its server (backout db reset {name} --dry-run shows it)"
             )
         if not quiet:
             _say_what_reset_drops(name, preview)
@@ -497,10 +496,9 @@ def _typed_database_name(name: str, preview: ResetPreview, given: str | None, qu
             err=True,
         )
     if given != dbname:
-        raise typer.BadParameter(
+        raise NotConfirmedError(
             f"{given!r} is not {dbname!r}, the name of database {name!r} on its server: "
-            "nothing was changed",
-            param_hint="--confirm",
+            "nothing was changed"
         )
     return given
 

@@ -4,7 +4,7 @@ exposure, and the gradual rollback of a flag as a run."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,17 +20,13 @@ from backout.cli._common import (
 )
 from backout.config import parse_duration
 from backout.errors import RefusedError
-from backout.executor import Executor
 from backout.operations import flags as flag_ops
-from backout.operations.flag_runs import (
-    RampDown,
-    plan_ramp_down,
-    ramp_down_report,
-    start_ramp_down,
-)
-from backout.operations.flags import FlagChanged
-from backout.plans import OnTrigger, Plan
-from backout.plans.feature_flag import check_stages
+from backout.plans.feature_flag import OnTrigger, check_stages
+
+if TYPE_CHECKING:
+    from backout.operations.flag_runs import RampDown
+    from backout.operations.flags import FlagChanged
+    from backout.plans import Plan
 
 flags_app = typer.Typer(help="Feature flags: the kill switch and gradual exposure.")
 
@@ -170,6 +166,15 @@ def ramp_down(
     """Lower KEY stage by stage to off, each stage held with the triggers of the services it
     guards armed, then mark it for removal. Exit 0 once the flag is off (also when a trigger
     cut the ramp short: the output says so), 1 when it is not, 6 at the approval gate."""
+    # Here, not at the top: the kill switch (`flags disable`) must not wait for the executor.
+    from backout.executor import Executor
+    from backout.operations.flag_runs import (
+        RampDown,
+        plan_ramp_down,
+        ramp_down_report,
+        start_ramp_down,
+    )
+
     request = RampDown(key, _stages(stages), _hold(hold), on_trigger, approval, reason)
     with runtime(config) as rt:
         if dry_run:

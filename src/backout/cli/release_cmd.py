@@ -34,13 +34,16 @@ def deploy(
     ref: Annotated[
         str | None, typer.Option(help="Git ref, image or artifact (driver-specific).")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Deploy it even if it was rolled back or marked bad."),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Deploy VERSION of SERVICE through its driver, check its health, and record it live."""
     with runtime(config) as rt:
-        result = deploy_release(
-            rt, Executor(rt, actor=actor(), on_step=show_step), service, version, ref=ref
-        )
+        executor = Executor(rt, actor=actor(), on_step=show_step)
+        result = deploy_release(rt, executor, service, version, ref=ref, force=force)
     say(result.message)
     raise typer.Exit(int(result.exit_code))
 
@@ -54,7 +57,7 @@ def releases(service: ServiceArg, config: ConfigOption = None, as_json: JsonOpti
         return
     print_table(
         f"releases of {service}",
-        ["version", "ref", "status", "created", "by", "reason"],
+        ["version", "ref", "status", "created", "by", "reason", "deployments"],
         [
             [
                 r["version"],
@@ -63,6 +66,7 @@ def releases(service: ServiceArg, config: ConfigOption = None, as_json: JsonOpti
                 r["created_at"][:19],
                 r["created_by"],
                 r["reason"],
+                "\n".join(views.deployment_story(d) for d in r["deployments"]) or "-",
             ]
             for r in history
         ],

@@ -30,6 +30,14 @@ def rollback(
         bool, typer.Option("--dry-run", help="Print the plan; change nothing.")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Roll back even to a release that is bad, rolled back or failed, or to the "
+            "live one.",
+        ),
+    ] = False,
     reason: Annotated[
         str, typer.Option("--reason", help="Why; goes on the incident timeline.")
     ] = "manual rollback",
@@ -37,7 +45,7 @@ def rollback(
     as_json: JsonOption = False,
 ) -> None:
     """Roll SERVICE back to its last known good version (or --to VERSION), step by step."""
-    request = RollbackRequest(service=service, to_version=to, reason=reason)
+    request = RollbackRequest(service=service, to_version=to, reason=reason, force=force)
     with runtime(config) as rt:
         plan = plan_rollback(rt, request)
         if dry_run:

@@ -18,16 +18,14 @@ from backout.cli._common import (
     say,
     show_step,
 )
-from backout.executor import Executor
 from backout.operations import views
-from backout.operations.rollback import abort_run, approve_run, resume_all
 
 run_app = typer.Typer(help="Inspect one run.", no_args_is_help=True)
 
 
 def runs(
     service: Annotated[str | None, typer.Option(help="Only this service.")] = None,
-    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -86,6 +84,9 @@ def show(
 
 def resume(config: ConfigOption = None) -> None:
     """Finish every run a crashed process left unfinished."""
+    from backout.executor import Executor  # here: `runs` and `run show` only read
+    from backout.operations.rollback import resume_all
+
     with runtime(config) as rt:
         results = resume_all(rt, Executor(rt, actor=actor(), on_step=show_step))
     if not results:
@@ -102,6 +103,8 @@ def abort(
     config: ConfigOption = None,
 ) -> None:
     """Abort a run where it stands and free its service; steps already done stay done."""
+    from backout.operations.rollback import abort_run
+
     with runtime(config) as rt:
         abort_run(rt, run_id, actor(), reason)
     say(f"run {run_id} aborted")
@@ -112,6 +115,9 @@ def approve(
     config: ConfigOption = None,
 ) -> None:
     """Approve a run waiting at its gate, and carry it on in this process."""
+    from backout.executor import Executor
+    from backout.operations.rollback import approve_run
+
     with runtime(config) as rt:
         approve_run(rt, run_id, actor())
         say(f"run {run_id} approved by {actor()}")

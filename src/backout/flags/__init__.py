@@ -20,16 +20,34 @@ whole flag off, and standard context fields are also read from `properties`. Whe
 - Random stickiness draws from 1-100 as the specification says (that engine draws from 0-98).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from backout.flags.base import Flag, FlagProvider
-from backout.flags.builtin import BuiltinFlags, BuiltinFlagSettings
-from backout.flags.evaluation import Evaluator, FlagPayloadError
-from backout.flags.fake import FakeFlags, FakeFlagSettings
-from backout.flags.unleash import UnleashFlags, UnleashFlagSettings
 from backout.registry import Registry
 
+if TYPE_CHECKING:
+    from backout.flags.evaluation import Evaluator, FlagPayloadError
+
+# Lazily: `flags disable` with the builtin provider needs no HTTP client and no rule engine.
 FLAG_PROVIDERS: Registry[FlagProvider] = Registry("flag provider")
-FLAG_PROVIDERS.register("builtin", BuiltinFlagSettings, BuiltinFlags)
-FLAG_PROVIDERS.register("fake", FakeFlagSettings, FakeFlags)
-FLAG_PROVIDERS.register("unleash", UnleashFlagSettings, UnleashFlags)
+FLAG_PROVIDERS.register_lazy(
+    "builtin", "backout.flags.builtin", "BuiltinFlagSettings", "BuiltinFlags"
+)
+FLAG_PROVIDERS.register_lazy("fake", "backout.flags.fake", "FakeFlagSettings", "FakeFlags")
+FLAG_PROVIDERS.register_lazy(
+    "unleash", "backout.flags.unleash", "UnleashFlagSettings", "UnleashFlags"
+)
+
+
+def __getattr__(name: str) -> Any:
+    """`Evaluator` and `FlagPayloadError`, imported on first use (the engine is not small)."""
+    if name in ("Evaluator", "FlagPayloadError"):
+        from backout.flags import evaluation  # noqa: PLC0415
+
+        return getattr(evaluation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["FLAG_PROVIDERS", "Evaluator", "Flag", "FlagPayloadError", "FlagProvider"]

@@ -8,11 +8,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from backout.config import ProbeSettings
 from backout.metrics.base import MetricsSnapshot
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +60,11 @@ class Probe:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started_at: float | None = None
 
     def start(self) -> None:
         if self._thread is None:
+            self._started_at = time.time()
             self._thread = threading.Thread(target=self._loop, name="probe", daemon=True)
             self._thread.start()
 
@@ -74,11 +78,17 @@ class Probe:
         start = now - self.settings.window.total_seconds()
         if since is not None:
             start = max(start, since)
+        if self._started_at is not None:
+            # Before the probe started nothing was measured: a rate over that time is no rate
+            # (7 requests "over" 5 s of a window the probe ran 0.3 s of read as 1.4/s).
+            start = max(start, self._started_at)
         with self._lock:
             samples = [s for s in self._samples if s.at >= start]
         return summarise(samples, max(now - start, 0.0))
 
     def _loop(self) -> None:
+        import httpx  # noqa: PLC0415 - here: every command builds a probe hub, few start a probe
+
         interval = self.settings.interval.total_seconds()
         timeout = self.settings.timeout.total_seconds()
         # A new connection per request: a probe must see a restarted server at once, not a
@@ -96,6 +106,8 @@ class Probe:
                 self._stop.wait(max(delay, 0))
 
     def _request(self, client: httpx.Client) -> Sample:
+        import httpx  # noqa: PLC0415
+
         sent = time.time()
         started = time.perf_counter()
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from backout import releases
 from backout.audit import audit
+from backout.errors import ForceRequiredError
 from backout.executor import Executor, RunResult
 from backout.plans import deploy_plan
 from backout.releases import ReleaseStatus
@@ -52,9 +53,15 @@ def deploy(
     *,
     ref: str | None,
     schema_revision: str | None = None,
+    force: bool = False,
 ) -> RunResult:
     """Record `version` (with the schema revision it expects, if given) and run the deploy plan
-    (deploy, health checks, mark live) durably."""
+    (deploy, health checks, mark live) durably.
+
+    A release that was rolled back or marked bad is refused unless `force`: what a rollback
+    took away should not come back by accident. Each deploy is its own deployment record, so
+    the release's earlier rollback stays in its history.
+    """
     config = runtime.config.service(service)
     with runtime.store.session() as session:
         release = releases.record(
@@ -66,6 +73,11 @@ def deploy(
             actor=executor.actor,
             schema_revision=schema_revision,
         )
+        if not force and release.status in (ReleaseStatus.BAD, ReleaseStatus.ROLLED_BACK):
+            raise ForceRequiredError(
+                f"not deploying {releases.why_not_live(session, release)}",
+                hint="fix it and ship a new version, or pass --force to deploy this one again",
+            )
         current = releases.live(session, runtime.environment, service)
         plan = deploy_plan(service, config, release=release, current=current)
     run_id = executor.create_run(plan, reason=f"deploy {version}")

@@ -9,7 +9,12 @@ from sqlalchemy.orm import Session
 from backout import releases
 from backout.audit import audit
 from backout.db.migrations import migration_adapter_for
-from backout.errors import BackoutError, NothingToRollBackToError, RefusedError
+from backout.errors import (
+    BackoutError,
+    ForceRequiredError,
+    NothingToRollBackToError,
+    RefusedError,
+)
 from backout.executor import (
     TERMINAL,
     Executor,
@@ -24,6 +29,7 @@ from backout.incidents import add_event, open_incident, open_incident_for
 from backout.owner import owner_alive
 from backout.plans import Plan, application_plan
 from backout.plans.database import schema_revert_steps
+from backout.releases import ReleaseStatus
 from backout.runtime import Runtime
 from backout.store import Release, Run, utcnow
 
@@ -36,20 +42,22 @@ class RollbackRequest:
     trigger: str | None = None
     approval_gate: bool = False
     incident_id: int | None = None
+    force: bool = False  # a person insists: roll back to a release judged bad, or to the live one
 
 
 def plan_rollback(runtime: Runtime, request: RollbackRequest) -> Plan:
-    """The application plan for `request`; refuses an unknown service or version."""
+    """The application plan for `request`; refuses an unknown service or version, and (unless
+    forced) a target that was judged bad, rolled back or failed, or is the live release."""
     service = runtime.config.service(request.service)
     env = runtime.environment
     with runtime.store.session() as session:
         current = releases.live(session, env, request.service)
         if request.to_version is not None:
             target = releases.find(session, env, request.service, request.to_version)
+            if not request.force:
+                _refuse_target(session, target, current)
         else:
-            target = releases.last_known_good(
-                session, env, request.service, other_than=current.version if current else None
-            ) or _raise_nothing_to_roll_back_to(request.service)
+            target = _last_known_good_before(session, env, request.service, current)
         plan = application_plan(
             request.service,
             service,
@@ -57,6 +65,7 @@ def plan_rollback(runtime: Runtime, request: RollbackRequest) -> Plan:
             current=current,
             approval_gate=request.approval_gate,
             reason=request.reason,
+            mark_rolled_back=not _would_lose_last_good(session, target, current),
         )
         expected_schema = target.schema_revision
     if service.database is None or expected_schema is None:
@@ -81,8 +90,45 @@ def _with_schema_revert(
     return replace(plan, steps=steps)
 
 
-def _raise_nothing_to_roll_back_to(service: str) -> Release:
+def _last_known_good_before(
+    session: Session, env: str, service: str, current: Release | None
+) -> Release:
+    """The rollback target when none is named; says so plainly when the live one is it."""
+    other_than = current.version if current else None
+    target = releases.last_known_good(session, env, service, other_than=other_than)
+    if target is not None:
+        return target
+    if current is not None and current.status == ReleaseStatus.GOOD:
+        raise NothingToRollBackToError(service, live_and_good=current.version)
     raise NothingToRollBackToError(service)
+
+
+def _refuse_target(session: Session, target: Release, current: Release | None) -> None:
+    """A person named the target: refuse one that would put back what was judged bad."""
+    if current is not None and target.id == current.id:
+        raise ForceRequiredError(
+            f"{target.service} {target.version} is already live: there is nothing to roll "
+            "back from",
+            hint="name an older release with --to, or pass --force to deploy it again",
+        )
+    why = releases.why_not_live(session, target)
+    if why is not None:
+        raise ForceRequiredError(
+            f"not rolling back to {why}",
+            hint="name another release with --to, or pass --force if you mean this one",
+        )
+
+
+def _would_lose_last_good(session: Session, target: Release, current: Release | None) -> bool:
+    """Whether marking `current` rolled back would leave the service no release marked good."""
+    if current is None or current.status != ReleaseStatus.GOOD:
+        return False
+    if target.status == ReleaseStatus.GOOD:
+        return False
+    other = releases.last_known_good(
+        session, current.environment, current.service, other_than=current.version
+    )
+    return other is None
 
 
 def start_rollback(runtime: Runtime, executor: Executor, request: RollbackRequest) -> int:

@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, joinedload
 
-from backout import releases
 from backout.errors import BackoutError, NotFoundError
-from backout.executor import TERMINAL, get_run, step_summary
 from backout.incidents import time_to_detect, time_to_recover
+from backout.limits import DEFAULT_PAGE_SIZE
+from backout.operations.service_facts import read_service_facts
+from backout.runs import get_run, step_summary
 from backout.runtime import Runtime
-from backout.store import Incident, Release, Run
+from backout.store import Deployment, Incident, Release, Run
+from backout.store.ids import Row, find_by_id, ids_below
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -21,6 +24,7 @@ def _iso(value: datetime | None) -> str | None:
 
 def release_view(release: Release) -> dict[str, Any]:
     return {
+        "id": release.id,
         "service": release.service,
         "version": release.version,
         "ref": release.ref,
@@ -90,59 +94,144 @@ def incident_view(incident: Incident, *, with_timeline: bool = False) -> dict[st
 
 
 def service_statuses(runtime: Runtime) -> list[dict[str, Any]]:
-    env = runtime.environment
-    views = []
     with runtime.store.session() as session:
-        for name, service in runtime.config.services.items():
-            live = releases.live(session, env, name)
-            good = releases.last_known_good(session, env, name)
-            try:
-                driver_status = runtime.driver(name).status()
-                running, detail = str(driver_status.state), driver_status.detail
-            except BackoutError as error:  # one broken driver must not hide the other services
-                running, detail = "unknown", f"status unavailable: {error.message}"
-            open_incidents = session.scalars(
-                select(Incident.id).where(
-                    Incident.environment == env,
-                    Incident.service == name,
-                    Incident.status != "resolved",
-                )
-            ).all()
-            active_runs = session.scalars(
-                select(Run.id).where(
-                    Run.environment == env, Run.service == name, Run.state.not_in(TERMINAL)
-                )
-            ).all()
-            views.append(
-                {
-                    "service": name,
-                    "tier": service.tier,
-                    "live_version": live.version if live else None,
-                    "live_status": live.status if live else None,
-                    "running": running,
-                    "detail": detail,
-                    "last_known_good": good.version if good else None,
-                    "open_incidents": list(open_incidents),
-                    "active_runs": list(active_runs),
-                }
-            )
+        facts = read_service_facts(session, runtime.environment)
+    views = []
+    for name, service in runtime.config.services.items():
+        live = facts.live.get(name)
+        try:
+            driver_status = runtime.driver(name).status()
+            running, detail = str(driver_status.state), driver_status.detail
+        except BackoutError as error:  # one broken driver must not hide the other services
+            running, detail = "unknown", f"status unavailable: {error.message}"
+        views.append(
+            {
+                "service": name,
+                "tier": service.tier,
+                "live_version": live.version if live else None,
+                "live_status": live.status if live else None,
+                "running": running,
+                "detail": detail,
+                "last_known_good": facts.last_known_good.get(name),
+                "open_incidents": facts.open_incidents.get(name, []),
+                "active_runs": facts.active_runs.get(name, []),
+            }
+        )
     return views
 
 
-def release_history(runtime: Runtime, service: str) -> list[dict[str, Any]]:
+def release_history(
+    runtime: Runtime, service: str, *, limit: int | None = None, before: int | None = None
+) -> list[dict[str, Any]]:
+    """A service's releases, newest first (a page of `limit` with ids below `before`), each
+    with its deployments and how each ended (a version deployed again keeps the story of its
+    earlier rollback)."""
     runtime.config.service(service)
+    env = runtime.environment
+    query = select(Release).where(Release.environment == env, Release.service == service)
     with runtime.store.session() as session:
-        return [release_view(r) for r in releases.history(session, runtime.environment, service)]
+        by_release = _deployments_by_release(session, env, service)
+        query = _page(session, query, Release, limit, before)
+        return [
+            {**release_view(r), "deployments": by_release.get(r.id, [])}
+            for r in session.scalars(query)
+        ]
+
+
+def _deployments_by_release(
+    session: Session, environment: str, service: str
+) -> dict[int, list[dict[str, Any]]]:
+    """Each deployment of the service, oldest first, with what ended it: the next one."""
+    query = (
+        select(Deployment)
+        .where(Deployment.environment == environment, Deployment.service == service)
+        .order_by(Deployment.id)
+    )
+    deployments = list(session.scalars(query))
+    runs = {
+        run.id: run
+        for run in session.scalars(
+            select(Run).where(Run.id.in_([d.run_id for d in deployments if d.run_id]))
+        )
+    }
+    found: dict[int, list[dict[str, Any]]] = {}
+    for this, after in zip(deployments, [*deployments[1:], None], strict=True):
+        run = runs.get(this.run_id) if this.run_id else None
+        ended = None
+        if after is not None and after.release_id != this.release_id:
+            ended = _ended_by(after, runs.get(after.run_id) if after.run_id else None)
+        found.setdefault(this.release_id, []).append(
+            {
+                "at": _iso(this.at),
+                "actor": this.actor,
+                "run_id": this.run_id,
+                "how": run.kind if run is not None else "recorded",
+                "ended": ended,
+            }
+        )
+    return found
+
+
+def _ended_by(after: Deployment, run: Run | None) -> dict[str, Any]:
+    """What replaced a deployment: a rollback (its reason and incident) or the next deploy."""
+    return {
+        "at": _iso(after.at),
+        "by": "rollback" if run is not None and run.kind == "application" else "deploy",
+        "to_version": after.release.version,
+        "run_id": after.run_id,
+        "incident_id": run.incident_id if run is not None else None,
+        "reason": run.reason if run is not None else None,
+    }
+
+
+def deployment_story(deployment: dict[str, Any]) -> str:
+    """'deployed 2026-12-04 05:01 by alice (run 2); rolled back to 1.0.0 by run 3 (incident 1)
+    at 05:10: checkout 500s' — one line of `backout releases`."""
+    how = "recorded" if deployment["how"] == "recorded" else f"run {deployment['run_id']}"
+    text = f"{deployment['at'][:16].replace('T', ' ')} by {deployment['actor']} ({how})"
+    ended = deployment["ended"]
+    if ended is None:
+        return text
+    if ended["by"] == "rollback":
+        incident = f" (incident {ended['incident_id']})" if ended["incident_id"] else ""
+        text += f"; rolled back to {ended['to_version']} by run {ended['run_id']}{incident}"
+        return text + (f": {ended['reason']}" if ended["reason"] else "")
+    return text + f"; replaced by {ended['to_version']}"
 
 
 def list_runs(
-    runtime: Runtime, *, service: str | None = None, limit: int = 50
+    runtime: Runtime,
+    *,
+    service: str | None = None,
+    limit: int = DEFAULT_PAGE_SIZE,
+    before: int | None = None,
 ) -> list[dict[str, Any]]:
-    query = select(Run).where(Run.environment == runtime.environment)
+    """Runs, newest first: `limit` of them, with ids below `before` when given."""
+    # The versions each run went from and to come in the same query, not two more per run.
+    query = (
+        select(Run)
+        .where(Run.environment == runtime.environment)
+        .options(joinedload(Run.from_release), joinedload(Run.target_release))
+    )
     if service is not None:
         query = query.where(Run.service == service)
     with runtime.store.session() as session:
-        return [run_view(r) for r in session.scalars(query.order_by(Run.id.desc()).limit(limit))]
+        query = _page(session, query, Run, limit, before)
+        return [run_view(r) for r in session.scalars(query)]
+
+
+def _page(
+    session: Session,
+    query: Select[Row],
+    model: type[Row],
+    limit: int | None,
+    before: int | None,
+) -> Select[Row]:
+    """`query` newest first, cut to ids below `before` and to `limit` rows."""
+    if before is not None:
+        query = query.where(ids_below(session, model, before))
+    query = query.order_by(model.__table__.c.id.desc())
+    return query if limit is None else query.limit(limit)
 
 
 def run_detail(runtime: Runtime, run_id: int) -> dict[str, Any]:
@@ -150,18 +239,21 @@ def run_detail(runtime: Runtime, run_id: int) -> dict[str, Any]:
         return run_view(get_run(session, run_id), with_steps=True)
 
 
-def list_incidents(runtime: Runtime, *, limit: int = 50) -> list[dict[str, Any]]:
+def list_incidents(
+    runtime: Runtime, *, limit: int = DEFAULT_PAGE_SIZE, before: int | None = None
+) -> list[dict[str, Any]]:
+    """Incidents, newest first: `limit` of them, with ids below `before` when given."""
     query = select(Incident).where(Incident.environment == runtime.environment)
     with runtime.store.session() as session:
-        return [
-            incident_view(i)
-            for i in session.scalars(query.order_by(Incident.id.desc()).limit(limit))
-        ]
+        query = _page(session, query, Incident, limit, before)
+        return [incident_view(i) for i in session.scalars(query)]
 
 
 def incident_detail(runtime: Runtime, incident_id: int) -> dict[str, Any]:
     with runtime.store.session() as session:
-        incident = session.get(Incident, incident_id)
+        incident = find_by_id(session, Incident, incident_id)
         if incident is None:
-            raise NotFoundError(f"there is no incident {incident_id}")
+            raise NotFoundError(
+                f"there is no incident {incident_id}", hint="list them with: backout incidents"
+            )
         return incident_view(incident, with_timeline=True)

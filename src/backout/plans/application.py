@@ -3,7 +3,8 @@
     stop traffic → deploy previous → health checks → gradual traffic restore → monitor
 
 with an approval gate first when the policy asks for one, and the rolled-back release marked
-last so it is never chosen as "last known good".
+last so it is never chosen as "last known good" — unless that verdict would leave the service
+with no good release (a forced rollback from the last known good to an unproven one).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def application_plan(
     current: Release | None,
     approval_gate: bool,
     reason: str,
+    mark_rolled_back: bool = True,
 ) -> Plan:
     bad = current.version if current is not None and current.id != target.id else None
     step_timeout = service.steps.timeout.total_seconds()
@@ -77,7 +79,7 @@ def application_plan(
             },
         ),
     ]
-    if bad is not None:
+    if bad is not None and mark_rolled_back:
         steps.append(
             StepSpec(
                 "mark_release",

@@ -2,11 +2,10 @@
 
 from backout.registry import Registry
 from backout.routers.base import Router
-from backout.routers.fake import FakeRouter, FakeRouterSettings
-from backout.routers.none import NoneRouter, NoneSettings
 
+# Lazily: a command imports only the routers its config uses.
 ROUTERS: Registry[Router] = Registry("router")
-ROUTERS.register("none", NoneSettings, NoneRouter)
-ROUTERS.register("fake", FakeRouterSettings, FakeRouter)
+ROUTERS.register_lazy("none", "backout.routers.none", "NoneSettings", "NoneRouter")
+ROUTERS.register_lazy("fake", "backout.routers.fake", "FakeRouterSettings", "FakeRouter")
 
 __all__ = ["ROUTERS", "Router"]

@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from backout import failpoints, releases
+from backout.audit import audit
 from backout.drivers import ReleaseRef, RunState
+from backout.errors import BackoutError
+from backout.releases import ReleaseStatus
+from backout.runtime import Runtime
 from backout.steps.base import StepContext, StepOutcome
+from backout.store import Run
 
 
 class Deploy:
@@ -34,3 +39,40 @@ class Deploy:
             current = releases.live(session, runtime.environment, ctx.service)
             if current is None or current.id != release.id:
                 releases.record_deployment(session, release, actor=ctx.actor, run_id=ctx.run_id)
+
+
+def mark_deploy_failed(run: Run, why: str) -> None:
+    """A deploy run failed: its release is `failed`, with why (never left `deploying`)."""
+    if run.target_release is not None and run.target_release.status == ReleaseStatus.DEPLOYING:
+        releases.mark(run.target_release, ReleaseStatus.FAILED, reason=why)
+
+
+def put_previous_back(runtime: Runtime, run_id: int, actor: str) -> str:
+    """After a failed deploy, make the release that was live before it the one running again.
+
+    A driver that failed before stopping the previous version left it running: then only the
+    record is set right. One that stopped it (the new process died at start, or failed its
+    health checks) gets the previous version deployed again. Returns what was done, for the
+    run's message; a failure to put it back is said too, never raised (the deploy failed either
+    way, and a person must now look).
+    """
+    env = runtime.environment
+    with runtime.store.session() as session:
+        run = session.get(Run, run_id)
+        previous = run.from_release if run is not None else None
+        if run is None or previous is None:
+            return ""
+        service, version, ref = run.service, previous.version, previous.ref
+    try:
+        driver = runtime.driver(service)
+        if driver.current() != version:
+            driver.deploy(ReleaseRef(service, version, ref))
+    except BackoutError as error:
+        return f"; putting {version} back failed too: {error.message}"
+    with runtime.store.session() as session:
+        current = releases.live(session, env, service)
+        if current is None or current.version != version:
+            release = releases.find(session, env, service, version)
+            releases.record_deployment(session, release, actor=actor, run_id=run_id)
+        audit(session, actor, "release.put_back", service, version=version, run_id=run_id)
+    return f"; {version} is live again"

@@ -11,7 +11,7 @@ from backout.steps.base import StepContext, StepOutcome
 from backout.store import Incident
 
 POLL_S = 0.05
-CHECK_TIMEOUT_S = 2.0
+MIN_ATTEMPT_S = 0.1  # the last attempt gets at least this, even when the budget is spent
 
 
 class HealthCheck:
@@ -25,8 +25,9 @@ class HealthCheck:
         clock = ctx.runtime.clock
         end = clock.monotonic() + min(float(params["timeout_s"]), ctx.remaining())
         while True:
+            # Each attempt may take its check's own timeout, within what is left of the step's.
             results = [
-                c.run(min(CHECK_TIMEOUT_S, max(end - clock.monotonic(), 0.1))) for c in checks
+                c.run(min(c.timeout, max(end - clock.monotonic(), MIN_ATTEMPT_S))) for c in checks
             ]
             if all(r.ok for r in results):
                 self._mark_recovered(ctx)

@@ -17,6 +17,11 @@ class MarkRelease:
         status = ReleaseStatus(params["status"])
         with runtime.store.session() as session:
             release = releases.find(session, runtime.environment, ctx.service, params["version"])
+            if status is ReleaseStatus.LIVE and release.status == ReleaseStatus.GOOD:
+                # Deployed again, the same artifact keeps its verdict: demoting it could leave
+                # the service with no last known good.
+                release.live_at = runtime.clock.now()
+                return StepOutcome.done(f"{params['version']} is live again, and still good")
             releases.mark(release, status, reason=params.get("reason"), at=runtime.clock.now())
         return StepOutcome.done(f"{params['version']} marked {status}")
 

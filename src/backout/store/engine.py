@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from backout.errors import UnavailableError
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
+# `revision = "0005"` and `down_revision = "0004"` (or None) at the top of a migration file.
+_REVISION = re.compile(r"^revision(?:\s*:[^=]+)?\s*=\s*[\"']([^\"']+)[\"']", re.M)
+_DOWN_REVISION = re.compile(
+    r"^down_revision(?:\s*:[^=]+)?\s*=\s*(?:None|[\"']([^\"']+)[\"'])\s*$", re.M
+)
 
 
 def _normalise_url(url: str) -> str:
@@ -36,7 +44,57 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_STORE_HINT = "check state.database in backout.yaml or BACKOUT_DATABASE_URL"
+
+_SQLITE_PROBLEMS = (
+    # (what SQLite says, what it means for the person, what they can do)
+    (
+        ("file is not a database", "malformed", "disk image"),
+        "is damaged or is not a SQLite database",
+        "restore the file from a copy; or move it aside, and backout starts an empty store "
+        "there (without the history the damaged file held)",
+    ),
+    (
+        ("readonly", "read-only"),
+        "cannot be written (read-only)",
+        "give the user running backout write access to the file and its folder",
+    ),
+    (
+        ("unable to open",),
+        "cannot be opened",
+        "check that the folder exists and the user running backout may write to it",
+    ),
+)
+
+
+class StoreUnavailableError(UnavailableError):
+    """backout's own state store cannot be used: unreachable, damaged or read-only."""
+
+
+def _store_problem(store_name: str, error: DatabaseError) -> StoreUnavailableError:
+    reason = str(error.orig)
+    if store_name.startswith("sqlite"):
+        for needles, meaning, hint in _SQLITE_PROBLEMS:
+            if any(needle in reason.lower() for needle in needles):
+                return StoreUnavailableError(
+                    f"state store {store_name} {meaning}: {reason}", hint=hint
+                )
+        return StoreUnavailableError(
+            f"state store {store_name} cannot be used: {reason}", hint=_STORE_HINT
+        )
+    return StoreUnavailableError(
+        f"state store {store_name} is not reachable: {reason}", hint=_STORE_HINT
+    )
+
+
+def _is_store_problem(error: DatabaseError) -> bool:
+    """The store itself failed (connection, file, disk) — not a constraint or a bug in a query."""
+    return isinstance(error, OperationalError) or type(error) is DatabaseError
+
+
 def alembic_config(engine: Engine) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig  # noqa: PLC0415 - only to migrate
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(resources.files("backout.store") / "migrations"))
     cfg.attributes["engine"] = engine
@@ -49,6 +107,21 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def name(self) -> str:
+        """The store as a person knows it, never with its password."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def translating_errors(self) -> Iterator[None]:
+        """Turn the store failing under us into one readable StoreUnavailableError (exit 8)."""
+        try:
+            yield
+        except DatabaseError as error:
+            if not _is_store_problem(error):
+                raise
+            raise _store_problem(self.name, error) from None
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
@@ -72,21 +145,51 @@ class Store:
         return store
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision; safe to call on every start."""
-        try:
+        """Bring the schema to the newest revision; safe to call on every start.
+
+        A schema already at the newest revision is told by one query, without loading Alembic
+        and every migration script (a third of the time of a command such as `backout status`).
+        """
+        with self.translating_errors():
+            if self._schema_is_current():
+                return
+            from alembic import command  # noqa: PLC0415
+
             command.upgrade(alembic_config(self.engine), "head")
-        except OperationalError as error:
-            raise UnavailableError(
-                f"state store {self.engine.url.render_as_string(hide_password=True)} "
-                f"is not reachable: {error.orig}",
-                hint="check state.database in backout.yaml or BACKOUT_DATABASE_URL",
-            ) from None
+
+    def _schema_is_current(self) -> bool:
+        heads = script_heads()
+        if not heads:
+            return False
+        with self.engine.connect() as connection:
+            if not inspect(connection).has_table("alembic_version"):
+                return False
+            stamped = connection.execute(text("SELECT version_num FROM alembic_version"))
+            return set(stamped.scalars()) == heads
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: committed when the block ends, rolled back if it raises."""
-        with self._sessions.begin() as session:
+        with self.translating_errors(), self._sessions.begin() as session:
             yield session
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def script_heads() -> set[str]:
+    """The newest revisions of backout's migrations, read from the scripts' text; empty when a
+    script is not of the plain form (a merge, say), so that Alembic itself decides."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (resources.files("backout.store") / "migrations" / "versions").iterdir():
+        if not script.name.endswith(".py") or script.name.startswith("_"):
+            continue
+        source = script.read_text(encoding="utf-8")
+        revision, parent = _REVISION.search(source), _DOWN_REVISION.search(source)
+        if revision is None or parent is None:
+            return set()
+        revisions.add(revision[1])
+        if parent[1] is not None:
+            parents.add(parent[1])
+    return revisions - parents

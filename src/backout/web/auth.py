@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from backout.errors import PermissionDeniedError
-from backout.operations.tokens import Role, authenticate, require
+from backout.operations.tokens import Role, require
 from backout.runtime import Runtime
 from backout.web.background import BackgroundWork
+from backout.web.token_cache import TokenCache
 
 _HOW_TO_AUTHENTICATE = (
     "send 'Authorization: Bearer <token>'; make one with: backout token create NAME --role ROLE"
@@ -48,21 +50,37 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 WorkDep = Annotated[BackgroundWork, Depends(get_work)]
 
 
-def caller_with(needed: Role, action: str) -> Callable[..., Caller]:
+def get_token_cache(request: Request) -> TokenCache:
+    return cast(TokenCache, request.app.state.token_cache)
+
+
+TokenCacheDep = Annotated[TokenCache, Depends(get_token_cache)]
+
+
+async def check_token(cache: TokenCache, token: str) -> tuple[str, Role]:
+    """The (name, role) of `token`: from the cache, or from the store in a worker thread (the
+    event loop must not wait on the store); NotAuthenticatedError when it is not valid."""
+    known = cache.caller_of(token)
+    if known is not None:
+        return known
+    try:
+        return await asyncio.to_thread(cache.authenticate, token)
+    except PermissionDeniedError as error:
+        raise NotAuthenticatedError(error.message, hint=_HOW_TO_AUTHENTICATE) from None
+
+
+def caller_with(needed: Role, action: str) -> Callable[..., Coroutine[Any, Any, Caller]]:
     """A dependency that authenticates the caller and refuses a role below `needed`."""
 
-    def authenticated_caller(
-        runtime: RuntimeDep,
+    async def authenticated_caller(
+        cache: TokenCacheDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Caller:
         if credentials is None:
             raise NotAuthenticatedError(
                 "this endpoint needs an API token", hint=_HOW_TO_AUTHENTICATE
             )
-        try:
-            name, role = authenticate(runtime, credentials.credentials)
-        except PermissionDeniedError as error:
-            raise NotAuthenticatedError(error.message, hint=_HOW_TO_AUTHENTICATE) from None
+        name, role = await check_token(cache, credentials.credentials)
         require(role, needed, action)
         return Caller(name, role)
 

@@ -21,24 +21,23 @@ from backout.runtime import Runtime
 from backout.web.auth import Caller, RuntimeDep, WorkDep, caller_with
 from backout.web.background import BackgroundWork
 from backout.web.schemas import (
+    TOKEN_ERRORS,
     AbortIn,
-    ErrorOut,
     PlannedStepOut,
     PlanOut,
     RollbackIn,
     RunAcceptedOut,
     RunDetailOut,
+    error_responses,
 )
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], responses=error_responses(*TOKEN_ERRORS))
 
 RollbackCaller = Annotated[Caller, Depends(caller_with(Role.OPERATOR, "starting a rollback"))]
 AbortCaller = Annotated[Caller, Depends(caller_with(Role.OPERATOR, "aborting a run"))]
 ApproveCaller = Annotated[Caller, Depends(caller_with(Role.APPROVER, "approving a run"))]
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut} for status in (401, 403, 404, 409)
-}
+_ERRORS = error_responses(404, 409, 413)
 
 
 @router.post(
@@ -57,7 +56,9 @@ def rollback(
     caller: RollbackCaller,
 ) -> RunAcceptedOut | PlanOut:
     """Answers 202 at once; the run goes on in the server (poll `GET /runs/{run_id}`)."""
-    request = RollbackRequest(service=service, to_version=body.to_version, reason=body.reason)
+    request = RollbackRequest(
+        service=service, to_version=body.to_version, reason=body.reason, force=body.force
+    )
     if body.dry_run:
         response.status_code = 200
         return _plan_out(plan_rollback(runtime, request))

@@ -26,9 +26,14 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from backout.errors import PermissionDeniedError
+from backout.limits import (
+    MAX_CLIENT_APPS,
+    MAX_REGISTRATION_STRATEGIES,
+    MAX_REGISTRATION_TEXT_CHARS,
+)
 from backout.operations.tokens import authenticate
 from backout.runtime import Runtime
-from backout.web.auth import Caller, NotAuthenticatedError, RuntimeDep
+from backout.web.auth import Caller, NotAuthenticatedError, RuntimeDep, TokenCacheDep, check_token
 from backout.web.flag_feed import FlagFeed, FlagSnapshot, encode, etag_of
 
 router = APIRouter(tags=["unleash client API"], include_in_schema=False)
@@ -38,7 +43,19 @@ _HOW_TO_AUTHENTICATE = (
     "make one with: backout token create NAME --role client"
 )
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-_MAX_APPS = 10_000  # registrations kept; the oldest go first
+# What is kept of a registration: what an operator asks of it (which app, which SDK, since when).
+_REGISTRATION_TEXTS = (
+    "appName",
+    "instanceId",
+    "connectionId",
+    "sdkVersion",
+    "environment",
+    "started",
+    "platformName",
+    "platformVersion",
+    "yggdrasilVersion",
+    "specVersion",
+)
 
 
 def get_feed(request: Request) -> FlagFeed:
@@ -67,7 +84,7 @@ class FlagReader:
         return True
 
 
-def flag_reader(request: Request, runtime: RuntimeDep) -> FlagReader:
+async def flag_reader(request: Request, cache: TokenCacheDep) -> FlagReader:
     """Authenticate a bare or bearer token of any role; 401 without a valid one."""
     header = request.headers.get("authorization", "").strip()
     scheme, _, rest = header.partition(" ")
@@ -75,8 +92,8 @@ def flag_reader(request: Request, runtime: RuntimeDep) -> FlagReader:
     if not token:
         raise NotAuthenticatedError("the client API needs a token", hint=_HOW_TO_AUTHENTICATE)
     try:
-        name, role = authenticate(runtime, token)
-    except PermissionDeniedError as error:
+        name, role = await check_token(cache, token)
+    except NotAuthenticatedError as error:
         raise NotAuthenticatedError(error.message, hint=_HOW_TO_AUTHENTICATE) from None
     return FlagReader(Caller(name, role), token)
 
@@ -200,7 +217,7 @@ class AppInstance:
 class ClientRegistry:
     """The SDKs that registered, by (appName, instanceId), in this server's memory only."""
 
-    def __init__(self, max_apps: int = _MAX_APPS) -> None:
+    def __init__(self, max_apps: int = MAX_CLIENT_APPS) -> None:
         self.instances: dict[tuple[str, str], AppInstance] = {}
         self.unregistered_metrics_reports = 0
         self._max_apps = max_apps
@@ -208,7 +225,7 @@ class ClientRegistry:
     def registered(self, body: dict[str, Any], token_name: str) -> None:
         key = _instance_key(body)
         self.instances.pop(key, None)
-        self.instances[key] = AppInstance(dict(body), token_name, time.time())
+        self.instances[key] = AppInstance(kept_registration(body), token_name, time.time())
         while len(self.instances) > self._max_apps:
             del self.instances[next(iter(self.instances))]
 
@@ -221,4 +238,20 @@ class ClientRegistry:
 
 
 def _instance_key(body: dict[str, Any]) -> tuple[str, str]:
-    return str(body.get("appName", "")), str(body.get("instanceId", ""))
+    return _text(body.get("appName", "")), _text(body.get("instanceId", ""))
+
+
+def kept_registration(body: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a registration the server keeps, each bounded: an SDK's own fields may be
+    any size, and up to MAX_CLIENT_APPS registrations stay in memory."""
+    kept: dict[str, Any] = {k: _text(body[k]) for k in _REGISTRATION_TEXTS if k in body}
+    if isinstance(body.get("interval"), int | float):
+        kept["interval"] = body["interval"]
+    strategies = body.get("strategies")
+    if isinstance(strategies, list):
+        kept["strategies"] = [_text(s) for s in strategies[:MAX_REGISTRATION_STRATEGIES]]
+    return kept
+
+
+def _text(value: Any) -> str:
+    return str(value)[:MAX_REGISTRATION_TEXT_CHARS]

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from backout.limits import MAX_REASON_CHARS, MAX_VERSION_CHARS
+
 
 class ErrorOut(BaseModel):
     error: str = Field(description="What went wrong, in one sentence.")
@@ -33,6 +35,7 @@ class ServiceStatusOut(BaseModel):
 
 
 class ReleaseOut(BaseModel):
+    id: int = Field(description="The release's id: `?before=` of the next page.")
     service: str
     version: str
     ref: str | None
@@ -43,6 +46,11 @@ class ReleaseOut(BaseModel):
     live_at: str | None
     good_at: str | None
     baseline: dict[str, Any] | None
+    deployments: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Each time it was put live, oldest first, and what ended it (a rollback: "
+        "its run, incident and reason; or the next deploy).",
+    )
 
 
 class StepOut(BaseModel):
@@ -119,9 +127,23 @@ class WatchOut(BaseModel):
 
 
 class RollbackIn(BaseModel):
-    to_version: str | None = Field(None, description="Target version (default: last known good).")
-    reason: str = Field("manual rollback", description="Why; goes on the incident timeline.")
+    to_version: str | None = Field(
+        None,
+        max_length=MAX_VERSION_CHARS,
+        description="Target version (default: last known good).",
+    )
+    reason: str = Field(
+        "manual rollback",
+        min_length=1,
+        max_length=MAX_REASON_CHARS,
+        description="Why; goes on the incident timeline.",
+    )
     dry_run: bool = Field(False, description="Answer the plan's steps; change nothing.")
+    force: bool = Field(
+        False,
+        description="Roll back even to a release that is bad, rolled back or failed, or to the "
+        "live one (otherwise 409).",
+    )
 
 
 class PlannedStepOut(BaseModel):
@@ -145,4 +167,29 @@ class RunAcceptedOut(BaseModel):
 
 
 class AbortIn(BaseModel):
-    reason: str = Field(description="Why; goes on the run and the incident timeline.")
+    reason: str = Field(
+        min_length=1,
+        max_length=MAX_REASON_CHARS,
+        description="Why; goes on the run and the incident timeline.",
+    )
+
+
+_ERROR_MEANINGS = {
+    401: "No token, or an unknown or revoked one.",
+    403: "The token's role may not do this.",
+    404: "An unknown service, version, run, incident or flag.",
+    409: "Refused: the service is locked by another run, or the run is not in a state for this.",
+    413: "The request body is over the limit (docs/api.md).",
+    422: "The request is malformed, or a field is out of its bounds (the message names it).",
+    503: "The state store or the flag provider cannot be reached; retry.",
+}
+# Every route that needs a token may answer these, whatever it does.
+TOKEN_ERRORS = (401, 403, 422, 503)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses, each in the one error shape."""
+    return {
+        status: {"model": ErrorOut, "description": _ERROR_MEANINGS[status]}
+        for status in sorted(statuses)
+    }

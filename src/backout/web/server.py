@@ -20,10 +20,14 @@ class _Terminated(Exception):
     """SIGTERM, turned into an exception so `serve()` returns instead of the process dying."""
 
 
-def serve(runtime: Runtime, *, host: str, port: int, watch: bool = True) -> None:
-    """Answer on host:port until Ctrl-C or SIGTERM; blocks. The lifespan stops the threads."""
+def serve(
+    runtime: Runtime, *, host: str, port: int, watch: bool = True, access_log: bool = False
+) -> None:
+    """Answer on host:port until Ctrl-C or SIGTERM; blocks. The lifespan stops the threads.
+    Requests are not logged unless `access_log`: a log line per request costs throughput, and
+    the audit log already records every change and who made it."""
     app = create_app(runtime, watch=watch)
-    config = uvicorn.Config(app, host=host, port=port, log_level="info")
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=access_log)
     server = StreamingServer(config, app.state.flag_feed)  # ends flag streams on shutdown
     with _sigterm_raises():
         try:

@@ -1,0 +1,136 @@
+"""The CLI answers at once because each command imports only what it uses.
+
+Checked on the real console script, by the modules it has imported when it exits
+(`python -X importtime` shows where their time goes, but misses what `importlib` loads): `--help` imports no command module and no part of the core; `status` and
+`flags disable` do not import the executor, Alembic, a PostgreSQL driver, an HTTP client or a
+plug-in their config does not use. The root's listing of the commands is checked against the
+modules that register them. Speed itself is measured by benchmarks/cli.py, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+import typer.main
+
+from backout.cli.app import COMMANDS, app, load_module_commands
+from tests.cli.conftest import BACKOUT, COMMAND_TIMEOUT_S
+
+if TYPE_CHECKING:
+    from tests.cli.conftest import Backout
+
+_MODULES_MARK = "\nMODULES "
+# The console script run as itself, then the names of the modules it imported on stderr.
+_LIST_MODULES_AT_EXIT = f"""
+import atexit, json, runpy, sys
+atexit.register(lambda: sys.stderr.write({_MODULES_MARK!r} + json.dumps(sorted(sys.modules))))
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+# What a command that reads or flips a row of the state store must never pay for.
+NEVER_FOR_A_READ = (
+    "backout.executor",
+    "backout.steps",
+    "backout.db",
+    "backout.watch",
+    "backout.web",
+    "backout.checks.http",
+    "backout.drivers.git_build",
+    "backout.flags.unleash",
+    "backout.flags.evaluation",
+    "alembic",
+    "psycopg",
+    "httpx",
+    "fastapi",
+)
+
+
+def imported_modules(backout: Backout, *args: str) -> set[str]:
+    """Every module `backout ARGS` imported, read from `sys.modules` as the process exits 0,
+    on a state store already created (creating it runs the migrations, once)."""
+    with backout.runtime():
+        pass
+    done = subprocess.run(
+        [sys.executable, "-c", _LIST_MODULES_AT_EXIT, str(BACKOUT), *args],
+        cwd=backout.config.parent,
+        env=backout.env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    listed = done.stderr.rsplit(_MODULES_MARK, 1)[1]
+    return set(json.loads(listed))
+
+
+def offending(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == f or m.startswith(f + ".") for f in forbidden))
+
+
+def test_help_imports_no_command_and_no_part_of_the_core(backout: Backout) -> None:
+    modules = imported_modules(backout, "--help")
+
+    assert "backout.cli.app" in modules
+    commands = sorted(m for m in modules if m.startswith("backout.cli.") and m.endswith("_cmd"))
+    assert commands == []
+    core = ("backout.runtime", "backout.config", "backout.store", "sqlalchemy", "pydantic")
+    assert offending(modules, core + NEVER_FOR_A_READ) == []
+
+
+def test_status_imports_neither_the_executor_nor_what_its_config_does_not_use(
+    backout: Backout,
+) -> None:
+    modules = imported_modules(backout, "status", "--config", str(backout.config))
+
+    assert "backout.cli.status_cmd" in modules
+    assert offending(modules, NEVER_FOR_A_READ) == []
+    assert offending(modules, ("backout.cli.rollback_cmd", "backout.cli.db_cmd")) == []
+
+
+def test_the_kill_switch_imports_neither_the_executor_nor_the_flag_engine(
+    backout: Backout,
+) -> None:
+    backout.config.write_text(
+        backout.config.read_text(encoding="utf-8")
+        + "flags:\n  definitions:\n    new-checkout: {description: the new checkout}\n",
+        encoding="utf-8",
+    )
+    argv = ("flags", "disable", "new-checkout", "--reason", "500s", "--config")
+    modules = imported_modules(backout, *argv, str(backout.config))
+
+    assert "backout.flags.builtin" in modules
+    assert offending(modules, NEVER_FOR_A_READ) == []
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_the_root_lists_each_command_with_the_help_of_the_module_that_registers_it(
+    name: str,
+) -> None:
+    command = load_module_commands(COMMANDS[name].module).get_command(None, name)
+
+    assert command is not None, f"{COMMANDS[name].module} registers no command {name!r}"
+    assert command.get_short_help_str(limit=1000) == COMMANDS[name].short_help
+
+
+def test_every_command_a_module_registers_is_listed_by_the_root() -> None:
+    modules = {entry.module for entry in COMMANDS.values()}
+    registered = {
+        (name, module)
+        for module in modules
+        for name in load_module_commands(module).list_commands(None)
+    }
+
+    assert registered == {(name, entry.module) for name, entry in COMMANDS.items()}
+
+
+def test_the_root_runs_a_command_it_loaded_on_demand() -> None:
+    root = typer.main.get_command(app)
+
+    assert root.get_command(None, "status") is not None
+    assert root.get_command(None, "no-such-command") is None

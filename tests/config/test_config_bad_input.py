@@ -1,0 +1,196 @@
+"""A configuration a person got wrong is refused before anything runs, with the line or key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from backout.config import load_config
+from backout.errors import ConfigError, ExitCode
+from backout.safe_yaml import MAX_EXPANDED_NODES, MAX_FILE_BYTES
+
+SERVICE = "  api:\n    tier: critical\n    driver: {type: fake}\n"
+
+
+def refusal(tmp_path: Path, text: str) -> ConfigError:
+    path = tmp_path / "backout.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert raised.value.exit_code is ExitCode.INVALID_CONFIG
+    assert str(path) in str(raised.value)
+    return raised.value
+
+
+def test_a_service_defined_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
+    text = "project: shop\nservices:\n" + SERVICE + SERVICE.replace("critical", "core")
+
+    error = refusal(tmp_path, text)
+
+    assert error.problems == [
+        "line 6: key 'api' is given twice in the same mapping (first on line 3); keep one"
+    ]
+
+
+def test_a_key_given_twice_inside_a_service_is_refused(tmp_path: Path) -> None:
+    text = "project: shop\nservices:\n" + SERVICE + "    tier: core\n"
+
+    assert refusal(tmp_path, text).problems[0].startswith("line 6: key 'tier' is given twice")
+
+
+def test_a_key_twice_in_one_flow_mapping_is_refused(tmp_path: Path) -> None:
+    error = refusal(tmp_path, "project: shop\nwatch: {interval: 1s, interval: 2s}\n")
+
+    assert "key 'interval' is given twice" in error.problems[0]
+
+
+def test_merge_keys_may_override_what_they_merge(tmp_path: Path) -> None:
+    text = (
+        "project: shop\n"
+        "defaults: &svc\n  tier: critical\n  driver: {type: fake}\n"
+        "services:\n  api:\n    <<: *svc\n    tier: core\n"
+    )
+    path = tmp_path / "backout.yaml"
+    path.write_text(text.replace("defaults: &svc", "x-defaults: &svc"), encoding="utf-8")
+
+    # x-defaults is an unknown key, but the merge itself is not a duplicate
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert raised.value.problems == [
+        "x-defaults: unknown key (misspelt, or not in this version of backout)"
+    ]
+
+
+def test_an_alias_bomb_is_refused_before_it_is_expanded(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    text = "project: shop\n" + "\n".join(lines) + "\n"
+
+    error = refusal(tmp_path, text)
+
+    assert f"more than {MAX_EXPANDED_NODES:,} values" in error.problems[0]
+
+
+def test_a_recursive_alias_is_refused(tmp_path: Path) -> None:
+    error = refusal(tmp_path, "project: shop\nloop: &me [*me]\n")
+
+    assert "refers to itself" in error.problems[0]
+
+
+def test_a_file_over_the_size_limit_is_refused_without_parsing_it(tmp_path: Path) -> None:
+    text = "project: shop\n" + "".join(f"k{i}: {'v' * 60}\n" for i in range(20_000))
+    assert len(text) > MAX_FILE_BYTES
+
+    error = refusal(tmp_path, text)
+
+    assert error.problems == [
+        "the file is larger than 1024 KiB; a configuration is a few kilobytes — is this the "
+        "right file?"
+    ]
+
+
+def test_thousands_of_problems_are_summarised(tmp_path: Path) -> None:
+    text = "project: shop\n" + "".join(f"unknown{i}: 1\n" for i in range(5000))
+
+    error = refusal(tmp_path, text)
+
+    assert error.problem_count == 5000
+    assert len(error.problems) == 20
+    assert str(error).count("\n  - ") == 20
+    assert "... and 4980 more problem(s)" in str(error)
+
+
+def test_nesting_too_deep_is_refused(tmp_path: Path) -> None:
+    error = refusal(tmp_path, "project: shop\nx: " + "[" * 5000 + "]" * 5000 + "\n")
+
+    assert error.problems == ["the document is nested too deeply to be a configuration"]
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ({"watch": {"interval": 0}}, "watch.interval: must be at least 10ms, got 0s"),
+        ({"watch": {"interval": "1ms"}}, "watch.interval: must be at least 10ms, got 1ms"),
+        ({"probe": {"url": "http://x", "interval": 0}}, "probe.interval: must be at least 10ms"),
+        ({"probe": {"url": "http://x", "timeout": "0s"}}, "probe.timeout: must be longer than 0s"),
+        ({"probe": {"url": "http://x", "window": "500ms"}}, "probe.window: must be at least 1s"),
+        ({"health_timeout": 0}, "health_timeout: must be longer than 0s"),
+        ({"steps": {"timeout": 0}}, "steps.timeout: must be longer than 0s"),
+    ],
+)
+def test_zero_waits_that_would_busy_loop_are_refused(
+    tmp_path: Path, section: dict[str, object], expected: str
+) -> None:
+    service = {"tier": "critical", "driver": {"type": "fake"}, **section}
+    if "watch" in section:
+        data: dict[str, object] = {"project": "shop", **section}
+        expected_key = expected
+    else:
+        data = {"project": "shop", "services": {"api": service}}
+        expected_key = "services.api." + expected
+
+    error = refusal(tmp_path, yaml.safe_dump(data))
+
+    assert any(problem.startswith(expected_key) for problem in error.problems), error.problems
+
+
+def test_objectives_of_zero_are_refused(tmp_path: Path) -> None:
+    data = {"project": "shop", "objectives": {"rto": {"critical": 0}, "rpo": {"user_data": 0}}}
+
+    problems = refusal(tmp_path, yaml.safe_dump(data)).problems
+
+    assert "objectives.rto.critical: must be longer than 0s, got 0s" in problems
+    assert "objectives.rpo.user_data: must be longer than 0s, got 0s" in problems
+
+
+@pytest.mark.parametrize("environment", ["", " ", "prod env", "-prod", "x" * 64, "prod/eu"])
+def test_an_environment_name_must_be_a_plain_word(tmp_path: Path, environment: str) -> None:
+    data = {"project": "shop", "environment": environment}
+
+    problems = refusal(tmp_path, yaml.safe_dump(data)).problems
+
+    assert problems[0].startswith("environment: String should match pattern")
+
+
+def test_an_empty_project_name_is_refused(tmp_path: Path) -> None:
+    problems = refusal(tmp_path, yaml.safe_dump({"project": ""})).problems
+
+    assert problems == ["project: String should have at least 1 character"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://root@localhost/backout",
+        "sqlite://state.db",
+        "sqlite:///",
+        "state.db",
+        "postgresql://",
+        "",
+    ],
+)
+def test_an_unsupported_state_database_is_refused(tmp_path: Path, url: str) -> None:
+    data = {"project": "shop", "state": {"database": url}}
+
+    problems = refusal(tmp_path, yaml.safe_dump(data)).problems
+
+    assert problems[0].startswith("state"), problems
+
+
+def test_an_unsupported_backout_database_url_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKOUT_DATABASE_URL", "mysql://root:hunter2@db/backout")
+    path = tmp_path / "backout.yaml"
+    path.write_text("project: shop\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+
+    error = raised.value
+    assert error.exit_code is ExitCode.INVALID_CONFIG
+    assert error.path == "$BACKOUT_DATABASE_URL"
+    assert "expected sqlite:///PATH or postgresql://USER@HOST/DB" in error.problems[0]
+    assert "hunter2" not in str(error)

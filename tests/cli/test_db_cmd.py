@@ -301,7 +301,7 @@ def test_backups_expire_only_when_asked_and_only_past_the_retention(db: Backout)
     taken.append(db("db", "backup", "main", "--json").json()["id"])
 
     assert backup_ids(db) == taken, "a backup never expires another"
-    db("db", "expire", "main").refused(1, "needs confirmation", "--yes")
+    db("db", "expire", "main").refused(9, "needs confirmation", "--yes")
     assert db("db", "expire", "main", "--dry-run", "--json").json()["expired"] == taken[:2]
     assert backup_ids(db) == taken
 
@@ -354,7 +354,7 @@ def test_restored_copies_are_listed_and_removed_only_when_confirmed(
     assert copy["port"] == int(str(conninfo_to_dict(conninfo)["port"]))
     assert copy["size_bytes"] > 0
     assert copy["age_s"] >= 0
-    db("db", "remove-copy", "main", "1").refused(1, "needs confirmation", "--yes")
+    db("db", "remove-copy", "main", "1").refused(9, "needs confirmation", "--yes")
     db("db", "remove-copy", "main", "2", "--yes").refused(4, "run 2 left no restored copy", "1")
 
     removed = db("db", "remove-copy", "main", "1", "--yes")

@@ -1,8 +1,9 @@
 """The watch loop: each cycle takes a fresh snapshot per service and decides, in one sentence.
 
 `run_cycle()` walks a ladder of early returns for every service — nothing deployed, a run in
-progress, a flag-first run that ended, no probe, a trigger firing, a trigger holding, a release
-that has baked, healthy — and returns what it decided ("backend 1.1.0: error rate 31.0% > 5.0%
+progress, stopped by a person (`backout stop`), a flag-first run that ended, no probe, a
+trigger firing, a trigger holding, a release that has baked (see baking.py), healthy — and
+returns what it decided ("backend 1.1.0: error rate 31.0% > 5.0%
 for 1.0s, rolling back to 1.0.0 (run 3, incident 2)"). The sentence is logged, served by the
 API and asserted in tests.
 
@@ -132,6 +133,14 @@ class Watcher:
                 self._bakes.forget(name)
                 state = f"run {active.id} is {active.state}"
                 return f"{name} {live.version}: {state}, triggers wait for it"
+            stopped = releases.stopped_by_hand(session, env, name)
+            if stopped is not None:  # a stopped service is no failing release to roll back
+                self._evaluators.pop(name, None)
+                self._bakes.forget(name)
+                return (
+                    f"{name} {live.version}: stopped by {stopped.actor}, not watching until "
+                    "it is deployed again"
+                )
             mitigated = self._flag_first_mitigated(session, name, live)
             if mitigated is not None:
                 return mitigated

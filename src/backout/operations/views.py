@@ -97,9 +97,11 @@ def service_statuses(runtime: Runtime) -> list[dict[str, Any]]:
         for name, service in runtime.config.services.items():
             live = releases.live(session, env, name)
             good = releases.last_known_good(session, env, name)
+            process: dict[str, Any] = dict.fromkeys(("pid", "port", "url", "started_at"))
             try:
                 driver_status = runtime.driver(name).status()
                 running, detail = str(driver_status.state), driver_status.detail
+                process = {key: getattr(driver_status, key) for key in process}
             except BackoutError as error:  # one broken driver must not hide the other services
                 running, detail = "unknown", f"status unavailable: {error.message}"
             open_incidents = session.scalars(
@@ -121,6 +123,7 @@ def service_statuses(runtime: Runtime) -> list[dict[str, Any]]:
                     "live_version": live.version if live else None,
                     "live_status": live.status if live else None,
                     "running": running,
+                    **process,
                     "detail": detail,
                     "last_known_good": good.version if good else None,
                     "open_incidents": list(open_incidents),

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backout import releases
-from backout.baking import GAP_INTERVALS, BakeProgress, BakeTracker
+from backout.baking import GAP_INTERVALS, MIN_GAP, BakeProgress, BakeTracker
 from backout.config import TriggerRule
 from backout.errors import BackoutError
 from backout.executor import TERMINAL, Executor, RunResult, RunState
@@ -189,7 +189,7 @@ class Watcher:
             live.id,
             source,
             now=self.runtime.clock.now(),
-            max_gap=GAP_INTERVALS * max(intervals),
+            max_gap=max(GAP_INTERVALS * max(intervals), MIN_GAP),
             bake_time=service.bake_time,
         )
 

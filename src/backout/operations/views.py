@@ -99,9 +99,11 @@ def service_statuses(runtime: Runtime) -> list[dict[str, Any]]:
     views = []
     for name, service in runtime.config.services.items():
         live = facts.live.get(name)
+        process: dict[str, Any] = dict.fromkeys(("pid", "port", "url", "started_at"))
         try:
             driver_status = runtime.driver(name).status()
             running, detail = str(driver_status.state), driver_status.detail
+            process = {key: getattr(driver_status, key) for key in process}
         except BackoutError as error:  # one broken driver must not hide the other services
             running, detail = "unknown", f"status unavailable: {error.message}"
         views.append(
@@ -111,6 +113,7 @@ def service_statuses(runtime: Runtime) -> list[dict[str, Any]]:
                 "live_version": live.version if live else None,
                 "live_status": live.status if live else None,
                 "running": running,
+                **process,
                 "detail": detail,
                 "last_known_good": facts.last_known_good.get(name),
                 "open_incidents": facts.open_incidents.get(name, []),

@@ -14,6 +14,7 @@ from backout.errors import PermissionDeniedError
 from backout.operations.tokens import Role, require
 from backout.runtime import Runtime
 from backout.web.background import BackgroundWork
+from backout.web.read_cache import ReadCache
 from backout.web.token_cache import TokenCache
 
 _HOW_TO_AUTHENTICATE = (
@@ -48,6 +49,13 @@ def get_work(request: Request) -> BackgroundWork:
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 WorkDep = Annotated[BackgroundWork, Depends(get_work)]
+
+
+def get_read_cache(request: Request) -> ReadCache:
+    return cast(ReadCache, request.app.state.read_cache)
+
+
+ReadCacheDep = Annotated[ReadCache, Depends(get_read_cache)]
 
 
 def get_token_cache(request: Request) -> TokenCache:

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_WORKERS ?= auto
 
-.PHONY: demo test lint format setup setup-dev system-deps node-deps locks bench bench-db bench-flags clean
+.PHONY: demo test lint format setup setup-dev system-deps node-deps locks bench bench-db bench-flags bench-api clean
 
 ## setup: the runtime environment in .venv, from the hashed lock
 $(VENV)/.runtime: requirements.lock pyproject.toml
@@ -67,6 +67,11 @@ bench-db: $(VENV)/.dev system-deps
 
 bench-flags: $(VENV)/.dev
 	$(BIN)/python benchmarks/flags.py
+
+## bench-api: the API's reads under wrk (from Debian), beside a real unleash-server (Node, PostgreSQL)
+bench-api: $(VENV)/.dev system-deps node-deps
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python benchmarks/api.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -65,7 +65,7 @@ _REGISTRATION_TEXTS = (
 )
 
 
-def get_feed(request: Request) -> FlagFeed:
+async def get_feed(request: Request) -> FlagFeed:
     return cast(FlagFeed, request.app.state.flag_feed)
 
 
@@ -114,8 +114,8 @@ async def features(request: Request) -> Response:
 
     A plain Starlette endpoint, not a FastAPI route: SDKs poll it more than anything else, and
     it needs no dependency injection or validation of its two optional filters."""
-    await flag_reader(request, get_token_cache(request))
-    snapshot = get_feed(request).current
+    await flag_reader(request, await get_token_cache(request))
+    snapshot = (await get_feed(request)).current
     body, etag = snapshot.body, snapshot.etag
     projects = request.query_params.getlist("project")
     prefix = request.query_params.get("namePrefix", "")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, joinedload
 from backout.errors import BackoutError, NotFoundError
 from backout.incidents import time_to_detect, time_to_recover
 from backout.limits import DEFAULT_PAGE_SIZE
-from backout.operations.service_facts import read_service_facts
+from backout.operations.service_facts import ServiceFacts, read_service_facts
 from backout.runs import get_run, step_summary
 from backout.runtime import Runtime
 from backout.store import Deployment, Incident, Release, Run
@@ -93,9 +93,15 @@ def incident_view(incident: Incident, *, with_timeline: bool = False) -> dict[st
     return view
 
 
-def service_statuses(runtime: Runtime) -> list[dict[str, Any]]:
+def read_facts(runtime: Runtime) -> ServiceFacts:
+    """What the store knows of every service (a caller may keep it until the store changes)."""
     with runtime.store.session() as session:
-        facts = read_service_facts(session, runtime.environment)
+        return read_service_facts(session, runtime.environment)
+
+
+def service_statuses(runtime: Runtime, facts: ServiceFacts | None = None) -> list[dict[str, Any]]:
+    """Each service as the store (`facts`, read now if not given) and its driver see it."""
+    facts = facts if facts is not None else read_facts(runtime)
     views = []
     for name, service in runtime.config.services.items():
         live = facts.live.get(name)

@@ -48,8 +48,8 @@ def stop(
     The watch loop leaves a stopped service alone until it is deployed again.
     """
     # Imported here: `backout status` must not pay for what only `backout stop` uses.
-    from backout.cli._common import actor, say  # noqa: PLC0415
-    from backout.operations.deploy import stop_service  # noqa: PLC0415
+    from backout.cli._common import actor, say
+    from backout.operations.deploy import stop_service
 
     with runtime(config) as rt:
         say(stop_service(rt, service, actor=actor(), reason=reason))

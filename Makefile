@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_WORKERS ?= auto
 
-.PHONY: demo test lint format setup setup-dev system-deps node-deps locks bench bench-db bench-flags bench-cli clean
+.PHONY: demo test lint format setup setup-dev system-deps node-deps locks bench bench-db bench-flags bench-cli bench-api clean
 
 ## setup: the runtime environment in .venv, from the hashed lock
 $(VENV)/.runtime: requirements.lock pyproject.toml
@@ -70,6 +70,11 @@ bench-flags: $(VENV)/.dev
 
 bench-cli: $(VENV)/.runtime
 	$(BIN)/python benchmarks/cli.py
+
+## bench-api: the API's reads under wrk (from Debian), beside a real unleash-server (Node, PostgreSQL)
+bench-api: $(VENV)/.dev system-deps node-deps
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python benchmarks/api.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

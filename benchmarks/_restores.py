@@ -8,8 +8,11 @@ run, and the median seconds of each part of a run.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -213,18 +216,22 @@ def check_rows(bench: Bench, conninfo: str, how: str) -> int:
 
 
 def measure_table_restore(bench: Bench, runs: int) -> dict[str, Any]:
-    """`db restore-table` of one table to the PITR target against a whole restore + start to it,
-    alternating; each copy's WAL archived before the next run."""
+    """`db restore-table` of one table to the PITR target — in-process, timed in parts, and as
+    the `backout` program itself — against a whole restore + start to it, in rotating order;
+    each copy's WAL archived before the next run."""
     assert bench.target is not None
     target = RestoreTarget(time=bench.target)
-    seconds: dict[str, list[float]] = {"table": [], "full": []}
+    seconds: dict[str, list[float]] = {"table": [], "cli": [], "full": []}
     parts: list[dict[str, float]] = []
     rows: set[int] = set()
-    for run, kind in enumerate(alternating(runs, "table", "full")):
+    for run, kind in enumerate(rotating(runs, "table", "cli", "full")):
         os.sync()
         if kind == "table":
             run_s, restored_rows, run_parts = restore_one_table(bench, f"{TABLE}_copy_{run}")
             parts.append(run_parts)
+            rows.add(restored_rows)
+        elif kind == "cli":
+            run_s, restored_rows = restore_one_table_cli(bench, f"{TABLE}_cli_{run}")
             rows.add(restored_rows)
         else:
             run_s, side = timed(lambda: bench.side(target))
@@ -232,17 +239,44 @@ def measure_table_restore(bench: Bench, runs: int) -> dict[str, Any]:
             bench.clear()
         seconds[kind].append(run_s)
         archive_current_wal(bench.conninfo)
-    table, full = median(seconds["table"]), median(seconds["full"])
+    table, cli, full = (median(seconds[k]) for k in ("table", "cli", "full"))
     return {
         "table_restore_s": table,
+        "table_restore_cli_s": cli,
         "full_restore_s": full,
         "table_restore_ratio": round(table / full, 3),
+        "table_restore_cli_ratio": round(cli / full, 3),
         "table_restore_runs_s": rounded(seconds["table"]),
+        "table_restore_cli_runs_s": rounded(seconds["cli"]),
         "full_restore_runs_s": rounded(seconds["full"]),
         "table_restore_parts_s": median_parts(parts),
         "table_restored": TABLE,
         "table_rows_copied": sorted(rows),
     }
+
+
+def rotating(runs: int, *kinds: str) -> list[str]:
+    """Each run does every kind once; which goes first moves on by one each run."""
+    return [kinds[(run + i) % len(kinds)] for run in range(runs) for i in range(len(kinds))]
+
+
+def restore_one_table_cli(bench: Bench, new_table: str) -> tuple[float, int]:
+    """`backout db restore-table main TABLE --to-time T --as NEW --json`, the program itself,
+    from its start to its exit; the copy is dropped afterwards (not timed)."""
+    assert bench.target is not None
+    argv = [str(Path(sys.executable).with_name("backout")), "db", "restore-table", "main", TABLE]
+    argv += ["--to-time", bench.target.isoformat(), "--as", new_table, "--json"]
+    started = time.monotonic()
+    done = subprocess.run(
+        [*argv, "--config", str(bench.config_file)], capture_output=True, text=True, check=False
+    )
+    seconds = time.monotonic() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"backout db restore-table failed: {done.stderr or done.stdout}")
+    result = json.loads(done.stdout)
+    with psycopg.connect(bench.conninfo, autocommit=True) as live:
+        live.execute(f"DROP TABLE {result['restored_table']}")
+    return seconds, int(result["restored_rows"])
 
 
 def restore_one_table(bench: Bench, new_table: str) -> tuple[float, int, dict[str, float]]:

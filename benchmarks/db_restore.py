@@ -14,10 +14,11 @@ committing a timestamped row every ~10 ms):
   pitr_ratio_at_median_command is the ratio with that identical command at its median time
   (over both kinds) and each kind's own seconds around it: backout's orchestration cost alone;
   pitr_backout_before_restore_s is the part of it spent checking before the restore command.
-- table_restore_s / full_restore_s: `backout db restore-table main pgbench_accounts --to-time T
-  --as NEW` (what the command calls, in-process: config, plan, restore, side cluster, COPY into
-  the live cluster, stop, delete) against a whole restore to T + start through the same engine;
-  TABLE_RUNS alternating runs of each, medians, and the parts of a table restore.
+- table_restore_s / table_restore_cli_s / full_restore_s: `backout db restore-table main
+  pgbench_accounts --to-time T --as NEW` — in-process (what the command calls: config, plan,
+  restore, side cluster, COPY into the live cluster, stop, delete), timed in parts, and the
+  `backout` program itself from start to exit — against a whole restore to T + start through
+  the same engine; TABLE_RUNS rotating runs of each, medians, and the parts of a table restore.
 - loss_window_*: the primary stopped with `pg_ctl -m immediate`, then the newest state
   restored: newest committed row time minus newest row present, with archiving alone and with
   an asynchronous pg_receivewal; with a synchronous one, the committed transactions missing.

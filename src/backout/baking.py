@@ -5,7 +5,7 @@ watching it. Time that passed with no loop running is not a bake: a release depl
 `backout watch` / `backout serve` ran starts baking when one starts. The bake restarts when
 
 - the loop did not look at the release for longer than `GAP_INTERVALS` watch (or probe)
-  intervals — it was stopped, or stuck — or
+  intervals, and at least `MIN_GAP` — it was stopped, or stuck — or
 - its metric source brought no new sample for that long (a dead probe is no evidence).
 
 A release is baked when the bake has lasted `bake_time`, the loop looked at it just now, and
@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from backout.metrics import MetricSource, MetricsSnapshot
 
 GAP_INTERVALS = 3
+MIN_GAP = timedelta(seconds=1)  # a loop of 100 ms may hiccup (a busy machine) without restarting
 MIN_BAKE_SAMPLES = 20
 
 

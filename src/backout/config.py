@@ -252,7 +252,8 @@ class ServiceConfig(_Section):
     )
     bake_time: Duration = Field(
         timedelta(minutes=10),
-        description="How long a live release must run without a trigger before it is good.",
+        description="How long the watch loop (backout watch or serve) must watch a live "
+        "release, with no trigger firing, before it is good.",
     )
     monitor: Duration = Field(
         timedelta(minutes=30), description="Monitoring window after a rollback."

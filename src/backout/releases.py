@@ -9,7 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backout.errors import RefusedError, UnknownVersionError
-from backout.store import Deployment, Release, Run, utcnow
+from backout.store import AuditEntry, Deployment, Release, Run, utcnow
+
+STOPPED = "service.stopped"  # the audit action of `backout stop`, which the watch loop reads
 
 
 class ReleaseStatus(StrEnum):
@@ -189,3 +191,24 @@ def rolled_back_by(session: Session, release: Release) -> Run | None:
         .order_by(Run.id.desc())
     )
     return session.scalars(query).first()
+
+
+def stopped_by_hand(session: Session, environment: str, service: str) -> AuditEntry | None:
+    """The `backout stop` of `service` since its last deployment, if a person stopped it."""
+    deployed_at = session.scalars(
+        select(Deployment.at)
+        .where(Deployment.environment == environment, Deployment.service == service)
+        .order_by(Deployment.id.desc())
+    ).first()
+    query = (
+        select(AuditEntry)
+        .where(AuditEntry.action == STOPPED, AuditEntry.target == service)
+        .order_by(AuditEntry.id.desc())
+        .limit(20)
+    )
+    if deployed_at is not None:
+        query = query.where(AuditEntry.at > deployed_at)
+    return next(
+        (e for e in session.scalars(query) if (e.detail or {}).get("environment") == environment),
+        None,
+    )

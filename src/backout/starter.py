@@ -49,7 +49,7 @@ services:
         baseline_floor: 0.02   # ignore baselines under 20ms
         for: 2m
     policy: approve            # rollback (at once), approve (ask first), notify (only tell)
-    bake_time: 10m             # a live release with no trigger for this long is marked good
+    bake_time: 10m             # watched by `backout watch`/serve this long, no trigger: good
     monitor: 30m               # watch after a rollback; a trigger firing fails the run
     traffic_restore: [10, 50, 100]
     traffic_hold: 1m

@@ -1,8 +1,9 @@
 """The watch loop: each cycle takes a fresh snapshot per service and decides, in one sentence.
 
 `run_cycle()` walks a ladder of early returns for every service — nothing deployed, a run in
-progress, a flag-first run that ended, no probe, a trigger firing, a trigger holding, a release
-that has baked, healthy — and returns what it decided ("backend 1.1.0: error rate 31.0% > 5.0%
+progress, stopped by a person (`backout stop`), a flag-first run that ended, no probe, a
+trigger firing, a trigger holding, a release that has baked (see baking.py), healthy — and
+returns what it decided ("backend 1.1.0: error rate 31.0% > 5.0%
 for 1.0s, rolling back to 1.0.0 (run 3, incident 2)"). The sentence is logged, served by the
 API and asserted in tests.
 
@@ -26,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backout import releases
-from backout.baking import GAP_INTERVALS, BakeProgress, BakeTracker
+from backout.baking import GAP_INTERVALS, MIN_GAP, BakeProgress, BakeTracker
 from backout.config import TriggerRule
 from backout.errors import BackoutError
 from backout.executor import TERMINAL, Executor, RunResult, RunState
@@ -132,6 +133,14 @@ class Watcher:
                 self._bakes.forget(name)
                 state = f"run {active.id} is {active.state}"
                 return f"{name} {live.version}: {state}, triggers wait for it"
+            stopped = releases.stopped_by_hand(session, env, name)
+            if stopped is not None:  # a stopped service is no failing release to roll back
+                self._evaluators.pop(name, None)
+                self._bakes.forget(name)
+                return (
+                    f"{name} {live.version}: stopped by {stopped.actor}, not watching until "
+                    "it is deployed again"
+                )
             mitigated = self._flag_first_mitigated(session, name, live)
             if mitigated is not None:
                 return mitigated
@@ -180,7 +189,7 @@ class Watcher:
             live.id,
             source,
             now=self.runtime.clock.now(),
-            max_gap=GAP_INTERVALS * max(intervals),
+            max_gap=max(GAP_INTERVALS * max(intervals), MIN_GAP),
             bake_time=service.bake_time,
         )
 

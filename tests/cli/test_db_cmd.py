@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 import yaml
 from psycopg.conninfo import conninfo_to_dict
 
-from backout.errors import ExitCode
+from backout.operations.database import list_backups, take_backup
+from backout.store import Run
 from tests.cli.conftest import Backout, cli_environment, fake_service
-
-NOT_CONFIRMED = int(ExitCode.NOT_CONFIRMED)  # every destructive command that gets no yes
 
 pytestmark = pytest.mark.postgres
 
@@ -278,30 +278,68 @@ def test_an_in_place_restore_killed_before_the_switch_is_finished_by_resume(
     )
 
 
-def test_backups_expire_only_when_asked_and_only_past_the_retention(db: Backout) -> None:
+def retention(db: Backout, **backup: Any) -> None:
     data = yaml.safe_load(db.config.read_text())
-    data["databases"]["main"]["backup"].update(keep=1, recovery_window="0s")
+    data["databases"]["main"]["backup"].update(backup)
     db.config.write_text(yaml.safe_dump(data))
-    taken = [db("db", "backup", "main", "--json").json()["id"] for _ in range(3)]
 
-    assert [b["id"] for b in db("db", "backups", "main", "--json").json()] == taken
-    db("db", "expire", "main").refused(NOT_CONFIRMED, "needs confirmation", "--yes")
+
+def take_backups(db: Backout, count: int) -> list[str]:
+    """Backups of `main` taken in-process, as `backout db backup main` takes them."""
+    with db.runtime() as runtime:
+        return [take_backup(runtime, "main", kind=None, actor="ci")[0].id for _ in range(count)]
+
+
+def backup_ids(db: Backout) -> list[str]:
+    with db.runtime() as runtime:
+        return [b["id"] for b in list_backups(runtime, "main")]
+
+
+def test_backups_expire_only_when_asked_and_only_past_the_retention(db: Backout) -> None:
+    retention(db, keep=1, recovery_window="0s")
+    taken = take_backups(db, 2)
+    taken.append(db("db", "backup", "main", "--json").json()["id"])
+
+    assert backup_ids(db) == taken, "a backup never expires another"
+    db("db", "expire", "main").refused(9, "needs confirmation", "--yes")
     assert db("db", "expire", "main", "--dry-run", "--json").json()["expired"] == taken[:2]
-    assert [b["id"] for b in db("db", "backups", "main", "--json").json()] == taken
+    assert backup_ids(db) == taken
 
     expired = db("db", "expire", "main", "--yes")
 
     assert expired.code == 0, expired
     assert f"deleted 2 backup(s): {taken[0]}, {taken[1]}" in expired.stdout
-    assert [b["id"] for b in db("db", "backups", "main", "--json").json()] == taken[2:]
+    assert backup_ids(db) == taken[2:]
     assert "nothing to expire" in db("db", "expire", "main", "--yes").stdout
+
+
+def test_backups_never_expire_while_a_run_of_the_database_is_going(db: Backout) -> None:
+    retention(db, keep=1, recovery_window="0s")
+    taken = take_backups(db, 2)
+    with db.runtime() as runtime, runtime.store.session() as session:
+        run = Run(
+            environment=runtime.environment,
+            kind="database",
+            service="db:main",
+            reason="a restore reading the backups",
+            state="running",
+            actor="ci",
+        )
+        session.add(run)
+        session.flush()
+        run_id = run.id
+
+    refused = db("db", "expire", "main", "--yes")
+
+    refused.refused(1, f"run {run_id} of 'main' has not ended")
+    assert backup_ids(db) == taken
 
 
 def test_restored_copies_are_listed_and_removed_only_when_confirmed(
     db: Backout, postgres_url: str
 ) -> None:
     conninfo = postgres_url.replace("postgresql+psycopg://", "postgresql://")
-    backup_id = db("db", "backup", "main", "--json").json()["id"]
+    [backup_id] = take_backups(db, 1)
     assert db("db", "restore", "main", "--backup", backup_id).code == 0
 
     [copy] = db("db", "copies", "main", "--json").json()
@@ -316,8 +354,7 @@ def test_restored_copies_are_listed_and_removed_only_when_confirmed(
     assert copy["port"] == int(str(conninfo_to_dict(conninfo)["port"]))
     assert copy["size_bytes"] > 0
     assert copy["age_s"] >= 0
-    db("db", "remove-copy", "main", "1").refused(NOT_CONFIRMED, "needs confirmation", "--yes")
-    assert len(db("db", "copies", "main", "--json").json()) == 1
+    db("db", "remove-copy", "main", "1").refused(9, "needs confirmation", "--yes")
     db("db", "remove-copy", "main", "2", "--yes").refused(4, "run 2 left no restored copy", "1")
 
     removed = db("db", "remove-copy", "main", "1", "--yes")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from backout.cli._common import ConfigOption, JsonOption, print_json, print_table, runtime
@@ -34,5 +36,25 @@ def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     )
 
 
+def stop(
+    service: Annotated[str, typer.Argument(help="The service to stop, as named in backout.yaml.")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why; goes in the audit log and on an open incident.")
+    ] = "stopped by hand",
+    config: ConfigOption = None,
+) -> None:
+    """Stop SERVICE gracefully (SIGTERM, then SIGKILL after its stop_timeout); recorded.
+
+    The watch loop leaves a stopped service alone until it is deployed again.
+    """
+    # Imported here: `backout status` must not pay for what only `backout stop` uses.
+    from backout.cli._common import actor, say
+    from backout.operations.deploy import stop_service
+
+    with runtime(config) as rt:
+        say(stop_service(rt, service, actor=actor(), reason=reason))
+
+
 def register(app: typer.Typer) -> None:
     app.command()(status)
+    app.command()(stop)

@@ -1,7 +1,11 @@
 """Copy one table between two PostgreSQL databases: its columns' definitions, then its rows.
 
-Rows are streamed with COPY in text form (never loaded whole); both sessions are set alike so
-that what one side writes reads back the same on the other.
+Rows are streamed with COPY, never loaded whole: in binary form when every column's type (and
+an array's element type) is one of PostgreSQL's own, whose binary form and OIDs are the same on
+every server of a version — it spares both servers the text conversion; in text form otherwise
+(an enum's or a composite's OID differs between the two databases, and binary arrays and
+records carry it). Both sessions are set alike so that what one side writes as text reads back
+the same on the other.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ COPY_SESSION = (
 )
 COLUMNS_QUERY = """
 SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated <> '',
-       cn.nspname, co.collname
+       cn.nspname, co.collname, a.atttypid < %s AND t.typelem < %s AND t.typtype = 'b'
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_collation co ON co.oid = a.attcollation AND a.attcollation <> t.typcollation
 LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
 WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
 """
+FIRST_USER_OID = 16384  # PostgreSQL's FirstNormalObjectId: OIDs below are the same everywhere
 
 
 @dataclass(frozen=True)
@@ -39,15 +44,18 @@ class Column:
     not_null: bool
     generated: bool
     collation: tuple[str, str] | None  # (schema, name) when not the type's own
+    builtin: bool = False  # a type of PostgreSQL's own (FIRST_USER_OID): binary COPY is safe
 
 
 def columns_of(conn: Connection, table: TableRef) -> list[Column]:
     columns = []
-    for name, kind, not_null, generated, schema, collation in conn.execute(
-        COLUMNS_QUERY, (table.oid,)
+    for name, kind, not_null, generated, schema, collation, builtin in conn.execute(
+        COLUMNS_QUERY, (FIRST_USER_OID, FIRST_USER_OID, table.oid)
     ):
         collated = (str(schema), str(collation)) if collation is not None else None
-        columns.append(Column(str(name), str(kind), bool(not_null), bool(generated), collated))
+        columns.append(
+            Column(str(name), str(kind), bool(not_null), bool(generated), collated, bool(builtin))
+        )
     return columns
 
 
@@ -70,20 +78,19 @@ def stream_rows(
     columns: list[Column],
     target: Connection,
     into: sql.Identifier,
-) -> None:
-    """COPY the rows of `table` out of `source` and into `into`, one block at a time."""
+) -> int:
+    """COPY the rows of `table` out of `source` and into `into`, one block at a time; returns
+    the rows loaded."""
     names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
     relation = relation_of(source, table)
-    select = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT").format(names, relation)
-    load = sql.SQL("COPY {} ({}) FROM STDIN").format(into, names)
-    with (
-        source.cursor() as reader,
-        target.cursor() as writer,
-        reader.copy(select) as rows_out,
-        writer.copy(load) as rows_in,
-    ):
-        for block in rows_out:
-            rows_in.write(block)
+    form = sql.SQL(" (FORMAT binary)" if all(c.builtin for c in columns) else "")
+    select = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT{}").format(names, relation, form)
+    load = sql.SQL("COPY {} ({}) FROM STDIN{}").format(into, names, form)
+    with source.cursor() as reader, target.cursor() as writer:
+        with reader.copy(select) as rows_out, writer.copy(load) as rows_in:
+            for block in rows_out:
+                rows_in.write(block)
+        return max(writer.rowcount, 0)
 
 
 def relation_of(conn: Connection, table: TableRef) -> sql.Composed:

@@ -200,12 +200,20 @@ class ServiceProcess:
                 f"{record.version} (pid {record.pid}, started at {record.started_at}) has died; "
                 f"last lines of {self.log_path}:\n{self._indented_log_tail()}"
             )
-            return DriverStatus(RunState.FAILED, record.version, detail)
+            return DriverStatus(RunState.FAILED, record.version, detail, port=record.port)
         detail = f"{record.version} runs as pid {record.pid} since {record.started_at}"
         if record.port is not None:
             listening = port_is_listening(record.port)
             detail += f"; {'listening' if listening else 'not listening yet'} on port {record.port}"
-        return DriverStatus(RunState.RUNNING, record.version, detail)
+        return DriverStatus(
+            RunState.RUNNING,
+            record.version,
+            detail,
+            pid=record.pid,
+            port=record.port,
+            url=f"http://127.0.0.1:{record.port}/" if record.port is not None else None,
+            started_at=record.started_at,
+        )
 
     # -- changing ----------------------------------------------------------------------------
 

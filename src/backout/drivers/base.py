@@ -4,7 +4,8 @@ Guarantees every driver keeps (the contract suite in tests/drivers/ checks each 
 
 Read-only, fast (under a second), never raising for a stopped service:
     current()   the version running now, or None when nothing runs.
-    status()    a DriverStatus: running or not, which version, and a human detail.
+    status()    a DriverStatus: running or not, which version, a human detail, and where a
+                driver knows them its pid, port, url and start time as fields.
 
 Idempotent, possibly slow (a build may take minutes; callers pass no timeout, steps do):
     prepare(release)  make `release` ready to start (check out, install, build) without
@@ -49,6 +50,10 @@ class DriverStatus:
     state: RunState
     version: str | None
     detail: str
+    pid: int | None = None  # the process, for drivers that run one
+    port: int | None = None
+    url: str | None = None  # where the service answers, when the driver knows
+    started_at: str | None = None  # ISO 8601, UTC
 
 
 @runtime_checkable

@@ -23,9 +23,11 @@ from backout.db.connection import Connection, Database
 from backout.db.integrity import IntegrityReport, row_counts, verify
 from backout.db.migrations import MigrationStatus, migration_adapter_for
 from backout.db.settings_units import in_unit
-from backout.errors import NotFoundError
+from backout.errors import NotFoundError, RefusedError
+from backout.plans.database import database_subject
+from backout.runs import TERMINAL
 from backout.runtime import Runtime
-from backout.store import BackupRecord
+from backout.store import BackupRecord, Run
 
 
 def database(runtime: Runtime, name: str) -> Database:
@@ -145,11 +147,31 @@ def expire_backups(runtime: Runtime, name: str, *, dry_run: bool, actor: str) ->
     of full backups and everything a restore to a moment inside the recovery window needs.
     """
     engine = backup_engine_for(runtime.config, name)
+    if not dry_run:
+        _refuse_while_a_run_is_going(runtime, name)
     expired = engine.expire(now=runtime.clock.now(), dry_run=dry_run)
     if expired and not dry_run:
         with runtime.store.session() as session:
             audit(session, actor, "db.backup.expired", name, backup_ids=expired)
     return expired
+
+
+def _refuse_while_a_run_is_going(runtime: Runtime, name: str) -> None:
+    """A restore or revert of the database may be reading any of its backups right now."""
+    with runtime.store.session() as session:
+        going = session.scalars(
+            select(Run.id).where(
+                Run.environment == runtime.environment,
+                Run.service == database_subject(name),
+                Run.state.not_in(list(TERMINAL)),
+            )
+        ).first()
+    if going is not None:
+        raise RefusedError(
+            f"run {going} of {name!r} has not ended: it may be reading the backups retention "
+            "would delete",
+            hint=f"expire once it has ended (backout run show {going}), or abort it",
+        )
 
 
 def backup_taken_by_run(runtime: Runtime, name: str, run_id: int) -> BackupRecord | None:

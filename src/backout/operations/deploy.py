@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from backout import releases
 from backout.audit import audit
-from backout.errors import ForceRequiredError
+from backout.errors import ForceRequiredError, LockedError
 from backout.executor import Executor, RunResult
+from backout.incidents import add_event, open_incident_for
 from backout.plans import deploy_plan
-from backout.releases import ReleaseStatus
+from backout.releases import STOPPED, ReleaseStatus
 from backout.runtime import Runtime
-from backout.store import Release
+from backout.store import Release, ServiceLock
 
 
 def record_release(
@@ -99,3 +100,30 @@ def mark_release(
         releases.mark(release, status, reason=reason)
         audit(session, actor, "release.marked", service, version=version, status=str(status))
         return release
+
+
+def stop_service(runtime: Runtime, service: str, *, actor: str, reason: str) -> str:
+    """Stop what runs of `service` gracefully (the driver's SIGTERM, then its stop_timeout),
+    recorded in the audit log and on the service's open incident.
+
+    Refused while a run holds the service: stopping under a deploy or rollback would leave
+    both half done. The watch loop leaves a stopped service alone until it is deployed again.
+    """
+    runtime.config.service(service)
+    env = runtime.environment
+    with runtime.store.session() as session:
+        lock = session.get(ServiceLock, (env, service))
+        if lock is not None:
+            raise LockedError(service, lock.run_id)
+        live = releases.live(session, env, service)
+    driver = runtime.driver(service)
+    running = driver.current()
+    driver.stop()
+    what = f"{service} {running} stopped" if running else f"{service} was not running"
+    with runtime.store.session() as session:
+        version = running or (live.version if live else None)
+        audit(session, actor, STOPPED, service, environment=env, version=version, reason=reason)
+        incident = open_incident_for(session, env, service)
+        if incident is not None:
+            add_event(session, incident.id, "stopped", f"{what} by {actor}: {reason}", actor=actor)
+    return what

@@ -18,8 +18,9 @@ the backup never restored into the live database itself:
   the caller's confirmation and a fresh backup (reason "before restore-table"), one transaction
   locks it, TRUNCATEs it and loads the rows: any failure (say a foreign key of a restored row no
   longer holds) leaves it as it was. Its triggers fire as for any COPY; sequences are not moved.
-- Rows stream through COPY in both directions (text, both sessions with the same date, zone and
-  float settings), never held in memory whole.
+- Rows stream through COPY in both directions (binary when every column has a built-in type,
+  else text with both sessions on the same date, zone and float settings), never held in memory
+  whole; the restored row count is COPY's own.
 
 A table the live database no longer has (dropped by mistake) is looked up in the backup:
 `--as bookings` brings it back under its own name. Not an executor run: nothing resumes after a
@@ -369,10 +370,9 @@ def _beside(plan: TableRestorePlan, live: Database, restored: _Restored) -> _Out
             with target.transaction():
                 target.execute(create_statement(copy.identifier, restored.columns))
                 target.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(copy.identifier, note))
-                stream_rows(
+                restored_rows = stream_rows(
                     restored.conn, restored.table, restored.columns, target, copy.identifier
                 )
-                restored_rows = count_rows(target, copy.identifier)
             live_table = plan.live_table
             live_rows = count_rows(target, relation_of(target, live_table)) if live_table else None
         except psycopg.errors.DuplicateTable:
@@ -403,8 +403,9 @@ def _replace(
                 _refuse_if_referenced(target, table)
                 replaced_rows = count_rows(target, relation)
                 target.execute(sql.SQL("TRUNCATE {}").format(relation))
-                stream_rows(restored.conn, restored.table, loaded, target, table.identifier)
-                restored_rows = count_rows(target, relation)
+                restored_rows = stream_rows(
+                    restored.conn, restored.table, loaded, target, table.identifier
+                )
         except psycopg.Error as error:
             raise _failed(live, error, f"putting the restored rows over {table.key}") from None
     backup = {"id": pre.id, "location": pre.location}

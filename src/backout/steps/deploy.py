@@ -42,9 +42,13 @@ class Deploy:
 
 
 def mark_deploy_failed(run: Run, why: str) -> None:
-    """A deploy run failed: its release is `failed`, with why (never left `deploying`)."""
-    if run.target_release is not None and run.target_release.status == ReleaseStatus.DEPLOYING:
-        releases.mark(run.target_release, ReleaseStatus.FAILED, reason=why)
+    """A deploy run failed: its release is `failed`, with why (never left `deploying`).
+
+    A release with a verdict already (good, or rolled back and deployed again by force) keeps
+    it: a failed start says nothing new of the artifact, and a good one must stay good."""
+    release = run.target_release
+    if release is not None and release.status in (ReleaseStatus.DEPLOYING, ReleaseStatus.FAILED):
+        releases.mark(release, ReleaseStatus.FAILED, reason=why)
 
 
 def put_previous_back(runtime: Runtime, run_id: int, actor: str) -> str:

@@ -15,10 +15,12 @@ from backout.errors import BackoutError
 from backout.limits import MAX_REQUEST_BODY_BYTES
 from backout.operations.tokens import authenticate
 from backout.runtime import Runtime
+from backout.store.changes import StoreChanges
 from backout.web import errors, routes_flags, routes_read, routes_runs, routes_unleash
 from backout.web.background import BackgroundWork
 from backout.web.body_limit import BodySizeLimit
 from backout.web.flag_feed import DEFAULT_HEARTBEAT_S, FlagFeed, interval_for
+from backout.web.read_cache import ReadCache
 from backout.web.schemas import HealthOut
 from backout.web.token_cache import TokenCache
 
@@ -49,6 +51,7 @@ def create_app(
         finally:
             await feed.stop()
             await asyncio.to_thread(work.stop)
+            app.state.read_cache.changes.close()
 
     app = FastAPI(
         title="backout",
@@ -60,6 +63,7 @@ def create_app(
     app.state.work = work
     app.state.flag_feed = feed
     app.state.flag_clients = routes_unleash.ClientRegistry()
+    app.state.read_cache = ReadCache(StoreChanges(runtime.store.engine))
     app.state.token_cache = TokenCache(
         lambda token: authenticate(runtime, token), runtime.clock.monotonic
     )

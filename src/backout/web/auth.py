@@ -14,6 +14,7 @@ from backout.errors import PermissionDeniedError
 from backout.operations.tokens import Role, require
 from backout.runtime import Runtime
 from backout.web.background import BackgroundWork
+from backout.web.read_cache import ReadCache
 from backout.web.token_cache import TokenCache
 
 _HOW_TO_AUTHENTICATE = (
@@ -38,11 +39,13 @@ class Caller:
         return f"token:{self.name}"
 
 
-def get_runtime(request: Request) -> Runtime:
+# The dependencies are coroutines, though they only look up app.state: FastAPI runs a plain
+# function dependency in its thread pool, a hop that costs more than the lookup itself.
+async def get_runtime(request: Request) -> Runtime:
     return cast(Runtime, request.app.state.runtime)
 
 
-def get_work(request: Request) -> BackgroundWork:
+async def get_work(request: Request) -> BackgroundWork:
     return cast(BackgroundWork, request.app.state.work)
 
 
@@ -50,7 +53,14 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 WorkDep = Annotated[BackgroundWork, Depends(get_work)]
 
 
-def get_token_cache(request: Request) -> TokenCache:
+async def get_read_cache(request: Request) -> ReadCache:
+    return cast(ReadCache, request.app.state.read_cache)
+
+
+ReadCacheDep = Annotated[ReadCache, Depends(get_read_cache)]
+
+
+async def get_token_cache(request: Request) -> TokenCache:
     return cast(TokenCache, request.app.state.token_cache)
 
 

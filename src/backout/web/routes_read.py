@@ -1,14 +1,22 @@
-"""Read routes: services, releases, runs, incidents and the watch loop's decisions."""
+"""Read routes: services, releases, runs, incidents and the watch loop's decisions.
+
+Lists and the store's facts of every service are kept until the store changes (read_cache.py)
+and sent as the JSON of the views; each route's response model documents that shape.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
 from backout.limits import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from backout.operations import views
-from backout.web.auth import RuntimeDep, Viewer, WorkDep
+from backout.web.auth import ReadCacheDep, RuntimeDep, Viewer, WorkDep
+from backout.web.read_cache import ReadCache
 from backout.web.schemas import (
     TOKEN_ERRORS,
     IncidentDetailOut,
@@ -34,13 +42,38 @@ Before = Annotated[
 View = dict[str, Any]
 
 
-def paged(request: Request, response: Response, page: list[View], limit: int) -> list[View]:
-    """`page` as it is, with a `Link: <...?before=ID>; rel="next"` header when it is full
-    (there may be more; a page with fewer than `limit` items is the last)."""
-    if len(page) == limit:
-        following = request.url.include_query_params(before=page[-1]["id"], limit=limit)
-        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
-    return page
+@dataclass(frozen=True)
+class Page:
+    """One page of a list as sent: its JSON, and the link to the next page when it is full."""
+
+    body: bytes
+    next_link: str | None
+
+
+def page_response(
+    request: Request, cache: ReadCache, key: str, read: Callable[[], list[View]], limit: int
+) -> Response:
+    """The page `read()` gives (kept until the store changes), with a
+    `Link: <...?before=ID>; rel="next"` header when it is full (there may be more; a page
+    with fewer than `limit` items is the last)."""
+
+    def encoded() -> Page:
+        page = read()
+        link = None
+        if len(page) == limit:
+            following = request.url.include_query_params(before=page[-1]["id"], limit=limit)
+            link = f'<{following.path}?{following.query}>; rel="next"'
+        return Page(encode(page), link)
+
+    page = cache.get(key, encoded)
+    headers = {"Link": page.next_link} if page.next_link else None
+    return Response(page.body, media_type="application/json", headers=headers)
+
+
+def encode(value: Any) -> bytes:
+    # The views hold JSON types only and the response models document them (a test keeps the
+    # two in step), so they are sent as they are, not validated again at each request.
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @router.get(
@@ -48,8 +81,11 @@ def paged(request: Request, response: Response, page: list[View], limit: int) ->
     response_model=list[ServiceStatusOut],
     summary="Every service: live version, last known good, active runs, open incidents",
 )
-def services(runtime: RuntimeDep, caller: Viewer) -> list[View]:
-    return views.service_statuses(runtime)
+def services(runtime: RuntimeDep, cache: ReadCacheDep, caller: Viewer) -> Response:
+    # What the store knows is kept until it changes; what the drivers see is asked each time.
+    facts = cache.get("service-facts", lambda: views.read_facts(runtime))
+    body = encode(views.service_statuses(runtime, facts))
+    return Response(body, media_type="application/json")
 
 
 @router.get(
@@ -62,14 +98,20 @@ def releases(
     service: str,
     *,
     request: Request,
-    response: Response,
     runtime: RuntimeDep,
+    cache: ReadCacheDep,
     caller: Viewer,
     limit: Limit = DEFAULT_PAGE_SIZE,
     before: Before = None,
-) -> list[View]:
-    page = views.release_history(runtime, service, limit=limit, before=before)
-    return paged(request, response, page, limit)
+) -> Response:
+    runtime.config.service(service)  # an unknown name is a 404 listing the known ones
+    return page_response(
+        request,
+        cache,
+        f"releases|{service}|{limit}|{before}",
+        lambda: views.release_history(runtime, service, limit=limit, before=before),
+        limit,
+    )
 
 
 @router.get(
@@ -81,17 +123,22 @@ def releases(
 def runs(
     *,
     request: Request,
-    response: Response,
     runtime: RuntimeDep,
+    cache: ReadCacheDep,
     caller: Viewer,
     service: Annotated[str | None, Query(description="Only this service's runs.")] = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
     before: Before = None,
-) -> list[View]:
+) -> Response:
     if service is not None:
         runtime.config.service(service)  # an unknown name is a 404 listing the known ones
-    page = views.list_runs(runtime, service=service, limit=limit, before=before)
-    return paged(request, response, page, limit)
+    return page_response(
+        request,
+        cache,
+        f"runs|{service}|{limit}|{before}",
+        lambda: views.list_runs(runtime, service=service, limit=limit, before=before),
+        limit,
+    )
 
 
 @router.get(
@@ -108,14 +155,19 @@ def run(run_id: int, runtime: RuntimeDep, caller: Viewer) -> View:
 def incidents(
     *,
     request: Request,
-    response: Response,
     runtime: RuntimeDep,
+    cache: ReadCacheDep,
     caller: Viewer,
     limit: Limit = DEFAULT_PAGE_SIZE,
     before: Before = None,
-) -> list[View]:
-    page = views.list_incidents(runtime, limit=limit, before=before)
-    return paged(request, response, page, limit)
+) -> Response:
+    return page_response(
+        request,
+        cache,
+        f"incidents|{limit}|{before}",
+        lambda: views.list_incidents(runtime, limit=limit, before=before),
+        limit,
+    )
 
 
 @router.get(

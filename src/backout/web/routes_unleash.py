@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
 from backout.errors import PermissionDeniedError
@@ -33,7 +33,14 @@ from backout.limits import (
 )
 from backout.operations.tokens import authenticate
 from backout.runtime import Runtime
-from backout.web.auth import Caller, NotAuthenticatedError, RuntimeDep, TokenCacheDep, check_token
+from backout.web.auth import (
+    Caller,
+    NotAuthenticatedError,
+    RuntimeDep,
+    TokenCacheDep,
+    check_token,
+    get_token_cache,
+)
 from backout.web.flag_feed import FlagFeed, FlagSnapshot, encode, etag_of
 
 router = APIRouter(tags=["unleash client API"], include_in_schema=False)
@@ -58,7 +65,7 @@ _REGISTRATION_TEXTS = (
 )
 
 
-def get_feed(request: Request) -> FlagFeed:
+async def get_feed(request: Request) -> FlagFeed:
     return cast(FlagFeed, request.app.state.flag_feed)
 
 
@@ -101,22 +108,26 @@ async def flag_reader(request: Request, cache: TokenCacheDep) -> FlagReader:
 Reader = Annotated[FlagReader, Depends(flag_reader)]
 
 
-@router.get("/features", summary="The environment's flags, as the Unleash client API serves them")
-async def features(
-    request: Request,
-    feed: FeedDep,
-    reader: Reader,
-    project: Annotated[list[str] | None, Query()] = None,
-    name_prefix: Annotated[str | None, Query(alias="namePrefix")] = None,
-) -> Response:
-    snapshot = feed.current
+async def features(request: Request) -> Response:
+    """The environment's flags, as the Unleash client API serves them (`?project=` and
+    `?namePrefix=` filter them), with an ETag; 304 when If-None-Match names it.
+
+    A plain Starlette endpoint, not a FastAPI route: SDKs poll it more than anything else, and
+    it needs no dependency injection or validation of its two optional filters."""
+    await flag_reader(request, await get_token_cache(request))
+    snapshot = (await get_feed(request)).current
     body, etag = snapshot.body, snapshot.etag
-    if project or name_prefix:
-        body = encode(_filtered(snapshot.payload, project or [], name_prefix or ""))
+    projects = request.query_params.getlist("project")
+    prefix = request.query_params.get("namePrefix", "")
+    if projects or prefix:
+        body = encode(_filtered(snapshot.payload, projects, prefix))
         etag = etag_of(body)
     if _matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers={"ETag": etag})
     return Response(body, media_type="application/json", headers={"ETag": etag})
+
+
+router.add_route("/features", features, methods=["GET"], include_in_schema=False)
 
 
 @router.post("/register", status_code=202, summary="An SDK says it started")

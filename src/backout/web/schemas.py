@@ -28,6 +28,10 @@ class ServiceStatusOut(BaseModel):
     live_version: str | None
     live_status: str | None
     running: str = Field(description="What the driver sees: running, stopped or failed.")
+    pid: int | None = Field(None, description="The service's process, for a local driver.")
+    port: int | None = Field(None, description="The port it listens on, when configured.")
+    url: str | None = Field(None, description="Where it answers, when the driver knows.")
+    started_at: str | None = Field(None, description="When its process started (ISO 8601).")
     detail: str | None
     last_known_good: str | None
     open_incidents: list[int]

@@ -56,6 +56,10 @@ COMMANDS: dict[str, CommandEntry] = {
     "status": CommandEntry(
         "status_cmd", "Services, live version, last known good, open incidents and active runs."
     ),
+    "stop": CommandEntry(
+        "status_cmd",
+        "Stop SERVICE gracefully (SIGTERM, then SIGKILL after its stop_timeout); recorded.",
+    ),
     "watch": CommandEntry(
         "watch_cmd",
         "Watch every service's triggers; roll back, ask, or notify as each policy says.",

@@ -23,6 +23,11 @@ MAX_EXPANDED_NODES = 100_000
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
+try:  # libyaml's parser, which PyYAML's wheels carry: several times faster than pure Python
+    from yaml import CSafeLoader as _SafeLoader
+except ImportError:  # pragma: no cover - a PyYAML built without libyaml
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
+
 
 @dataclass(frozen=True)
 class YamlProblem(Exception):
@@ -38,7 +43,7 @@ def _line(node: Node) -> int:
     return node.start_mark.line + 1
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _StrictLoader(_SafeLoader):
     """SafeLoader that refuses a key given twice in one mapping (merge keys `<<:` stay allowed)."""
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -57,7 +62,8 @@ class _StrictLoader(yaml.SafeLoader):
                     f"line {_line(key_node)}: key {key!r} is given twice in the same mapping "
                     f"(first on line {earlier}); keep one"
                 )
-        return super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 def _expanded_size(root: Node) -> int:

@@ -15,15 +15,18 @@ import ssl
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
-import httpx
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from backout.checks._deadline import call_within
 from backout.checks.base import CheckResult, CheckSettings
 from backout.config import Duration, format_duration
 from backout.registry import PluginContext
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -80,11 +83,13 @@ class HttpCheckSettings(CheckSettings):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
+        # urllib, not httpx: validating a config must not load an HTTP client (CLI start-up)
         try:
-            url = httpx.URL(value)
-        except httpx.InvalidURL as error:
+            url = urlsplit(value)
+            url.port  # noqa: B018 - raises on a port that is not a number in 0-65535
+        except ValueError as error:
             raise ValueError(f"not a valid URL ({error}): {value!r}") from None
-        if url.scheme not in ("http", "https") or not url.host:
+        if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
         return value
 
@@ -145,6 +150,8 @@ class HttpCheck:
 
     def _fetch(self, timeout: float) -> _Answer | str:
         """The answer, or a sentence saying why there is none."""
+        import httpx  # noqa: PLC0415 - loaded by the first check that runs, not by the CLI
+
         s = self._settings
         started = time.monotonic()
         try:
@@ -194,7 +201,8 @@ class HttpCheck:
 
 
 def _default_name(settings: HttpCheckSettings) -> str:
-    return f"http {settings.method} {httpx.URL(settings.url).raw_path.decode('ascii')}"
+    url = urlsplit(settings.url)
+    return f"http {settings.method} {url.path or '/'}{'?' + url.query if url.query else ''}"
 
 
 def _read_text(response: httpx.Response) -> str:

@@ -113,7 +113,10 @@ def test_the_lost_writes_report_is_exactly_the_writes_made_after_the_target(
     assert after_target, "the app wrote sign-ins after the target"
     assert lost_tokens == after_target
     assert overwritten == bookings, "the release overwrote every booking's time"
-    assert story["lost_writes_rows"] == len(after_target) + len(bookings)
+    summary = json.loads((Path(story["lost_writes_report"]) / "summary.json").read_text())
+    assert summary["tables"]["public.tokens"]["inserted_rows"] == len(after_target)
+    assert summary["tables"]["public.bookings"]["updated_rows"] == len(bookings)
+    assert story["lost_writes_rows"] == summary["total_rows"]
 
 
 def test_the_live_database_is_back_at_the_good_releases_revision_with_its_bookings(

@@ -9,11 +9,13 @@ registry builds them, so their errors carry the same key paths.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -33,24 +35,40 @@ from backout.safe_yaml import YamlProblem, read_yaml
 DEFAULT_CONFIG_NAME = "backout.yaml"
 STATE_URL_VARIABLE = "BACKOUT_DATABASE_URL"
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+MAX_DURATION = timedelta(days=366)
+"""The longest wait, window or objective backout accepts: a year covers any retention or bake."""
+
+
+def _bounded(seconds: float, original: Any) -> timedelta:
+    if math.isnan(seconds) or seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"a duration is at most 366d, got {original!r}")
+    return timedelta(seconds=seconds)
+
+
 def parse_duration(value: Any) -> Any:
-    """Accept `90`, `1.5`, `"500ms"`, `"15m"`, `"1h30m"`; leave anything else to pydantic."""
+    """Accept `90`, `1.5`, `"500ms"`, `"15m"`, `"1h30m"` up to 366 days; leave other types to
+    pydantic (which refuses them)."""
     if isinstance(value, bool):
-        return value
+        raise ValueError(f"expected a duration such as 500ms, 30s, 15m or 1h30m, got {value!r}")
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"a duration cannot be negative, got {value!r}")
-        return timedelta(seconds=value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int beyond any float
+            seconds = math.inf
+        return _bounded(seconds, value)
     if isinstance(value, str):
         text = value.strip().replace(" ", "")
         parts = _DURATION_PART.findall(text)
         if text.startswith("-"):
             raise ValueError(f"a duration cannot be negative, got {value!r}")
         if parts and "".join(n + u for n, u in parts) == text:
-            return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+            return _bounded(sum(float(n) * _UNIT_SECONDS[u] for n, u in parts), value)
         raise ValueError(f"expected a duration such as 500ms, 30s, 15m or 1h30m, got {value!r}")
     return value
 
@@ -91,9 +109,14 @@ def state_url_problem(url: str) -> str | None:
             f"(a URL starting with {', '.join(s + '://' for s in _SUPPORTED_STATE_SCHEMES)})"
         )
     if scheme == "sqlite" and (not rest.startswith("/") or rest == "/"):
-        return "a sqlite URL has three slashes and a path: sqlite:///.backout/state.db"
+        return "expected sqlite:///PATH, three slashes and a path: sqlite:///.backout/state.db"
     if scheme != "sqlite" and not rest.strip("/"):
         return "a postgresql URL names a host and a database: postgresql://USER@HOST/DB"
+    if scheme != "sqlite":
+        try:
+            urlsplit(url).port  # noqa: B018 - raises on a malformed host or port
+        except ValueError as error:
+            return f"not a valid URL ({error}): expected postgresql://USER@HOST[:PORT]/DB"
     return None
 
 
@@ -386,7 +409,6 @@ class Config(_Section):
     )
     environment: str = Field(
         "production",
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
         description="Locks are per environment and service: 1-63 letters, digits, '.', '_' "
         "or '-', starting with a letter or digit.",
     )
@@ -430,6 +452,16 @@ class Config(_Section):
             return self.services[name]
         except KeyError:
             raise UnknownServiceError(name, sorted(self.services)) from None
+
+    @field_validator("environment")
+    @classmethod
+    def _environment_is_a_plain_name(cls, name: str) -> str:
+        if not _ENVIRONMENT_NAME.fullmatch(name):
+            raise ValueError(
+                "expected 1-63 letters, digits, '.', '_' or '-', starting with a letter or "
+                f"digit (e.g. production, staging-eu), got {name!r}"
+            )
+        return name
 
     @model_validator(mode="after")
     def _service_databases_exist(self) -> Config:

@@ -72,14 +72,21 @@ def test_a_read_only_state_store_exits_8_saying_it_cannot_be_written(backout: Ba
 
 
 @pytest.mark.parametrize(
-    "url", ["mysql://root:hunter2@db/backout", "sqlite://relative.db", "just-a-path.db"]
+    "url",
+    [
+        "mysql://root:hunter2@db/backout",
+        "sqlite://relative.db",
+        "just-a-path.db",
+        "postgresql://u:hunter2@127.0.0.1:99999/x",
+        "postgresql://u:hunter2@[bad/x",
+    ],
 )
 def test_an_unsupported_backout_database_url_exits_3_naming_the_variable(
     backout: Backout, url: str
 ) -> None:
     result = backout.with_env(BACKOUT_DATABASE_URL=url)("status")
 
-    result.refused(INVALID_CONFIG, "$BACKOUT_DATABASE_URL: 1 problem(s)", "sqlite:///")
+    result.refused(INVALID_CONFIG, "$BACKOUT_DATABASE_URL: 1 problem(s)", "expected")
     assert "hunter2" not in result.stderr
 
 

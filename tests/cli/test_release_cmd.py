@@ -232,7 +232,8 @@ def test_deploying_a_rolled_back_release_is_refused_naming_the_incident(
 
     live_api("deploy", "api", "1.1.0").refused(
         1,
-        f"not deploying api 1.1.0 was rolled back by run {run_id} (incident 1): checkout 500s",
+        f"api 1.1.0 was rolled back by run {run_id} (incident 1): checkout 500s; not deploying "
+        "it again",
         "--force",
     )
     assert live_api.status()["live_version"] == "1.0.0"

@@ -247,8 +247,8 @@ def test_rollback_to_the_release_that_was_rolled_back_is_refused_naming_the_inci
 
     live_api("rollback", "api", "--to", "1.1.0", "--yes").refused(
         1,
-        f"not rolling back to api 1.1.0 was rolled back by run {run_id} (incident 1): "
-        "checkout 500s",
+        f"api 1.1.0 was rolled back by run {run_id} (incident 1): checkout 500s; not rolling "
+        "back to it",
         "--force",
     )
     assert state_of(live_api) == before
@@ -274,7 +274,7 @@ def test_rollback_to_a_release_marked_bad_is_refused_saying_why(backout: Backout
     backout.good_then_live()
 
     backout("rollback", "api", "--to", "0.9.0", "--yes").refused(
-        1, "not rolling back to api 0.9.0 is marked bad: corrupts carts", "--force"
+        1, "api 0.9.0 is marked bad: corrupts carts; not rolling back to it", "--force"
     )
     assert backout.status()["live_version"] == "1.1.0"
 

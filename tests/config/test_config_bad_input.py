@@ -153,7 +153,7 @@ def test_an_environment_name_must_be_a_plain_word(tmp_path: Path, environment: s
 
     problems = refusal(tmp_path, yaml.safe_dump(data)).problems
 
-    assert problems[0].startswith("environment: String should match pattern")
+    assert problems[0].startswith("environment: expected 1-63 letters, digits")
 
 
 def test_an_empty_project_name_is_refused(tmp_path: Path) -> None:
@@ -196,3 +196,16 @@ def test_an_unsupported_backout_database_url_names_the_variable(
     assert error.path == "$BACKOUT_DATABASE_URL"
     assert "expected sqlite:///PATH or postgresql://USER@HOST/DB" in error.problems[0]
     assert "hunter2" not in str(error)
+
+
+@pytest.mark.parametrize(
+    "interval",
+    ["99999999999999999999h", "100000000000000000000000s", "99999999999999999999", "1" * 400,
+     ".inf", ".nan", "367d", "true"],
+)  # fmt: skip
+def test_a_duration_beyond_a_year_or_not_a_number_is_refused(tmp_path: Path, interval: str) -> None:
+    error = refusal(tmp_path, f"project: shop\nwatch:\n  interval: {interval}\n")
+
+    assert len(error.problems) == 1
+    assert error.problems[0].startswith("watch.interval: "), error.problems
+    assert "at most 366d" in error.problems[0] or "expected a duration" in error.problems[0]

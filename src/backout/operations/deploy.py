@@ -76,7 +76,7 @@ def deploy(
         )
         if not force and release.status in (ReleaseStatus.BAD, ReleaseStatus.ROLLED_BACK):
             raise ForceRequiredError(
-                f"not deploying {releases.why_not_live(session, release)}",
+                f"{releases.why_not_live(session, release)}; not deploying it again",
                 hint="fix it and ship a new version, or pass --force to deploy this one again",
             )
         current = releases.live(session, runtime.environment, service)

@@ -114,7 +114,7 @@ def _refuse_target(session: Session, target: Release, current: Release | None) -
     why = releases.why_not_live(session, target)
     if why is not None:
         raise ForceRequiredError(
-            f"not rolling back to {why}",
+            f"{why}; not rolling back to it",
             hint="name another release with --to, or pass --force if you mean this one",
         )
 

@@ -203,11 +203,14 @@ def not_unleash() -> Iterator[str]:
 
     class Answer(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            status = 200
             if self.path.startswith("/html/"):
                 body, kind = b"<html>a login page</html>", "text/html"
+            elif self.path.startswith("/missing/"):
+                status, body, kind = 404, b"<html><h1>Not Found</h1></html>", "text/html"
             else:
                 body, kind = b'{"status": "ok"}', "application/json"
-            self.send_response(200)
+            self.send_response(status)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -232,6 +235,20 @@ def test_a_url_that_answers_html_is_refused_with_a_hint(not_unleash: str, tmp_pa
         provider.flags()
 
     assert "did not answer JSON" in raised.value.message
+    assert raised.value.hint == "is flags.provider.url the base URL of an Unleash server?"
+
+
+def test_a_web_server_answering_an_html_404_is_not_unleash_not_a_missing_flag(
+    not_unleash: str, tmp_path: Path
+) -> None:
+    provider = build(tmp_path, url=f"{not_unleash}/missing", token="*:*.secret")
+
+    with pytest.raises(BackoutError) as raised:
+        provider.flags()
+
+    assert not isinstance(raised.value, NotFoundError)
+    assert "did not answer JSON (HTTP 404)" in raised.value.message
+    assert "<html>" not in raised.value.message
     assert raised.value.hint == "is flags.provider.url the base URL of an Unleash server?"
 
 

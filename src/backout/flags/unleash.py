@@ -282,11 +282,24 @@ def _refusal(response: httpx.Response, url: str, what: str) -> BackoutError:
             f"the Unleash server at {url} does not let this token {what}: {said}",
             hint="use a token whose user may change flags in this project and environment",
         )
-    if status == httpx.codes.NOT_FOUND:
-        return NotFoundError(f"the Unleash server at {url}: {said}")
     if status in _GATEWAY_ERRORS:
         return UnavailableError(f"the Unleash server at {url} answered {status}: {said}")
+    if not _answers_json(response):  # a web server or a proxy, not Unleash: its page is noise
+        return BackoutError(
+            f"{response.request.url.copy_with(query=None)} did not answer JSON (HTTP {status})",
+            hint=f"is {_WHERE}.url the base URL of an Unleash server?",
+        )
+    if status == httpx.codes.NOT_FOUND:
+        return NotFoundError(f"the Unleash server at {url}: {said}")
     return BackoutError(f"the Unleash server at {url} refused to {what} ({status}): {said}")
+
+
+def _answers_json(response: httpx.Response) -> bool:
+    try:
+        response.json()
+    except ValueError:
+        return False
+    return True
 
 
 def _unleash_message(response: httpx.Response) -> str:

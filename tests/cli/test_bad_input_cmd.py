@@ -115,3 +115,21 @@ def test_a_list_limit_out_of_range_is_a_usage_error(backout: Backout, limit: str
 @pytest.mark.parametrize("port", ["0", "70000", "-5"])
 def test_a_port_out_of_range_is_a_usage_error(backout: Backout, port: str) -> None:
     backout("serve", "--port", port).refused(USAGE, "--port")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["rollback", "api", "--yes"],
+        ["abort", "1"],
+        ["stop", "api"],
+        ["release", "mark", "api", "1.0.0", "good"],
+        ["flags", "disable", "waitlist"],
+    ],
+)
+def test_a_reason_longer_than_the_api_allows_is_a_usage_error(
+    backout: Backout, command: list[str]
+) -> None:
+    result = backout(*command, "--reason", "x" * 1001)
+
+    result.refused(USAGE, "--reason", "at most 1,000 characters, got 1,001")

@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from backout.errors import ConfirmationRequiredError, NotConfirmedError
+from backout.limits import MAX_REASON_CHARS
 
 if TYPE_CHECKING:
     # Only for the annotations: a command that does not open the runtime or run steps (`--help`,
@@ -62,6 +63,13 @@ JsonOption = Annotated[
         callback=_remember_json,
     ),
 ]
+
+
+def bounded_reason(value: str | None) -> str | None:
+    """A `--reason` is stored on the run and every timeline it reaches: bounded as the API's."""
+    if value is not None and len(value) > MAX_REASON_CHARS:
+        raise typer.BadParameter(f"at most {MAX_REASON_CHARS:,} characters, got {len(value):,}")
+    return value
 
 
 def log_decisions_to_stderr() -> None:

@@ -12,6 +12,7 @@ from backout.cli._common import (
     ConfigOption,
     JsonOption,
     actor,
+    bounded_reason,
     confirm,
     parse_moment,
     print_json,
@@ -301,7 +302,7 @@ def revert(
     name: DbArg,
     to: Annotated[str, typer.Option("--to", help="The revision to go back to (or 'base').")],
     reason: Annotated[
-        str, typer.Option(help="Why; goes on the incident timeline.")
+        str, typer.Option(help="Why; goes on the incident timeline.", callback=bounded_reason)
     ] = "schema revert",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan and what it drops.")
@@ -367,7 +368,9 @@ def restore(
         ),
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm --in-place.")] = False,
-    reason: Annotated[str, typer.Option(help="Why; goes on the timeline.")] = "data restore",
+    reason: Annotated[
+        str, typer.Option(help="Why; goes on the timeline.", callback=bounded_reason)
+    ] = "data restore",
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -415,7 +418,9 @@ def reset(
             "typed to confirm that everything in it is dropped.",
         ),
     ] = None,
-    reason: Annotated[str, typer.Option(help="Why; goes on the timeline.")] = "database reset",
+    reason: Annotated[
+        str, typer.Option(help="Why; goes on the timeline.", callback=bounded_reason)
+    ] = "database reset",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan and what it drops.")
     ] = False,

@@ -12,6 +12,7 @@ from backout.cli._common import (
     ConfigOption,
     JsonOption,
     actor,
+    bounded_reason,
     print_json,
     print_table,
     runtime,
@@ -31,7 +32,10 @@ if TYPE_CHECKING:
 flags_app = typer.Typer(help="Feature flags: the kill switch and gradual exposure.")
 
 KeyArg = Annotated[str, typer.Argument(help="The flag's key.")]
-ReasonOption = Annotated[str, typer.Option(help="Why; recorded, and on the incident's timeline.")]
+ReasonOption = Annotated[
+    str,
+    typer.Option(help="Why; recorded, and on the incident's timeline.", callback=bounded_reason),
+]
 
 
 @flags_app.command("list")

@@ -10,6 +10,7 @@ from backout.cli._common import (
     ConfigOption,
     JsonOption,
     actor,
+    bounded_reason,
     print_json,
     print_table,
     runtime,
@@ -103,7 +104,7 @@ def mark(
     service: ServiceArg,
     version: VersionArg,
     status: Annotated[ReleaseStatus, typer.Argument(help="good, bad ...")],
-    reason: Annotated[str | None, typer.Option(help="Why.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why.", callback=bounded_reason)] = None,
     config: ConfigOption = None,
 ) -> None:
     """Give a release its verdict by hand (e.g. mark it good without waiting for the bake)."""

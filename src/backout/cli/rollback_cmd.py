@@ -10,6 +10,7 @@ from backout.cli._common import (
     ConfigOption,
     JsonOption,
     actor,
+    bounded_reason,
     confirm,
     print_json,
     runtime,
@@ -39,7 +40,10 @@ def rollback(
         ),
     ] = False,
     reason: Annotated[
-        str, typer.Option("--reason", help="Why; goes on the incident timeline.")
+        str,
+        typer.Option(
+            "--reason", help="Why; goes on the incident timeline.", callback=bounded_reason
+        ),
     ] = "manual rollback",
     config: ConfigOption = None,
     as_json: JsonOption = False,

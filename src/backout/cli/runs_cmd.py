@@ -11,6 +11,7 @@ from backout.cli._common import (
     ConfigOption,
     JsonOption,
     actor,
+    bounded_reason,
     console,
     print_json,
     print_table,
@@ -99,7 +100,9 @@ def resume(config: ConfigOption = None) -> None:
 
 def abort(
     run_id: Annotated[int, typer.Argument(help="The run's id.")],
-    reason: Annotated[str, typer.Option(help="Why; goes on the timeline.")] = "aborted by hand",
+    reason: Annotated[
+        str, typer.Option(help="Why; goes on the timeline.", callback=bounded_reason)
+    ] = "aborted by hand",
     config: ConfigOption = None,
 ) -> None:
     """Abort a run where it stands and free its service; steps already done stay done."""

@@ -6,7 +6,14 @@ from typing import Annotated
 
 import typer
 
-from backout.cli._common import ConfigOption, JsonOption, print_json, print_table, runtime
+from backout.cli._common import (
+    ConfigOption,
+    JsonOption,
+    bounded_reason,
+    print_json,
+    print_table,
+    runtime,
+)
 from backout.operations import views
 
 
@@ -39,7 +46,12 @@ def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
 def stop(
     service: Annotated[str, typer.Argument(help="The service to stop, as named in backout.yaml.")],
     reason: Annotated[
-        str, typer.Option("--reason", help="Why; goes in the audit log and on an open incident.")
+        str,
+        typer.Option(
+            "--reason",
+            help="Why; goes in the audit log and on an open incident.",
+            callback=bounded_reason,
+        ),
     ] = "stopped by hand",
     config: ConfigOption = None,
 ) -> None:

@@ -9,18 +9,14 @@ registry builds them, so their errors carry the same key paths.
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -29,109 +25,13 @@ from pydantic import (
     model_validator,
 )
 
+from backout.durations import Duration, LoopInterval, PositiveDuration, at_least
 from backout.errors import ConfigError, NotFoundError, UnknownServiceError
 from backout.safe_yaml import YamlProblem, read_yaml
+from backout.state_url import STATE_URL_VARIABLE, check_state_url_variable, state_url_problem
 
 DEFAULT_CONFIG_NAME = "backout.yaml"
-STATE_URL_VARIABLE = "BACKOUT_DATABASE_URL"
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-MAX_DURATION = timedelta(days=366)
-"""The longest wait, window or objective backout accepts: a year covers any retention or bake."""
-
-
-def _bounded(seconds: float, original: Any) -> timedelta:
-    if math.isnan(seconds) or seconds > MAX_DURATION.total_seconds():
-        raise ValueError(f"a duration is at most 366d, got {original!r}")
-    return timedelta(seconds=seconds)
-
-
-def parse_duration(value: Any) -> Any:
-    """Accept `90`, `1.5`, `"500ms"`, `"15m"`, `"1h30m"` up to 366 days; leave other types to
-    pydantic (which refuses them)."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration such as 500ms, 30s, 15m or 1h30m, got {value!r}")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"a duration cannot be negative, got {value!r}")
-        try:
-            seconds = float(value)
-        except OverflowError:  # an int beyond any float
-            seconds = math.inf
-        return _bounded(seconds, value)
-    if isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        parts = _DURATION_PART.findall(text)
-        if text.startswith("-"):
-            raise ValueError(f"a duration cannot be negative, got {value!r}")
-        if parts and "".join(n + u for n, u in parts) == text:
-            return _bounded(sum(float(n) * _UNIT_SECONDS[u] for n, u in parts), value)
-        raise ValueError(f"expected a duration such as 500ms, 30s, 15m or 1h30m, got {value!r}")
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-
-def _at_least(minimum: timedelta) -> AfterValidator:
-    """A duration that must be at least `minimum` (or, for a zero minimum, above zero)."""
-
-    def check(value: timedelta) -> timedelta:
-        if minimum and value < minimum:
-            raise ValueError(
-                f"must be at least {format_duration(minimum)}, got {format_duration(value)}"
-            )
-        if not minimum and value <= timedelta(0):
-            raise ValueError(f"must be longer than 0s, got {format_duration(value)}")
-        return value
-
-    return AfterValidator(check)
-
-
-PositiveDuration = Annotated[Duration, _at_least(timedelta(0))]
-"""A wait or an objective: zero would mean "never wait" or "always missed"."""
-
-LoopInterval = Annotated[Duration, _at_least(timedelta(milliseconds=10))]
-"""The pause of a loop: under 10ms it only burns a core (and floods what it polls)."""
-
-_SUPPORTED_STATE_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
-
-
-def state_url_problem(url: str) -> str | None:
-    """Why `url` cannot be backout's state store, or None; checked without importing SQLAlchemy."""
-    scheme, separator, rest = url.partition("://")
-    if not separator or scheme not in _SUPPORTED_STATE_SCHEMES:
-        return (
-            "expected sqlite:///PATH or postgresql://USER@HOST/DB "
-            f"(a URL starting with {', '.join(s + '://' for s in _SUPPORTED_STATE_SCHEMES)})"
-        )
-    if scheme == "sqlite" and (not rest.startswith("/") or rest == "/"):
-        return "expected sqlite:///PATH, three slashes and a path: sqlite:///.backout/state.db"
-    if scheme != "sqlite" and not rest.strip("/"):
-        return "a postgresql URL names a host and a database: postgresql://USER@HOST/DB"
-    if scheme != "sqlite":
-        try:
-            urlsplit(url).port  # noqa: B018 - raises on a malformed host or port
-        except ValueError as error:
-            return f"not a valid URL ({error}): expected postgresql://USER@HOST[:PORT]/DB"
-    return None
-
-
-def format_duration(value: timedelta | float) -> str:
-    """The inverse of parse_duration, for messages: 900 → '15m', 2.5 → '2.5s'."""
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if seconds == 0:
-        return "0s"
-    for unit in ("d", "h", "m"):
-        size = _UNIT_SECONDS[unit]
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    if seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    return f"{seconds:g}s"
 
 
 class _Section(BaseModel):
@@ -240,7 +140,7 @@ class ProbeSettings(_Section):
     timeout: PositiveDuration = Field(
         timedelta(seconds=2), description="A slower answer is an error."
     )
-    window: Annotated[Duration, _at_least(timedelta(seconds=1))] = Field(
+    window: Annotated[Duration, at_least(timedelta(seconds=1))] = Field(
         timedelta(seconds=30), description="The sliding window of metrics (at least 1s)."
     )
 
@@ -546,17 +446,6 @@ def parse_config(data: Any, source: Path) -> Config:
     return config
 
 
-def _check_state_url_variable() -> None:
-    url = os.environ.get(STATE_URL_VARIABLE)
-    problem = None if not url else state_url_problem(url)
-    if problem is not None:
-        raise ConfigError(
-            f"${STATE_URL_VARIABLE}",
-            [problem],
-            hint=f"fix or unset {STATE_URL_VARIABLE} (it overrides state.database)",
-        )
-
-
 def load_config(path: Path | str | None = None) -> Config:
     """Read and validate `path` (default: $BACKOUT_CONFIG, then ./backout.yaml)."""
     source = Path(path or os.environ.get("BACKOUT_CONFIG") or DEFAULT_CONFIG_NAME)
@@ -573,5 +462,5 @@ def load_config(path: Path | str | None = None) -> Config:
     except UnicodeDecodeError as error:
         raise ConfigError(str(source), [f"not UTF-8 text (byte {error.start})"]) from None
     config = parse_config(data, source)
-    _check_state_url_variable()
+    check_state_url_variable()
     return config

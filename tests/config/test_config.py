@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from backout.config import format_duration, load_config, parse_duration
+from backout.config import load_config
+from backout.durations import format_duration, parse_duration
 from backout.errors import ConfigError, ExitCode, UnknownServiceError
 from backout.runtime import validate_plugins
 from backout.starter import STARTER_CONFIG

@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import Field
 
-from backout.config import Duration
+from backout.durations import Duration
 from backout.registry import PluginSettings
 
 DEFAULT_CHECK_TIMEOUT = timedelta(seconds=10)

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 
 from backout.checks.base import CheckResult, CheckSettings
-from backout.config import format_duration
+from backout.durations import format_duration
 from backout.registry import PluginContext
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from backout.checks._deadline import call_within
 from backout.checks.base import CheckResult, CheckSettings
-from backout.config import Duration, format_duration
+from backout.durations import Duration, format_duration
 from backout.registry import PluginContext
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from backout.checks._deadline import call_within
 from backout.checks.base import CheckResult, CheckSettings
-from backout.config import format_duration
+from backout.durations import format_duration
 from backout.registry import PluginContext
 
 logger = logging.getLogger(__name__)

@@ -65,6 +65,11 @@ JsonOption = Annotated[
 ]
 
 
+DbArg = Annotated[
+    str, typer.Argument(help="The database, as named under databases: in backout.yaml.")
+]
+
+
 def bounded_reason(value: str | None) -> str | None:
     """A `--reason` is stored on the run and every timeline it reaches: bounded as the API's."""
     if value is not None and len(value) > MAX_REASON_CHARS:
@@ -161,3 +166,14 @@ def parse_moment(text: str | None, option: str = "--to-time") -> datetime | None
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not an ISO 8601 time", param_hint=option) from None
     return moment if moment.tzinfo else moment.astimezone()
+
+
+def human_size(size: int | None) -> str:
+    """Bytes as a person reads them, rounded down to whole units: 512 B, 3 KiB, 1 GiB."""
+    if size is None:
+        return ""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}"
+        size //= 1024
+    return f"{size} TiB"

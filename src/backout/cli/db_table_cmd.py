@@ -8,6 +8,7 @@ import typer
 
 from backout.cli._common import (
     ConfigOption,
+    DbArg,
     JsonOption,
     actor,
     confirm,
@@ -26,9 +27,7 @@ from backout.operations.table_restore import restore_table as run_table_restore
 
 
 def restore_table(
-    name: Annotated[
-        str, typer.Argument(help="The database, as named under databases: in backout.yaml.")
-    ],
+    name: DbArg,
     table: Annotated[str, typer.Argument(help="The table, `name` or `schema.name`.")],
     backup_id: Annotated[
         str | None, typer.Option("--backup", help="The backup to take the rows from.")

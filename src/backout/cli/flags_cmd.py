@@ -19,7 +19,7 @@ from backout.cli._common import (
     say,
     show_step,
 )
-from backout.config import parse_duration
+from backout.durations import parse_duration
 from backout.errors import RefusedError
 from backout.operations import flags as flag_ops
 from backout.plans.feature_flag import OnTrigger, check_stages

@@ -37,7 +37,6 @@ from typing import Any
 from pydantic import Field
 
 from backout.atomic import write_text_atomic
-from backout.config import Duration, format_duration
 from backout.drivers._pids import (
     POLL_INTERVAL,
     describe_exit,
@@ -52,6 +51,7 @@ from backout.drivers._pids import (
     wait_until,
 )
 from backout.drivers.base import DriverStatus, RunState
+from backout.durations import Duration, format_duration
 from backout.errors import DriverError
 from backout.registry import PluginContext, PluginSettings
 

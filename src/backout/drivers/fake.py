@@ -22,8 +22,8 @@ from typing import Any
 from pydantic import Field
 
 from backout.atomic import write_text_atomic
-from backout.config import Duration
 from backout.drivers.base import DriverStatus, ReleaseRef, RunState
+from backout.durations import Duration
 from backout.errors import DriverError
 from backout.registry import PluginContext, PluginSettings
 

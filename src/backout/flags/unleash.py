@@ -28,7 +28,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from backout.config import Duration
+from backout.durations import Duration
 from backout.errors import BackoutError, ConfigError, NotFoundError, UnavailableError
 from backout.flags.base import GRADUAL_ROLLOUT, Flag, require_percent
 from backout.redact import remember_secret

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from backout.config import TriggerRule, format_duration
+from backout.config import TriggerRule
+from backout.durations import format_duration
 from backout.metrics.base import MetricsSnapshot
 
 BASELINE_METRICS = ("error_rate", "latency_p50", "latency_p95", "latency_p99", "request_rate")

@@ -9,7 +9,8 @@ with no good release (a forced rollback from the last known good to an unproven 
 
 from __future__ import annotations
 
-from backout.config import ServiceConfig, format_duration
+from backout.config import ServiceConfig
+from backout.durations import format_duration
 from backout.plans.base import Plan, StepSpec
 from backout.store import Release
 

@@ -21,7 +21,7 @@ import itertools
 from collections.abc import Sequence
 from enum import StrEnum
 
-from backout.config import format_duration
+from backout.durations import format_duration
 from backout.errors import RefusedError
 from backout.plans.base import Plan, StepSpec
 

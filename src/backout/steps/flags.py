@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from sqlalchemy import select
 
 from backout import releases
-from backout.config import format_duration
+from backout.durations import format_duration
 from backout.errors import StepFailedError
 from backout.incidents import add_event, mark_recovered
 from backout.metrics import MetricSource, RuleVerdict, TriggerEvaluator

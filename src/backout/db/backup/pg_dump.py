@@ -30,7 +30,6 @@ from psycopg import sql
 from pydantic import Field
 
 from backout.atomic import write_text_atomic
-from backout.config import Duration
 from backout.db import cluster
 from backout.db.backup import retention
 from backout.db.backup.base import (
@@ -44,6 +43,7 @@ from backout.db.backup.base import (
 )
 from backout.db.connection import Connection, Database
 from backout.db.context import DbPluginContext
+from backout.durations import Duration
 from backout.errors import NotFoundError
 from backout.registry import PluginContext, PluginSettings
 

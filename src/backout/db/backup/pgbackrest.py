@@ -49,7 +49,6 @@ from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field
 
 from backout.atomic import write_text_atomic
-from backout.config import Duration
 from backout.db import cluster, wal_stream
 from backout.db.backup import retention
 from backout.db.backup.base import (
@@ -63,6 +62,7 @@ from backout.db.backup.base import (
 )
 from backout.db.backup.pgbackrest_command import PgBackRestCommand, verify_problems
 from backout.db.context import DbPluginContext
+from backout.durations import Duration
 from backout.errors import ConfigError, UnavailableError
 from backout.registry import PluginContext, PluginSettings
 

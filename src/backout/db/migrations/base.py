@@ -48,9 +48,9 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import Field
 
-from backout.config import Duration
 from backout.db.connection import Database
 from backout.db.context import DbPluginContext
+from backout.durations import Duration
 from backout.errors import NotFoundError, StepFailedError
 from backout.registry import PluginContext, PluginSettings
 

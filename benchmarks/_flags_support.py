@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import httpx
 import yaml
+from _processes import stop_gracefully
 
 from backout.flags import Evaluator
 from backout.flags.client import FlagClient
@@ -141,14 +142,8 @@ class Server:
     def stop(self) -> None:
         """SIGTERM (the server ends its streams and stops), SIGKILL after 15 s."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_gracefully(process)
 
 
 # -- clients that note when they first see the flag in the expected state

@@ -34,6 +34,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.pg, tests.flags
 
+from _processes import stop_gracefully
+
 from backout.config import FlagDefinition
 from backout.operations.deploy import record_release
 from backout.operations.tokens import Role, create_token
@@ -151,12 +153,7 @@ def backout_serve(config: Path, viewer: str) -> Iterator[str]:
         wait_until_answers(f"{url}/api/v1/services", {"Authorization": f"Bearer {viewer}"}, log)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_gracefully(process)
 
 
 def wait_until_answers(url: str, headers: dict[str, str], log: Path) -> None:

@@ -109,13 +109,17 @@ def _mark_text(error: yaml.YAMLError) -> str:
     return f"{where}not valid YAML ({problem})"
 
 
+def _too_large() -> YamlProblem:
+    return YamlProblem(
+        f"the file is larger than {MAX_FILE_BYTES // 1024} KiB; a configuration is a few "
+        "kilobytes — is this the right file?"
+    )
+
+
 def parse_yaml(text: str) -> Any:
     """Parse one YAML document with the checks above; raise YamlProblem on any of them."""
     if len(text.encode("utf-8", errors="replace")) > MAX_FILE_BYTES:
-        raise YamlProblem(
-            f"the file is larger than {MAX_FILE_BYTES // 1024} KiB; a configuration is a few "
-            "kilobytes — is this the right file?"
-        )
+        raise _too_large()
     loader = _StrictLoader(text)
     try:
         node = loader.get_single_node()
@@ -134,8 +138,5 @@ def parse_yaml(text: str) -> Any:
 def read_yaml(path: Path) -> Any:
     """Read and parse `path`; the size is checked before the file is read whole."""
     if path.stat().st_size > MAX_FILE_BYTES:
-        raise YamlProblem(
-            f"the file is larger than {MAX_FILE_BYTES // 1024} KiB; a configuration is a few "
-            "kilobytes — is this the right file?"
-        )
+        raise _too_large()
     return parse_yaml(path.read_text(encoding="utf-8"))

@@ -347,6 +347,10 @@ class Config(_Section):
             return prefix + str(self.resolve_path(url.removeprefix(prefix)))
         return url
 
+    def services_guarded_by(self, flag_key: str) -> list[str]:
+        """The services whose `guarded_by` names the flag, sorted."""
+        return sorted(name for name, s in self.services.items() if flag_key in s.guarded_by)
+
     def service(self, name: str) -> ServiceConfig:
         try:
             return self.services[name]

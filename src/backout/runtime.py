@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backout.checks import CHECKS, Check
 from backout.clock import Clock, SystemClock
@@ -18,6 +18,9 @@ from backout.metrics import MetricHub, MetricSource, ProbeHub
 from backout.registry import PluginContext, Registry
 from backout.routers import ROUTERS, Router
 from backout.store import Store
+
+if TYPE_CHECKING:
+    from backout.db.connection import Database
 
 
 class Runtime:
@@ -56,6 +59,12 @@ class Runtime:
     @property
     def environment(self) -> str:
         return self.config.environment
+
+    def database(self, name: str) -> Database:
+        """The live database `name` of the config, to connect to."""
+        from backout.db.connection import Database  # noqa: PLC0415 - psycopg only when used
+
+        return Database(name, self.config.database(name).url)
 
     def metrics(self, service: str) -> MetricSource | None:
         return self.metric_hub.source(service)

@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 import yaml
 
-from backout.executor import Executor, RunState
 from backout.operations import views
 from backout.operations.deploy import record_release
 from backout.operations.rollback import RollbackRequest, start_rollback
 from backout.releases import ReleaseStatus
+from backout.runs.executor import Executor, RunState
 from backout.runtime import Runtime
 
 BACKOUT = Path(sys.executable).with_name("backout")
@@ -34,7 +34,7 @@ ACTOR = "alice@test"
 COMMAND_TIMEOUT_S = 60.0
 _PLAN_GATED_ROLLBACK = """
 import sys
-from backout.executor import Executor
+from backout.runs.executor import Executor
 from backout.operations.rollback import RollbackRequest, start_rollback
 from backout.runtime import Runtime
 

@@ -10,7 +10,8 @@ import pytest
 import yaml
 from psycopg.conninfo import conninfo_to_dict
 
-from backout.operations.database import list_backups, take_backup
+from backout.actions.backups import take_backup
+from backout.operations.database import list_backups
 from backout.store import Run
 from tests.cli.conftest import Backout, cli_environment, fake_service
 

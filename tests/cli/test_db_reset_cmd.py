@@ -23,10 +23,10 @@ from alembic.config import Config as AlembicConfig
 from backout.db.migrations import migration_adapter_for
 from backout.db.migrations.alembic import sqlalchemy_url
 from backout.errors import ExitCode, RefusedError
-from backout.executor import Executor
 from backout.operations import views
 from backout.operations.database import list_backups
 from backout.operations.database_runs import plan_reset, start_reset
+from backout.runs.executor import Executor
 from tests.cli.conftest import Backout, Result, cli_environment, fake_service
 
 pytestmark = pytest.mark.postgres

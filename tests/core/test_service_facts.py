@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from backout import releases
 from backout.operations.service_facts import LiveRelease, read_service_facts
 from backout.releases import ReleaseStatus
-from backout.runs import TERMINAL
+from backout.runs.records import TERMINAL
 from backout.store import Incident, Run, Store, utcnow
 
 SERVICES = ("api", "web", "worker", "never-deployed")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from web_support import Api, OpenRuntime, Serve, Tokens
 
-from backout.executor import Executor, RunState
 from backout.operations import views
 from backout.operations.rollback import RollbackRequest, start_rollback
 from backout.operations.tokens import Role, create_token
+from backout.runs.executor import Executor, RunState
 from backout.runtime import Runtime
 from backout.store import AuditEntry
 

@@ -7,6 +7,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from backout.actions.backups import take_backup
+from backout.actions.verifications import verify_database
 from backout.cli import db_copies_cmd, db_table_cmd
 from backout.cli._common import (
     ConfigOption,
@@ -25,7 +27,6 @@ from backout.cli._common import (
 )
 from backout.db.backup import BackupKind
 from backout.errors import ConfirmationRequiredError, ExitCode, NotConfirmedError
-from backout.executor import Executor, RunResult, RunState
 from backout.operations import database as db_ops
 from backout.operations import views
 from backout.operations.database_runs import (
@@ -37,6 +38,7 @@ from backout.operations.database_runs import (
     start_restore,
     start_revert,
 )
+from backout.runs.executor import Executor, RunResult, RunState
 from backout.runtime import Runtime
 
 db_app = typer.Typer(help="PostgreSQL: backups, integrity, migrations.", no_args_is_help=True)
@@ -88,7 +90,7 @@ def backup(
 ) -> None:
     """Take a backup now, and record it with the row counts it saw."""
     with runtime(config) as rt:
-        info, counts = db_ops.take_backup(rt, name, kind=_kind(kind), actor=actor())
+        info, counts = take_backup(rt, name, kind=_kind(kind), actor=actor())
     if as_json:
         print_json(
             {
@@ -147,7 +149,7 @@ def verify(
 ) -> None:
     """The integrity report: row counts, constraints, foreign keys, assertions, recent writes."""
     with runtime(config) as rt:
-        report, reference = db_ops.verify_database(rt, name, backup_id=backup_id)
+        report, reference = verify_database(rt, name, backup_id=backup_id)
     if as_json:
         print_json({"reference_backup": reference, **report.as_dict()})
     else:

@@ -17,11 +17,11 @@ from backout.cli._common import (
     say,
     show_step,
 )
-from backout.executor import Executor
 from backout.operations import views
 from backout.operations.deploy import deploy as deploy_release
 from backout.operations.deploy import mark_release, record_release
 from backout.releases import ReleaseStatus
+from backout.runs.executor import Executor
 
 release_app = typer.Typer(help="Record releases and give them a verdict.", no_args_is_help=True)
 

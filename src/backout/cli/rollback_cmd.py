@@ -17,8 +17,8 @@ from backout.cli._common import (
     say,
     show_step,
 )
-from backout.executor import Executor
 from backout.operations.rollback import RollbackRequest, plan_rollback, start_rollback
+from backout.runs.executor import Executor
 
 
 def rollback(

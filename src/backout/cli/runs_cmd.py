@@ -85,8 +85,8 @@ def show(
 
 def resume(config: ConfigOption = None) -> None:
     """Finish every run a crashed process left unfinished."""
-    from backout.executor import Executor  # here: `runs` and `run show` only read
     from backout.operations.rollback import resume_all
+    from backout.runs.executor import Executor  # here: `runs` and `run show` only read
 
     with runtime(config) as rt:
         results = resume_all(rt, Executor(rt, actor=actor(), on_step=show_step))
@@ -118,8 +118,8 @@ def approve(
     config: ConfigOption = None,
 ) -> None:
     """Approve a run waiting at its gate, and carry it on in this process."""
-    from backout.executor import Executor
     from backout.operations.rollback import approve_run
+    from backout.runs.executor import Executor
 
     with runtime(config) as rt:
         approve_run(rt, run_id, actor())

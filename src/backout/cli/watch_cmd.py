@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from backout.cli._common import ConfigOption, runtime, say
-from backout.watch import Watcher
+from backout.controller.watch import Watcher
 
 
 def watch(

@@ -11,9 +11,7 @@ from backout.db.backup import PhysicalBackupEngine, backup_engine_for
 from backout.db.migrations import MigrationStatus, RevertPlan, migration_adapter_for
 from backout.db.reset import ResetScope, reset_scope
 from backout.errors import RefusedError
-from backout.executor import Executor, IncidentOpener
 from backout.incidents import open_incident, open_incident_for
-from backout.operations.database import database
 from backout.plans import Plan
 from backout.plans.database import (
     RestorePlacement,
@@ -22,7 +20,8 @@ from backout.plans.database import (
     restore_plan,
     revert_plan,
 )
-from backout.runs import StepState, get_run
+from backout.runs.executor import Executor, IncidentOpener
+from backout.runs.records import StepState, get_run
 from backout.runtime import Runtime
 from backout.store import Run
 
@@ -98,7 +97,7 @@ def plan_reset(runtime: Runtime, name: str, *, reason: str) -> ResetPreview:
             f"database {name!r} has no migrations: a reset would leave it empty",
             hint=f"check databases.{name}.migrations in backout.yaml",
         )
-    scope = reset_scope(database(runtime, name))
+    scope = reset_scope(runtime.database(name))
     return ResetPreview(name, reset_plan(name, scope, status, reason=reason), scope, status)
 
 

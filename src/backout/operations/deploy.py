@@ -5,10 +5,10 @@ from __future__ import annotations
 from backout import releases
 from backout.audit import audit
 from backout.errors import ForceRequiredError, LockedError
-from backout.executor import Executor, RunResult
 from backout.incidents import add_event, open_incident_for
 from backout.plans import deploy_plan
 from backout.releases import STOPPED, ReleaseStatus
+from backout.runs.executor import Executor, RunResult
 from backout.runtime import Runtime
 from backout.store import Release, ServiceLock
 

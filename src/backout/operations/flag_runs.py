@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backout.config import Config, ServiceConfig
+from backout.config import ServiceConfig
 from backout.errors import RefusedError
-from backout.executor import Executor, IncidentOpener
 from backout.flags import Flag
 from backout.incidents import open_incident, open_incident_for
 from backout.plans import OnTrigger, Plan, flag_first_plan, ramp_down_plan
 from backout.plans.feature_flag import FLAG_PLAN, check_stages, flag_subject, stage_label
-from backout.runs import StepState, get_run
+from backout.runs.executor import Executor, IncidentOpener
+from backout.runs.records import StepState, get_run
 from backout.runtime import Runtime
 from backout.steps.flags import CUT_SHORT
 from backout.store import Incident, Run, Step
@@ -49,11 +49,6 @@ class RampDownReport:
     cut_short: str | None
 
 
-def guarded_services(config: Config, key: str) -> list[str]:
-    """The services whose guarded_by names the flag."""
-    return sorted(name for name, service in config.services.items() if key in service.guarded_by)
-
-
 def exposure_percent(flag: Flag) -> int:
     """The percent of users who get the flag now: 0 when off, 100 when on with no rollout."""
     if not flag.enabled:
@@ -80,7 +75,7 @@ def plan_ramp_down(runtime: Runtime, request: RampDown) -> Plan:
         request.stages,
         hold_s=request.hold_s,
         on_trigger=request.on_trigger,
-        services=guarded_services(runtime.config, request.key),
+        services=runtime.config.services_guarded_by(request.key),
         approval_gate=request.approval_gate,
         reason=request.reason,
     )
@@ -96,7 +91,7 @@ def start_ramp_down(runtime: Runtime, executor: Executor, request: RampDown) -> 
 def _incident_opener(runtime: Runtime, actor: str, request: RampDown) -> IncidentOpener:
     """Join the newest open incident of a service the flag guards (or of the flag itself);
     else open one under the first such service, or under `flag:KEY` when it guards none."""
-    services = guarded_services(runtime.config, request.key)
+    services = runtime.config.services_guarded_by(request.key)
 
     def incident_for(session: Session, run: Run) -> int:
         env = runtime.environment

@@ -15,7 +15,11 @@ from backout.errors import (
     NothingToRollBackToError,
     RefusedError,
 )
-from backout.executor import (
+from backout.incidents import add_event, open_incident, open_incident_for
+from backout.plans import Plan, application_plan
+from backout.plans.database import schema_revert_steps
+from backout.releases import ReleaseStatus
+from backout.runs.executor import (
     TERMINAL,
     Executor,
     RunResult,
@@ -25,11 +29,7 @@ from backout.executor import (
     release_lock,
     unfinished_runs,
 )
-from backout.incidents import add_event, open_incident, open_incident_for
-from backout.owner import owner_alive
-from backout.plans import Plan, application_plan
-from backout.plans.database import schema_revert_steps
-from backout.releases import ReleaseStatus
+from backout.runs.ownership import owner_alive
 from backout.runtime import Runtime
 from backout.store import Release, Run, utcnow
 

@@ -14,7 +14,7 @@ from sqlalchemy import BindParameter, String, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from backout.releases import ReleaseStatus
-from backout.runs import TERMINAL
+from backout.runs.records import TERMINAL
 from backout.store import Deployment, Incident, Release, Run
 
 _ENVIRONMENT: BindParameter[str] = bindparam("environment", type_=String())

@@ -12,7 +12,7 @@ from backout.errors import BackoutError, NotFoundError
 from backout.incidents import time_to_detect, time_to_recover
 from backout.limits import DEFAULT_PAGE_SIZE
 from backout.operations.service_facts import ServiceFacts, read_service_facts
-from backout.runs import get_run, step_summary
+from backout.runs.records import get_run, step_summary
 from backout.runtime import Runtime
 from backout.store import Deployment, Incident, Release, Run
 from backout.store.ids import Row, find_by_id, ids_below

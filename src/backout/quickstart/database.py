@@ -19,12 +19,13 @@ from typing import Any
 
 import httpx
 
+from backout.actions.backups import take_backup
+from backout.actions.verifications import verify_database
 from backout.db.migrations import migration_adapter_for
 from backout.demo import SCHEMA_REVISIONS
 from backout.errors import BackoutError
-from backout.executor import Executor, RunResult, RunState, StepListener
 from backout.operations import views
-from backout.operations.database import database, setup, take_backup, verify_database
+from backout.operations.database import setup
 from backout.operations.database_runs import start_restore
 from backout.operations.deploy import deploy
 from backout.operations.rollback import RollbackRequest, approve_run, start_rollback
@@ -35,6 +36,7 @@ from backout.quickstart.database_workspace import (
 )
 from backout.quickstart.scenario import Narrate, workspace_log
 from backout.quickstart.workspace import SERVICE
+from backout.runs.executor import Executor, RunResult, RunState, StepListener
 from backout.runtime import Runtime
 
 WRITE_INTERVAL_S = 0.05
@@ -254,7 +256,7 @@ def _summarise(  # noqa: PLR0917 - private, called once
 
 def _server_now(runtime: Runtime) -> datetime:
     """The database server's clock: the restore target is a moment in its WAL."""
-    with database(runtime, DATABASE).connect() as connection:
+    with runtime.database(DATABASE).connect() as connection:
         row = connection.execute("SELECT clock_timestamp()").fetchone()
     if row is None or not isinstance(row[0], datetime):
         raise BackoutError("quickstart stopped: the database did not tell its time")

@@ -22,7 +22,6 @@ import yaml
 
 from backout.atomic import write_text_atomic
 from backout.errors import BackoutError, UnavailableError
-from backout.executor import StepListener
 from backout.operations import views
 from backout.operations.tokens import Role, create_token
 from backout.quickstart.scenario import (
@@ -33,6 +32,7 @@ from backout.quickstart.scenario import (
     workspace_log,
 )
 from backout.quickstart.workspace import SERVICE, Workspace, create_workspace, free_port
+from backout.runs.executor import StepListener
 from backout.runtime import Runtime
 
 FLAG = "waitlist"

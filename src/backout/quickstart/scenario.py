@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from backout import releases
+from backout.controller.watch import Watcher
 from backout.errors import BackoutError
-from backout.executor import Executor, RunResult, RunState, StepListener
 from backout.operations import views
 from backout.operations.deploy import deploy
 from backout.quickstart.workspace import SERVICE, Workspace, create_workspace
 from backout.releases import ReleaseStatus
+from backout.runs.executor import Executor, RunResult, RunState, StepListener
 from backout.runtime import Runtime
-from backout.watch import Watcher
 
 BAKE_DEADLINE_S = 60.0
 ROLLBACK_DEADLINE_S = 120.0

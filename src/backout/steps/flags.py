@@ -19,12 +19,12 @@ from typing import Any, ClassVar
 from sqlalchemy import select
 
 from backout import releases
+from backout.actions import flag_changes
+from backout.actions.flag_changes import FlagChanged
 from backout.durations import format_duration
 from backout.errors import StepFailedError
 from backout.incidents import add_event, mark_recovered
 from backout.metrics import MetricSource, RuleVerdict, TriggerEvaluator
-from backout.operations import flags as flag_ops
-from backout.operations.flags import FlagChanged
 from backout.steps.base import StepContext, StepOutcome
 from backout.store import Incident, Step
 
@@ -43,13 +43,13 @@ class FlagSet:
         key, percent = params["flag"], int(params["percent"])
         runtime = ctx.runtime
         if percent == 0:
-            change = flag_ops.disable(
+            change = flag_changes.disable(
                 runtime, key, actor=ctx.actor, reason=params["reason"], run_id=ctx.run_id
             )
         elif not runtime.flags().flag(key).enabled:
             return StepOutcome.skipped(f"{key} is off already: nothing to lower to {percent} %")
         else:
-            change = flag_ops.rollout(
+            change = flag_changes.rollout(
                 runtime, key, percent, actor=ctx.actor, reason=params["reason"], run_id=ctx.run_id
             )
         _on_run_incident(ctx, change, params["reason"])
@@ -119,7 +119,7 @@ class FlagMarkRemove:
                 f"not marked for removal: {cut}; whether it goes is for the incident to decide"
             )
         key = params["flag"]
-        change = flag_ops.mark_to_remove(
+        change = flag_changes.mark_to_remove(
             ctx.runtime, key, actor=ctx.actor, reason=params["reason"], run_id=ctx.run_id
         )
         _on_run_incident(ctx, change, params["reason"])
@@ -229,7 +229,7 @@ def _skipped_after(cut: str) -> StepOutcome:
 
 def _cut_to_zero(ctx: StepContext, key: str, fired: str) -> FlagChanged:
     why = f"{fired}: straight to 0 %"
-    change = flag_ops.disable(ctx.runtime, key, actor=ctx.actor, reason=why, run_id=ctx.run_id)
+    change = flag_changes.disable(ctx.runtime, key, actor=ctx.actor, reason=why, run_id=ctx.run_id)
     _on_run_incident(ctx, change, why)
     return change
 

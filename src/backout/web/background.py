@@ -12,11 +12,11 @@ import threading
 import time
 from collections.abc import Callable
 
+from backout.controller.watch import Watcher
 from backout.errors import BackoutError
-from backout.executor import Executor
 from backout.operations.api_support import unfinished_run_ids
+from backout.runs.executor import Executor
 from backout.runtime import Runtime
-from backout.watch import Watcher
 
 log = logging.getLogger(__name__)
 

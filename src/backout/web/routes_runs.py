@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
-from backout.executor import Executor
 from backout.operations import views
 from backout.operations.rollback import (
     RollbackRequest,
@@ -17,6 +16,7 @@ from backout.operations.rollback import (
 )
 from backout.operations.tokens import Role
 from backout.plans import Plan
+from backout.runs.executor import Executor
 from backout.runtime import Runtime
 from backout.web.auth import Caller, RuntimeDep, WorkDep, caller_with
 from backout.web.background import BackgroundWork

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from backout.errors import ExitCode, RefusedError
-from backout.executor import Executor, StepEvent, StepState
 from backout.operations.rollback import RollbackRequest, abort_run, approve_run, start_rollback
+from backout.runs.executor import Executor, StepEvent, StepState
 
 if TYPE_CHECKING:
     from backout.runtime import Runtime

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from backout.errors import ExitCode, LockedError, RefusedError
-from backout.executor import Executor, RunState
 from backout.operations import views
 from backout.operations.rollback import RollbackRequest, abort_run, start_rollback
+from backout.runs.executor import Executor, RunState
 from backout.store import ServiceLock
 
 if TYPE_CHECKING:

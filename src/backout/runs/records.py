@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backout.errors import ExitCode, NotFoundError
-from backout.owner import owner_alive
+from backout.runs.ownership import owner_alive
 from backout.store import Run, ServiceLock
 from backout.store.ids import find_by_id
 

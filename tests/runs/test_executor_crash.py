@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from backout.errors import RefusedError
-from backout.executor import Executor, StepEvent, StepState
 from backout.operations.rollback import RollbackRequest, start_rollback
+from backout.runs.executor import Executor, StepEvent, StepState
 
 if TYPE_CHECKING:
     from conftest import FakeClock, Site, StepRow

@@ -20,16 +20,17 @@ import pytest
 import yaml
 
 from backout import releases
+from backout.actions import flag_changes
 from backout.clock import ManualClock
-from backout.executor import Executor, RunState
+from backout.controller.watch import Watcher
 from backout.metrics import FakeMetricHub, FakeMetricSource, MetricsSnapshot
 from backout.metrics.fake import HEALTHY
 from backout.operations import flags as flag_ops
 from backout.operations import views
 from backout.operations.deploy import deploy, mark_release
 from backout.releases import ReleaseStatus
+from backout.runs.executor import Executor, RunState
 from backout.runtime import Runtime
-from backout.watch import Watcher
 
 FAILING = replace(HEALTHY, error_rate=0.12)
 FIRED = "api 1.1.0: error rate 12.0% > 5.0% for 1.0s"
@@ -201,7 +202,7 @@ def test_a_watcher_started_after_flag_first_failed_still_rolls_back(world: World
 
 
 def test_with_every_guarded_flag_already_off_it_rolls_back_at_once(world: World) -> None:
-    flag_ops.disable(world.runtime, "waitlist", actor="alice", reason="killed by hand")
+    flag_changes.disable(world.runtime, "waitlist", actor="alice", reason="killed by hand")
     world.fault(behind_flag=False)
 
     assert (

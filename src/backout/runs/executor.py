@@ -34,10 +34,10 @@ from backout.errors import (
     StepFailedError,
 )
 from backout.incidents import add_event, resolve, withdraw_recovery
-from backout.owner import current_owner, owner_alive
 from backout.plans import Plan
 from backout.redact import redact, redact_json, redact_optional
-from backout.runs import (
+from backout.runs.ownership import current_owner, owner_alive
+from backout.runs.records import (
     DONE_STEPS,
     RELEASE_PLANS,
     TERMINAL,
@@ -60,7 +60,7 @@ from backout.store import Incident, Run, ServiceLock, Step, utcnow
 
 log = logging.getLogger(__name__)
 
-__all__ = [  # the run vocabulary lives in backout.runs; these are re-exported for callers
+__all__ = [  # the run vocabulary lives in backout.runs.records; these are re-exported for callers
     "TERMINAL",
     "Executor",
     "IncidentOpener",

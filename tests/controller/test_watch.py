@@ -12,15 +12,15 @@ import yaml
 
 from backout import releases
 from backout.clock import ManualClock
-from backout.executor import Executor, RunState
+from backout.controller.watch import Watcher
 from backout.incidents import open_incident
 from backout.metrics import FakeMetricHub, FakeMetricSource, MetricsSnapshot
 from backout.metrics.fake import HEALTHY
 from backout.operations import views
 from backout.operations.deploy import deploy, mark_release
 from backout.releases import ReleaseStatus
+from backout.runs.executor import Executor, RunState
 from backout.runtime import Runtime
-from backout.watch import Watcher
 
 FAILING = replace(HEALTHY, error_rate=0.12)
 

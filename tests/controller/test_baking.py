@@ -11,15 +11,15 @@ import pytest
 import yaml
 
 from backout import releases
-from backout.baking import MIN_BAKE_SAMPLES
 from backout.clock import ManualClock
-from backout.executor import Executor, RunState
+from backout.controller.baking import MIN_BAKE_SAMPLES
+from backout.controller.watch import Watcher
 from backout.metrics import FakeMetricHub, MetricsSnapshot
 from backout.metrics.probe import Sample, summarise
 from backout.operations.deploy import deploy
 from backout.releases import ReleaseStatus
+from backout.runs.executor import Executor, RunState
 from backout.runtime import Runtime
-from backout.watch import Watcher
 
 BAKE_S = 10
 WINDOW_S = 30.0

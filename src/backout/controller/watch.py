@@ -27,10 +27,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backout import releases
-from backout.baking import GAP_INTERVALS, MIN_GAP, BakeProgress, BakeTracker
 from backout.config import TriggerRule
+from backout.controller.baking import GAP_INTERVALS, MIN_GAP, BakeProgress, BakeTracker
 from backout.errors import BackoutError
-from backout.executor import TERMINAL, Executor, RunResult, RunState
 from backout.incidents import open_incident, open_incident_for
 from backout.metrics import MetricSource, RuleVerdict, TriggerEvaluator, measure_baseline
 from backout.operations.flag_runs import (
@@ -41,6 +40,7 @@ from backout.operations.flag_runs import (
 )
 from backout.operations.rollback import RollbackRequest, start_rollback
 from backout.releases import ReleaseStatus
+from backout.runs.executor import TERMINAL, Executor, RunResult, RunState
 from backout.runtime import Runtime
 from backout.store import Release, Run
 

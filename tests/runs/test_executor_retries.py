@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from backout.errors import ExitCode
-from backout.executor import Executor
 from backout.operations.rollback import RollbackRequest, abort_run, start_rollback
+from backout.runs.executor import Executor
 
 if TYPE_CHECKING:
     from conftest import FakeClock, Site

@@ -26,7 +26,6 @@ from backout.errors import ExitCode, RefusedError
 from backout.operations import views
 from backout.operations.database import list_backups
 from backout.operations.database_runs import plan_reset, start_reset
-from backout.runs.executor import Executor
 from tests.cli.conftest import Backout, Result, cli_environment, fake_service
 
 pytestmark = pytest.mark.postgres
@@ -349,9 +348,7 @@ def test_a_reset_that_fails_to_migrate_says_where_the_data_as_it_was_is(
 def test_the_operation_itself_stores_no_run_without_the_right_name(db: Backout) -> None:
     with db.runtime() as runtime:
         preview = plan_reset(runtime, "main", reason="database reset")
-        executor = Executor(runtime, actor="api")
-
         with pytest.raises(RefusedError, match="'main' is not the name of database 'main'"):
-            start_reset(runtime, executor, preview, typed_dbname="main", reason="reset")
+            start_reset(runtime, preview, typed_dbname="main", actor="api", reason="reset")
 
     assert database_runs(db) == []

@@ -18,7 +18,7 @@ from backout.metrics import FakeMetricHub, MetricsSnapshot
 from backout.metrics.probe import Sample, summarise
 from backout.operations.deploy import deploy
 from backout.releases import ReleaseStatus
-from backout.runs.executor import Executor, RunState
+from backout.runs.records import RunState
 from backout.runtime import Runtime
 
 BAKE_S = 10
@@ -74,7 +74,7 @@ class World:
         self.watcher = Watcher(self.runtime)
 
     def deploy(self, version: str) -> None:
-        result = deploy(self.runtime, Executor(self.runtime), "api", version, ref=None)
+        result = deploy(self.runtime, "api", version, ref=None, actor="test")
         assert result.state is RunState.SUCCEEDED, result.message
 
     def watch(self, seconds: int, per_second: int = 20, latency_s: float = 0.010) -> list[str]:

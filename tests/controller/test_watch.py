@@ -19,7 +19,7 @@ from backout.metrics.fake import HEALTHY
 from backout.operations import views
 from backout.operations.deploy import deploy, mark_release
 from backout.releases import ReleaseStatus
-from backout.runs.executor import Executor, RunState
+from backout.runs.records import RunState
 from backout.runtime import Runtime
 
 FAILING = replace(HEALTHY, error_rate=0.12)
@@ -71,9 +71,7 @@ class World:
         self.watcher = Watcher(self.runtime)
 
     def deploy(self, version: str) -> None:
-        result = deploy(
-            self.runtime, Executor(self.runtime, actor="test"), "api", version, ref=None
-        )
+        result = deploy(self.runtime, "api", version, ref=None, actor="test")
         assert result.state is RunState.SUCCEEDED, result.message
 
     def cycle(self) -> str:
@@ -100,7 +98,7 @@ def test_nothing_deployed_is_not_watched(world: World) -> None:
 
 
 def test_a_service_without_a_probe_says_its_triggers_are_unarmed(world: World) -> None:
-    deploy(world.runtime, Executor(world.runtime), "cron", "2.0.0", ref=None)
+    deploy(world.runtime, "cron", "2.0.0", ref=None, actor="test")
     assert world.watcher.run_cycle()[1] == "cron 2.0.0: no probe configured, triggers unarmed"
 
 

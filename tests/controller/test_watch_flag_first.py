@@ -29,7 +29,7 @@ from backout.operations import flags as flag_ops
 from backout.operations import views
 from backout.operations.deploy import deploy, mark_release
 from backout.releases import ReleaseStatus
-from backout.runs.executor import Executor, RunState
+from backout.runs.records import RunState
 from backout.runtime import Runtime
 
 FAILING = replace(HEALTHY, error_rate=0.12)
@@ -84,9 +84,7 @@ class World:
         self.runtime = Runtime.open(_config(tmp_path), clock=self.clock, metrics=FakeMetricHub({}))
         self.watcher = Watcher(self.runtime)
         for version in ("1.0.0", "1.1.0"):
-            done = deploy(
-                self.runtime, Executor(self.runtime, actor="test"), "api", version, ref=None
-            )
+            done = deploy(self.runtime, "api", version, ref=None, actor="test")
             assert done.state is RunState.SUCCEEDED, done.message
             if version == "1.0.0":
                 mark_release(

@@ -178,19 +178,18 @@ def ramp_down(
         ramp_down_report,
         start_ramp_down,
     )
-    from backout.runs.executor import Executor
 
     request = RampDown(key, _stages(stages), _hold(hold), on_trigger, approval, reason)
     with runtime(config) as rt:
+        plan = plan_ramp_down(rt, request)
         if dry_run:
-            _print_plan(plan_ramp_down(rt, request), request, as_json)
+            _print_plan(plan, request, as_json)
             return
-        executor = Executor(rt, actor=actor(), on_step=None if as_json else show_step)
-        run_id = start_ramp_down(rt, executor, request)
+        run = start_ramp_down(rt, request, actor=actor(), plan=plan)
         if not as_json:
-            say(f"run {run_id}: ramping {request.describe()}, holding {hold} at each stage")
-        result = executor.execute(run_id)
-        report = ramp_down_report(rt, run_id, key)
+            say(f"run {run.run_id}: ramping {request.describe()}, holding {hold} at each stage")
+        result = run.execute(None if as_json else show_step)
+        report = ramp_down_report(rt, run.run_id, key)
     if as_json:
         print_json(
             {

@@ -18,7 +18,6 @@ from backout.cli._common import (
     show_step,
 )
 from backout.operations.rollback import RollbackRequest, plan_rollback, start_rollback
-from backout.runs.executor import Executor
 
 
 def rollback(
@@ -72,11 +71,10 @@ def rollback(
                 say("dry run: nothing was changed")
             return
         confirm(yes, f"Roll {service} back from {plan.from_version} to {plan.target_version}?")
-        executor = Executor(rt, actor=actor(), on_step=None if as_json else show_step)
-        run_id = start_rollback(rt, executor, request)
+        run = start_rollback(rt, request, actor=actor(), plan=plan)
         if not as_json:
-            say(f"run {run_id}: rolling {service} back to {plan.target_version}")
-        result = executor.execute(run_id)
+            say(f"run {run.run_id}: rolling {service} back to {plan.target_version}")
+        result = run.execute(None if as_json else show_step)
         if as_json:
             print_json({"run_id": result.run_id, "state": result.state, "message": result.message})
         else:

@@ -85,11 +85,10 @@ def show(
 
 def resume(config: ConfigOption = None) -> None:
     """Finish every run a crashed process left unfinished."""
-    from backout.operations.rollback import resume_all
-    from backout.runs.executor import Executor  # here: `runs` and `run show` only read
+    from backout.operations.rollback import resume_all  # here: `runs` and `run show` only read
 
     with runtime(config) as rt:
-        results = resume_all(rt, Executor(rt, actor=actor(), on_step=show_step))
+        results = resume_all(rt, actor=actor(), on_step=show_step)
     if not results:
         say("nothing to resume")
     for result in results:
@@ -119,12 +118,11 @@ def approve(
 ) -> None:
     """Approve a run waiting at its gate, and carry it on in this process."""
     from backout.operations.rollback import approve_run
-    from backout.runs.executor import Executor
 
     with runtime(config) as rt:
-        approve_run(rt, run_id, actor())
+        run = approve_run(rt, run_id, actor())
         say(f"run {run_id} approved by {actor()}")
-        result = Executor(rt, actor=actor(), on_step=show_step).execute(run_id)
+        result = run.execute(show_step)
     say(result.message)
     raise typer.Exit(int(result.exit_code))
 

@@ -18,7 +18,6 @@ once.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from backout import releases
 from backout.config import TriggerRule
+from backout.controller.background import BackgroundRuns
 from backout.controller.baking import GAP_INTERVALS, MIN_GAP, BakeProgress, BakeTracker
 from backout.errors import BackoutError
 from backout.incidents import open_incident, open_incident_for
@@ -40,13 +40,11 @@ from backout.operations.flag_runs import (
 )
 from backout.operations.rollback import RollbackRequest, start_rollback
 from backout.releases import ReleaseStatus
-from backout.runs.executor import TERMINAL, Executor, RunResult, RunState
+from backout.runs.records import TERMINAL, RunResult, RunState
 from backout.runtime import Runtime
 from backout.store import Release, Run
 
 log = logging.getLogger(__name__)
-
-KEPT_RESULTS = 100  # results of the runs this watcher started, newest last
 
 
 @dataclass(frozen=True)
@@ -78,14 +76,14 @@ class Watcher:
         *,
         actor: str = "backout-watch",
         on_change: Callable[[str], None] | None = None,
+        runner: BackgroundRuns | None = None,
     ) -> None:
         self.runtime = runtime
         self.actor = actor
         self.on_change = on_change
+        self.runner = runner or BackgroundRuns()  # where the rollbacks it starts go on
         self.last_decisions: dict[str, str] = {}
-        self.results: list[RunResult] = []
         self._evaluators: dict[str, tuple[int, TriggerEvaluator]] = {}
-        self._runs: list[threading.Thread] = []
         self._flag_first: dict[int, _FlagFirst] = {}  # by run id, until its end is said
         self._bakes = BakeTracker()
 
@@ -105,16 +103,13 @@ class Watcher:
             decisions.append(decision)
         return decisions
 
-    def run_forever(self, stop: threading.Event) -> None:
-        interval = self.runtime.config.watch.interval.total_seconds()
-        while not stop.is_set():
-            self.run_cycle()
-            stop.wait(interval)
+    @property
+    def results(self) -> list[RunResult]:
+        """The results of the runs started so far that have ended, oldest first."""
+        return self.runner.wait(timeout=0)
 
     def wait_for_runs(self, timeout: float | None = None) -> list[RunResult]:
-        for thread in list(self._runs):
-            thread.join(timeout)
-        return list(self.results)
+        return self.runner.wait(timeout)
 
     def _cycle_service(self, name: str) -> str:  # noqa: PLR0911 - the ladder is the design
         runtime = self.runtime
@@ -272,19 +267,18 @@ class Watcher:
         self, name: str, verdict: RuleVerdict, reason: str, incident_id: int
     ) -> int:
         """Start flag first for `name` in the background; its end is said by a later cycle."""
-        executor = Executor(self.runtime, actor=self.actor)
-        run_id = start_flag_first(
+        run = start_flag_first(
             self.runtime,
-            executor,
             name,
+            actor=self.actor,
             reason=reason,
             trigger=verdict.rule.name,
             incident_id=incident_id,
         )
         flags = list(self.runtime.config.service(name).guarded_by)
-        self._flag_first[run_id] = _FlagFirst(name, flags, verdict.rule, incident_id)
-        self._execute_in_background(executor, run_id)
-        return run_id
+        self._flag_first[run.run_id] = _FlagFirst(name, flags, verdict.rule, incident_id)
+        run.execute_in_background(self.runner)
+        return run.run_id
 
     def _flag_first_mitigated(self, session: Session, name: str, live: Release) -> str | None:
         """Once, for a flag-first run this watcher started that has ended well: say so."""
@@ -335,27 +329,13 @@ class Watcher:
             approval_gate=service.policy == "approve",
             incident_id=incident_id,
         )
-        executor = Executor(runtime, actor=self.actor)
         try:
-            run_id = start_rollback(runtime, executor, request)
+            run = start_rollback(runtime, request, actor=self.actor)
         except BackoutError as error:
             return f"{what}, incident {incident_id} opened, but no rollback: {error.message}"
-        self._execute_in_background(executor, run_id)
+        run.execute_in_background(self.runner)
         gate = " after approval" if request.approval_gate else ""
-        return f"{what}, rolling back{gate} (run {run_id}, incident {incident_id})"
-
-    def _execute_in_background(self, executor: Executor, run_id: int) -> None:
-        def execute() -> None:
-            try:
-                self.results.append(executor.execute(run_id))
-            except BackoutError as error:
-                log.error("run %s: %s", run_id, error)
-
-        thread = threading.Thread(target=execute, name=f"run-{run_id}", daemon=True)
-        # Keep only the runs still going: a server watching for months must not grow forever.
-        self._runs = [t for t in self._runs if t.is_alive()] + [thread]
-        del self.results[:-KEPT_RESULTS]
-        thread.start()
+        return f"{what}, rolling back{gate} (run {run.run_id}, incident {incident_id})"
 
 
 def _watched_since(

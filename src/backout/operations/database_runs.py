@@ -20,8 +20,9 @@ from backout.plans.database import (
     restore_plan,
     revert_plan,
 )
-from backout.runs.executor import Executor, IncidentOpener
+from backout.runs.executor import IncidentOpener
 from backout.runs.records import StepState, get_run
+from backout.runs.start import NewRun, RunHandle, start_run
 from backout.runtime import Runtime
 from backout.store import Run
 
@@ -34,16 +35,14 @@ def plan_revert(runtime: Runtime, name: str, to: str, *, reason: str) -> tuple[P
     return revert_plan(name, revert, reason=reason), revert
 
 
-def start_revert(runtime: Runtime, executor: Executor, name: str, to: str, *, reason: str) -> int:
-    """Store the revert as a run holding the database's lock, inside an incident."""
-    plan, _ = plan_revert(runtime, name, to, reason=reason)
-    opener = _incident_opener(runtime, executor.actor, name, reason)
-    return executor.create_run(plan, reason=reason, open_incident=opener)
+def start_revert(runtime: Runtime, name: str, plan: Plan, *, actor: str, reason: str) -> RunHandle:
+    """Store the previewed revert (`plan_revert`) as a run holding the database's lock, inside
+    an incident."""
+    return _start(runtime, name, plan, actor, reason)
 
 
 def start_restore(
     runtime: Runtime,
-    executor: Executor,
     name: str,
     *,
     backup_id: str | None,
@@ -52,7 +51,8 @@ def start_restore(
     reason: str,
     into: str | None = None,
     in_place: bool = False,
-) -> int:
+    actor: str,
+) -> RunHandle:
     """Store a restore as a run holding the database's lock: beside the live data, or `into` a
     new database on the live server, or `in_place` (behind a fresh, checked backup)."""
     runtime.config.database(name)
@@ -69,8 +69,7 @@ def start_restore(
         placement=RestorePlacement(into=into, in_place=in_place),
         side_cluster=side_cluster,
     )
-    opener = _incident_opener(runtime, executor.actor, name, reason)
-    return executor.create_run(plan, reason=reason, open_incident=opener)
+    return _start(runtime, name, plan, actor, reason)
 
 
 @dataclass(frozen=True)
@@ -102,8 +101,8 @@ def plan_reset(runtime: Runtime, name: str, *, reason: str) -> ResetPreview:
 
 
 def start_reset(
-    runtime: Runtime, executor: Executor, preview: ResetPreview, *, typed_dbname: str, reason: str
-) -> int:
+    runtime: Runtime, preview: ResetPreview, *, typed_dbname: str, actor: str, reason: str
+) -> RunHandle:
     """Store the previewed reset as a run holding the database's lock, inside an incident; only
     when `typed_dbname` is the database's name as the server knows it (current_database()).
     The drop checks that name again on the server, so a stale preview cannot reset another."""
@@ -113,8 +112,12 @@ def start_reset(
             f"{typed_dbname!r} is not the name of database {name!r} "
             f"({preview.scope.dbname!r} on its server): nothing was changed"
         )
-    opener = _incident_opener(runtime, executor.actor, name, reason)
-    return executor.create_run(preview.plan, reason=reason, open_incident=opener)
+    return _start(runtime, name, preview.plan, actor, reason)
+
+
+def _start(runtime: Runtime, name: str, plan: Plan, actor: str, reason: str) -> RunHandle:
+    opener = _incident_opener(runtime, actor, name, reason)
+    return start_run(runtime, NewRun(plan, actor=actor, reason=reason, open_incident=opener))
 
 
 def _incident_opener(runtime: Runtime, actor: str, name: str, reason: str) -> IncidentOpener:

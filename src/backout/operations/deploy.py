@@ -8,7 +8,8 @@ from backout.errors import ForceRequiredError, LockedError
 from backout.incidents import add_event, open_incident_for
 from backout.plans import deploy_plan
 from backout.releases import STOPPED, ReleaseStatus
-from backout.runs.executor import Executor, RunResult
+from backout.runs.records import RunResult, StepListener
+from backout.runs.start import NewRun, start_run
 from backout.runtime import Runtime
 from backout.store import Release, ServiceLock
 
@@ -48,13 +49,14 @@ def record_release(
 
 def deploy(
     runtime: Runtime,
-    executor: Executor,
     service: str,
     version: str,
     *,
     ref: str | None,
+    actor: str,
     schema_revision: str | None = None,
     force: bool = False,
+    on_step: StepListener | None = None,
 ) -> RunResult:
     """Record `version` (with the schema revision it expects, if given) and run the deploy plan
     (deploy, health checks, mark live) durably.
@@ -71,7 +73,7 @@ def deploy(
             service,
             version,
             ref=ref,
-            actor=executor.actor,
+            actor=actor,
             schema_revision=schema_revision,
         )
         if not force and release.status in (ReleaseStatus.BAD, ReleaseStatus.ROLLED_BACK):
@@ -81,8 +83,8 @@ def deploy(
             )
         current = releases.live(session, runtime.environment, service)
         plan = deploy_plan(service, config, release=release, current=current)
-    run_id = executor.create_run(plan, reason=f"deploy {version}")
-    return executor.execute(run_id)
+    handle = start_run(runtime, NewRun(plan, actor=actor, reason=f"deploy {version}"))
+    return handle.execute(on_step)
 
 
 def mark_release(

@@ -14,8 +14,9 @@ from backout.flags import Flag
 from backout.incidents import open_incident, open_incident_for
 from backout.plans import OnTrigger, Plan, flag_first_plan, ramp_down_plan
 from backout.plans.feature_flag import FLAG_PLAN, check_stages, flag_subject, stage_label
-from backout.runs.executor import Executor, IncidentOpener
+from backout.runs.executor import IncidentOpener
 from backout.runs.records import StepState, get_run
+from backout.runs.start import NewRun, RunHandle, start_run
 from backout.runtime import Runtime
 from backout.steps.flags import CUT_SHORT
 from backout.store import Incident, Run, Step
@@ -81,11 +82,16 @@ def plan_ramp_down(runtime: Runtime, request: RampDown) -> Plan:
     )
 
 
-def start_ramp_down(runtime: Runtime, executor: Executor, request: RampDown) -> int:
-    """Store the ramp-down as a run holding the flag's lock (`flag:KEY`), inside an incident."""
-    plan = plan_ramp_down(runtime, request)
-    opener = _incident_opener(runtime, executor.actor, request)
-    return executor.create_run(plan, reason=request.reason, open_incident=opener)
+def start_ramp_down(
+    runtime: Runtime, request: RampDown, *, actor: str, plan: Plan | None = None
+) -> RunHandle:
+    """Store the ramp-down (the previewed `plan`, else planned now) as a run holding the flag's
+    lock (`flag:KEY`), inside an incident."""
+    chosen = plan if plan is not None else plan_ramp_down(runtime, request)
+    opener = _incident_opener(runtime, actor, request)
+    return start_run(
+        runtime, NewRun(chosen, actor=actor, reason=request.reason, open_incident=opener)
+    )
 
 
 def _incident_opener(runtime: Runtime, actor: str, request: RampDown) -> IncidentOpener:
@@ -153,19 +159,20 @@ def flags_still_on(runtime: Runtime, service: str) -> list[str]:
 
 def start_flag_first(
     runtime: Runtime,
-    executor: Executor,
     service: str,
     *,
+    actor: str,
     reason: str,
     trigger: str | None,
     incident_id: int,
-) -> int:
+) -> RunHandle:
     """Store flag first for `service` as a run of the incident, holding the service's lock."""
     config = runtime.config.service(service)
     plan = flag_first_plan(
         service, list(config.guarded_by), hold_s=flag_first_hold_s(config), reason=reason
     )
-    return executor.create_run(plan, reason=reason, trigger=trigger, incident_id=incident_id)
+    request = NewRun(plan, actor=actor, reason=reason, trigger=trigger, incident_id=incident_id)
+    return start_run(runtime, request)
 
 
 def flag_first_runs(session: Session, incident: Incident) -> list[Run]:

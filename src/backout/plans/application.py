@@ -88,4 +88,5 @@ def application_plan(
                 {"version": bad, "status": "rolled_back", "reason": reason},
             )
         )
-    return Plan("application", service_name, bad, target.version, steps)
+    live = current.version if current is not None else None
+    return Plan("application", service_name, bad, target.version, steps, planned_while_live=live)

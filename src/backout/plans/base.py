@@ -20,6 +20,8 @@ class Plan:
     from_version: str | None
     target_version: str
     steps: list[StepSpec]
+    # A release plan is made over the release live then; it may only run while that one is.
+    planned_while_live: str | None = None
 
     def describe(self) -> list[str]:
         return [f"{i}. {step.title}" for i, step in enumerate(self.steps, start=1)]

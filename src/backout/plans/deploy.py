@@ -24,6 +24,5 @@ def deploy_plan(
             {"version": release.version, "status": "live", "reason": None},
         ),
     ]
-    return Plan(
-        "deploy", service_name, current.version if current else None, release.version, steps
-    )
+    live = current.version if current else None
+    return Plan("deploy", service_name, live, release.version, steps, planned_while_live=live)

@@ -31,8 +31,8 @@ from backout.quickstart.scenario import (
     watch_until,
     workspace_log,
 )
-from backout.quickstart.workspace import SERVICE, Workspace, create_workspace, free_port
-from backout.runs.executor import StepListener
+from backout.quickstart.workspace import ACTOR, SERVICE, Workspace, create_workspace, free_port
+from backout.runs.records import StepListener
 from backout.runtime import Runtime
 
 FLAG = "waitlist"
@@ -109,7 +109,7 @@ def _client_token(workspace: Workspace) -> str:
     """A client token for the app: made in the workspace's store before the app is configured."""
     runtime = Runtime.open(workspace.config_file)
     try:
-        return create_token(runtime, "badminton-app", Role.CLIENT, actor="quickstart")
+        return create_token(runtime, "badminton-app", Role.CLIENT, actor=ACTOR)
     finally:
         runtime.close()
 

@@ -50,8 +50,6 @@ from backout.runs.records import (
     get_run,
     release_lock,
     run_label,
-    step_summary,
-    unfinished_runs,
 )
 from backout.runtime import Runtime
 from backout.steps import STEP_KINDS, StepContext, StepOutcome
@@ -60,32 +58,22 @@ from backout.store import Incident, Run, ServiceLock, Step, utcnow
 
 log = logging.getLogger(__name__)
 
-__all__ = [  # the run vocabulary lives in backout.runs.records; these are re-exported for callers
-    "TERMINAL",
-    "Executor",
-    "IncidentOpener",
-    "RunResult",
-    "RunState",
-    "StepEvent",
-    "StepListener",
-    "StepState",
-    "get_run",
-    "release_lock",
-    "run_label",
-    "step_summary",
-    "unfinished_runs",
-]
-
 
 class Executor:
     """Runs stored plans step by step; one instance per process is enough."""
 
     def __init__(
-        self, runtime: Runtime, *, actor: str = "backout", on_step: StepListener | None = None
+        self,
+        runtime: Runtime,
+        *,
+        actor: str = "backout",
+        on_step: StepListener | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.runtime = runtime
         self.actor = actor
         self.on_step = on_step
+        self.should_stop = should_stop  # asked before each step: a controller shutting down
         self.owner = current_owner()
 
     def create_run(
@@ -123,6 +111,8 @@ class Executor:
             lock = ServiceLock(environment=run.environment, service=plan.service, run_id=run.id)
             session.add(lock)
             session.flush()
+            if plan.kind in RELEASE_PLANS:  # checked under the lock: no deploy can slip in now
+                _refuse_if_moved_on(session, run.environment, plan)
             if incident_id is None and open_incident is not None:
                 incident_id = open_incident(session, run)
             run.incident_id = incident_id
@@ -220,6 +210,8 @@ class Executor:
                 return self._finish(run_id, RunState.SUCCEEDED, None)
             if step.state == StepState.FAILED:  # died between failing a step and the run
                 return self._finish(run_id, RunState.FAILED, _failure(step, step.message))
+            if self.should_stop is not None and self.should_stop():
+                return self._leave_for_resume(run_id, step, total)
             try:
                 self._advance(run_id, step, total)
             except AwaitingApprovalError as waiting:
@@ -391,6 +383,16 @@ class Executor:
             row.state = state
             row.message = redact_optional(message)
 
+    def _leave_for_resume(self, run_id: int, step: Step, total: int) -> RunResult:
+        """Stop between steps: the run stays unfinished, owned by no one, for the next start."""
+        message = (
+            f"left before step {step.position}/{total} ({step.title}): this process is "
+            "stopping; the run resumes when a controller starts again"
+        )
+        with self.runtime.store.session() as session:
+            self._timeline(session, get_run(session, run_id), "run_left_for_resume", message)
+        return RunResult(run_id, RunState.RUNNING, message)
+
     def _await_approval(self, run_id: int, waiting: AwaitingApprovalError) -> RunResult:
         with self.runtime.store.session() as session:
             run = get_run(session, run_id)
@@ -464,6 +466,20 @@ class _Executing:
 
 
 _IN_THIS_PROCESS = _Executing()
+
+
+def _refuse_if_moved_on(session: Session, environment: str, plan: Plan) -> None:
+    """A release plan is made for the release live when it was previewed; another one may have
+    gone live before it was confirmed, and the plan would then act on the wrong release."""
+    live = releases.live(session, environment, plan.service)
+    now = live.version if live is not None else None
+    then = plan.planned_while_live
+    if now != then:
+        raise RefusedError(
+            f"the plan was made while {then or 'no release'} of {plan.service} was live; "
+            f"{now or 'none'} is live now: nothing was changed",
+            hint="look at it again (backout status), then plan it again",
+        )
 
 
 def _step_row(session: Session, step_id: int) -> Step:

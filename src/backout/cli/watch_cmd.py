@@ -34,8 +34,8 @@ def watch(
         say(f"watching {', '.join(rt.config.services)}; Ctrl-C stops")
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: stop as SIGTERM does
             controller.run_forever()
-        for run_id in controller.stop():
-            say(f"run {run_id} is mid-step: it resumes at the next start (backout watch, serve)")
+        for left in controller.stop():
+            say(left)
 
 
 def register(app: typer.Typer) -> None:

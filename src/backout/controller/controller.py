@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from backout.controller.background import BackgroundRuns
 from backout.controller.watch import Watcher
-from backout.runs.records import RunResult, unfinished_runs
+from backout.runs.records import RunResult, RunState, unfinished_runs
 from backout.runs.start import RunHandle, StoredRun, start_run
 from backout.runtime import Runtime
 
@@ -41,6 +41,7 @@ class Controller:
     ) -> None:
         self.runtime = runtime
         self.actor = actor
+        self.on_change = on_change  # what it decides or does, one sentence each
         self._stop = threading.Event()
         self.runs = BackgroundRuns(self._stop)
         self.watcher = Watcher(runtime, runner=self.runs, on_change=on_change) if watch else None
@@ -63,7 +64,10 @@ class Controller:
         with self.runtime.store.session() as session:
             orphans = [run.id for run in unfinished_runs(session, self.runtime.environment)]
         for run_id in orphans:
-            log.info("run %s was left unfinished by a process that is gone: resuming it", run_id)
+            said = f"run {run_id}: left unfinished by a process that is gone; resuming it"
+            log.info("%s", said)
+            if self.on_change is not None:
+                self.on_change(said)
             self.runs.submit(start_run(self.runtime, StoredRun(run_id, self.actor)))
         return orphans
 
@@ -97,19 +101,18 @@ class Controller:
         """Ask the loop and the runs to stop; returns at once (safe in a signal handler)."""
         self._stop.set()
 
-    def stop(self, grace_s: float = 5.0) -> list[int]:
-        """Stop turning and let runs end their step; the runs left mid-step, for resume."""
+    def stop(self, grace_s: float = 5.0) -> list[str]:
+        """Stop turning and let runs end their step; says what was left for the next start."""
         self._stop.set()
         deadline = time.monotonic() + grace_s
         if self._loop is not None and self._loop is not threading.current_thread():
             self._loop.join(max(0.0, deadline - time.monotonic()))
-        self.runs.wait(max(0.0, deadline - time.monotonic()))
-        left = self.runs.going()
-        for run_id in left:
-            log.warning(
-                "stopping while run %s is mid-step: the step is left running in the store and "
-                "is observed, then finished, when a controller starts again "
-                "(backout watch, backout serve or backout resume)",
-                run_id,
-            )
+        results = self.runs.wait(max(0.0, deadline - time.monotonic()))
+        left = [f"run {r.run_id}: {r.message}" for r in results if r.state is RunState.RUNNING] + [
+            f"run {run_id} is mid-step: the step is left running in the store, and is observed, "
+            "then finished, when a controller starts again (backout watch, serve or resume)"
+            for run_id in self.runs.going()
+        ]
+        for sentence in left:
+            log.warning("%s", sentence)
         return left

@@ -31,7 +31,7 @@ from backout.safe_yaml import YamlProblem, read_yaml
 from backout.state_url import STATE_URL_VARIABLE, check_state_url_variable, state_url_problem
 
 DEFAULT_CONFIG_NAME = "backout.yaml"
-_ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 
 class _Section(BaseModel):
@@ -360,12 +360,24 @@ class Config(_Section):
     @field_validator("environment")
     @classmethod
     def _environment_is_a_plain_name(cls, name: str) -> str:
-        if not _ENVIRONMENT_NAME.fullmatch(name):
+        if not _PLAIN_NAME.fullmatch(name):
             raise ValueError(
                 "expected 1-63 letters, digits, '.', '_' or '-', starting with a letter or "
                 f"digit (e.g. production, staging-eu), got {name!r}"
             )
         return name
+
+    @field_validator("services", "databases")
+    @classmethod
+    def _plain_names(cls, section: dict[str, Any]) -> dict[str, Any]:
+        """Names are subjects of runs and locks (`database:main`): no ':' or spaces in them."""
+        for name in section:
+            if not _PLAIN_NAME.fullmatch(name):
+                raise ValueError(
+                    "names are 1-63 letters, digits, '.', '_' or '-', starting with a letter or "
+                    f"digit (e.g. backend, checkout-api), got {name!r}"
+                )
+        return section
 
     @model_validator(mode="after")
     def _service_databases_exist(self) -> Config:

@@ -177,7 +177,7 @@ def test_a_reset_confirmed_with_the_database_name_backs_up_empties_and_migrates_
     assert rows(conninfo, "SELECT name FROM courts ORDER BY id") == SEED_COURTS
     assert head(db) == "a3"
     [run] = database_runs(db)
-    assert run["service"] == "db:main"
+    assert run["service"] == "database:main"
     assert run["state"] == "succeeded"
     [taken] = backups(db)
     assert taken["location"] == location

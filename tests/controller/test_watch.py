@@ -154,7 +154,7 @@ def test_a_firing_trigger_opens_an_incident_and_rolls_back_to_the_last_known_goo
     assert incident["time_to_detect_s"] >= 0
     assert incident["time_to_recover_s"] is not None
     kinds = [event["kind"] for event in incident["timeline"]]
-    assert kinds[:2] == ["detected", "rollback_started"]
+    assert kinds[:2] == ["detected", "run_planned"]
     assert kinds[-3:] == ["step_succeeded", "run_succeeded", "resolved"]
     assert "recovered" in kinds
 

@@ -153,7 +153,7 @@ def test_a_fault_behind_the_flag_is_mitigated_by_turning_it_off_with_no_redeploy
     assert incident["status"] == "resolved"
     assert incident["time_to_recover_s"] is not None
     kinds = [e["kind"] for e in incident["timeline"]]
-    assert kinds[:2] == ["detected", "rollback_started"]
+    assert kinds[:2] == ["detected", "run_planned"]
     assert kinds.index("flag_changed") < kinds.index("recovered") < kinds.index("resolved")
     [change] = flag_ops.flag_detail(world.runtime, "waitlist")["changes"]
     assert (change["actor"], change["run_id"], change["incident_id"]) == ("backout-watch", 3, 1)

@@ -12,7 +12,7 @@ from backout.operations import views
 from backout.operations.rollback import RollbackRequest, abort_run, start_rollback
 from backout.runs.records import RunState
 from backout.runs.start import StoredRun, start_run
-from backout.store import ServiceLock
+from backout.store import SubjectLock
 
 if TYPE_CHECKING:
     from conftest import FakeClock, Site
@@ -92,7 +92,14 @@ def test_a_lock_left_by_an_ended_run_whose_owner_died_is_freed(
     abort_run(runtime, left["id"], "ic@example.org", "the host died")  # owner dead: freed at once
     assert site.lock_holder() is None
     with runtime.store.session() as session:  # the worst case: a lock nobody can free any more
-        session.add(ServiceLock(environment="production", service="api", run_id=left["id"]))
+        session.add(
+            SubjectLock(
+                environment="production",
+                subject_kind="service",
+                subject_name="api",
+                run_id=left["id"],
+            )
+        )
 
     later = start_rollback(runtime, RollbackRequest("api"), actor="tester").run_id
 

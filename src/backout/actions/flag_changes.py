@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from backout.audit import audit
 from backout.flags import Flag, FlagProvider
-from backout.incidents import add_event, open_incident_for
+from backout.incidents import EventKind, add_event, open_incident_for
 from backout.runtime import Runtime
 from backout.store import FlagChange, Incident
 
@@ -89,7 +89,7 @@ def _change(  # noqa: PLR0917 - private; every public verb above names its argum
             add_event(
                 session,
                 incident.id,
-                "flag_changed",
+                EventKind.FLAG_CHANGED,
                 f"{result.sentence()}: {reason}",
                 actor=actor,
                 run_id=run_id,

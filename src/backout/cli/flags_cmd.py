@@ -236,7 +236,7 @@ def _hold(text: str) -> float:
 def _print_plan(plan: Plan, request: RampDown, as_json: bool) -> None:
     if as_json:
         steps = [{"kind": s.kind, "title": s.title, "params": s.params} for s in plan.steps]
-        print_json({"flag": request.key, "subject": plan.service, "steps": steps})
+        print_json({"flag": request.key, "subject": plan.subject.key, "steps": steps})
         return
     say(f"plan: ramp {request.describe()}")
     for line in plan.describe():

@@ -40,9 +40,11 @@ from backout.operations.flag_runs import (
 )
 from backout.operations.rollback import RollbackRequest, start_rollback
 from backout.releases import ReleaseStatus
+from backout.runs import locks
 from backout.runs.records import TERMINAL, RunResult, RunState
 from backout.runtime import Runtime
-from backout.store import Release, Run
+from backout.store import Release, Run, RunSubject
+from backout.subjects import Subject, SubjectKind
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +120,7 @@ class Watcher:
             live = releases.live(session, env, name)
             if live is None:
                 return f"{name}: nothing deployed yet, not watching"
-            active = session.scalars(
-                select(Run).where(
-                    Run.environment == env, Run.service == name, Run.state.not_in(TERMINAL)
-                )
-            ).first()
+            active = locks.active_run(session, env, Subject.service(name))
             if active is not None:
                 self._evaluators.pop(name, None)  # a breach held before the run is no evidence
                 self._bakes.forget(name)
@@ -346,7 +344,13 @@ def _watched_since(
     held against the version that replaced it."""
     last_run_end = session.scalars(
         select(Run.finished_at)
-        .where(Run.environment == environment, Run.service == service, Run.finished_at.is_not(None))
+        .join(RunSubject, RunSubject.run_id == Run.id)
+        .where(
+            Run.environment == environment,
+            RunSubject.subject_kind == SubjectKind.SERVICE.value,
+            RunSubject.subject_name == service,
+            Run.finished_at.is_not(None),
+        )
         .order_by(Run.finished_at.desc())
     ).first()
     moments = [m for m in (live.live_at, last_run_end) if m is not None]

@@ -21,10 +21,10 @@ from backout.db.connection import Connection
 from backout.db.migrations import MigrationStatus, migration_adapter_for
 from backout.db.settings_units import in_unit
 from backout.errors import RefusedError
-from backout.plans.database import database_subject
-from backout.runs.records import TERMINAL
+from backout.runs import locks
 from backout.runtime import Runtime
-from backout.store import BackupRecord, Run
+from backout.store import BackupRecord
+from backout.subjects import Subject
 
 
 @dataclass(frozen=True)
@@ -110,13 +110,7 @@ def expire_backups(runtime: Runtime, name: str, *, dry_run: bool, actor: str) ->
 def _refuse_while_a_run_is_going(runtime: Runtime, name: str) -> None:
     """A restore or revert of the database may be reading any of its backups right now."""
     with runtime.store.session() as session:
-        going = session.scalars(
-            select(Run.id).where(
-                Run.environment == runtime.environment,
-                Run.service == database_subject(name),
-                Run.state.not_in(list(TERMINAL)),
-            )
-        ).first()
+        going = locks.holder(session, runtime.environment, Subject.database(name))
     if going is not None:
         raise RefusedError(
             f"run {going} of {name!r} has not ended: it may be reading the backups retention "

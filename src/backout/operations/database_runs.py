@@ -15,16 +15,16 @@ from backout.incidents import open_incident, open_incident_for
 from backout.plans import Plan
 from backout.plans.database import (
     RestorePlacement,
-    database_subject,
     reset_plan,
     restore_plan,
     revert_plan,
 )
 from backout.runs.executor import IncidentOpener
-from backout.runs.records import StepState, get_run
+from backout.runs.records import StepState, get_run, subjects_of
 from backout.runs.start import NewRun, RunHandle, start_run
 from backout.runtime import Runtime
 from backout.store import Run
+from backout.subjects import Subject
 
 
 def plan_revert(runtime: Runtime, name: str, to: str, *, reason: str) -> tuple[Plan, RevertPlan]:
@@ -124,7 +124,7 @@ def _incident_opener(runtime: Runtime, actor: str, name: str, reason: str) -> In
     """Open (or join) the database's incident inside the run's own transaction."""
 
     def incident_for(session: Session, run: Run) -> int:
-        subject = database_subject(name)
+        subject = Subject.database(name).key
         incident = open_incident_for(session, runtime.environment, subject)
         if incident is None:
             incident = open_incident(
@@ -154,7 +154,7 @@ def live_data_after(runtime: Runtime, run_id: int) -> str:
     with runtime.store.session() as session:
         run = get_run(session, run_id)
         steps = {step.kind: step for step in run.steps}
-    name = run.service.removeprefix("db:")
+        name = subjects_of(run)[0].name
     switch, revert, reset = steps.get("db_switch"), steps.get("db_revert"), steps.get("db_reset")
     if switch is not None and switch.state == StepState.SUCCEEDED:
         kept = (switch.output or {}).get("kept_as", "another name")

@@ -13,13 +13,14 @@ from backout.errors import RefusedError
 from backout.flags import Flag
 from backout.incidents import open_incident, open_incident_for
 from backout.plans import OnTrigger, Plan, flag_first_plan, ramp_down_plan
-from backout.plans.feature_flag import FLAG_PLAN, check_stages, flag_subject, stage_label
+from backout.plans.feature_flag import FLAG_PLAN, check_stages, stage_label
 from backout.runs.executor import IncidentOpener
 from backout.runs.records import StepState, get_run
 from backout.runs.start import NewRun, RunHandle, start_run
 from backout.runtime import Runtime
 from backout.steps.flags import CUT_SHORT
 from backout.store import Incident, Run, Step
+from backout.subjects import Subject
 
 FLAG_FIRST_HOLD_CAP_S = 300.0
 
@@ -101,7 +102,7 @@ def _incident_opener(runtime: Runtime, actor: str, request: RampDown) -> Inciden
 
     def incident_for(session: Session, run: Run) -> int:
         env = runtime.environment
-        subjects = [*services, flag_subject(request.key)]
+        subjects = [*services, Subject.flag(request.key).key]
         found = [open_incident_for(session, env, subject) for subject in subjects]
         joined = max((incident.id for incident in found if incident is not None), default=None)
         if joined is not None:
@@ -110,7 +111,7 @@ def _incident_opener(runtime: Runtime, actor: str, request: RampDown) -> Inciden
         incident = open_incident(
             session,
             environment=env,
-            service=services[0] if services else flag_subject(request.key),
+            service=services[0] if services else Subject.flag(request.key).key,
             title=f"flag {request.key}: {request.reason}",
             trigger="manual",
             release_id=None,  # not the live release's incident: the watch loop keeps its own

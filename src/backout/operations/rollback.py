@@ -15,10 +15,11 @@ from backout.errors import (
     NothingToRollBackToError,
     RefusedError,
 )
-from backout.incidents import add_event, open_incident, open_incident_for
+from backout.incidents import EventKind, add_event, open_incident, open_incident_for
 from backout.plans import Plan, application_plan
 from backout.plans.database import schema_revert_steps
 from backout.releases import ReleaseStatus
+from backout.runs import locks
 from backout.runs.ownership import current_owner, owner_alive
 from backout.runs.records import (
     TERMINAL,
@@ -27,7 +28,6 @@ from backout.runs.records import (
     StepListener,
     StepState,
     get_run,
-    release_lock,
     unfinished_runs,
 )
 from backout.runs.start import NewRun, RunHandle, StoredRun, start_run
@@ -204,7 +204,7 @@ def approve_run(runtime: Runtime, run_id: int, actor: str) -> RunHandle:
             add_event(
                 session,
                 run.incident_id,
-                "approved",
+                EventKind.APPROVED,
                 f"run {run_id} approved by {actor}",
                 actor=actor,
                 run_id=run_id,
@@ -225,11 +225,16 @@ def abort_run(runtime: Runtime, run_id: int, actor: str, reason: str) -> None:
         # A process still acting on the run frees the service when its step ends, not before:
         # until then a second rollback would act on the same service at the same time.
         if not owner_alive(run.owner):
-            release_lock(session, run)
+            locks.release(session, run)
         audit(session, actor, "run.aborted", run.service, run_id=run_id, reason=reason)
         if run.incident_id is not None:
             add_event(
-                session, run.incident_id, "run_aborted", run.error, actor=actor, run_id=run_id
+                session,
+                run.incident_id,
+                EventKind.RUN_ABORTED,
+                run.error,
+                actor=actor,
+                run_id=run_id,
             )
 
 

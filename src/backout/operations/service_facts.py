@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from backout.releases import ReleaseStatus
 from backout.runs.records import TERMINAL
-from backout.store import Deployment, Incident, Release, Run
+from backout.store import Deployment, Incident, Release, Run, RunSubject
+from backout.subjects import SubjectKind
 
 _ENVIRONMENT: BindParameter[str] = bindparam("environment", type_=String())
 
@@ -44,9 +45,14 @@ _OPEN_INCIDENTS = (
     .where(Incident.environment == _ENVIRONMENT, Incident.status != "resolved")
     .order_by(Incident.id)
 )
-_ACTIVE_RUNS = (
-    select(Run.service, Run.id)
-    .where(Run.environment == _ENVIRONMENT, Run.state.not_in(TERMINAL))
+_ACTIVE_RUNS = (  # a run over several services is active for each of them
+    select(RunSubject.subject_name, Run.id)
+    .join(Run, Run.id == RunSubject.run_id)
+    .where(
+        Run.environment == _ENVIRONMENT,
+        Run.state.not_in(TERMINAL),
+        RunSubject.subject_kind == SubjectKind.SERVICE.value,
+    )
     .order_by(Run.id)
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from backout.config import ServiceConfig
 from backout.plans.base import Plan, StepSpec
 from backout.store import Release
+from backout.subjects import Subject
 
 
 def deploy_plan(
@@ -25,4 +26,11 @@ def deploy_plan(
         ),
     ]
     live = current.version if current else None
-    return Plan("deploy", service_name, live, release.version, steps, planned_while_live=live)
+    return Plan.single(
+        "deploy",
+        Subject.service(service_name),
+        steps,
+        from_version=live,
+        to_version=release.version,
+        live_when_planned=live,
+    )

@@ -119,11 +119,11 @@ class DatabaseVerify:
         name = params["database"]
         restored = restored_database(ctx, name) if params.get("of") == "restored" else None
         # Compare with the backup this run took, not whatever backup is newest by now.
-        backup_id = ctx.earlier_outputs.get("db_backup", {}).get("backup_id")
+        backup_id = (ctx.find_output("db_backup") or {}).get("backup_id")
         report, reference = verify_database(
             ctx.runtime, name, backup_id=backup_id, conninfo=restored.conninfo if restored else None
         )
-        known = set(ctx.earlier_outputs.get("db_revert", {}).get("problems_before", []))
+        known = set((ctx.find_output("db_revert") or {}).get("problems_before", []))
         new = [problem for problem in report.problems if problem not in known]
         if new:
             raise StepFailedError("integrity check failed: " + "; ".join(new))

@@ -16,17 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import select
-
 from backout import releases
 from backout.actions import flag_changes
 from backout.actions.flag_changes import FlagChanged
 from backout.durations import format_duration
 from backout.errors import StepFailedError
-from backout.incidents import add_event, mark_recovered
+from backout.incidents import EventKind, add_event, mark_recovered
 from backout.metrics import MetricSource, RuleVerdict, TriggerEvaluator
 from backout.steps.base import StepContext, StepOutcome
-from backout.store import Incident, Step
+from backout.store import Incident
 
 POLL_S = 0.1
 CUT_SHORT = "cut_short"  # the output key of a hold that turned the flag off on a trigger
@@ -214,13 +212,8 @@ def _where(flags: list[str], percent: int) -> str:
 
 def cut_short(ctx: StepContext) -> str | None:
     """Why an earlier hold of this run ended the ramp-down, if one did."""
-    with ctx.runtime.store.session() as session:
-        outputs = session.scalars(
-            select(Step.output).where(
-                Step.run_id == ctx.run_id, Step.position < ctx.position, Step.kind == "flag_hold"
-            )
-        )
-        return next((str(o[CUT_SHORT]) for o in outputs if o and o.get(CUT_SHORT)), None)
+    held = [e.output for e in ctx.earlier if e.kind == "flag_hold"]  # of any flag of the run
+    return next((str(o[CUT_SHORT]) for o in held if o.get(CUT_SHORT)), None)
 
 
 def _skipped_after(cut: str) -> StepOutcome:
@@ -242,7 +235,12 @@ def _on_run_incident(ctx: StepContext, change: FlagChanged, why: str) -> None:
     with ctx.runtime.store.session() as session:
         message = f"{change.sentence()}: {why}"
         add_event(
-            session, ctx.incident_id, "flag_changed", message, actor=ctx.actor, run_id=ctx.run_id
+            session,
+            ctx.incident_id,
+            EventKind.FLAG_CHANGED,
+            message,
+            actor=ctx.actor,
+            run_id=ctx.run_id,
         )
 
 
@@ -251,7 +249,12 @@ def _note_on_incident(ctx: StepContext, message: str) -> None:
         return
     with ctx.runtime.store.session() as session:
         add_event(
-            session, ctx.incident_id, "trigger_fired", message, actor=ctx.actor, run_id=ctx.run_id
+            session,
+            ctx.incident_id,
+            EventKind.TRIGGER_FIRED,
+            message,
+            actor=ctx.actor,
+            run_id=ctx.run_id,
         )
 
 

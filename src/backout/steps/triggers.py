@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from backout import releases
 from backout.errors import StepFailedError
-from backout.incidents import IncidentStatus, add_event
+from backout.incidents import EventKind, IncidentStatus, add_event
 from backout.metrics import TriggerEvaluator
 from backout.steps.base import StepContext
 from backout.store import Incident
@@ -50,4 +50,11 @@ def _reopen_incident(ctx: StepContext, message: str) -> None:
         incident = session.get(Incident, ctx.incident_id)
         if incident is not None:
             incident.status = IncidentStatus.INVESTIGATING
-            add_event(session, incident.id, "reopened", message, actor="backout", run_id=ctx.run_id)
+            add_event(
+                session,
+                incident.id,
+                EventKind.REOPENED,
+                message,
+                actor="backout",
+                run_id=ctx.run_id,
+            )

@@ -12,8 +12,9 @@ from backout.store.models import (
     Incident,
     Release,
     Run,
-    ServiceLock,
+    RunSubject,
     Step,
+    SubjectLock,
     TimelineEvent,
     utcnow,
 )
@@ -29,9 +30,10 @@ __all__ = [
     "Incident",
     "Release",
     "Run",
-    "ServiceLock",
+    "RunSubject",
     "Step",
     "Store",
+    "SubjectLock",
     "TimelineEvent",
     "utcnow",
 ]

@@ -94,6 +94,8 @@ class Run(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     environment: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(32))
+    # The run's first subject as a person reads it (`backend`, `database:main`): a label to list
+    # and filter by; what the run acts on is in `subjects`, typed.
     service: Mapped[str] = mapped_column(String(128), index=True)
     from_release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
     target_release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
@@ -112,6 +114,9 @@ class Run(Base):
     restore_s: Mapped[float | None]  # how long the restore itself took
 
     steps: Mapped[list[Step]] = relationship(order_by="Step.position", back_populates="run")
+    subjects: Mapped[list[RunSubject]] = relationship(
+        order_by="RunSubject.position", back_populates="run"
+    )
     from_release: Mapped[Release | None] = relationship(foreign_keys=[from_release_id])
     target_release: Mapped[Release | None] = relationship(foreign_keys=[target_release_id])
 
@@ -127,6 +132,8 @@ class Step(Base):
     position: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(256))
+    subject_kind: Mapped[str | None] = mapped_column(String(16))  # what the step acts on
+    subject_name: Mapped[str | None] = mapped_column(String(128))
     params: Mapped[dict[str, Any]]
     state: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -177,15 +184,33 @@ class TimelineEvent(Base):
     incident: Mapped[Incident] = relationship(back_populates="events")
 
 
-class ServiceLock(Base):
-    """One row per locked (environment, service): inserting it is taking the lock."""
+class SubjectLock(Base):
+    """One row per locked (environment, subject): inserting it is taking the lock. A lock
+    belongs to its run, not to a process: it is freed when the run ends."""
 
-    __tablename__ = "service_locks"
+    __tablename__ = "subject_locks"
 
     environment: Mapped[str] = mapped_column(String(64), primary_key=True)
-    service: Mapped[str] = mapped_column(String(128), primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    subject_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject_name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RunSubject(Base):
+    """A subject a run acts on, in the run's order; with the versions a release plan moves
+    that service between (a several-service rollback has one pair per service)."""
+
+    __tablename__ = "run_subjects"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_name: Mapped[str] = mapped_column(String(128))
+    from_version: Mapped[str | None] = mapped_column(String(128))
+    target_version: Mapped[str | None] = mapped_column(String(256))
+
+    run: Mapped[Run] = relationship(back_populates="subjects")
 
 
 class ApiToken(Base):

@@ -97,7 +97,7 @@ def _accept(runtime: Runtime, controller: Controller, handle: RunHandle) -> RunA
 
 def _plan_out(plan: Plan) -> PlanOut:
     return PlanOut(
-        service=plan.service,
+        service=plan.subject.name,
         from_version=plan.from_version,
         to_version=plan.target_version,
         steps=[PlannedStepOut(kind=s.kind, title=s.title, params=s.params) for s in plan.steps],

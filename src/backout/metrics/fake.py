@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from backout.durations import Duration
 from backout.metrics.base import MetricCatalogue, MetricsSnapshot, Unit
-from backout.metrics.probe import HTTP_METRICS
+from backout.metrics.http import HTTP_METRICS
 from backout.registry import PluginContext, PluginSettings
 
 HEALTHY = MetricsSnapshot(

@@ -16,7 +16,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from backout.config import ProbeSettings
-from backout.metrics.base import MetricCatalogue, MetricInfo, MetricsSnapshot, Unit
+from backout.metrics.base import MetricsSnapshot
+from backout.metrics.http import HTTP_METRICS
 from backout.registry import PluginContext
 
 if TYPE_CHECKING:
@@ -25,18 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MIN_SAMPLES_FOR_PERCENTILES = 5
-
-HTTP_METRICS = MetricCatalogue(
-    {
-        "error_rate": MetricInfo(Unit.FRACTION, "error rate", "errors"),
-        "latency_p50": MetricInfo(Unit.SECONDS, "p50"),
-        "latency_p95": MetricInfo(Unit.SECONDS, "p95", "p95"),
-        "latency_p99": MetricInfo(Unit.SECONDS, "p99"),
-        "request_rate": MetricInfo(Unit.PER_SECOND, "request rate"),
-    },
-    sample_noun="requests",
-)
-"""What the probe measures of the requests it sends (an answer >= 500, or none, is an error)."""
 
 
 @dataclass(frozen=True)

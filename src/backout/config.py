@@ -97,14 +97,16 @@ class StateSettings(_Section):
     )
 
 
-Metric = Literal["error_rate", "latency_p50", "latency_p95", "latency_p99", "request_rate"]
-
-
 class TriggerRule(_Section):
-    """A condition on a probe metric that, held for `for`, fires an incident."""
+    """A condition on a metric of the service's source that, held for `for`, fires an incident."""
 
     name: str = Field(description="Shown in the incident and the watch loop's sentence.")
-    metric: Metric = Field(description="Which probe metric the rule reads.")
+    metric: str = Field(
+        min_length=1,
+        description="Which metric of the service's metric source the rule reads (the probe's: "
+        "error_rate, latency_p50, latency_p95, latency_p99, request_rate); `backout check` "
+        "refuses one the source does not provide.",
+    )
     above: float | None = Field(None, description="Fire when the metric exceeds this value.")
     above_baseline: float | None = Field(
         None,
@@ -130,7 +132,11 @@ class TriggerRule(_Section):
 
 
 class ProbeSettings(_Section):
-    """The built-in synthetic probe: steady requests whose outcomes feed the triggers."""
+    """The built-in synthetic probe: steady requests whose outcomes feed the triggers.
+
+    Here rather than in metrics/probe.py because a service's `probe:` section (shorthand for
+    `metrics: {type: probe, ...}`) is validated with the rest of the config.
+    """
 
     url: str = Field(description="The URL to request, usually a core endpoint.")
     method: Literal["GET", "HEAD", "POST"] = "GET"
@@ -165,7 +171,14 @@ class ServiceConfig(_Section):
     health_timeout: PositiveDuration = Field(
         timedelta(seconds=60), description="How long health checks may take to pass."
     )
-    probe: ProbeSettings | None = Field(None, description="Synthetic traffic for the triggers.")
+    probe: ProbeSettings | None = Field(
+        None, description="Shorthand for `metrics: {type: probe, ...}`: synthetic traffic."
+    )
+    metrics: PluginSpec | None = Field(
+        None,
+        description="Where the triggers' metrics come from, picked by `type:` (probe, fake); "
+        "none: the triggers are unarmed.",
+    )
     triggers: list[TriggerRule] = Field(default_factory=list)
     policy: Literal["rollback", "approve", "notify", "flag_first"] = Field(
         "approve",
@@ -200,6 +213,23 @@ class ServiceConfig(_Section):
         description="The database (under databases:) whose schema revision each release "
         "expects: a rollback reverts the schema first when the target expects an older one.",
     )
+
+    @model_validator(mode="after")
+    def _one_metric_source(self) -> ServiceConfig:
+        if self.probe is not None and self.metrics is not None:
+            raise ValueError(
+                "give either 'probe' or 'metrics', not both ('probe: {...}' is shorthand for "
+                "'metrics: {type: probe, ...}')"
+            )
+        return self
+
+    def metric_source(self) -> tuple[PluginSpec, str] | None:
+        """The metric source's section and its key (`metrics`, or `probe` for the shorthand)."""
+        if self.metrics is not None:
+            return self.metrics, "metrics"
+        if self.probe is not None:
+            return PluginSpec(type="probe", **self.probe.model_dump()), "probe"
+        return None
 
     @model_validator(mode="after")
     def _restore_ends_at_full_traffic(self) -> ServiceConfig:

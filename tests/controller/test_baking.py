@@ -14,7 +14,7 @@ from backout import releases
 from backout.clock import ManualClock
 from backout.controller.baking import MIN_BAKE_SAMPLES
 from backout.controller.watch import Watcher
-from backout.metrics import FakeMetricHub, MetricsSnapshot
+from backout.metrics import FakeMetricHub, FakeMetricSource, MetricsSnapshot
 from backout.metrics.probe import Sample, summarise
 from backout.operations.deploy import deploy
 from backout.releases import ReleaseStatus
@@ -25,10 +25,11 @@ BAKE_S = 10
 WINDOW_S = 30.0
 
 
-class SampledSource:
+class SampledSource(FakeMetricSource):
     """A probe's sliding window on the manual clock: the test says when requests were sent."""
 
     def __init__(self, clock: ManualClock) -> None:
+        super().__init__()
         self.clock = clock
         self.samples: list[Sample] = []
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from backout.releases import ReleaseStatus
 from backout.runs.records import RunState
 from backout.runtime import Runtime
 
-FAILING = replace(HEALTHY, error_rate=0.12)
+FAILING = HEALTHY.with_values(error_rate=0.12)
 
 
 class BadReleaseMetrics(FakeMetricSource):

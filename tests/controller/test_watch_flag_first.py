@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from backout.releases import ReleaseStatus
 from backout.runs.records import RunState
 from backout.runtime import Runtime
 
-FAILING = replace(HEALTHY, error_rate=0.12)
+FAILING = HEALTHY.with_values(error_rate=0.12)
 FIRED = "api 1.1.0: error rate 12.0% > 5.0% for 1.0s"
 
 

@@ -1,8 +1,8 @@
 """The watch loop: each cycle takes a fresh snapshot per service and decides, in one sentence.
 
 `run_cycle()` walks a ladder of early returns for every service — nothing deployed, a run in
-progress, stopped by a person (`backout stop`), a flag-first run that ended, no probe, a
-trigger firing, a trigger holding, a release that has baked (see baking.py), healthy — and
+progress, stopped by a person (`backout stop`), a flag-first run that ended, no metric source,
+a trigger firing, a trigger holding, a release that has baked (see baking.py), healthy — and
 returns what it decided ("backend 1.1.0: error rate 31.0% > 5.0%
 for 1.0s, rolling back to 1.0.0 (run 3, incident 2)"). The sentence is logged, served by the
 API and asserted in tests.
@@ -31,7 +31,13 @@ from backout.controller.background import BackgroundRuns
 from backout.controller.baking import GAP_INTERVALS, MIN_GAP, BakeProgress, BakeTracker
 from backout.errors import BackoutError
 from backout.incidents import open_incident, open_incident_for
-from backout.metrics import MetricSource, RuleVerdict, TriggerEvaluator, measure_baseline
+from backout.metrics import (
+    MetricCatalogue,
+    MetricSource,
+    RuleVerdict,
+    back_under,
+    measure_baseline,
+)
 from backout.operations.flag_runs import (
     failed_step_message,
     flag_first_runs,
@@ -45,6 +51,7 @@ from backout.runs.records import TERMINAL, RunResult, RunState
 from backout.runtime import Runtime
 from backout.store import Release, Run, RunSubject
 from backout.subjects import Subject, SubjectKind
+from backout.triggers import ArmedTriggers, Baseline, arm, last_good_baseline
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +92,7 @@ class Watcher:
         self.on_change = on_change
         self.runner = runner or BackgroundRuns()  # where the rollbacks it starts go on
         self.last_decisions: dict[str, str] = {}
-        self._evaluators: dict[str, tuple[int, TriggerEvaluator]] = {}
+        self._armed: dict[str, tuple[int, ArmedTriggers]] = {}  # by service, with the release
         self._flag_first: dict[int, _FlagFirst] = {}  # by run id, until its end is said
         self._bakes = BakeTracker()
 
@@ -122,13 +129,13 @@ class Watcher:
                 return f"{name}: nothing deployed yet, not watching"
             active = locks.active_run(session, env, Subject.service(name))
             if active is not None:
-                self._evaluators.pop(name, None)  # a breach held before the run is no evidence
+                self._armed.pop(name, None)  # a breach held before the run is no evidence
                 self._bakes.forget(name)
                 state = f"run {active.id} is {active.state}"
                 return f"{name} {live.version}: {state}, triggers wait for it"
             stopped = releases.stopped_by_hand(session, env, name)
             if stopped is not None:  # a stopped service is no failing release to roll back
-                self._evaluators.pop(name, None)
+                self._armed.pop(name, None)
                 self._bakes.forget(name)
                 return (
                     f"{name} {live.version}: stopped by {stopped.actor}, not watching until "
@@ -138,45 +145,44 @@ class Watcher:
             if mitigated is not None:
                 return mitigated
             unmitigated = self._unmitigated(session, name, live)
-            good = releases.last_known_good(session, env, name)
-            baseline = good.baseline if good is not None else None
+            baseline = last_good_baseline(session, env, name)
             since = _watched_since(session, env, name, live)
         if unmitigated is not None:
             return self._roll_back_unmitigated(name, live, unmitigated)
-        source = runtime.metrics(name)
-        if source is None:
+        armed = self._armed_for(name, live, baseline)
+        if armed is None:
             return f"{name} {live.version}: no probe configured, triggers unarmed"
-        snapshot = source.snapshot(since=since.timestamp() if since else None)
-        bake = self._bake(name, live, source) if live.status == ReleaseStatus.LIVE else None
-        verdicts = self._evaluator(name, live).evaluate(snapshot, baseline)
-        firing = [v for v in verdicts if v.firing]
-        if firing:
-            return self._fire(name, live, firing)
-        holding = [v for v in verdicts if v.breached]
-        if holding:
-            return f"{name} {live.version}: {holding[0].sentence()}, holding"
+        reading = armed.read(since.timestamp() if since else None)
+        snapshot = reading.snapshot
+        bake = self._bake(name, live, armed.source) if live.status == ReleaseStatus.LIVE else None
+        if reading.firing:
+            return self._fire(name, live, reading.firing)
+        if reading.holding:
+            return f"{name} {live.version}: {reading.holding[0].sentence()}, holding"
         if bake is None:
             return f"{name} {live.version}: healthy ({snapshot.summary()})"
         if bake.baked:
             return self._promote(name, live, bake)
         return f"{name} {live.version}: healthy ({snapshot.summary()}), {bake.sentence()}"
 
-    def _evaluator(self, name: str, live: Release) -> TriggerEvaluator:
-        """One evaluator per live release: a new release starts with no held breach."""
-        known = self._evaluators.get(name)
-        if known is None or known[0] != live.id:
-            rules = self.runtime.config.service(name).triggers
-            known = self._evaluators[name] = (
-                live.id,
-                TriggerEvaluator(rules, self.runtime.clock.monotonic),
-            )
+    def _armed_for(self, name: str, live: Release, baseline: Baseline) -> ArmedTriggers | None:
+        """The triggers armed for the live release: a new release starts with no held breach,
+        and so does a new last known good (its baseline is another)."""
+        known = self._armed.get(name)
+        if known is None or known[0] != live.id or known[1].baseline != baseline:
+            armed = arm(self.runtime, name, baseline)
+            if armed is None:
+                return None
+            known = self._armed[name] = (live.id, armed)
         return known[1]
 
     def _bake(self, name: str, live: Release, source: MetricSource) -> BakeProgress:
         """Count this cycle towards the live release's bake (or restart it after a gap)."""
         config = self.runtime.config
         service = config.service(name)
-        intervals = [config.watch.interval] + ([service.probe.interval] if service.probe else [])
+        intervals = [config.watch.interval]
+        if source.sample_interval is not None:
+            intervals.append(source.sample_interval)
         return self._bakes.watch(
             name,
             live.id,
@@ -287,11 +293,15 @@ class Watcher:
             del self._flag_first[run_id]
             if run.state == RunState.SUCCEEDED:
                 return (
-                    f"{name} {live.version}: {_back_under(started.rule)} with "
+                    f"{name} {live.version}: {self._back_under(name, started.rule)} with "
                     f"{', '.join(started.flags)} off: mitigated by the flag, no redeploy "
                     f"(run {run_id}, incident {started.incident_id})"
                 )
         return None
+
+    def _back_under(self, name: str, rule: TriggerRule) -> str:
+        source = self.runtime.metrics(name)
+        return back_under(rule, source.provides if source else MetricCatalogue({}))
 
     def _unmitigated(self, session: Session, name: str, live: Release) -> _Unmitigated | None:
         """The live release's open incident, if its flag-first run failed and nothing followed.
@@ -364,17 +374,3 @@ def _has_run(session: Session, incident_id: int) -> bool:
 def _has_rollback(session: Session, incident_id: int) -> bool:
     query = select(Run.id).where(Run.incident_id == incident_id, Run.kind == "application")
     return session.scalars(query).first() is not None
-
-
-def _back_under(rule: TriggerRule) -> str:
-    """'error rate back under 5%': what a quiet trigger says of its threshold."""
-    metric = rule.metric.replace("_", " ").replace("latency p", "p")
-    if rule.above is None:
-        return f"{metric} back under {rule.above_baseline:g}x its baseline"
-    if rule.metric == "error_rate":
-        threshold = f"{rule.above * 100:g}%"
-    elif rule.metric.startswith("latency"):
-        threshold = f"{rule.above * 1000:g}ms"
-    else:
-        threshold = f"{rule.above:g}/s"
-    return f"{metric} back under {threshold}"

@@ -72,7 +72,8 @@ class _Mitigation:
         if self.at is not None or source is None:
             return
         recent = source.snapshot(since=time.time() - 1.0)
-        if recent.samples >= 5 and recent.error_rate < self._threshold:
+        error_rate = recent.value("error_rate")
+        if recent.samples >= 5 and error_rate is not None and error_rate < self._threshold:
             self.at = self._runtime.clock.now()
 
 

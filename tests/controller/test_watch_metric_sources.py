@@ -11,7 +11,7 @@ import yaml
 from backout.clock import ManualClock
 from backout.controller.watch import Watcher
 from backout.operations.deploy import deploy
-from backout.runs.executor import Executor, RunState
+from backout.runs.records import RunState
 from backout.runtime import Runtime
 
 
@@ -42,7 +42,7 @@ def test_a_trigger_on_a_metric_of_a_configured_source_fires(tmp_path: Path) -> N
     )
     runtime = Runtime.open(path, clock=ManualClock(datetime.now(UTC)))
     try:
-        done = deploy(runtime, Executor(runtime, actor="test"), "worker", "1.0.0", ref=None)
+        done = deploy(runtime, "worker", "1.0.0", ref=None, actor="test")
         assert done.state is RunState.SUCCEEDED, done.message
 
         assert Watcher(runtime).run_cycle() == [

@@ -8,6 +8,7 @@ registry builds them, so their errors carry the same key paths.
 
 from __future__ import annotations
 
+import graphlib
 import itertools
 import os
 import re
@@ -207,6 +208,11 @@ class ServiceConfig(_Section):
         description="Feature flags (under flags.definitions or the flag service) guarding new "
         "code paths of this service: with policy flag_first they are turned off before any "
         "rollback.",
+    )
+    depends_on: list[str] = Field(
+        default_factory=list,
+        description="Services this one needs (an API behind a front end). A rollback of "
+        "several services stops traffic to dependants first and brings dependencies back first.",
     )
     database: str | None = Field(
         None,
@@ -408,6 +414,39 @@ class Config(_Section):
                     f"digit (e.g. backend, checkout-api), got {name!r}"
                 )
         return section
+
+    @model_validator(mode="after")
+    def _dependencies_are_services_without_a_cycle(self) -> Config:
+        for name, service in self.services.items():
+            unknown = [d for d in service.depends_on if d not in self.services or d == name]
+            if unknown:
+                known = ", ".join(n for n in self.services if n != name) or "(none)"
+                raise ValueError(
+                    f"services.{name}.depends_on names {', '.join(map(repr, unknown))}, not "
+                    f"another service (known: {known})"
+                )
+        try:
+            self.dependency_order(list(self.services))
+        except graphlib.CycleError as cycle:
+            loop = " → ".join(reversed(cycle.args[1]))
+            raise ValueError(
+                f"services depend on each other in a cycle: {loop}; remove one depends_on"
+            ) from None
+        return self
+
+    def dependency_order(self, names: list[str]) -> list[str]:
+        """`names` with every service after the services it depends on (directly or not);
+        ties by name. graphlib.CycleError for a cycle (refused when the config loads)."""
+        graph = {n: set(self.services[n].depends_on) for n in sorted(self.services)}
+        sorter = graphlib.TopologicalSorter(graph)
+        sorter.prepare()
+        order: list[str] = []
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready())
+            order += ready
+            sorter.done(*ready)
+        wanted = set(names)
+        return [n for n in order if n in wanted]
 
     @model_validator(mode="after")
     def _service_databases_exist(self) -> Config:

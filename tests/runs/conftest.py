@@ -93,7 +93,13 @@ class Site:
 
     # --- configuration ---------------------------------------------------------------------
 
-    def configure(self, *, retries: int = 2, **api_driver: Any) -> None:
+    def configure(
+        self,
+        *,
+        retries: int = 2,
+        depends_on: dict[str, list[str]] | None = None,
+        **api_driver: Any,
+    ) -> None:
         """(Re)write backout.yaml; `api_driver` are the fake driver's settings of service api."""
         services = {
             name: {
@@ -103,6 +109,7 @@ class Site:
                 "monitor": "0s",
                 "traffic_hold": "0s",
                 "steps": {"retries": retries},
+                "depends_on": (depends_on or {}).get(name, []),
             }
             for name in SERVICES
         }

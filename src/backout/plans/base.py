@@ -66,6 +66,11 @@ class Plan:
         """`backend`, `backend, frontend`, `database main`: what a person reads."""
         return ", ".join(target.subject.label for target in self.targets)
 
+    @property
+    def aims(self) -> str:
+        """`backend to 1.0.0`, `backend to 1.0.0, frontend to 2.3.1`: each target and its aim."""
+        return ", ".join(f"{t.subject.label} to {t.to_version}" for t in self.targets)
+
     def subjects(self) -> list[Subject]:
         """Every subject the run locks: its targets and what its steps act on."""
         acted_on = [spec.subject for spec in self.steps if spec.subject is not None]

@@ -194,7 +194,7 @@ class Executor:
             session,
             run,
             EventKind.RUN_PLANNED,
-            f"{run_label(plan.kind)} of {plan.label} to {plan.target_version} planned "
+            f"{run_label(plan.kind)} of {plan.aims} planned "
             f"as run {run.id} ({len(plan.steps)} steps): {reason}",
         )
 
@@ -438,7 +438,7 @@ class Executor:
             run.finished_at = utcnow()
             locks.release(session, run)
             target = run.target or "?"
-            message = f"{run_label(run.kind)} of {run.service} to {target} {state}"
+            message = f"{run_label(run.kind)} of {_aims(run)} {state}"
             if error:
                 message += f": {error}"
             if run.kind == "deploy" and state is RunState.FAILED:
@@ -516,6 +516,12 @@ def _refuse_if_moved_on(session: Session, environment: str, plan: Plan) -> None:
                 f"{now or 'none'} is live now: nothing was changed",
                 hint="look at it again (backout status), then plan it again",
             )
+
+
+def _aims(run: Run) -> str:
+    """What the run aims at, as Plan.aims says it."""
+    aims = [f"{s.subject_name} to {s.target_version}" for s in run.subjects]
+    return ", ".join(aims) if len(aims) > 1 else f"{run.service} to {run.target or '?'}"
 
 
 def _step_row(session: Session, step_id: int) -> Step:

@@ -71,7 +71,8 @@ def test_an_unknown_option_is_a_usage_error(backout: Backout) -> None:
 
 
 def test_a_missing_argument_is_a_usage_error(backout: Backout) -> None:
-    backout("rollback").refused(USAGE, "Missing argument")
+    backout("run", "show").refused(USAGE, "Missing argument")
+    backout("rollback").refused(USAGE, "name the service(s) to roll back, or give --all")
 
 
 def test_an_argument_of_the_wrong_type_is_a_usage_error(backout: Backout) -> None:

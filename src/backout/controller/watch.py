@@ -29,6 +29,7 @@ from backout import releases
 from backout.config import TriggerRule
 from backout.controller.background import BackgroundRuns
 from backout.controller.baking import GAP_INTERVALS, MIN_GAP, BakeProgress, BakeTracker
+from backout.controller.cycle_facts import CycleFacts, read_cycle_facts
 from backout.errors import BackoutError
 from backout.incidents import open_incident, open_incident_for
 from backout.metrics import (
@@ -46,12 +47,10 @@ from backout.operations.flag_runs import (
 )
 from backout.operations.rollback import RollbackRequest, start_rollback
 from backout.releases import ReleaseStatus
-from backout.runs import locks
 from backout.runs.records import TERMINAL, RunResult, RunState
 from backout.runtime import Runtime
-from backout.store import Release, Run, RunSubject
-from backout.subjects import Subject, SubjectKind
-from backout.triggers import ArmedTriggers, Baseline, arm, last_good_baseline
+from backout.store import Release, Run
+from backout.triggers import ArmedTriggers, Baseline, arm
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +97,12 @@ class Watcher:
 
     def run_cycle(self) -> list[str]:
         """One pass over every service; returns what was decided for each."""
+        with self.runtime.store.session() as session:
+            facts = read_cycle_facts(session, self.runtime.environment)
         decisions = []
         for name in self.runtime.config.services:
             try:
-                decision = self._cycle_service(name)
+                decision = self._cycle_service(name, facts)
             except BackoutError as error:
                 decision = f"{name}: cannot evaluate: {error.message}"
             if decision != self.last_decisions.get(name):
@@ -120,33 +121,33 @@ class Watcher:
     def wait_for_runs(self, timeout: float | None = None) -> list[RunResult]:
         return self.runner.wait(timeout)
 
-    def _cycle_service(self, name: str) -> str:  # noqa: PLR0911 - the ladder is the design
-        runtime = self.runtime
-        env = runtime.environment
-        with runtime.store.session() as session:
-            live = releases.live(session, env, name)
-            if live is None:
-                return f"{name}: nothing deployed yet, not watching"
-            active = locks.active_run(session, env, Subject.service(name))
-            if active is not None:
-                self._armed.pop(name, None)  # a breach held before the run is no evidence
-                self._bakes.forget(name)
-                state = f"run {active.id} is {active.state}"
-                return f"{name} {live.version}: {state}, triggers wait for it"
-            stopped = releases.stopped_by_hand(session, env, name)
-            if stopped is not None:  # a stopped service is no failing release to roll back
-                self._armed.pop(name, None)
-                self._bakes.forget(name)
-                return (
-                    f"{name} {live.version}: stopped by {stopped.actor}, not watching until "
-                    "it is deployed again"
-                )
-            mitigated = self._flag_first_mitigated(session, name, live)
-            if mitigated is not None:
-                return mitigated
-            unmitigated = self._unmitigated(session, name, live)
-            baseline = last_good_baseline(session, env, name)
-            since = _watched_since(session, env, name, live)
+    def _cycle_service(self, name: str, facts: CycleFacts) -> str:  # noqa: PLR0911 - the ladder is the design
+        live = facts.live.get(name)
+        if live is None:
+            return f"{name}: nothing deployed yet, not watching"
+        active = facts.active_runs.get(name)
+        if active is not None:
+            self._armed.pop(name, None)  # a breach held before the run is no evidence
+            self._bakes.forget(name)
+            state = f"run {active.id} is {active.state}"
+            return f"{name} {live.version}: {state}, triggers wait for it"
+        stopped = facts.stopped.get(name)
+        if stopped is not None:  # a stopped service is no failing release to roll back
+            self._armed.pop(name, None)
+            self._bakes.forget(name)
+            return (
+                f"{name} {live.version}: stopped by {stopped.actor}, not watching until "
+                "it is deployed again"
+            )
+        unmitigated = None
+        if self._flag_first_concerns(name):
+            with self.runtime.store.session() as session:
+                mitigated = self._flag_first_mitigated(session, name, live)
+                if mitigated is not None:
+                    return mitigated
+                unmitigated = self._unmitigated(session, name, live)
+        baseline = facts.baseline(name)
+        since = _watched_since(live, facts.last_run_end.get(name))
         if unmitigated is not None:
             return self._roll_back_unmitigated(name, live, unmitigated)
         armed = self._armed_for(name, live, baseline)
@@ -284,6 +285,11 @@ class Watcher:
         run.execute_in_background(self.runner)
         return run.run_id
 
+    def _flag_first_concerns(self, name: str) -> bool:
+        """Whether flag first has something to say of `name` this cycle (a store read)."""
+        started_here = any(started.service == name for started in self._flag_first.values())
+        return started_here or self.runtime.config.service(name).policy == "flag_first"
+
     def _flag_first_mitigated(self, session: Session, name: str, live: Release) -> str | None:
         """Once, for a flag-first run this watcher started that has ended well: say so."""
         for run_id, started in list(self._flag_first.items()):
@@ -346,23 +352,10 @@ class Watcher:
         return f"{what}, rolling back{gate} (run {run.run_id}, incident {incident_id})"
 
 
-def _watched_since(
-    session: Session, environment: str, service: str, live: Release
-) -> datetime | None:
+def _watched_since(live: Release, last_run_end: datetime | None) -> datetime | None:
     """What the triggers judge: the live release since it went live *and* since the last run of
     the service ended — so a rolled-back release's errors, still in the probe's window, are not
     held against the version that replaced it."""
-    last_run_end = session.scalars(
-        select(Run.finished_at)
-        .join(RunSubject, RunSubject.run_id == Run.id)
-        .where(
-            Run.environment == environment,
-            RunSubject.subject_kind == SubjectKind.SERVICE.value,
-            RunSubject.subject_name == service,
-            Run.finished_at.is_not(None),
-        )
-        .order_by(Run.finished_at.desc())
-    ).first()
     moments = [m for m in (live.live_at, last_run_end) if m is not None]
     return max(moments) if moments else None
 

@@ -237,8 +237,8 @@ class SideCluster:
         try:
             if (self.data_dir / "postmaster.pid").exists() and not self.throwaway:
                 self._pg_ctl_stop("fast")
-                if (self.data_dir / "postmaster.pid").exists():
-                    self._pg_ctl_stop("immediate")
+            if (self.data_dir / "postmaster.pid").exists():
+                self._pg_ctl_stop("immediate")
         finally:
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
 

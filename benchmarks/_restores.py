@@ -239,12 +239,12 @@ def measure_table_restore(bench: Bench, runs: int, table: str = TABLE) -> dict[s
             bench.clear()
         seconds[kind].append(run_s)
         archive_current_wal(bench.conninfo)
-    table, cli, full = (median(seconds[k]) for k in ("table", "cli", "full"))
+    one, cli, full = (median(seconds[k]) for k in ("table", "cli", "full"))
     return {
-        "table_restore_s": table,
+        "table_restore_s": one,
         "table_restore_cli_s": cli,
         "full_restore_s": full,
-        "table_restore_ratio": round(table / full, 3),
+        "table_restore_ratio": round(one / full, 3),
         "table_restore_cli_ratio": round(cli / full, 3),
         "table_restore_runs_s": rounded(seconds["table"]),
         "table_restore_cli_runs_s": rounded(seconds["cli"]),

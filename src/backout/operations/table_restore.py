@@ -6,8 +6,9 @@ the backup never restored into the live database itself:
 - First the backup is restored elsewhere. pg_dump: only that table, into a temporary database
   `backout_restore_<random>` on the live server (the whole backup when the table cannot come
   alone, e.g. it uses an enum of the backup); dropped afterwards. pgBackRest: the backup or the
-  moment, into `<state>/table-restores/<database>/`, started as a side cluster, then stopped and
-  deleted. Only pgBackRest reaches a time.
+  moment, only the live database's files where pgBackRest can select them, into
+  `<state>/table-restores/<database>/`, started as a throwaway side cluster (no fsync: it is
+  read once), then stopped and deleted. Only pgBackRest reaches a time.
 - Beside (the default): a new table, `<table>_restored_<YYYYmmddHHMMSS>` (UTC) in the table's
   schema or the name given, never one that exists. Its DDL is built from the restored table's
   catalog (name, `format_type()`, collation, NOT NULL) — simpler and safer than renaming inside
@@ -19,8 +20,8 @@ the backup never restored into the live database itself:
   locks it, TRUNCATEs it and loads the rows: any failure (say a foreign key of a restored row no
   longer holds) leaves it as it was. Its triggers fire as for any COPY; sequences are not moved.
 - Rows stream through COPY in both directions (binary when every column has a built-in type,
-  else text with both sessions on the same date, zone and float settings), never held in memory
-  whole; the restored row count is COPY's own.
+  else text with both sessions on the same date, zone and float settings), read by psql and
+  never held in memory whole (table_copy.py); the restored row count is COPY's own.
 
 A table the live database no longer has (dropped by mistake) is looked up in the backup:
 `--as bookings` brings it back under its own name. Not an executor run: nothing resumes after a

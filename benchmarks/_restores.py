@@ -215,7 +215,7 @@ def check_rows(bench: Bench, conninfo: str, how: str) -> int:
     return int(found)
 
 
-def measure_table_restore(bench: Bench, runs: int) -> dict[str, Any]:
+def measure_table_restore(bench: Bench, runs: int, table: str = TABLE) -> dict[str, Any]:
     """`db restore-table` of one table to the PITR target — in-process, timed in parts, and as
     the `backout` program itself — against a whole restore + start to it, in rotating order;
     each copy's WAL archived before the next run."""
@@ -227,11 +227,11 @@ def measure_table_restore(bench: Bench, runs: int) -> dict[str, Any]:
     for run, kind in enumerate(rotating(runs, "table", "cli", "full")):
         os.sync()
         if kind == "table":
-            run_s, restored_rows, run_parts = restore_one_table(bench, f"{TABLE}_copy_{run}")
+            run_s, restored_rows, run_parts = restore_one_table(bench, table, f"copy_{run}")
             parts.append(run_parts)
             rows.add(restored_rows)
         elif kind == "cli":
-            run_s, restored_rows = restore_one_table_cli(bench, f"{TABLE}_cli_{run}")
+            run_s, restored_rows = restore_one_table_cli(bench, table, f"cli_copy_{run}")
             rows.add(restored_rows)
         else:
             run_s, side = timed(lambda: bench.side(target))
@@ -239,18 +239,18 @@ def measure_table_restore(bench: Bench, runs: int) -> dict[str, Any]:
             bench.clear()
         seconds[kind].append(run_s)
         archive_current_wal(bench.conninfo)
-    table, cli, full = (median(seconds[k]) for k in ("table", "cli", "full"))
+    one, cli, full = (median(seconds[k]) for k in ("table", "cli", "full"))
     return {
-        "table_restore_s": table,
+        "table_restore_s": one,
         "table_restore_cli_s": cli,
         "full_restore_s": full,
-        "table_restore_ratio": round(table / full, 3),
+        "table_restore_ratio": round(one / full, 3),
         "table_restore_cli_ratio": round(cli / full, 3),
         "table_restore_runs_s": rounded(seconds["table"]),
         "table_restore_cli_runs_s": rounded(seconds["cli"]),
         "full_restore_runs_s": rounded(seconds["full"]),
         "table_restore_parts_s": median_parts(parts),
-        "table_restored": TABLE,
+        "table_restored": table,
         "table_rows_copied": sorted(rows),
     }
 
@@ -260,11 +260,11 @@ def rotating(runs: int, *kinds: str) -> list[str]:
     return [kinds[(run + i) % len(kinds)] for run in range(runs) for i in range(len(kinds))]
 
 
-def restore_one_table_cli(bench: Bench, new_table: str) -> tuple[float, int]:
+def restore_one_table_cli(bench: Bench, table: str, new_table: str) -> tuple[float, int]:
     """`backout db restore-table main TABLE --to-time T --as NEW --json`, the program itself,
     from its start to its exit; the copy is dropped afterwards (not timed)."""
     assert bench.target is not None
-    argv = [str(Path(sys.executable).with_name("backout")), "db", "restore-table", "main", TABLE]
+    argv = [str(Path(sys.executable).with_name("backout")), "db", "restore-table", "main", table]
     argv += ["--to-time", bench.target.isoformat(), "--as", new_table, "--json"]
     started = time.monotonic()
     done = subprocess.run(
@@ -279,10 +279,12 @@ def restore_one_table_cli(bench: Bench, new_table: str) -> tuple[float, int]:
     return seconds, int(result["restored_rows"])
 
 
-def restore_one_table(bench: Bench, new_table: str) -> tuple[float, int, dict[str, float]]:
+def restore_one_table(
+    bench: Bench, table: str, new_table: str
+) -> tuple[float, int, dict[str, float]]:
     """What `backout db restore-table main TABLE --to-time T --as NEW` runs, timed in parts;
     the copy is dropped afterwards (not timed)."""
-    request = TableRestoreRequest("main", TABLE, to_time=bench.target, new_table=new_table)
+    request = TableRestoreRequest("main", table, to_time=bench.target, new_table=new_table)
     with ExitStack() as timing:
         calls = timing.enter_context(tool_calls())
         for owner, name, part in TABLE_RESTORE_PARTS:

@@ -15,10 +15,14 @@ committing a timestamped row every ~10 ms):
   (over both kinds) and each kind's own seconds around it: backout's orchestration cost alone;
   pitr_backout_before_restore_s is the part of it spent checking before the restore command.
 - table_restore_s / table_restore_cli_s / full_restore_s: `backout db restore-table main
-  pgbench_accounts --to-time T --as NEW` — in-process (what the command calls: config, plan,
-  restore, side cluster, COPY into the live cluster, stop, delete), timed in parts, and the
-  `backout` program itself from start to exit — against a whole restore to T + start through
-  the same engine; TABLE_RUNS rotating runs of each, medians, and the parts of a table restore.
+  TABLE --to-time T --as NEW` — in-process (what the command calls: config, plan, restore of
+  the live database's files, its throwaway side cluster, COPY read by psql into the live
+  cluster, stop, delete), timed in parts, and the `backout` program itself from start to exit
+  — against a whole restore to T + start through the same engine, as `db restore` starts it
+  (a side cluster kept for reading: not throwaway); TABLE_RUNS rotating runs of each, medians,
+  and the parts of a table restore. TABLE is pgbench_accounts (about 90 % of the backup) unless
+  --table names another; pgbench's tables live in the `postgres` database, which pgBackRest
+  always restores whole, so the table restore restores as much as the whole restore does.
 - loss_window_*: the primary stopped with `pg_ctl -m immediate`, then the newest state
   restored: newest committed row time minus newest row present, with archiving alone and with
   an asynchronous pg_receivewal; with a synchronous one, the committed transactions missing.
@@ -28,7 +32,7 @@ committing a timestamped row every ~10 ms):
 
 Prints one JSON object. Run as root or as a user that may run initdb.
 
-    python benchmarks/db_restore.py [--scale 20] [--runs 5] [--table-runs 3]
+    python benchmarks/db_restore.py [--scale 20] [--runs 5] [--table-runs 3] [--table T]
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ from _pg import (
     stop_immediate,
     write_config,
 )
-from _restores import Bench, measure_pitr, measure_table_restore, timed
+from _restores import TABLE, Bench, measure_pitr, measure_table_restore, timed
 
 from backout.db.backup import RestoreTarget
 from backout.db.cluster import SideCluster
@@ -163,7 +167,7 @@ def measure_sync(bench: Bench) -> dict[str, Any]:
     return result
 
 
-def run(scale: int, runs: int, table_runs: int) -> dict[str, Any]:
+def run(scale: int, runs: int, table_runs: int, table: str) -> dict[str, Any]:
     bindir = find_bindir()
     if bindir is None:
         raise SystemExit("PostgreSQL's server binaries are missing: apt-get install postgresql-15")
@@ -185,7 +189,7 @@ def run(scale: int, runs: int, table_runs: int) -> dict[str, Any]:
             seconds, _ = timed(lambda: engine.backup("full"))
             result["backup_s"] = round(seconds, 3)
             result.update(measure_pitr(bench, runs))
-            result.update(measure_table_restore(bench, table_runs))
+            result.update(measure_table_restore(bench, table_runs, table))
         result.update(measure_loss_windows(bench))
         result["notes"] = bench.notes
     return result
@@ -196,10 +200,11 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=20, help="pgbench -i scale factor")
     parser.add_argument("--runs", type=int, default=5, help="PITR runs of each kind")
     parser.add_argument("--table-runs", type=int, default=3, help="table / whole restore runs")
+    parser.add_argument("--table", default=TABLE, help="the pgbench table restored alone")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the cleanup runs
     started = time.monotonic()
-    result = run(args.scale, args.runs, args.table_runs)
+    result = run(args.scale, args.runs, args.table_runs, args.table)
     result["total_s"] = round(time.monotonic() - started, 3)
     print(json.dumps(result, indent=2, default=str))
 

@@ -23,6 +23,7 @@ from backout.operations.table_restore import (
 )
 from tests.cli.conftest import BACKOUT, Backout, Result, cli_environment, fake_service
 from tests.db.backup.backup_support import Archiving, start_archiving
+from tests.pg import find_bindir
 
 pytestmark = pytest.mark.postgres
 
@@ -384,6 +385,57 @@ def test_a_source_is_required_and_as_does_not_go_with_replace(shop: Shop) -> Non
         "db", "restore-table", "main", "bookings", "--backup", "x", "--as", "y", "--replace"
     )
     both.refused(2, "--replace")
+
+
+def psql_folder(folder: Path, psql: str | None) -> Path:
+    """A bindir with the real pg_dump and pg_restore, and `psql` as given (None: no psql)."""
+    real = find_bindir()
+    assert real is not None
+    folder.mkdir()
+    for program in ("pg_dump", "pg_restore"):
+        (folder / program).symlink_to(real / program)
+    if psql is not None:
+        (folder / "psql").write_text(psql.replace("REAL", str(real)))
+        (folder / "psql").chmod(0o755)
+    return folder
+
+
+def use_bindir(shop: Shop, bindir: Path) -> None:
+    backup = {"type": "pg_dump", "repository": "backups", "bindir": str(bindir)}
+    write_config(shop.backout.config, main={"url": shop.conninfo, "backup": backup})
+
+
+def test_a_reader_that_fails_midway_leaves_no_copy_even_where_the_rows_read_would_load(
+    shop: Shop, tmp_path: Path
+) -> None:
+    """An enum column makes the rows travel as text, which COPY would load cut at any line:
+    only psql's exit status says the rows are not all there."""
+    shop.execute(
+        "CREATE TYPE mood AS ENUM ('ok', 'cross'); CREATE TABLE moods (id int, mood mood);"
+        "INSERT INTO moods SELECT g, 'ok' FROM generate_series(1, 100) g"
+    )
+    backup_id = shop.backup()
+    cut_short = '#!/bin/sh\nREAL/psql "$@" | head -n 10\nexit 2\n'
+    use_bindir(shop, psql_folder(tmp_path / "bin", cut_short))
+
+    result = shop("db", "restore-table", "main", "moods", "--backup", backup_id, "--as", "copy")
+
+    result.refused(1, "reading the rows from 'main' failed", "the live data was not changed")
+    assert shop.tables() == ["bookings", "members", "moods"]
+    assert shop.temporary_databases() == []
+
+
+def test_without_psql_a_table_restore_is_unavailable_and_changes_nothing(
+    shop: Shop, tmp_path: Path
+) -> None:
+    backup_id = shop.backup()
+    use_bindir(shop, psql_folder(tmp_path / "bin", None))
+
+    result = shop("db", "restore-table", "main", "bookings", "--backup", backup_id)
+
+    result.refused(8, "psql is not installed here", "postgresql-client")
+    assert shop.tables() == ["bookings", "members"]
+    assert shop.temporary_databases() == []
 
 
 # pgBackRest: a point in time, through a side cluster

@@ -9,6 +9,11 @@ cluster: on a free loopback port, with its own socket folder and log, never arch
 must not reach the live cluster's repository) and never waiting for a synchronous standby. It
 returns once recovery has finished — the target reached and the server promoted — or raises
 BackupError with the server's own words when recovery fails.
+
+`throwaway=True` is for a side cluster only read once and then deleted (a table restore's):
+nothing it writes needs to survive a crash, so it never fsyncs, writes no full-page images,
+runs no autovacuum, and stops with `-m immediate` (no shutdown checkpoint). Its shared_buffers
+is PostgreSQL's default rather than the live cluster's, which may be most of the machine.
 """
 
 from __future__ import annotations
@@ -37,6 +42,13 @@ HOST = "127.0.0.1"
 START_ATTEMPTS = 3
 STOP_TIMEOUT_S = 60
 _POLL_S = 0.1
+_THROWAWAY_SETTINGS = {
+    "fsync": "off",
+    "full_page_writes": "off",
+    "synchronous_commit": "off",
+    "autovacuum": "off",
+    "shared_buffers": "128MB",
+}
 _LOGIN_REFUSED = ("password authentication failed", "does not exist", "no pg_hba.conf entry")
 _INSTALL_HINTS = {
     "pgbackrest": "install it: apt-get install pgbackrest",
@@ -168,6 +180,7 @@ class SideCluster:
     port: int
     user: str
     password: str | None = None
+    throwaway: bool = False
 
     @classmethod
     def start(
@@ -179,16 +192,18 @@ class SideCluster:
         user: str = "postgres",
         password: str | None = None,
         timeout: float = 3600.0,
+        throwaway: bool = False,
     ) -> SideCluster:
         """Start it on a free port and return once recovery has ended (the server promoted).
 
         `user` (and `password`) is the role to connect as: a role of the restored cluster,
-        usually the live database's own. `timeout` bounds the whole recovery.
+        usually the live database's own. `timeout` bounds the whole recovery. `throwaway`:
+        see the module.
         """
         runtime = Path(tempfile.mkdtemp(prefix="backout-side-"))
         runtime.chmod(0o755)
         give_to(runtime, os_user)
-        side = cls(data_dir, bindir, os_user, runtime, 0, user, password)
+        side = cls(data_dir, bindir, os_user, runtime, 0, user, password, throwaway)
         try:
             side._start_server(timeout)
             side._wait_for_promotion(time.monotonic() + timeout)
@@ -217,12 +232,13 @@ class SideCluster:
         return done.returncode == 0
 
     def stop(self) -> None:
-        """Fast shutdown (immediate if that fails), then remove the socket folder and log."""
+        """Fast shutdown (immediate if that fails, or at once when throwaway), then remove the
+        socket folder and log."""
         try:
-            if (self.data_dir / "postmaster.pid").exists():
+            if (self.data_dir / "postmaster.pid").exists() and not self.throwaway:
                 self._pg_ctl_stop("fast")
-                if (self.data_dir / "postmaster.pid").exists():
-                    self._pg_ctl_stop("immediate")
+            if (self.data_dir / "postmaster.pid").exists():
+                self._pg_ctl_stop("immediate")
         finally:
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
@@ -279,6 +295,7 @@ class SideCluster:
             "archive_mode": "off",
             "synchronous_standby_names": "",
             "hot_standby": "on",
+            **(_THROWAWAY_SETTINGS if self.throwaway else {}),
         }
         auto_conf = self.data_dir / "postgresql.auto.conf"
         lines = "".join(f"{k} = '{v}'\n" for k, v in settings.items())

@@ -6,26 +6,42 @@ every server of a version — it spares both servers the text conversion; in tex
 (an enum's or a composite's OID differs between the two databases, and binary arrays and
 records carry it). Both sessions are set alike so that what one side writes as text reads back
 the same on the other.
+
+The source's COPY is read by `psql` (PostgreSQL's C client, in a read-only session), whose
+output reaches the target's COPY in 1 MiB blocks: psycopg hands COPY's output over one row per
+call, which cost as much as the rest of the copy for a table of millions of small rows. The
+target's COPY stays in the caller's transaction; if psql fails, that COPY fails with it, so a
+partial stream is never committed.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
+from typing import IO
 
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from backout.db.connection import Connection
+from backout.db.connection import Connection, Database
 from backout.db.integrity import TableRef
+from backout.errors import StepFailedError, UnavailableError
 
 # The text form COPY writes on one side must read back the same on the other.
-COPY_SESSION = (
-    "SET TIME ZONE 'UTC'",
-    "SET DateStyle TO 'ISO, MDY'",
-    "SET IntervalStyle TO 'postgres'",
-    "SET extra_float_digits TO 1",
-    "SET bytea_output TO 'hex'",
-    "SET lock_timeout TO '30s'",  # behind a migration's lock, fail rather than wait
-)
+COPY_SETTINGS = {
+    "TimeZone": "UTC",
+    "DateStyle": "ISO, MDY",
+    "IntervalStyle": "postgres",
+    "extra_float_digits": "1",
+    "bytea_output": "hex",
+    "lock_timeout": "30s",  # behind a migration's lock, fail rather than wait
+}
+BLOCK_BYTES = 1 << 20
 COLUMNS_QUERY = """
 SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attgenerated <> '',
        cn.nspname, co.collname, a.atttypid < %s AND t.typelem < %s AND t.typtype = 'b'
@@ -72,8 +88,67 @@ def create_statement(table: sql.Identifier, columns: list[Column]) -> sql.Compos
     return sql.SQL("CREATE TABLE {} ({})").format(table, sql.SQL(", ").join(definitions))
 
 
+@dataclass(frozen=True)
+class RowSource:
+    """The database a table's rows are copied from: `conn` for its catalog (a read-only
+    session set by set_copy_session), `database` and `psql` to read the rows."""
+
+    conn: Connection
+    database: Database
+    psql: str
+
+    @contextmanager
+    def copy_out(self, query: sql.Composable) -> Iterator[Iterator[bytes]]:
+        """The output of `query` (a COPY ... TO STDOUT) in blocks; StepFailedError on leaving
+        the block when psql did not read it all."""
+        argv = [self.psql, "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1"]
+        argv += ["--dbname", self._conninfo(), "--command", query.as_string(self.conn)]
+        with tempfile.TemporaryFile() as errors, self._start(argv, errors) as psql:
+            assert psql.stdout is not None
+            try:
+                yield iter(partial(psql.stdout.read, BLOCK_BYTES), b"")
+                psql.stdout.close()  # psql gets EPIPE rather than wait for a reader
+            except BaseException:
+                psql.kill()
+                raise
+            if psql.wait() != 0:
+                errors.seek(0)
+                words = errors.read().decode(errors="replace").strip().splitlines()
+                raise StepFailedError(
+                    f"reading the rows from {self.database.name!r} failed: "
+                    f"{words[-1] if words else f'psql exited {psql.returncode}'}",
+                    hint="the live data was not changed",
+                )
+
+    def _conninfo(self) -> str:
+        """The connection string without its password (which goes in the environment)."""
+        params = conninfo_to_dict(self.database.conninfo)
+        params.pop("password", None)
+        return make_conninfo(**{k: str(v) for k, v in params.items()})
+
+    def _start(self, argv: list[str], errors: IO[bytes]) -> subprocess.Popen[bytes]:
+        options = [f"-c {name}={_escaped(value)}" for name, value in COPY_SETTINGS.items()]
+        options.append("-c default_transaction_read_only=on")
+        env = {**os.environ, "PGOPTIONS": " ".join(options), "PGAPPNAME": "backout"}
+        password = conninfo_to_dict(self.database.conninfo).get("password")
+        if password:
+            env["PGPASSWORD"] = str(password)
+        try:
+            return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors, env=env)
+        except FileNotFoundError:
+            raise UnavailableError(
+                f"psql is not installed here ({self.psql} not found)",
+                hint="install PostgreSQL's client programs (apt-get install postgresql-client-15)",
+            ) from None
+
+
+def _escaped(value: str) -> str:
+    """A setting's value as PGOPTIONS takes it: spaces and backslashes escaped."""
+    return value.replace("\\", "\\\\").replace(" ", "\\ ")
+
+
 def stream_rows(
-    source: Connection,
+    source: RowSource,
     table: TableRef,
     columns: list[Column],
     target: Connection,
@@ -82,13 +157,13 @@ def stream_rows(
     """COPY the rows of `table` out of `source` and into `into`, one block at a time; returns
     the rows loaded."""
     names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
-    relation = relation_of(source, table)
+    relation = relation_of(source.conn, table)
     form = sql.SQL(" (FORMAT binary)" if all(c.builtin for c in columns) else "")
     select = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT{}").format(names, relation, form)
     load = sql.SQL("COPY {} ({}) FROM STDIN{}").format(into, names, form)
-    with source.cursor() as reader, target.cursor() as writer:
-        with reader.copy(select) as rows_out, writer.copy(load) as rows_in:
-            for block in rows_out:
+    with target.cursor() as writer:
+        with writer.copy(load) as rows_in, source.copy_out(select) as blocks:
+            for block in blocks:
                 rows_in.write(block)
         return max(writer.rowcount, 0)
 
@@ -107,5 +182,5 @@ def count_rows(conn: Connection, relation: sql.Composable) -> int:
 
 
 def set_copy_session(conn: Connection) -> None:
-    for statement in COPY_SESSION:
-        conn.execute(statement)
+    for name, value in COPY_SETTINGS.items():
+        conn.execute("SELECT set_config(%s, %s, false)", (name, value))

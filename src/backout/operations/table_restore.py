@@ -6,8 +6,9 @@ the backup never restored into the live database itself:
 - First the backup is restored elsewhere. pg_dump: only that table, into a temporary database
   `backout_restore_<random>` on the live server (the whole backup when the table cannot come
   alone, e.g. it uses an enum of the backup); dropped afterwards. pgBackRest: the backup or the
-  moment, into `<state>/table-restores/<database>/`, started as a side cluster, then stopped and
-  deleted. Only pgBackRest reaches a time.
+  moment, only the live database's files where pgBackRest can select them, into
+  `<state>/table-restores/<database>/`, started as a throwaway side cluster (no fsync: it is
+  read once), then stopped and deleted. Only pgBackRest reaches a time.
 - Beside (the default): a new table, `<table>_restored_<YYYYmmddHHMMSS>` (UTC) in the table's
   schema or the name given, never one that exists. Its DDL is built from the restored table's
   catalog (name, `format_type()`, collation, NOT NULL) — simpler and safer than renaming inside
@@ -19,8 +20,8 @@ the backup never restored into the live database itself:
   locks it, TRUNCATEs it and loads the rows: any failure (say a foreign key of a restored row no
   longer holds) leaves it as it was. Its triggers fire as for any COPY; sequences are not moved.
 - Rows stream through COPY in both directions (binary when every column has a built-in type,
-  else text with both sessions on the same date, zone and float settings), never held in memory
-  whole; the restored row count is COPY's own.
+  else text with both sessions on the same date, zone and float settings), read by psql and
+  never held in memory whole (table_copy.py); the restored row count is COPY's own.
 
 A table the live database no longer has (dropped by mistake) is looked up in the backup:
 `--as bookings` brings it back under its own name. Not an executor run: nothing resumes after a
@@ -61,6 +62,7 @@ from backout.db.connection import Connection, Database
 from backout.db.integrity import TableRef, resolve_table, user_tables
 from backout.db.table_copy import (
     Column,
+    RowSource,
     columns_of,
     count_rows,
     create_statement,
@@ -140,9 +142,9 @@ class TableRestoreResult:
 
 @dataclass(frozen=True)
 class _Restored:
-    """The restored table, read through `conn` (a read-only transaction)."""
+    """The restored table and where its rows are read from."""
 
-    conn: Connection
+    source: RowSource
     table: TableRef
     columns: list[Column]
 
@@ -197,7 +199,8 @@ def restore_table(runtime: Runtime, plan: TableRestorePlan, *, actor: str) -> Ta
             source.read_only = True
             set_copy_session(source)
             table = _source_table(source, plan)
-            restored = _Restored(source, table, columns_of(source, table))
+            rows = RowSource(source, copy, _psql(runtime, request.database))
+            restored = _Restored(rows, table, columns_of(source, table))
         except psycopg.Error as error:
             raise _failed(copy, error, "reading the restored table") from None
         if request.replace:
@@ -337,16 +340,32 @@ def _side_cluster(
     owner = os_user_for(runtime.config.resolve_path(settings.data_dir), settings.os_user)
     live = conninfo_to_dict(runtime.database(name).conninfo)
     user = str(live.get("user") or "postgres")
+    dbname = str(live.get("dbname") or user)
     password = str(live["password"]) if live.get("password") else None
     try:
-        engine.restore(plan.request.target, folder / "data")
+        engine.restore(plan.request.target, folder / "data", only_database=dbname)
+        # Read once and deleted: it need not survive a crash, so it runs without fsync.
         started = SideCluster.start(
-            folder / "data", Path(settings.bindir), owner, user=user, password=password
+            folder / "data",
+            Path(settings.bindir),
+            owner,
+            user=user,
+            password=password,
+            throwaway=True,
         )
         with started as side:
-            yield side.database(str(live.get("dbname") or user))
+            yield side.database(dbname)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _psql(runtime: Runtime, name: str) -> str:
+    """The psql that reads the restored rows: beside the engine's pg_dump (its bindir, else
+    the cluster's), else on the PATH."""
+    settings = runtime.config.database(name)
+    bindir = settings.backup.settings().get("bindir")
+    bindir = bindir or (settings.cluster.bindir if settings.cluster else None)
+    return str(Path(str(bindir)) / "psql") if bindir else shutil.which("psql") or "psql"
 
 
 def _source_table(source: Connection, plan: TableRestorePlan) -> TableRef:
@@ -371,7 +390,7 @@ def _beside(plan: TableRestorePlan, live: Database, restored: _Restored) -> _Out
                 target.execute(create_statement(copy.identifier, restored.columns))
                 target.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(copy.identifier, note))
                 restored_rows = stream_rows(
-                    restored.conn, restored.table, restored.columns, target, copy.identifier
+                    restored.source, restored.table, restored.columns, target, copy.identifier
                 )
             live_table = plan.live_table
             live_rows = count_rows(target, relation_of(target, live_table)) if live_table else None
@@ -404,7 +423,7 @@ def _replace(
                 replaced_rows = count_rows(target, relation)
                 target.execute(sql.SQL("TRUNCATE {}").format(relation))
                 restored_rows = stream_rows(
-                    restored.conn, restored.table, loaded, target, table.identifier
+                    restored.source, restored.table, loaded, target, table.identifier
                 )
         except psycopg.Error as error:
             raise _failed(live, error, f"putting the restored rows over {table.key}") from None

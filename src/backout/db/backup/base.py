@@ -55,8 +55,11 @@ Physical engines:
                             starts over), owned by the cluster's OS user, ready for
                             SideCluster.start(): recovery to the target runs when it starts.
                             `streamed_wal` is a pg_receivewal folder whose segments (its partial
-                            one included) extend what the archive holds. Never touches the live
-                            cluster. May take minutes.
+                            one included) extend what the archive holds. `only_database`: the
+                            files of that database (and the system databases) are all a
+                            reader needs, the others' may be left empty — the whole cluster
+                            when the engine cannot select (the database is not in the backup).
+                            Never touches the live cluster. May take minutes.
 
 Plug-in construction: a backup engine is built by `backout.db.backup.BACKUP_ENGINES` with its
 settings and a DbPluginContext (a PluginContext that also knows the database and its cluster).
@@ -189,7 +192,12 @@ class LogicalBackupEngine(BackupEngine, Protocol):
 @runtime_checkable
 class PhysicalBackupEngine(BackupEngine, Protocol):
     def restore(
-        self, target: RestoreTarget, into: Path, *, streamed_wal: Path | None = None
+        self,
+        target: RestoreTarget,
+        into: Path,
+        *,
+        streamed_wal: Path | None = None,
+        only_database: str | None = None,
     ) -> None: ...
 
     def archive_pending_wal(self, timeout: float) -> bool:

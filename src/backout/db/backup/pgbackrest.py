@@ -35,6 +35,7 @@ is restored. Timelines are not told apart in this check: a segment counts as pre
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import tempfile
@@ -69,6 +70,9 @@ from backout.registry import PluginContext, PluginSettings
 _ARCHIVED_SEGMENT = re.compile(r"^([0-9A-F]{24})-[0-9a-f]{40}(\.\w+)?$")
 _SERVER_SETTINGS = ["port", "unix_socket_directories", "data_directory"]
 _SERVER_SETTINGS += ["archive_mode", "archive_command"]
+_SYSTEM_DATABASES = {"postgres", "template0", "template1"}  # --db-include refuses them (exit 81)
+_DATABASE_MISSING = 80  # pgBackRest's DbMissingError: "database to include ... does not exist"
+log = logging.getLogger(__name__)
 
 
 class PgBackRestSettings(PluginSettings):
@@ -238,7 +242,12 @@ class PgBackRestEngine:
         return self._reach(backups[-1]).time if backups else None
 
     def restore(
-        self, target: RestoreTarget, into: Path, *, streamed_wal: Path | None = None
+        self,
+        target: RestoreTarget,
+        into: Path,
+        *,
+        streamed_wal: Path | None = None,
+        only_database: str | None = None,
     ) -> None:
         backups = self.backups()
         if not backups:
@@ -250,11 +259,31 @@ class PgBackRestEngine:
         options = self._target_options(target, base, streamed_wal)
         into = into.absolute()
         self._fresh_directory(into)
-        self._command.run(
-            ["restore", f"--pg1-path={into}", f"--set={base.id}", *options], timeout=self._timeout
-        )
+        restore = ["restore", f"--pg1-path={into}", f"--set={base.id}", *options]
+        if not self._restored_selectively(restore, into, only_database):
+            self._command.run(restore, timeout=self._timeout)
         if streamed_wal is not None:
             wal_stream.add_streamed_wal(streamed_wal, into, self._user, from_segment=base.wal_start)
+
+    def _restored_selectively(self, restore: list[str], into: Path, database: str | None) -> bool:
+        """Restore only `database`'s files (--db-include): the other databases' are left empty.
+
+        False, with `into` emptied again, when there is nothing to select (no database, or a
+        system database, which pgBackRest always restores) or the backup lacks the database
+        (created after it: the WAL replayed creates it, so only a whole restore has it).
+        """
+        if database is None or database in _SYSTEM_DATABASES:
+            return False
+        done = self._command.run(
+            [*restore, f"--db-include={database}"], timeout=self._timeout, check=False
+        )
+        if done.returncode == 0:
+            return True
+        if done.returncode != _DATABASE_MISSING:
+            raise self._command.failure("restore", done)
+        log.info("database %s is not in the backup: restoring every database", database)
+        self._fresh_directory(into)
+        return False
 
     def _choose_backup(self, target: RestoreTarget, backups: list[BackupInfo]) -> BackupInfo:
         """The backup recovery starts from: the one named, else the newest before the time."""

@@ -76,10 +76,11 @@ class PgBackRestCommand:
         env = {"PGPASSWORD": str(password)} if password else None
         done = cluster.run_tool([*argv, *args], user=self._user, env=env, timeout=timeout)
         if check and done.returncode != 0:
-            raise self._failure(args[0], done)
+            raise self.failure(args[0], done)
         return done
 
-    def _failure(self, command: str, done: subprocess.CompletedProcess[str]) -> BackupError:
+    def failure(self, command: str, done: subprocess.CompletedProcess[str]) -> BackupError:
+        """A failed command's BackupError: pgBackRest's own message and error code."""
         errors = ERROR_LINE.findall(done.stdout + done.stderr)
         code = int(errors[-1][0]) if errors else None
         message = errors[-1][1] if errors else (done.stderr or done.stdout).strip()

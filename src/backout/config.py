@@ -8,6 +8,7 @@ registry builds them, so their errors carry the same key paths.
 
 from __future__ import annotations
 
+import graphlib
 import itertools
 import os
 import re
@@ -31,7 +32,7 @@ from backout.safe_yaml import YamlProblem, read_yaml
 from backout.state_url import STATE_URL_VARIABLE, check_state_url_variable, state_url_problem
 
 DEFAULT_CONFIG_NAME = "backout.yaml"
-_ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 
 class _Section(BaseModel):
@@ -97,14 +98,16 @@ class StateSettings(_Section):
     )
 
 
-Metric = Literal["error_rate", "latency_p50", "latency_p95", "latency_p99", "request_rate"]
-
-
 class TriggerRule(_Section):
-    """A condition on a probe metric that, held for `for`, fires an incident."""
+    """A condition on a metric of the service's source that, held for `for`, fires an incident."""
 
     name: str = Field(description="Shown in the incident and the watch loop's sentence.")
-    metric: Metric = Field(description="Which probe metric the rule reads.")
+    metric: str = Field(
+        min_length=1,
+        description="Which metric of the service's metric source the rule reads (the probe's: "
+        "error_rate, latency_p50, latency_p95, latency_p99, request_rate); `backout check` "
+        "refuses one the source does not provide.",
+    )
     above: float | None = Field(None, description="Fire when the metric exceeds this value.")
     above_baseline: float | None = Field(
         None,
@@ -130,7 +133,11 @@ class TriggerRule(_Section):
 
 
 class ProbeSettings(_Section):
-    """The built-in synthetic probe: steady requests whose outcomes feed the triggers."""
+    """The built-in synthetic probe: steady requests whose outcomes feed the triggers.
+
+    Here rather than in metrics/probe.py because a service's `probe:` section (shorthand for
+    `metrics: {type: probe, ...}`) is validated with the rest of the config.
+    """
 
     url: str = Field(description="The URL to request, usually a core endpoint.")
     method: Literal["GET", "HEAD", "POST"] = "GET"
@@ -165,7 +172,14 @@ class ServiceConfig(_Section):
     health_timeout: PositiveDuration = Field(
         timedelta(seconds=60), description="How long health checks may take to pass."
     )
-    probe: ProbeSettings | None = Field(None, description="Synthetic traffic for the triggers.")
+    probe: ProbeSettings | None = Field(
+        None, description="Shorthand for `metrics: {type: probe, ...}`: synthetic traffic."
+    )
+    metrics: PluginSpec | None = Field(
+        None,
+        description="Where the triggers' metrics come from, picked by `type:` (probe, fake); "
+        "none: the triggers are unarmed.",
+    )
     triggers: list[TriggerRule] = Field(default_factory=list)
     policy: Literal["rollback", "approve", "notify", "flag_first"] = Field(
         "approve",
@@ -195,11 +209,33 @@ class ServiceConfig(_Section):
         "code paths of this service: with policy flag_first they are turned off before any "
         "rollback.",
     )
+    depends_on: list[str] = Field(
+        default_factory=list,
+        description="Services this one needs (an API behind a front end). A rollback of "
+        "several services stops traffic to dependants first and brings dependencies back first.",
+    )
     database: str | None = Field(
         None,
         description="The database (under databases:) whose schema revision each release "
         "expects: a rollback reverts the schema first when the target expects an older one.",
     )
+
+    @model_validator(mode="after")
+    def _one_metric_source(self) -> ServiceConfig:
+        if self.probe is not None and self.metrics is not None:
+            raise ValueError(
+                "give either 'probe' or 'metrics', not both ('probe: {...}' is shorthand for "
+                "'metrics: {type: probe, ...}')"
+            )
+        return self
+
+    def metric_source(self) -> tuple[PluginSpec, str] | None:
+        """The metric source's section and its key (`metrics`, or `probe` for the shorthand)."""
+        if self.metrics is not None:
+            return self.metrics, "metrics"
+        if self.probe is not None:
+            return PluginSpec(type="probe", **self.probe.model_dump()), "probe"
+        return None
 
     @model_validator(mode="after")
     def _restore_ends_at_full_traffic(self) -> ServiceConfig:
@@ -347,6 +383,10 @@ class Config(_Section):
             return prefix + str(self.resolve_path(url.removeprefix(prefix)))
         return url
 
+    def services_guarded_by(self, flag_key: str) -> list[str]:
+        """The services whose `guarded_by` names the flag, sorted."""
+        return sorted(name for name, s in self.services.items() if flag_key in s.guarded_by)
+
     def service(self, name: str) -> ServiceConfig:
         try:
             return self.services[name]
@@ -356,12 +396,57 @@ class Config(_Section):
     @field_validator("environment")
     @classmethod
     def _environment_is_a_plain_name(cls, name: str) -> str:
-        if not _ENVIRONMENT_NAME.fullmatch(name):
+        if not _PLAIN_NAME.fullmatch(name):
             raise ValueError(
                 "expected 1-63 letters, digits, '.', '_' or '-', starting with a letter or "
                 f"digit (e.g. production, staging-eu), got {name!r}"
             )
         return name
+
+    @field_validator("services", "databases")
+    @classmethod
+    def _plain_names(cls, section: dict[str, Any]) -> dict[str, Any]:
+        """Names are subjects of runs and locks (`database:main`): no ':' or spaces in them."""
+        for name in section:
+            if not _PLAIN_NAME.fullmatch(name):
+                raise ValueError(
+                    "names are 1-63 letters, digits, '.', '_' or '-', starting with a letter or "
+                    f"digit (e.g. backend, checkout-api), got {name!r}"
+                )
+        return section
+
+    @model_validator(mode="after")
+    def _dependencies_are_services_without_a_cycle(self) -> Config:
+        for name, service in self.services.items():
+            unknown = [d for d in service.depends_on if d not in self.services or d == name]
+            if unknown:
+                known = ", ".join(n for n in self.services if n != name) or "(none)"
+                raise ValueError(
+                    f"services.{name}.depends_on names {', '.join(map(repr, unknown))}, not "
+                    f"another service (known: {known})"
+                )
+        try:
+            self.dependency_order(list(self.services))
+        except graphlib.CycleError as cycle:
+            loop = " → ".join(reversed(cycle.args[1]))
+            raise ValueError(
+                f"services depend on each other in a cycle: {loop}; remove one depends_on"
+            ) from None
+        return self
+
+    def dependency_order(self, names: list[str]) -> list[str]:
+        """`names` with every service after the services it depends on (directly or not);
+        ties by name. graphlib.CycleError for a cycle (refused when the config loads)."""
+        graph = {n: set(self.services[n].depends_on) for n in sorted(self.services)}
+        sorter = graphlib.TopologicalSorter(graph)
+        sorter.prepare()
+        order: list[str] = []
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready())
+            order += ready
+            sorter.done(*ready)
+        wanted = set(names)
+        return [n for n in order if n in wanted]
 
     @model_validator(mode="after")
     def _service_databases_exist(self) -> Config:

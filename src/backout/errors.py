@@ -101,14 +101,15 @@ class NothingToRollBackToError(NotFoundError):
 
 
 class LockedError(BackoutError):
-    """Another run already holds the lock of this (environment, service)."""
+    """Another run already holds the lock of this (environment, subject)."""
 
     exit_code = ExitCode.LOCKED
 
-    def __init__(self, service: str, holder_run_id: int) -> None:
+    def __init__(self, subject: str, holder_run_id: int) -> None:
+        """`subject` as a person reads it: `service 'api'`, `database 'main'`."""
         self.holder_run_id = holder_run_id
         super().__init__(
-            f"service {service!r} is locked by run {holder_run_id}",
+            f"{subject} is locked by run {holder_run_id}",
             hint=f"wait for it, or see: backout run show {holder_run_id}",
         )
 

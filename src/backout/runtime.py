@@ -5,19 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backout.checks import CHECKS, Check
 from backout.clock import Clock, SystemClock
-from backout.config import Config, PluginSpec, load_config
+from backout.config import Config, PluginSpec, key_path, load_config
 from backout.drivers import DRIVERS, Driver
 from backout.errors import ConfigError
 from backout.flags import FLAG_PROVIDERS, FlagProvider
 from backout.flags.context import flag_plugin_context
-from backout.metrics import MetricHub, MetricSource, ProbeHub
+from backout.metrics import METRIC_SOURCES, ConfiguredMetricHub, MetricHub, MetricSource
+from backout.metrics.hub import SourceSpecs
 from backout.registry import PluginContext, Registry
 from backout.routers import ROUTERS, Router
 from backout.store import Store
+
+if TYPE_CHECKING:
+    from backout.db.connection import Database
 
 
 class Runtime:
@@ -33,8 +37,8 @@ class Runtime:
         self.config = config
         self.store = store
         self.clock: Clock = clock or SystemClock()
-        self.metric_hub: MetricHub = metrics or ProbeHub(
-            {name: s.probe for name, s in config.services.items() if s.probe is not None}
+        self.metric_hub: MetricHub = metrics or ConfiguredMetricHub(
+            METRIC_SOURCES, metric_source_specs(config), self._context
         )
         self.driver = cache(self._build_driver)
         self.router = cache(self._build_router)
@@ -56,6 +60,12 @@ class Runtime:
     @property
     def environment(self) -> str:
         return self.config.environment
+
+    def database(self, name: str) -> Database:
+        """The live database `name` of the config, to connect to."""
+        from backout.db.connection import Database  # noqa: PLC0415 - psycopg only when used
+
+        return Database(name, self.config.database(name).url)
 
     def metrics(self, service: str) -> MetricSource | None:
         return self.metric_hub.source(service)
@@ -98,6 +108,17 @@ def plugin_context(config: Config, service: str) -> PluginContext:
     )
 
 
+def metric_source_specs(config: Config) -> SourceSpecs:
+    """Each service's metric source section (`metrics:` or the `probe:` shorthand), and where."""
+    specs: dict[str, tuple[PluginSpec, tuple[str | int, ...]]] = {}
+    for name, service in config.services.items():
+        source = service.metric_source()
+        if source is not None:
+            section, key = source
+            specs[name] = (section, ("services", name, key))
+    return specs
+
+
 Section = tuple[Registry[Any], PluginSpec, tuple[str | int, ...], PluginContext]
 
 
@@ -131,12 +152,32 @@ def _database_sections(config: Config) -> Iterator[Section]:
 
 
 def validate_plugins(config: Config) -> None:
-    """Build every plug-in section once (no side effects) and report all problems together."""
+    """Build every plug-in section once (no side effects) and report all problems together;
+    each trigger must name a metric its service's source provides."""
     problems: list[str] = []
     for registry, spec, where, context in _plugin_sections(config):
         try:
             registry.build(spec, where, context)
         except ConfigError as error:
             problems += error.problems
+    for name, (spec, where) in metric_source_specs(config).items():
+        try:
+            source = METRIC_SOURCES.build(spec, where, plugin_context(config, name))
+        except ConfigError as error:
+            problems += error.problems
+        else:
+            problems += _unknown_trigger_metrics(config, name, source, spec.type)
     if problems:
         raise ConfigError(str(config.source), problems)
+
+
+def _unknown_trigger_metrics(
+    config: Config, service: str, source: MetricSource, source_type: str
+) -> list[str]:
+    provided = source.provides.names()
+    return [
+        f"{key_path(('services', service, 'triggers', i, 'metric'))}: {rule.metric!r} is not "
+        f"a metric of the {source_type} source (it provides: {', '.join(provided)})"
+        for i, rule in enumerate(config.service(service).triggers)
+        if rule.metric not in provided
+    ]

@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 import yaml
 
-from backout.executor import Executor, RunState
 from backout.operations import service_facts, views
 from backout.operations.deploy import record_release
 from backout.operations.rollback import RollbackRequest, start_rollback
 from backout.releases import ReleaseStatus
+from backout.runs.records import RunState
 from backout.runtime import Runtime
 
 BACKOUT = Path(sys.executable).with_name("backout")
@@ -34,13 +34,12 @@ ACTOR = "alice@test"
 COMMAND_TIMEOUT_S = 60.0
 _PLAN_GATED_ROLLBACK = """
 import sys
-from backout.executor import Executor
 from backout.operations.rollback import RollbackRequest, start_rollback
 from backout.runtime import Runtime
 
 runtime = Runtime.open(sys.argv[1])
 request = RollbackRequest(sys.argv[2], reason="trigger fired", approval_gate=True)
-print(start_rollback(runtime, Executor(runtime, actor="watch"), request))
+print(start_rollback(runtime, request, actor="watch").run_id)
 runtime.close()
 """
 
@@ -211,21 +210,19 @@ class Backout:
     def rollback_waiting_for_approval(self, service: str = "api") -> int:
         """What the watch loop leaves under `policy: approve`: a run parked at its gate."""
         with self.runtime() as runtime:
-            executor = Executor(runtime, actor="watch")
             request = RollbackRequest(service, reason="trigger fired", approval_gate=True)
-            run_id = start_rollback(runtime, executor, request)
-            result = executor.execute(run_id)
+            run = start_rollback(runtime, request, actor="watch")
+            result = run.execute()
         assert result.state is RunState.AWAITING_APPROVAL, result
-        return run_id
+        return run.run_id
 
     def rolled_back(self, service: str = "api", reason: str = "checkout 500s") -> int:
         """A manual rollback by ACTOR run to its end in-process, for tests of what follows it."""
         with self.runtime() as runtime:
-            executor = Executor(runtime, actor=ACTOR)
-            run_id = start_rollback(runtime, executor, RollbackRequest(service, reason=reason))
-            result = executor.execute(run_id)
+            run = start_rollback(runtime, RollbackRequest(service, reason=reason), actor=ACTOR)
+            result = run.execute()
         assert result.state is RunState.SUCCEEDED, result
-        return run_id
+        return run.run_id
 
     def run_detail(self, run_id: int) -> dict[str, Any]:
         with self.runtime() as runtime:

@@ -199,3 +199,75 @@ def test_a_value_that_looks_like_markup_is_printed_as_written(backout: Backout) 
     )
 
     result.refused(INVALID_CONFIG, "got '[/soon]'", "got '[bold]'")
+
+
+def test_check_refuses_a_trigger_metric_its_source_does_not_provide(backout: Backout) -> None:
+    result = check_text(
+        backout,
+        """\
+        project: t
+        services:
+          api:
+            tier: critical
+            driver: {type: fake}
+            probe: {url: "http://127.0.0.1:9/"}
+            triggers:
+              - {name: slow, metric: latency_p95, above: 0.5}
+              - {name: queue, metric: queue_depth, above: 100}
+          worker:
+            tier: core
+            driver: {type: fake}
+            metrics: {type: fake, provides: {queue_depth: count}}
+            triggers:
+              - {name: queue, metric: queue_depth, above: 100}
+              - {name: errors, metric: error_rate, above: 0.05}
+        """,
+    )
+
+    result.refused(
+        INVALID_CONFIG,
+        "candidate.yaml",
+        "2 problem(s)",
+        "services.api.triggers[1].metric: 'queue_depth' is not a metric of the probe source "
+        "(it provides: error_rate, latency_p50, latency_p95, latency_p99, request_rate)",
+        "services.worker.triggers[1].metric: 'error_rate' is not a metric of the fake source "
+        "(it provides: queue_depth)",
+    )
+
+
+def test_check_refuses_an_unknown_metric_source_and_lists_the_available_ones(
+    backout: Backout,
+) -> None:
+    result = check_text(
+        backout,
+        """\
+        project: t
+        services:
+          api:
+            tier: critical
+            driver: {type: fake}
+            metrics: {type: prometheus, query: up}
+        """,
+    )
+
+    result.refused(
+        INVALID_CONFIG,
+        "services.api.metrics.type: unknown metric source 'prometheus' (available: fake, probe)",
+    )
+
+
+def test_check_refuses_both_probe_and_metrics_for_one_service(backout: Backout) -> None:
+    result = check_text(
+        backout,
+        """\
+        project: t
+        services:
+          api:
+            tier: critical
+            driver: {type: fake}
+            probe: {url: "http://127.0.0.1:9/"}
+            metrics: {type: fake}
+        """,
+    )
+
+    result.refused(INVALID_CONFIG, "services.api", "give either 'probe' or 'metrics', not both")

@@ -10,8 +10,9 @@ import pytest
 import yaml
 from psycopg.conninfo import conninfo_to_dict
 
-from backout.operations.database import list_backups, take_backup
-from backout.store import Run
+from backout.actions.backups import take_backup
+from backout.operations.database import list_backups
+from backout.store import Run, SubjectLock
 from tests.cli.conftest import Backout, cli_environment, fake_service
 
 pytestmark = pytest.mark.postgres
@@ -320,7 +321,7 @@ def test_backups_never_expire_while_a_run_of_the_database_is_going(db: Backout) 
         run = Run(
             environment=runtime.environment,
             kind="database",
-            service="db:main",
+            service="database:main",
             reason="a restore reading the backups",
             state="running",
             actor="ci",
@@ -328,6 +329,14 @@ def test_backups_never_expire_while_a_run_of_the_database_is_going(db: Backout) 
         session.add(run)
         session.flush()
         run_id = run.id
+        session.add(
+            SubjectLock(
+                environment=runtime.environment,
+                subject_kind="database",
+                subject_name="main",
+                run_id=run_id,
+            )
+        )
 
     refused = db("db", "expire", "main", "--yes")
 

@@ -23,7 +23,6 @@ from alembic.config import Config as AlembicConfig
 from backout.db.migrations import migration_adapter_for
 from backout.db.migrations.alembic import sqlalchemy_url
 from backout.errors import ExitCode, RefusedError
-from backout.executor import Executor
 from backout.operations import views
 from backout.operations.database import list_backups
 from backout.operations.database_runs import plan_reset, start_reset
@@ -178,7 +177,7 @@ def test_a_reset_confirmed_with_the_database_name_backs_up_empties_and_migrates_
     assert rows(conninfo, "SELECT name FROM courts ORDER BY id") == SEED_COURTS
     assert head(db) == "a3"
     [run] = database_runs(db)
-    assert run["service"] == "db:main"
+    assert run["service"] == "database:main"
     assert run["state"] == "succeeded"
     [taken] = backups(db)
     assert taken["location"] == location
@@ -349,9 +348,7 @@ def test_a_reset_that_fails_to_migrate_says_where_the_data_as_it_was_is(
 def test_the_operation_itself_stores_no_run_without_the_right_name(db: Backout) -> None:
     with db.runtime() as runtime:
         preview = plan_reset(runtime, "main", reason="database reset")
-        executor = Executor(runtime, actor="api")
-
         with pytest.raises(RefusedError, match="'main' is not the name of database 'main'"):
-            start_reset(runtime, executor, preview, typed_dbname="main", reason="reset")
+            start_reset(runtime, preview, typed_dbname="main", actor="api", reason="reset")
 
     assert database_runs(db) == []

@@ -33,10 +33,10 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 # What a command that reads or flips a row of the state store must never pay for.
 NEVER_FOR_A_READ = (
-    "backout.executor",
+    "backout.runs.executor",
     "backout.steps",
     "backout.db",
-    "backout.watch",
+    "backout.controller.watch",
     "backout.web",
     "backout.checks.http",
     "backout.drivers.git_build",

@@ -183,12 +183,14 @@ def test_with_on_trigger_stop_the_run_fails_at_the_stage_leaving_the_flag_there(
 ) -> None:
     target.failing = True
 
-    done = ramp_down(ramp, "--stages", "50,0", "--hold", HOLD, "--on-trigger", "stop")
+    # Long enough for the probe, started with the hold, to see the breach held for its `for`
+    # on a loaded machine; the hold ends as soon as the trigger fires.
+    done = ramp_down(ramp, "--stages", "50,0", "--hold", "5s", "--on-trigger", "stop")
 
     assert done.code == 1, done
     out = done.json()
     assert out["state"] == "failed"
-    assert "step 2 (Hold 1s at 50 %, the triggers of api armed) failed: " in out["message"]
+    assert "step 2 (Hold 5s at 50 %, the triggers of api armed) failed: " in out["message"]
     assert (
         "trigger error-rate fired at 50 % of waitlist (api: error rate 100.0% > 5.0%"
         in out["message"]

@@ -37,7 +37,7 @@ def test_a_rollback_opens_an_incident_with_its_timeline(live_api: Backout) -> No
     )
     assert incident["rto_s"] == 900.0  # a critical service's 15 minutes
     kinds = [event["kind"] for event in detail["timeline"]]
-    assert kinds[:2] == ["detected", "rollback_started"]
+    assert kinds[:2] == ["detected", "run_planned"]
     assert kinds[-2:] == ["run_succeeded", "resolved"]
     assert "step_started" in kinds
     assert incident["status"] == "resolved"
@@ -53,7 +53,7 @@ def test_incident_show_prints_the_timeline(live_api: Backout) -> None:
 
     assert "incident 1 (resolved): api 1.1.0: checkout 500s" in shown
     assert "(RTO 900.0s)" in shown
-    assert "rollback_started" in shown
+    assert "run_planned" in shown
     assert "application rollback of api to 1.0.0 succeeded" in shown
     assert "api 1.1.0: checkout 500s" in listing
 

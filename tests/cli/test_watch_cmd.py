@@ -122,3 +122,56 @@ def test_watch_bakes_only_what_it_watched_not_the_time_before_it_started(
         lines[-1],
     ), lines
     assert live_api.status()["last_known_good"] == "1.0.0"
+
+
+def test_watch_takes_over_a_rollback_whose_process_died_and_repeats_no_step(
+    live_api: Backout,
+) -> None:
+    crashed = live_api.with_env(BACKOUT_FAILPOINTS="executor.after_step=2")(
+        "rollback", "api", "--yes"
+    )
+    assert crashed.code == -signal.SIGKILL, crashed
+    run_id = live_api.wait_for_first_run()
+
+    watch = live_api.start("watch")
+    live_api.wait_for(
+        "the orphaned run finished by the watch",
+        lambda runtime: views.run_detail(runtime, run_id)["state"] == "succeeded",
+    )
+    watch.send_signal(signal.SIGTERM)
+    stdout, stderr = watch.communicate(timeout=30)
+
+    assert watch.returncode == 0, stderr
+    detail = live_api.run_detail(run_id)
+    assert [step["attempts"] for step in detail["steps"][:2]] == [1, 1], "nothing done twice"
+    assert f"run {run_id}: left unfinished by a process that is gone; resuming it" in stdout
+    assert live_api.status()["live_version"] == "1.0.0"
+
+
+def test_sigterm_leaves_a_run_between_two_steps_and_the_next_start_finishes_it(
+    live_api: Backout,
+) -> None:
+    live_api.write(api=live_api.service(deploy_delay="2s"), web=live_api.service("core"))
+    crashed = live_api.with_env(BACKOUT_FAILPOINTS="executor.after_step=1")(
+        "rollback", "api", "--yes"
+    )
+    assert crashed.code == -signal.SIGKILL, crashed
+    watch = live_api.start("watch")
+    run_id = live_api.wait_until_deploying()  # the watch resumed it: step 2 is under way
+
+    watch.send_signal(signal.SIGTERM)
+    stdout, stderr = watch.communicate(timeout=30)
+
+    assert watch.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    left = live_api.run_detail(run_id)
+    assert left["state"] == "running"
+    assert [s["state"] for s in left["steps"][:3]] == ["succeeded", "succeeded", "pending"]
+    assert f"run {run_id}: left before step 3/" in stdout, stdout
+
+    again = live_api("watch", "--once")
+
+    assert again.code == 0, again
+    done = live_api.run_detail(run_id)
+    assert done["state"] == "succeeded", done
+    assert [s["attempts"] for s in done["steps"]] == [1] * len(done["steps"])

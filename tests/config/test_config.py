@@ -11,7 +11,7 @@ import yaml
 from backout.config import load_config
 from backout.durations import format_duration, parse_duration
 from backout.errors import ConfigError, ExitCode, UnknownServiceError
-from backout.runtime import validate_plugins
+from backout.runtime import Runtime, validate_plugins
 from backout.starter import STARTER_CONFIG
 
 MINIMAL = {
@@ -196,3 +196,49 @@ def test_an_unknown_service_lists_the_known_ones(tmp_path: Path) -> None:
         config.service("web")
     assert raised.value.exit_code is ExitCode.NOT_FOUND
     assert "services in the config: api" in str(raised.value)
+
+
+def _with_api(tmp_path: Path, **api: object) -> Path:
+    data = {"project": "p", "services": {"api": {"tier": "critical", "driver": {"type": "fake"}}}}
+    data["services"]["api"].update(api)  # type: ignore[index]
+    return write(tmp_path, data)
+
+
+def test_a_probe_section_is_shorthand_for_a_probe_metric_source(tmp_path: Path) -> None:
+    probe = {"url": "http://127.0.0.1:9/", "interval": "50ms", "window": "5s"}
+    built = []
+    for section in ({"probe": probe}, {"metrics": {"type": "probe", **probe}}):
+        runtime = Runtime.open(_with_api(tmp_path, **section))
+        try:
+            source = runtime.metrics("api")
+            assert source is not None
+            built.append((type(source).__name__, source.sample_interval))
+        finally:
+            runtime.close()
+
+    assert built == [("Probe", timedelta(milliseconds=50))] * 2
+
+
+def test_both_probe_and_metrics_for_one_service_are_refused(tmp_path: Path) -> None:
+    path = _with_api(tmp_path, probe={"url": "http://x/"}, metrics={"type": "fake"})
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+
+    assert raised.value.problems == [
+        "services.api: give either 'probe' or 'metrics', not both ('probe: {...}' is shorthand "
+        "for 'metrics: {type: probe, ...}')"
+    ]
+
+
+def test_a_trigger_may_name_any_metric_its_source_provides(tmp_path: Path) -> None:
+    rule = {"name": "backlog", "metric": "queue_depth", "above": 100}
+    fake = {"type": "fake", "provides": {"queue_depth": "count"}}
+    validate_plugins(load_config(_with_api(tmp_path, metrics=fake, triggers=[rule])))
+
+    problems = problems_of(_with_api(tmp_path, probe={"url": "http://x/"}, triggers=[rule]))
+
+    assert problems == [
+        "services.api.triggers[0].metric: 'queue_depth' is not a metric of the probe source "
+        "(it provides: error_rate, latency_p50, latency_p95, latency_p99, request_rate)"
+    ]

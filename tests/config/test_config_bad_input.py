@@ -209,3 +209,51 @@ def test_a_duration_beyond_a_year_or_not_a_number_is_refused(tmp_path: Path, int
     assert len(error.problems) == 1
     assert error.problems[0].startswith("watch.interval: "), error.problems
     assert "at most 366d" in error.problems[0] or "expected a duration" in error.problems[0]
+
+
+def _services(**depends_on: list[str]) -> str:
+    lines = ["project: shop", "services:"]
+    for name, needs in depends_on.items():
+        lines.append(f"  {name}: {{tier: core, driver: {{type: fake}}, depends_on: {needs}}}")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_dependency_cycle_is_refused_naming_it(tmp_path: Path) -> None:
+    error = refusal(tmp_path, _services(web=["api"], api=["worker"], worker=["web"]))
+
+    assert error.problems == [
+        "(top level): services depend on each other in a cycle: "
+        "api → worker → web → api; remove one depends_on"
+    ]
+
+
+def test_a_dependency_on_no_other_service_is_refused(tmp_path: Path) -> None:
+    error = refusal(tmp_path, _services(web=["api", "web"], api=[]))
+
+    assert error.problems == [
+        "(top level): services.web.depends_on names 'web', not another service (known: api)"
+    ]
+
+
+@pytest.mark.parametrize("name", ["db:main", "my api", "-x"])
+def test_a_service_name_that_cannot_name_a_subject_is_refused(tmp_path: Path, name: str) -> None:
+    error = refusal(
+        tmp_path, f"project: shop\nservices:\n  '{name}': {{tier: core, driver: {{type: fake}}}}\n"
+    )
+
+    assert "names are 1-63 letters, digits" in error.problems[0]
+
+
+def test_dependencies_come_first_and_ties_go_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "backout.yaml"
+    path.write_text(_services(web=["api"], admin=["api"], api=["db-proxy"], **{"db-proxy": []}))
+
+    config = load_config(path)
+
+    assert config.dependency_order(["web", "admin", "api", "db-proxy"]) == [
+        "db-proxy",
+        "api",
+        "admin",
+        "web",
+    ]
+    assert config.dependency_order(["web", "db-proxy"]) == ["db-proxy", "web"]

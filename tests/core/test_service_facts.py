@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from backout import releases
 from backout.operations.service_facts import LiveRelease, read_service_facts
 from backout.releases import ReleaseStatus
-from backout.runs import TERMINAL
-from backout.store import Incident, Run, Store, utcnow
+from backout.runs.records import TERMINAL
+from backout.store import Incident, Run, RunSubject, Store, utcnow
 
 SERVICES = ("api", "web", "worker", "never-deployed")
 
@@ -34,16 +34,12 @@ def deploy(session: Session, env: str, service: str, version: str, status: Relea
 
 
 def add_run(session: Session, env: str, service: str, state: str) -> None:
-    session.add(
-        Run(
-            environment=env,
-            kind="application",
-            service=service,
-            reason="r",
-            state=state,
-            actor="ci",
-        )
+    run = Run(
+        environment=env, kind="application", service=service, reason="r", state=state, actor="ci"
     )
+    session.add(run)
+    session.flush()
+    session.add(RunSubject(run_id=run.id, position=1, subject_kind="service", subject_name=service))
 
 
 def add_incident(session: Session, env: str, service: str, status: str) -> None:

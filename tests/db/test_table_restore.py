@@ -14,7 +14,8 @@ import psycopg
 import pytest
 import yaml
 
-from backout.operations.database import list_backups, take_backup
+from backout.actions.backups import take_backup
+from backout.operations.database import list_backups
 from backout.operations.table_restore import (
     TableRestoreRequest,
     plan_table_restore,

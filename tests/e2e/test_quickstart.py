@@ -67,7 +67,7 @@ def test_the_workspace_answers_every_command_afterwards(story: dict[str, Any]) -
     incident = as_json("incident", "show", str(story["incident_id"]), cwd=workspace)
     kinds = [event["kind"] for event in incident["timeline"]]
     assert kinds[0] == "detected"
-    assert {"rollback_started", "recovered", "run_succeeded", "resolved"} <= set(kinds)
+    assert {"run_planned", "recovered", "run_succeeded", "resolved"} <= set(kinds)
     assert incident["status"] == "resolved"
 
 

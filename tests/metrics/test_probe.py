@@ -10,8 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from backout.config import ProbeSettings
-from backout.metrics import Probe
-from backout.metrics.probe import Sample, summarise
+from backout.metrics.probe import Probe, Sample, summarise
 
 
 class _Server(ThreadingHTTPServer):
@@ -63,11 +62,11 @@ def test_the_probe_measures_the_error_rate_of_a_real_server(server: _Server) -> 
         _wait_for_samples(probe, 40)
         snapshot = probe.snapshot()
     finally:
-        probe.stop()
-    assert 0.15 <= snapshot.error_rate <= 0.35
-    assert snapshot.latency_p95 is not None
-    assert snapshot.latency_p95 < 1.0
-    assert snapshot.request_rate > 0
+        probe.close()
+    assert 0.15 <= snapshot.values["error_rate"] <= 0.35
+    assert snapshot.values["latency_p95"] is not None
+    assert snapshot.values["latency_p95"] < 1.0
+    assert snapshot.values["request_rate"] > 0
 
 
 def test_a_server_that_is_down_counts_as_errors() -> None:
@@ -77,9 +76,9 @@ def test_a_server_that_is_down_counts_as_errors() -> None:
         _wait_for_samples(probe, 5)
         snapshot = probe.snapshot()
     finally:
-        probe.stop()
-    assert snapshot.error_rate == 1.0
-    assert snapshot.latency_p95 is None
+        probe.close()
+    assert snapshot.values["error_rate"] == 1.0
+    assert snapshot.values["latency_p95"] is None
 
 
 def test_since_leaves_out_what_happened_before(server: _Server) -> None:
@@ -95,16 +94,16 @@ def test_since_leaves_out_what_happened_before(server: _Server) -> None:
         while probe.snapshot(since=switched).samples < 5:
             assert time.monotonic() < deadline, "the probe sent too few requests"
             time.sleep(0.01)
-        assert probe.snapshot().error_rate > 0
-        assert probe.snapshot(since=switched).error_rate == 0.0
+        assert probe.snapshot().values["error_rate"] > 0
+        assert probe.snapshot(since=switched).values["error_rate"] == 0.0
     finally:
-        probe.stop()
+        probe.close()
 
 
 def test_no_samples_is_no_evidence_of_health() -> None:
     assert summarise([], 10).value("error_rate") is None
     samples = [Sample(at=100.0 + i, ok=i >= 5, latency_s=0.01) for i in range(10)]
-    assert summarise(samples, 10).error_rate == 0.5
+    assert summarise(samples, 10).values["error_rate"] == 0.5
 
 
 def test_rates_count_only_the_time_the_probe_ran(server: _Server) -> None:
@@ -117,6 +116,6 @@ def test_rates_count_only_the_time_the_probe_ran(server: _Server) -> None:
         snapshot = probe.snapshot(since=before_start - 3600)
         ran_for = time.time() - before_start
     finally:
-        probe.stop()
+        probe.close()
     assert snapshot.window_s <= ran_for
-    assert snapshot.request_rate >= snapshot.samples / ran_for
+    assert snapshot.values["request_rate"] >= snapshot.samples / ran_for

@@ -21,7 +21,7 @@ SLOWER = TriggerRule.model_validate(
         "for": "10s",
     }
 )
-FAILING = replace(HEALTHY, error_rate=0.12)
+FAILING = HEALTHY.with_values(error_rate=0.12)
 
 
 def test_a_breach_fires_only_once_held_for_its_duration() -> None:
@@ -55,7 +55,7 @@ def test_a_relative_rule_compares_with_the_good_releases_baseline() -> None:
     clock = ManualClock()
     evaluator = TriggerEvaluator([SLOWER], clock.monotonic)
     baseline = {"latency_p95": 0.040}
-    slow = replace(HEALTHY, latency_p95=0.070)
+    slow = HEALTHY.with_values(latency_p95=0.070)
     [verdict] = evaluator.evaluate(slow, baseline)
     assert verdict.threshold is not None
     assert abs(verdict.threshold - 0.060) < 1e-9
@@ -65,7 +65,7 @@ def test_a_relative_rule_compares_with_the_good_releases_baseline() -> None:
 
 def test_the_baseline_floor_keeps_noise_from_firing() -> None:
     evaluator = TriggerEvaluator([SLOWER], ManualClock().monotonic)
-    [verdict] = evaluator.evaluate(replace(HEALTHY, latency_p95=0.006), {"latency_p95": 0.002})
+    [verdict] = evaluator.evaluate(HEALTHY.with_values(latency_p95=0.006), {"latency_p95": 0.002})
     assert not verdict.breached  # 6ms against a 2ms baseline is noise: the floor makes it 30ms
 
 
@@ -76,7 +76,7 @@ def test_without_a_baseline_a_relative_rule_says_it_cannot_judge() -> None:
 
 
 def test_too_few_samples_do_not_fire() -> None:
-    sparse = replace(HEALTHY, samples=2, latency_p95=None)
+    sparse = replace(HEALTHY.with_values(latency_p95=None), samples=2)
     [verdict] = TriggerEvaluator([SLOWER], ManualClock().monotonic).evaluate(
         sparse, {"latency_p95": 0.01}
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from backout.errors import ExitCode, NotFoundError
-from backout.runs import get_run
+from backout.runs.records import get_run
 from backout.store import Incident, Run, Store
 from backout.store.ids import find_by_id
 

@@ -15,7 +15,7 @@ from sqlalchemy import inspect, select, update
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from backout.errors import ExitCode, UnavailableError
-from backout.store import Base, Release, Run, ServiceLock, Step, Store, tables
+from backout.store import Base, Release, Run, Step, Store, SubjectLock, tables
 from backout.store.engine import alembic_config, script_heads
 from tests.pg import free_port
 
@@ -80,7 +80,11 @@ def add_run(store: Store, *, service: str = "backend") -> int:
 
 def lock(store: Store, run_id: int, *, service: str, environment: str = "production") -> None:
     with store.session() as session:
-        session.add(ServiceLock(environment=environment, service=service, run_id=run_id))
+        session.add(
+            SubjectLock(
+                environment=environment, subject_kind="service", subject_name=service, run_id=run_id
+            )
+        )
 
 
 def add_step(store: Store, run_id: int, position: int, params: dict[str, Any]) -> int:
@@ -226,7 +230,7 @@ def test_a_second_lock_on_the_same_service_is_refused(store: Store) -> None:
         lock(store, challenger, service="backend")
 
     with store.session() as session:
-        held = session.get(ServiceLock, ("production", "backend"))
+        held = session.get(SubjectLock, ("production", "service", "backend"))
         assert held is not None
         assert held.run_id == holder
 
@@ -239,7 +243,7 @@ def test_another_service_or_environment_can_be_locked_meanwhile(store: Store) ->
     lock(store, third, service="backend", environment="staging")
 
     with store.session() as session:
-        assert len(session.scalars(select(ServiceLock)).all()) == 3
+        assert len(session.scalars(select(SubjectLock)).all()) == 3
 
 
 def test_a_run_has_one_step_per_position(store: Store) -> None:

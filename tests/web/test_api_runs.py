@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from web_support import Api, OpenRuntime, Serve, Tokens
 
-from backout.executor import Executor, RunState
 from backout.operations import views
 from backout.operations.rollback import RollbackRequest, start_rollback
 from backout.operations.tokens import Role, create_token
+from backout.runs.records import RunState
 from backout.runtime import Runtime
 from backout.store import AuditEntry
 
@@ -24,11 +24,10 @@ def start_rollback_to_run(api: Api, token: str, **body: object) -> dict[str, obj
 
 def park_a_run_at_its_gate(runtime: Runtime) -> int:
     """A rollback with an approval gate, executed until it waits for a person."""
-    executor = Executor(runtime, actor="test")
     request = RollbackRequest(service="api", reason="trigger fired", approval_gate=True)
-    run_id = start_rollback(runtime, executor, request)
-    assert executor.execute(run_id).state is RunState.AWAITING_APPROVAL
-    return run_id
+    run = start_rollback(runtime, request, actor="test")
+    assert run.execute().state is RunState.AWAITING_APPROVAL
+    return run.run_id
 
 
 def audit_trail(runtime: Runtime) -> list[tuple[str, str]]:

@@ -26,7 +26,7 @@ from backout.limits import MAX_REASON_CHARS
 if TYPE_CHECKING:
     # Only for the annotations: a command that does not open the runtime or run steps (`--help`,
     # `init`) must not pay for importing them.
-    from backout.runs import StepEvent
+    from backout.runs.records import StepEvent
     from backout.runtime import Runtime
 
 console = Console()

@@ -7,6 +7,8 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from backout.actions.backups import take_backup
+from backout.actions.verifications import verify_database
 from backout.cli import db_copies_cmd, db_table_cmd
 from backout.cli._common import (
     ConfigOption,
@@ -25,7 +27,6 @@ from backout.cli._common import (
 )
 from backout.db.backup import BackupKind
 from backout.errors import ConfirmationRequiredError, ExitCode, NotConfirmedError
-from backout.executor import Executor, RunResult, RunState
 from backout.operations import database as db_ops
 from backout.operations import views
 from backout.operations.database_runs import (
@@ -37,6 +38,7 @@ from backout.operations.database_runs import (
     start_restore,
     start_revert,
 )
+from backout.runs.records import RunResult, RunState
 from backout.runtime import Runtime
 
 db_app = typer.Typer(help="PostgreSQL: backups, integrity, migrations.", no_args_is_help=True)
@@ -88,7 +90,7 @@ def backup(
 ) -> None:
     """Take a backup now, and record it with the row counts it saw."""
     with runtime(config) as rt:
-        info, counts = db_ops.take_backup(rt, name, kind=_kind(kind), actor=actor())
+        info, counts = take_backup(rt, name, kind=_kind(kind), actor=actor())
     if as_json:
         print_json(
             {
@@ -147,7 +149,7 @@ def verify(
 ) -> None:
     """The integrity report: row counts, constraints, foreign keys, assertions, recent writes."""
     with runtime(config) as rt:
-        report, reference = db_ops.verify_database(rt, name, backup_id=backup_id)
+        report, reference = verify_database(rt, name, backup_id=backup_id)
     if as_json:
         print_json({"reference_backup": reference, **report.as_dict()})
     else:
@@ -229,9 +231,8 @@ def revert(
             say("dry run: nothing was changed")
             return
         confirm(yes, f"Revert {name} from {classified.from_revision} to {to}?")
-        executor = Executor(rt, actor=actor(), on_step=None if as_json else show_step)
-        run_id = start_revert(rt, executor, name, to, reason=reason)
-        result = executor.execute(run_id)
+        run = start_revert(rt, name, plan, actor=actor(), reason=reason)
+        result = run.execute(None if as_json else show_step)
         _report_database_run(rt, result, as_json, shown=())
 
 
@@ -279,10 +280,8 @@ def restore(
             "(or leave it out to restore beside the live data first); nothing was changed"
         )
     with runtime(config) as rt:
-        executor = Executor(rt, actor=actor(), on_step=None if as_json else show_step)
-        run_id = start_restore(
+        run = start_restore(
             rt,
-            executor,
             name,
             backup_id=backup_id,
             to_time=parse_moment(to_time),
@@ -290,8 +289,9 @@ def restore(
             reason=reason,
             into=into,
             in_place=in_place,
+            actor=actor(),
         )
-        result = executor.execute(run_id)
+        result = run.execute(None if as_json else show_step)
         shown = ("db_restore", "db_copy_in", "db_backup", "db_switch", "db_lost_writes")
         _report_database_run(rt, result, as_json, shown=shown)
 
@@ -331,9 +331,8 @@ def reset(
             _show_reset_plan(name, preview, as_json)
             return
         typed = _typed_database_name(name, preview, typed_name, as_json)
-        executor = Executor(rt, actor=actor(), on_step=None if as_json else show_step)
-        run_id = start_reset(rt, executor, preview, typed_dbname=typed, reason=reason)
-        result = executor.execute(run_id)
+        run = start_reset(rt, preview, typed_dbname=typed, actor=actor(), reason=reason)
+        result = run.execute(None if as_json else show_step)
         shown = ("db_backup", "db_reset", "db_upgrade")
         _report_database_run(rt, result, as_json, shown=shown, dbname=dbname)
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from backout.actions import flag_changes
 from backout.cli._common import (
     ConfigOption,
     JsonOption,
@@ -25,8 +26,8 @@ from backout.operations import flags as flag_ops
 from backout.plans.feature_flag import OnTrigger, check_stages
 
 if TYPE_CHECKING:
+    from backout.actions.flag_changes import FlagChanged
     from backout.operations.flag_runs import RampDown
-    from backout.operations.flags import FlagChanged
     from backout.plans import Plan
 
 flags_app = typer.Typer(help="Feature flags: the kill switch and gradual exposure.")
@@ -83,7 +84,7 @@ def disable(
 ) -> None:
     """The kill switch: the flag off for everyone, now."""
     with runtime(config) as rt:
-        _report(flag_ops.disable(rt, key, actor=actor(), reason=reason), as_json)
+        _report(flag_changes.disable(rt, key, actor=actor(), reason=reason), as_json)
 
 
 @flags_app.command()
@@ -95,7 +96,7 @@ def enable(
 ) -> None:
     """The flag on again (with its rollout as it was)."""
     with runtime(config) as rt:
-        _report(flag_ops.enable(rt, key, actor=actor(), reason=reason), as_json)
+        _report(flag_changes.enable(rt, key, actor=actor(), reason=reason), as_json)
 
 
 @flags_app.command()
@@ -108,7 +109,7 @@ def rollout(
 ) -> None:
     """Expose the flag to PERCENT of users (sticky on the user id)."""
     with runtime(config) as rt:
-        _report(flag_ops.rollout(rt, key, percent, actor=actor(), reason=reason), as_json)
+        _report(flag_changes.rollout(rt, key, percent, actor=actor(), reason=reason), as_json)
 
 
 def _report(change: FlagChanged, as_json: bool) -> None:
@@ -171,7 +172,6 @@ def ramp_down(
     guards armed, then mark it for removal. Exit 0 once the flag is off (also when a trigger
     cut the ramp short: the output says so), 1 when it is not, 6 at the approval gate."""
     # Here, not at the top: the kill switch (`flags disable`) must not wait for the executor.
-    from backout.executor import Executor
     from backout.operations.flag_runs import (
         RampDown,
         plan_ramp_down,
@@ -181,15 +181,15 @@ def ramp_down(
 
     request = RampDown(key, _stages(stages), _hold(hold), on_trigger, approval, reason)
     with runtime(config) as rt:
+        plan = plan_ramp_down(rt, request)
         if dry_run:
-            _print_plan(plan_ramp_down(rt, request), request, as_json)
+            _print_plan(plan, request, as_json)
             return
-        executor = Executor(rt, actor=actor(), on_step=None if as_json else show_step)
-        run_id = start_ramp_down(rt, executor, request)
+        run = start_ramp_down(rt, request, actor=actor(), plan=plan)
         if not as_json:
-            say(f"run {run_id}: ramping {request.describe()}, holding {hold} at each stage")
-        result = executor.execute(run_id)
-        report = ramp_down_report(rt, run_id, key)
+            say(f"run {run.run_id}: ramping {request.describe()}, holding {hold} at each stage")
+        result = run.execute(None if as_json else show_step)
+        report = ramp_down_report(rt, run.run_id, key)
     if as_json:
         print_json(
             {
@@ -236,7 +236,7 @@ def _hold(text: str) -> float:
 def _print_plan(plan: Plan, request: RampDown, as_json: bool) -> None:
     if as_json:
         steps = [{"kind": s.kind, "title": s.title, "params": s.params} for s in plan.steps]
-        print_json({"flag": request.key, "subject": plan.service, "steps": steps})
+        print_json({"flag": request.key, "subject": plan.subject.key, "steps": steps})
         return
     say(f"plan: ramp {request.describe()}")
     for line in plan.describe():

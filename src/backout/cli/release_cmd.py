@@ -17,7 +17,6 @@ from backout.cli._common import (
     say,
     show_step,
 )
-from backout.executor import Executor
 from backout.operations import views
 from backout.operations.deploy import deploy as deploy_release
 from backout.operations.deploy import mark_release, record_release
@@ -43,8 +42,9 @@ def deploy(
 ) -> None:
     """Deploy VERSION of SERVICE through its driver, check its health, and record it live."""
     with runtime(config) as rt:
-        executor = Executor(rt, actor=actor(), on_step=show_step)
-        result = deploy_release(rt, executor, service, version, ref=ref, force=force)
+        result = deploy_release(
+            rt, service, version, ref=ref, actor=actor(), force=force, on_step=show_step
+        )
     say(result.message)
     raise typer.Exit(int(result.exit_code))
 

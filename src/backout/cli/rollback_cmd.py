@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,12 +17,23 @@ from backout.cli._common import (
     say,
     show_step,
 )
-from backout.executor import Executor
 from backout.operations.rollback import RollbackRequest, plan_rollback, start_rollback
+
+if TYPE_CHECKING:
+    from backout.operations.several_rollback import SeveralRollback
+    from backout.plans import Plan
 
 
 def rollback(
-    service: Annotated[str, typer.Argument(help="The service to roll back.")],
+    services: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="The service(s) to roll back; several go in one run.", show_default=False
+        ),
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every service with something to roll back, in one run.")
+    ] = False,
     to: Annotated[
         str | None,
         typer.Option("--to", "--version", help="Target version (default: last known good)."),
@@ -48,8 +59,29 @@ def rollback(
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Roll SERVICE back to its last known good version (or --to VERSION), step by step."""
-    request = RollbackRequest(service=service, to_version=to, reason=reason, force=force)
+    """Roll SERVICE back to its last known good version (or --to VERSION), step by step.
+
+    Several services (or --all) roll back in one run and one incident, in the order their
+    depends_on gives: traffic to dependants stops first, dependencies come back first.
+    """
+    named = services or []
+    if every == bool(named):
+        raise typer.BadParameter("name the service(s) to roll back, or give --all (not both)")
+    if len(named) == 1:
+        request = RollbackRequest(service=named[0], to_version=to, reason=reason, force=force)
+        _roll_back_one(request, config=config, dry_run=dry_run, yes=yes, as_json=as_json)
+        return
+    if to is not None or force:
+        raise typer.BadParameter("--to and --force name one release: roll back one service")
+    _roll_back_several(
+        None if every else named, reason, config=config, dry_run=dry_run, yes=yes, as_json=as_json
+    )
+
+
+def _roll_back_one(
+    request: RollbackRequest, *, config: ConfigOption, dry_run: bool, yes: bool, as_json: bool
+) -> None:
+    service = request.service
     with runtime(config) as rt:
         plan = plan_rollback(rt, request)
         if dry_run:
@@ -59,10 +91,7 @@ def rollback(
                         "service": service,
                         "from_version": plan.from_version,
                         "to_version": plan.target_version,
-                        "steps": [
-                            {"kind": s.kind, "title": s.title, "params": s.params}
-                            for s in plan.steps
-                        ],
+                        "steps": _steps(plan),
                     }
                 )
             else:
@@ -72,16 +101,87 @@ def rollback(
                 say("dry run: nothing was changed")
             return
         confirm(yes, f"Roll {service} back from {plan.from_version} to {plan.target_version}?")
-        executor = Executor(rt, actor=actor(), on_step=None if as_json else show_step)
-        run_id = start_rollback(rt, executor, request)
+        run = start_rollback(rt, request, actor=actor(), plan=plan)
         if not as_json:
-            say(f"run {run_id}: rolling {service} back to {plan.target_version}")
-        result = executor.execute(run_id)
+            say(f"run {run.run_id}: rolling {service} back to {plan.target_version}")
+        result = run.execute(None if as_json else show_step)
         if as_json:
             print_json({"run_id": result.run_id, "state": result.state, "message": result.message})
         else:
             say(result.message)
         raise typer.Exit(int(result.exit_code))
+
+
+def _roll_back_several(
+    services: list[str] | None,
+    reason: str,
+    *,
+    config: ConfigOption,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    from backout.operations.several_rollback import (
+        plan_several,
+        service_outcomes,
+        start_several,
+    )
+
+    with runtime(config) as rt:
+        preview = plan_several(rt, services, reason=reason)
+        if dry_run:
+            _show_several_plan(preview, as_json)
+            return
+        confirm(yes, f"Roll back {preview.plan.aims}?")
+        run = start_several(rt, preview, actor=actor())
+        if not as_json:
+            say(f"run {run.run_id}: rolling back {preview.plan.aims}")
+        result = run.execute(None if as_json else show_step)
+        outcomes = service_outcomes(rt, run.run_id)
+    if as_json:
+        print_json(
+            {
+                "run_id": result.run_id,
+                "state": result.state,
+                "message": result.message,
+                "services": [o.__dict__ for o in outcomes]
+                + [
+                    {"service": name, "state": "untouched", "detail": why}
+                    for name, why in preview.untouched.items()
+                ],
+            }
+        )
+    else:
+        say(result.message)
+        for outcome in outcomes:
+            say(f"  {outcome.service}: {outcome.detail}")
+        for name, why in preview.untouched.items():
+            say(f"  {name}: untouched ({why})")
+    raise typer.Exit(int(result.exit_code))
+
+
+def _show_several_plan(preview: SeveralRollback, as_json: bool) -> None:
+    plan = preview.plan
+    if as_json:
+        targets = [
+            {"service": t.subject.name, "from_version": t.from_version, "to_version": t.to_version}
+            for t in plan.targets
+        ]
+        print_json({"services": targets, "untouched": preview.untouched, "steps": _steps(plan)})
+        return
+    say(f"plan: roll back {plan.aims}")
+    for line in plan.describe():
+        say(f"  {line}")
+    for name, why in preview.untouched.items():
+        say(f"  (untouched: {name}: {why})")
+    say("dry run: nothing was changed")
+
+
+def _steps(plan: Plan) -> list[dict[str, Any]]:
+    return [
+        {"kind": s.kind, "title": s.title, "subject": str(plan.subject_of(s)), "params": s.params}
+        for s in plan.steps
+    ]
 
 
 def register(app: typer.Typer) -> None:

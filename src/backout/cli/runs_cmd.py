@@ -85,11 +85,10 @@ def show(
 
 def resume(config: ConfigOption = None) -> None:
     """Finish every run a crashed process left unfinished."""
-    from backout.executor import Executor  # here: `runs` and `run show` only read
-    from backout.operations.rollback import resume_all
+    from backout.operations.rollback import resume_all  # here: `runs` and `run show` only read
 
     with runtime(config) as rt:
-        results = resume_all(rt, Executor(rt, actor=actor(), on_step=show_step))
+        results = resume_all(rt, actor=actor(), on_step=show_step)
     if not results:
         say("nothing to resume")
     for result in results:
@@ -118,13 +117,12 @@ def approve(
     config: ConfigOption = None,
 ) -> None:
     """Approve a run waiting at its gate, and carry it on in this process."""
-    from backout.executor import Executor
     from backout.operations.rollback import approve_run
 
     with runtime(config) as rt:
-        approve_run(rt, run_id, actor())
+        run = approve_run(rt, run_id, actor())
         say(f"run {run_id} approved by {actor()}")
-        result = Executor(rt, actor=actor(), on_step=show_step).execute(run_id)
+        result = run.execute(show_step)
     say(result.message)
     raise typer.Exit(int(result.exit_code))
 

@@ -1,15 +1,15 @@
-"""`backout watch`: the watch loop in the foreground."""
+"""`backout watch`: the controller in the foreground — the watch loop, and orphaned runs resumed."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
-import threading
 from typing import Annotated
 
 import typer
 
 from backout.cli._common import ConfigOption, runtime, say
-from backout.watch import Watcher
+from backout.controller.controller import Controller
 
 
 def watch(
@@ -18,21 +18,24 @@ def watch(
     ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Watch every service's triggers; roll back, ask, or notify as each policy says."""
+    """Watch every service's triggers; roll back, ask, or notify as each policy says.
+
+    Runs a crashed process left unfinished are resumed too. Ctrl-C or SIGTERM stops: no run
+    begins another step, a step under way gets a few seconds, and a run still mid-step is left
+    for the next start to resume (its step is observed before anything is done again).
+    """
     with runtime(config) as rt:
-        watcher = Watcher(rt, on_change=say)
+        controller = Controller(rt, on_change=say)
         if once:
-            watcher.run_cycle()
-            watcher.wait_for_runs()  # a rollback the cycle started must not die with the process
+            controller.cycle()
+            controller.wait_for_runs()  # a rollback the cycle started must not die with it
             return
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: controller.request_stop())
         say(f"watching {', '.join(rt.config.services)}; Ctrl-C stops")
-        try:
-            watcher.run_forever(stop)
-        except KeyboardInterrupt:
-            stop.set()
-        watcher.wait_for_runs()
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: stop as SIGTERM does
+            controller.run_forever()
+        for left in controller.stop():
+            say(left)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,5 +1,6 @@
 """Incidents: what went wrong, its timeline, and how fast it was detected and recovered."""
 
+from backout.incidents.events import EventKind
 from backout.incidents.incident import (
     IncidentStatus,
     add_event,
@@ -13,6 +14,7 @@ from backout.incidents.incident import (
 )
 
 __all__ = [
+    "EventKind",
     "IncidentStatus",
     "add_event",
     "mark_recovered",

@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backout.incidents.events import EventKind
 from backout.redact import redact
 from backout.store import Incident, TimelineEvent, utcnow
 
@@ -47,7 +48,7 @@ def open_incident(
     )
     session.add(incident)
     session.flush()
-    add_event(session, incident.id, "detected", title, actor=actor, at=detected_at)
+    add_event(session, incident.id, EventKind.DETECTED, title, actor=actor, at=detected_at)
     return incident
 
 
@@ -67,7 +68,7 @@ def open_incident_for(session: Session, environment: str, service: str) -> Incid
 def add_event(
     session: Session,
     incident_id: int,
-    kind: str,
+    kind: EventKind,
     message: str,
     *,
     actor: str,
@@ -96,7 +97,7 @@ def mark_recovered(session: Session, incident: Incident, at: datetime, *, actor:
         add_event(
             session,
             incident.id,
-            "recovered",
+            EventKind.RECOVERED,
             f"service recovered in {recovered_in:.1f}s (RTO {incident.rto_s:.0f}s)",
             actor=actor,
             at=at,
@@ -110,7 +111,7 @@ def withdraw_recovery(session: Session, incident: Incident, *, actor: str) -> No
     add_event(
         session,
         incident.id,
-        "recovery_withdrawn",
+        EventKind.RECOVERY_WITHDRAWN,
         "the rollback failed after its health checks passed: not recovered",
         actor=actor,
     )
@@ -120,7 +121,7 @@ def resolve(session: Session, incident: Incident, message: str, *, actor: str) -
     if incident.status != IncidentStatus.RESOLVED:
         incident.status = IncidentStatus.RESOLVED
         incident.resolved_at = utcnow()
-        add_event(session, incident.id, "resolved", message, actor=actor)
+        add_event(session, incident.id, EventKind.RESOLVED, message, actor=actor)
 
 
 def time_to_detect(incident: Incident) -> float | None:

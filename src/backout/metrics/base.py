@@ -1,47 +1,151 @@
-"""The MetricSource interface: what the triggers read.
+"""The MetricSource interface: what the triggers read. Picked by a service's `metrics: {type:}`.
 
-    snapshot(since)  the metrics over the source's window, counting only what happened at or
-                     after `since` (epoch seconds) when given. Read-only, fast (no network
-                     round-trip for the built-in probe, one query for Prometheus).
+A source says which metrics it provides, each with a unit, and takes snapshots of them:
 
-Rates are fractions (0.05 is 5 %), latencies are seconds, request_rate is per second.
+    provides         the MetricCatalogue: metric name -> unit (and how sentences name it).
+                     Fixed for the source's life; `backout check` refuses a trigger whose
+                     metric is not in it.
+    sample_interval  how often the source takes a new sample at most, or None when it does
+                     not sample on its own; the watch loop's bake allows a gap of a few of them.
+    start()          begin measuring (the probe starts its thread). Idempotent, returns at once.
+                     Building a source (the registry does, to validate a config) has no side
+                     effects; only start() does.
+    snapshot(since)  the values over the source's window, counting only what happened at or
+                     after `since` (epoch seconds) when given. Read-only, safe to call from
+                     several threads, fast: no network round-trip for the built-in probe, one
+                     query for a remote store. A value is None when it could not be measured.
+    close()          stop measuring and let go of what start() took. Idempotent.
+
+Units say how a value reads in a sentence ("error rate 12.0% > 5.0%", "p95 70ms"): fractions
+are 0..1 (0.05 is 5 %), seconds are seconds, per_second is a rate, count is a plain number.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from enum import StrEnum
 from typing import Protocol
+
+
+class Unit(StrEnum):
+    FRACTION = "fraction"
+    SECONDS = "seconds"
+    PER_SECOND = "per_second"
+    COUNT = "count"
+
+    def show(self, value: float) -> str:
+        """A measured value: '12.0%', '70ms', '3.5/s', '42'."""
+        if self is Unit.FRACTION:
+            return f"{value:.1%}"
+        if self is Unit.SECONDS:
+            return f"{value * 1000:.0f}ms" if value < 10 else f"{value:.1f}s"
+        if self is Unit.PER_SECOND:
+            return f"{value:.1f}/s"
+        return f"{value:g}"
+
+    def show_exact(self, value: float) -> str:
+        """A configured threshold, as written: '5%', '250ms', '0.5/s', '100'."""
+        if self is Unit.FRACTION:
+            return f"{value * 100:g}%"
+        if self is Unit.SECONDS:
+            return f"{value * 1000:g}ms" if value < 10 else f"{value:g}s"
+        if self is Unit.PER_SECOND:
+            return f"{value:g}/s"
+        return f"{value:g}"
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """One metric a source provides: its unit, the words a sentence names it by, and the
+    label it has in a snapshot's one-line summary (not in the summary when None)."""
+
+    unit: Unit
+    label: str
+    summary_label: str | None = None
+
+
+@dataclass(frozen=True)
+class MetricCatalogue:
+    """The metrics a source provides, by name; `sample_noun` names what its samples are."""
+
+    metrics: Mapping[str, MetricInfo]
+    sample_noun: str = "samples"
+
+    @classmethod
+    def of_units(cls, units: Mapping[str, Unit]) -> MetricCatalogue:
+        """Each metric named by its own name (`queue_depth` reads 'queue depth'), all summarised."""
+        infos = {}
+        for name, unit in units.items():
+            words = name.replace("_", " ")
+            infos[name] = MetricInfo(unit, words, words)
+        return cls(infos)
+
+    def names(self) -> list[str]:
+        return sorted(self.metrics)
+
+    def label(self, metric: str) -> str:
+        info = self.metrics.get(metric)
+        return info.label if info is not None else metric.replace("_", " ")
+
+    def show(self, metric: str, value: float, *, exact: bool = False) -> str:
+        info = self.metrics.get(metric)
+        if info is None:  # a metric the source does not know: the number, as is
+            return f"{value:g}"
+        return info.unit.show_exact(value) if exact else info.unit.show(value)
 
 
 @dataclass(frozen=True)
 class MetricsSnapshot:
+    """Named values over a window, with how many samples they come from."""
+
+    values: Mapping[str, float | None]
     samples: int
     window_s: float
-    request_rate: float
-    error_rate: float
-    latency_p50: float | None
-    latency_p95: float | None
-    latency_p99: float | None
+    catalogue: MetricCatalogue = field(compare=False, repr=False)
 
     def value(self, metric: str) -> float | None:
         """The metric, or None when nothing was measured (a 0% error rate of no requests is no
         evidence of health)."""
         if self.samples == 0:
             return None
-        value: float | None = getattr(self, metric)
-        return value
+        return self.values.get(metric)
+
+    def with_values(self, **values: float | None) -> MetricsSnapshot:
+        return replace(self, values={**self.values, **values})
 
     def summary(self) -> str:
-        p95 = "n/a" if self.latency_p95 is None else f"{self.latency_p95 * 1000:.0f}ms"
-        return f"errors {self.error_rate:.1%}, p95 {p95}, {self.samples} requests"
+        """'errors 0.0%, p95 10ms, 100 requests': the summarised metrics and the sample count."""
+        parts = []
+        for name, info in self.catalogue.metrics.items():
+            if info.summary_label is None:
+                continue
+            value = self.values.get(name)
+            shown = "n/a" if value is None else info.unit.show(value)
+            parts.append(f"{info.summary_label} {shown}")
+        parts.append(f"{self.samples} {self.catalogue.sample_noun}")
+        return ", ".join(parts)
 
 
 class MetricSource(Protocol):
+    """See the module docstring for the contract of each member."""
+
+    @property
+    def provides(self) -> MetricCatalogue: ...
+
+    @property
+    def sample_interval(self) -> timedelta | None: ...
+
+    def start(self) -> None: ...
+
     def snapshot(self, since: float | None = None) -> MetricsSnapshot: ...
+
+    def close(self) -> None: ...
 
 
 class MetricHub(Protocol):
-    """The metric source of each service for this process (the probes, or a fake)."""
+    """The metric source of each service for this process, started on first use."""
 
     def source(self, service: str) -> MetricSource | None: ...
 

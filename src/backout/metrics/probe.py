@@ -1,4 +1,8 @@
-"""The built-in synthetic probe: steady requests to one URL, kept in a sliding window."""
+"""The built-in synthetic probe: steady requests to one URL, kept in a sliding window.
+
+Registered as metric source `probe`; a service's `probe:` section is shorthand for
+`metrics: {type: probe, ...}` with the same keys (ProbeSettings, in config.py for that reason).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from backout.config import ProbeSettings
 from backout.metrics.base import MetricsSnapshot
+from backout.metrics.http import HTTP_METRICS
+from backout.registry import PluginContext
 
 if TYPE_CHECKING:
     import httpx
@@ -40,19 +47,20 @@ def summarise(samples: list[Sample], window_s: float) -> MetricsSnapshot:
     errors = sum(1 for s in samples if not s.ok)
     latencies = sorted(s.latency_s for s in samples if s.latency_s is not None)
     span = max(window_s, 1e-9)
-    return MetricsSnapshot(
-        samples=len(samples),
-        window_s=window_s,
-        request_rate=len(samples) / span,
-        error_rate=errors / len(samples) if samples else 0.0,
-        latency_p50=_percentile(latencies, 0.50),
-        latency_p95=_percentile(latencies, 0.95),
-        latency_p99=_percentile(latencies, 0.99),
-    )
+    values = {
+        "error_rate": errors / len(samples) if samples else 0.0,
+        "latency_p50": _percentile(latencies, 0.50),
+        "latency_p95": _percentile(latencies, 0.95),
+        "latency_p99": _percentile(latencies, 0.99),
+        "request_rate": len(samples) / span,
+    }
+    return MetricsSnapshot(values, samples=len(samples), window_s=window_s, catalogue=HTTP_METRICS)
 
 
 class Probe:
     """Sends one request at a time, every `interval`, from a daemon thread."""
+
+    provides = HTTP_METRICS
 
     def __init__(self, settings: ProbeSettings) -> None:
         self.settings = settings
@@ -68,7 +76,11 @@ class Probe:
             self._thread = threading.Thread(target=self._loop, name="probe", daemon=True)
             self._thread.start()
 
-    def stop(self) -> None:
+    @property
+    def sample_interval(self) -> timedelta:
+        return self.settings.interval
+
+    def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.settings.timeout.total_seconds() + 1)
@@ -127,28 +139,6 @@ class Probe:
                 self._samples.popleft()
 
 
-class ProbeHub:
-    """One probe per service for the whole process, shared by the watch loop and the steps."""
-
-    def __init__(self, settings_by_service: dict[str, ProbeSettings]) -> None:
-        self._settings = settings_by_service
-        self._probes: dict[str, Probe] = {}
-        self._lock = threading.Lock()
-
-    def source(self, service: str) -> Probe | None:
-        """The running probe of `service`, started on first use; None if it has none."""
-        settings = self._settings.get(service)
-        if settings is None:
-            return None
-        with self._lock:
-            probe = self._probes.get(service)
-            if probe is None:
-                probe = self._probes[service] = Probe(settings)
-                probe.start()
-            return probe
-
-    def close(self) -> None:
-        with self._lock:
-            probes, self._probes = list(self._probes.values()), {}
-        for probe in probes:
-            probe.stop()
+def build_probe(settings: ProbeSettings, context: PluginContext) -> Probe:
+    """The registry's factory: a probe that sends nothing until started."""
+    return Probe(settings)

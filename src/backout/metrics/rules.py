@@ -1,33 +1,24 @@
-"""Trigger rules: a metric above a threshold, or above a factor of its baseline, held for a time."""
+"""Trigger rules: a metric above a threshold, or above a factor of its baseline, held for a time.
+
+Pure: a rule is judged on a snapshot and a baseline handed in. Which baseline, which source, and
+for how long the rules stay armed is backout.triggers' business.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from backout.config import TriggerRule
 from backout.durations import format_duration
-from backout.metrics.base import MetricsSnapshot
-
-BASELINE_METRICS = ("error_rate", "latency_p50", "latency_p95", "latency_p99", "request_rate")
-
-
-def _show(metric: str, value: float) -> str:
-    if metric == "error_rate":
-        return f"{value:.1%}"
-    if metric.startswith("latency"):
-        return f"{value * 1000:.0f}ms"
-    return f"{value:.1f}/s"
-
-
-def _label(metric: str) -> str:
-    return metric.replace("_", " ").replace("latency p", "p")
+from backout.metrics.base import MetricCatalogue, MetricsSnapshot
 
 
 @dataclass(frozen=True)
 class RuleVerdict:
     rule: TriggerRule
+    catalogue: MetricCatalogue  # of the source the rule read: says how its values read
     value: float | None
     threshold: float | None
     held_s: float
@@ -40,12 +31,14 @@ class RuleVerdict:
 
     def sentence(self) -> str:
         """'error rate 12.0% > 5.0% for 2.1s' — what the incident and the watch loop say."""
-        metric = self.rule.metric
+        metric, catalogue = self.rule.metric, self.catalogue
+        label = catalogue.label(metric)
         if self.value is None or self.threshold is None:
-            return f"{_label(metric)}: {self.note}"
+            return f"{label}: {self.note}"
         relation = ">" if self.breached else "≤"
-        value, threshold = _show(metric, self.value), _show(metric, self.threshold)
-        text = f"{_label(metric)} {value} {relation} {threshold}"
+        value = catalogue.show(metric, self.value)
+        threshold = catalogue.show(metric, self.threshold)
+        text = f"{label} {value} {relation} {threshold}"
         if self.rule.above_baseline is not None:
             text += f" ({self.rule.above_baseline:g}x baseline)"
         if self.breached:
@@ -55,10 +48,18 @@ class RuleVerdict:
         return text
 
 
+def back_under(rule: TriggerRule, catalogue: MetricCatalogue) -> str:
+    """'error rate back under 5%': what a quiet trigger says of its threshold."""
+    label = catalogue.label(rule.metric)
+    if rule.above is None:
+        return f"{label} back under {rule.above_baseline:g}x its baseline"
+    return f"{label} back under {catalogue.show(rule.metric, rule.above, exact=True)}"
+
+
 def measure_baseline(snapshot: MetricsSnapshot) -> dict[str, float]:
-    """The metrics a release showed while it baked, kept on the release for later comparison."""
+    """Every metric a release showed while it baked, kept on the release for later comparison."""
     baseline: dict[str, float] = {}
-    for metric in BASELINE_METRICS:
+    for metric in snapshot.values:
         value = snapshot.value(metric)
         if value is not None:
             baseline[metric] = value
@@ -77,7 +78,7 @@ class TriggerEvaluator:
         self._breached_since.clear()
 
     def evaluate(
-        self, snapshot: MetricsSnapshot, baseline: dict[str, Any] | None
+        self, snapshot: MetricsSnapshot, baseline: Mapping[str, Any] | None
     ) -> list[RuleVerdict]:
         now = self._monotonic()
         return [
@@ -89,22 +90,27 @@ class TriggerEvaluator:
         index: int,
         rule: TriggerRule,
         snapshot: MetricsSnapshot,
-        baseline: dict[str, Any] | None,
+        baseline: Mapping[str, Any] | None,
         now: float,
     ) -> RuleVerdict:
+        catalogue = snapshot.catalogue
         value = snapshot.value(rule.metric)
         threshold, note = self._threshold(rule, baseline)
         if value is None and not note:
-            note = f"not enough samples yet ({snapshot.samples})"
+            measured = snapshot.samples == 0 or rule.metric in snapshot.values
+            note = f"not enough samples yet ({snapshot.samples})" if measured else "not measured"
         if value is None or threshold is None or value <= threshold:
             self._breached_since.pop(index, None)
-            return RuleVerdict(rule, value, threshold, 0.0, firing=False, note=note)
+            return RuleVerdict(rule, catalogue, value, threshold, 0.0, firing=False, note=note)
         since = self._breached_since.setdefault(index, now)
         held = now - since
-        return RuleVerdict(rule, value, threshold, held, firing=held >= rule.hold.total_seconds())
+        firing = held >= rule.hold.total_seconds()
+        return RuleVerdict(rule, catalogue, value, threshold, held, firing=firing)
 
     @staticmethod
-    def _threshold(rule: TriggerRule, baseline: dict[str, Any] | None) -> tuple[float | None, str]:
+    def _threshold(
+        rule: TriggerRule, baseline: Mapping[str, Any] | None
+    ) -> tuple[float | None, str]:
         if rule.above is not None:
             return rule.above, ""
         assert rule.above_baseline is not None  # the config validator guarantees one of them

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backout.executor import unfinished_runs
+from backout.runs.records import unfinished_runs
 from backout.runtime import Runtime
 
 

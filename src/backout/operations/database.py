@@ -15,23 +15,16 @@ from sqlalchemy import select
 from backout.audit import audit
 from backout.db.backup import (
     BackupInfo,
-    BackupKind,
-    LogicalBackupEngine,
     backup_engine_for,
 )
-from backout.db.connection import Connection, Database
-from backout.db.integrity import IntegrityReport, row_counts, verify
+from backout.db.connection import Connection
 from backout.db.migrations import MigrationStatus, migration_adapter_for
 from backout.db.settings_units import in_unit
-from backout.errors import NotFoundError, RefusedError
-from backout.plans.database import database_subject
-from backout.runs import TERMINAL
+from backout.errors import RefusedError
+from backout.runs import locks
 from backout.runtime import Runtime
-from backout.store import BackupRecord, Run
-
-
-def database(runtime: Runtime, name: str) -> Database:
-    return Database(name, runtime.config.database(name).url)
+from backout.store import BackupRecord
+from backout.subjects import Subject
 
 
 @dataclass(frozen=True)
@@ -50,7 +43,7 @@ def setup(runtime: Runtime, name: str, *, apply: bool, actor: str) -> list[Setti
     """The server settings the backup engine needs, as they are and, with `apply`, as set."""
     engine = backup_engine_for(runtime.config, name)
     wanted = engine.required_settings()
-    db = database(runtime, name)
+    db = runtime.database(name)
     with db.connect(autocommit=True) as connection:
         if apply:
             for setting, value in wanted.items():
@@ -98,48 +91,6 @@ def _compare(name: str, wanted: str, row: tuple[Any, ...] | None) -> Setting:
     )
 
 
-def take_backup(
-    runtime: Runtime,
-    name: str,
-    *,
-    kind: BackupKind | None,
-    actor: str,
-    reason: str | None = None,
-    run_id: int | None = None,
-) -> tuple[BackupInfo, dict[str, int]]:
-    """Take a backup, and record it with its row counts: exact for a logical backup (counted
-    on the dump's snapshot), counted on the live database just after it for a physical one."""
-    config = runtime.config.database(name)
-    engine = backup_engine_for(runtime.config, name)
-    info = engine.backup(kind)  # None: the engine's default kind
-    if isinstance(engine, LogicalBackupEngine):
-        counts = engine.row_counts(info.id)
-    else:
-        counts = row_counts(database(runtime, name))
-    with runtime.store.session() as session:
-        session.add(
-            BackupRecord(
-                environment=runtime.environment,
-                database=name,
-                engine=config.backup.type,
-                backup_id=info.id,
-                kind=info.kind,
-                location=info.location,
-                started_at=info.started_at,
-                finished_at=info.finished_at,
-                size_bytes=info.size_bytes,
-                row_counts=counts,
-                reason=reason,
-                run_id=run_id,
-                created_by=actor,
-            )
-        )
-        audit(session, actor, "db.backup", name, backup_id=info.id, location=info.location)
-    # No expiry here: a backup taken before a change (a restore-table --replace, a revert)
-    # must never delete the backup or WAL that change may need to be undone; see expire_backups.
-    return info, counts
-
-
 def expire_backups(runtime: Runtime, name: str, *, dry_run: bool, actor: str) -> list[str]:
     """Delete the backups retention no longer keeps (`backout db expire`), or list them.
 
@@ -159,29 +110,13 @@ def expire_backups(runtime: Runtime, name: str, *, dry_run: bool, actor: str) ->
 def _refuse_while_a_run_is_going(runtime: Runtime, name: str) -> None:
     """A restore or revert of the database may be reading any of its backups right now."""
     with runtime.store.session() as session:
-        going = session.scalars(
-            select(Run.id).where(
-                Run.environment == runtime.environment,
-                Run.service == database_subject(name),
-                Run.state.not_in(list(TERMINAL)),
-            )
-        ).first()
+        going = locks.holder(session, runtime.environment, Subject.database(name))
     if going is not None:
         raise RefusedError(
             f"run {going} of {name!r} has not ended: it may be reading the backups retention "
             "would delete",
             hint=f"expire once it has ended (backout run show {going}), or abort it",
         )
-
-
-def backup_taken_by_run(runtime: Runtime, name: str, run_id: int) -> BackupRecord | None:
-    """The backup a run already took of `name`, if any (so a resumed run does not take two)."""
-    with runtime.store.session() as session:
-        return session.scalars(
-            select(BackupRecord)
-            .where(BackupRecord.database == name, BackupRecord.run_id == run_id)
-            .order_by(BackupRecord.id.desc())
-        ).first()
 
 
 def list_backups(runtime: Runtime, name: str) -> list[dict[str, Any]]:
@@ -214,53 +149,6 @@ def _backup_view(info: BackupInfo, record: BackupRecord | None) -> dict[str, Any
         "reason": record.reason if record else None,
         "row_counts": record.row_counts if record else None,
     }
-
-
-def reference_counts(
-    runtime: Runtime, name: str, backup_id: str | None
-) -> tuple[str, dict[str, int]] | None:
-    """The row counts recorded with `backup_id` (default: the newest backup backout took)."""
-    with runtime.store.session() as session:
-        query = select(BackupRecord).where(
-            BackupRecord.environment == runtime.environment, BackupRecord.database == name
-        )
-        if backup_id is not None:
-            query = query.where(BackupRecord.backup_id == backup_id)
-        record = session.scalars(query.order_by(BackupRecord.id.desc())).first()
-        if record is None:
-            if backup_id is not None:
-                raise NotFoundError(
-                    f"backout has no record of backup {backup_id!r} of {name!r}",
-                    hint=f"list them with: backout db backups {name}",
-                )
-            return None
-        return record.backup_id, dict(record.row_counts or {})
-
-
-def verify_database(
-    runtime: Runtime,
-    name: str,
-    *,
-    backup_id: str | None = None,
-    conninfo: str | None = None,
-    estimate: bool = False,
-) -> tuple[IntegrityReport, str | None]:
-    """The integrity report, counts compared with a backup's (default: the newest one).
-
-    `conninfo` checks another copy of the database (a restore) with the same settings;
-    `estimate` takes row counts from the planner's statistics instead of counting.
-    """
-    reference = reference_counts(runtime, name, backup_id)
-    target = (
-        database(runtime, name) if conninfo is None else Database(f"{name} (restored)", conninfo)
-    )
-    report = verify(
-        target,
-        runtime.config.database(name).integrity,
-        reference_counts=reference[1] if reference else None,
-        estimate=estimate,
-    )
-    return report, reference[0] if reference else None
 
 
 def migration_status(runtime: Runtime, name: str) -> MigrationStatus:

@@ -17,8 +17,7 @@ from backout.audit import audit
 from backout.db import copies
 from backout.db.cluster import os_user_for
 from backout.errors import NotFoundError, RefusedError
-from backout.operations.database import database
-from backout.runs import TERMINAL
+from backout.runs.records import TERMINAL
 from backout.runtime import Runtime
 from backout.store import Run
 
@@ -43,7 +42,7 @@ class CopyView:
 def list_copies(runtime: Runtime, name: str) -> list[CopyView]:
     """Every restored copy of database `name`: side clusters, then databases, by run."""
     found = [*copies.side_clusters(_restores(runtime, name))]
-    found += copies.restored_databases(database(runtime, name))
+    found += copies.restored_databases(runtime.database(name))
     runs = _runs(runtime, {c.run_id for c in found})
     now = runtime.clock.now()
     views = []
@@ -111,7 +110,7 @@ def _remove(runtime: Runtime, name: str, copy: CopyView) -> None:
         owner = os_user_for(runtime.config.resolve_path(cluster.data_dir), cluster.os_user)
         copies.remove_side_cluster(Path(copy.where), Path(cluster.bindir), owner)
     else:
-        copies.drop_database(database(runtime, name), copy.where)
+        copies.drop_database(runtime.database(name), copy.where)
 
 
 def _restores(runtime: Runtime, name: str) -> Path:

@@ -11,20 +11,20 @@ from backout.db.backup import PhysicalBackupEngine, backup_engine_for
 from backout.db.migrations import MigrationStatus, RevertPlan, migration_adapter_for
 from backout.db.reset import ResetScope, reset_scope
 from backout.errors import RefusedError
-from backout.executor import Executor, IncidentOpener
 from backout.incidents import open_incident, open_incident_for
-from backout.operations.database import database
 from backout.plans import Plan
 from backout.plans.database import (
     RestorePlacement,
-    database_subject,
     reset_plan,
     restore_plan,
     revert_plan,
 )
-from backout.runs import StepState, get_run
+from backout.runs.executor import IncidentOpener
+from backout.runs.records import StepState, get_run, subjects_of
+from backout.runs.start import NewRun, RunHandle, start_run
 from backout.runtime import Runtime
 from backout.store import Run
+from backout.subjects import Subject
 
 
 def plan_revert(runtime: Runtime, name: str, to: str, *, reason: str) -> tuple[Plan, RevertPlan]:
@@ -35,16 +35,14 @@ def plan_revert(runtime: Runtime, name: str, to: str, *, reason: str) -> tuple[P
     return revert_plan(name, revert, reason=reason), revert
 
 
-def start_revert(runtime: Runtime, executor: Executor, name: str, to: str, *, reason: str) -> int:
-    """Store the revert as a run holding the database's lock, inside an incident."""
-    plan, _ = plan_revert(runtime, name, to, reason=reason)
-    opener = _incident_opener(runtime, executor.actor, name, reason)
-    return executor.create_run(plan, reason=reason, open_incident=opener)
+def start_revert(runtime: Runtime, name: str, plan: Plan, *, actor: str, reason: str) -> RunHandle:
+    """Store the previewed revert (`plan_revert`) as a run holding the database's lock, inside
+    an incident."""
+    return _start(runtime, name, plan, actor, reason)
 
 
 def start_restore(
     runtime: Runtime,
-    executor: Executor,
     name: str,
     *,
     backup_id: str | None,
@@ -53,7 +51,8 @@ def start_restore(
     reason: str,
     into: str | None = None,
     in_place: bool = False,
-) -> int:
+    actor: str,
+) -> RunHandle:
     """Store a restore as a run holding the database's lock: beside the live data, or `into` a
     new database on the live server, or `in_place` (behind a fresh, checked backup)."""
     runtime.config.database(name)
@@ -70,8 +69,7 @@ def start_restore(
         placement=RestorePlacement(into=into, in_place=in_place),
         side_cluster=side_cluster,
     )
-    opener = _incident_opener(runtime, executor.actor, name, reason)
-    return executor.create_run(plan, reason=reason, open_incident=opener)
+    return _start(runtime, name, plan, actor, reason)
 
 
 @dataclass(frozen=True)
@@ -98,13 +96,13 @@ def plan_reset(runtime: Runtime, name: str, *, reason: str) -> ResetPreview:
             f"database {name!r} has no migrations: a reset would leave it empty",
             hint=f"check databases.{name}.migrations in backout.yaml",
         )
-    scope = reset_scope(database(runtime, name))
+    scope = reset_scope(runtime.database(name))
     return ResetPreview(name, reset_plan(name, scope, status, reason=reason), scope, status)
 
 
 def start_reset(
-    runtime: Runtime, executor: Executor, preview: ResetPreview, *, typed_dbname: str, reason: str
-) -> int:
+    runtime: Runtime, preview: ResetPreview, *, typed_dbname: str, actor: str, reason: str
+) -> RunHandle:
     """Store the previewed reset as a run holding the database's lock, inside an incident; only
     when `typed_dbname` is the database's name as the server knows it (current_database()).
     The drop checks that name again on the server, so a stale preview cannot reset another."""
@@ -114,15 +112,19 @@ def start_reset(
             f"{typed_dbname!r} is not the name of database {name!r} "
             f"({preview.scope.dbname!r} on its server): nothing was changed"
         )
-    opener = _incident_opener(runtime, executor.actor, name, reason)
-    return executor.create_run(preview.plan, reason=reason, open_incident=opener)
+    return _start(runtime, name, preview.plan, actor, reason)
+
+
+def _start(runtime: Runtime, name: str, plan: Plan, actor: str, reason: str) -> RunHandle:
+    opener = _incident_opener(runtime, actor, name, reason)
+    return start_run(runtime, NewRun(plan, actor=actor, reason=reason, open_incident=opener))
 
 
 def _incident_opener(runtime: Runtime, actor: str, name: str, reason: str) -> IncidentOpener:
     """Open (or join) the database's incident inside the run's own transaction."""
 
     def incident_for(session: Session, run: Run) -> int:
-        subject = database_subject(name)
+        subject = Subject.database(name).key
         incident = open_incident_for(session, runtime.environment, subject)
         if incident is None:
             incident = open_incident(
@@ -152,7 +154,7 @@ def live_data_after(runtime: Runtime, run_id: int) -> str:
     with runtime.store.session() as session:
         run = get_run(session, run_id)
         steps = {step.kind: step for step in run.steps}
-    name = run.service.removeprefix("db:")
+        name = subjects_of(run)[0].name
     switch, revert, reset = steps.get("db_switch"), steps.get("db_revert"), steps.get("db_reset")
     if switch is not None and switch.state == StepState.SUCCEEDED:
         kept = (switch.output or {}).get("kept_as", "another name")

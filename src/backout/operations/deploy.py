@@ -5,12 +5,15 @@ from __future__ import annotations
 from backout import releases
 from backout.audit import audit
 from backout.errors import ForceRequiredError, LockedError
-from backout.executor import Executor, RunResult
-from backout.incidents import add_event, open_incident_for
+from backout.incidents import EventKind, add_event, open_incident_for
 from backout.plans import deploy_plan
 from backout.releases import STOPPED, ReleaseStatus
+from backout.runs import locks
+from backout.runs.records import RunResult, StepListener
+from backout.runs.start import NewRun, start_run
 from backout.runtime import Runtime
-from backout.store import Release, ServiceLock
+from backout.store import Release
+from backout.subjects import Subject
 
 
 def record_release(
@@ -48,13 +51,14 @@ def record_release(
 
 def deploy(
     runtime: Runtime,
-    executor: Executor,
     service: str,
     version: str,
     *,
     ref: str | None,
+    actor: str,
     schema_revision: str | None = None,
     force: bool = False,
+    on_step: StepListener | None = None,
 ) -> RunResult:
     """Record `version` (with the schema revision it expects, if given) and run the deploy plan
     (deploy, health checks, mark live) durably.
@@ -71,7 +75,7 @@ def deploy(
             service,
             version,
             ref=ref,
-            actor=executor.actor,
+            actor=actor,
             schema_revision=schema_revision,
         )
         if not force and release.status in (ReleaseStatus.BAD, ReleaseStatus.ROLLED_BACK):
@@ -81,8 +85,8 @@ def deploy(
             )
         current = releases.live(session, runtime.environment, service)
         plan = deploy_plan(service, config, release=release, current=current)
-    run_id = executor.create_run(plan, reason=f"deploy {version}")
-    return executor.execute(run_id)
+    handle = start_run(runtime, NewRun(plan, actor=actor, reason=f"deploy {version}"))
+    return handle.execute(on_step)
 
 
 def mark_release(
@@ -112,9 +116,9 @@ def stop_service(runtime: Runtime, service: str, *, actor: str, reason: str) -> 
     runtime.config.service(service)
     env = runtime.environment
     with runtime.store.session() as session:
-        lock = session.get(ServiceLock, (env, service))
-        if lock is not None:
-            raise LockedError(service, lock.run_id)
+        holder = locks.holder(session, env, Subject.service(service))
+        if holder is not None:
+            raise LockedError(Subject.service(service).described, holder)
         live = releases.live(session, env, service)
     driver = runtime.driver(service)
     running = driver.current()
@@ -125,5 +129,7 @@ def stop_service(runtime: Runtime, service: str, *, actor: str, reason: str) -> 
         audit(session, actor, STOPPED, service, environment=env, version=version, reason=reason)
         incident = open_incident_for(session, env, service)
         if incident is not None:
-            add_event(session, incident.id, "stopped", f"{what} by {actor}: {reason}", actor=actor)
+            add_event(
+                session, incident.id, EventKind.STOPPED, f"{what} by {actor}: {reason}", actor=actor
+            )
     return what

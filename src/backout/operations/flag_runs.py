@@ -8,17 +8,19 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backout.config import Config, ServiceConfig
+from backout.config import ServiceConfig
 from backout.errors import RefusedError
-from backout.executor import Executor, IncidentOpener
 from backout.flags import Flag
 from backout.incidents import open_incident, open_incident_for
 from backout.plans import OnTrigger, Plan, flag_first_plan, ramp_down_plan
-from backout.plans.feature_flag import FLAG_PLAN, check_stages, flag_subject, stage_label
-from backout.runs import StepState, get_run
+from backout.plans.feature_flag import FLAG_PLAN, check_stages, stage_label
+from backout.runs.executor import IncidentOpener
+from backout.runs.records import StepState, get_run
+from backout.runs.start import NewRun, RunHandle, start_run
 from backout.runtime import Runtime
 from backout.steps.flags import CUT_SHORT
 from backout.store import Incident, Run, Step
+from backout.subjects import Subject
 
 FLAG_FIRST_HOLD_CAP_S = 300.0
 
@@ -49,11 +51,6 @@ class RampDownReport:
     cut_short: str | None
 
 
-def guarded_services(config: Config, key: str) -> list[str]:
-    """The services whose guarded_by names the flag."""
-    return sorted(name for name, service in config.services.items() if key in service.guarded_by)
-
-
 def exposure_percent(flag: Flag) -> int:
     """The percent of users who get the flag now: 0 when off, 100 when on with no rollout."""
     if not flag.enabled:
@@ -80,27 +77,32 @@ def plan_ramp_down(runtime: Runtime, request: RampDown) -> Plan:
         request.stages,
         hold_s=request.hold_s,
         on_trigger=request.on_trigger,
-        services=guarded_services(runtime.config, request.key),
+        services=runtime.config.services_guarded_by(request.key),
         approval_gate=request.approval_gate,
         reason=request.reason,
     )
 
 
-def start_ramp_down(runtime: Runtime, executor: Executor, request: RampDown) -> int:
-    """Store the ramp-down as a run holding the flag's lock (`flag:KEY`), inside an incident."""
-    plan = plan_ramp_down(runtime, request)
-    opener = _incident_opener(runtime, executor.actor, request)
-    return executor.create_run(plan, reason=request.reason, open_incident=opener)
+def start_ramp_down(
+    runtime: Runtime, request: RampDown, *, actor: str, plan: Plan | None = None
+) -> RunHandle:
+    """Store the ramp-down (the previewed `plan`, else planned now) as a run holding the flag's
+    lock (`flag:KEY`), inside an incident."""
+    chosen = plan if plan is not None else plan_ramp_down(runtime, request)
+    opener = _incident_opener(runtime, actor, request)
+    return start_run(
+        runtime, NewRun(chosen, actor=actor, reason=request.reason, open_incident=opener)
+    )
 
 
 def _incident_opener(runtime: Runtime, actor: str, request: RampDown) -> IncidentOpener:
     """Join the newest open incident of a service the flag guards (or of the flag itself);
     else open one under the first such service, or under `flag:KEY` when it guards none."""
-    services = guarded_services(runtime.config, request.key)
+    services = runtime.config.services_guarded_by(request.key)
 
     def incident_for(session: Session, run: Run) -> int:
         env = runtime.environment
-        subjects = [*services, flag_subject(request.key)]
+        subjects = [*services, Subject.flag(request.key).key]
         found = [open_incident_for(session, env, subject) for subject in subjects]
         joined = max((incident.id for incident in found if incident is not None), default=None)
         if joined is not None:
@@ -109,7 +111,7 @@ def _incident_opener(runtime: Runtime, actor: str, request: RampDown) -> Inciden
         incident = open_incident(
             session,
             environment=env,
-            service=services[0] if services else flag_subject(request.key),
+            service=services[0] if services else Subject.flag(request.key).key,
             title=f"flag {request.key}: {request.reason}",
             trigger="manual",
             release_id=None,  # not the live release's incident: the watch loop keeps its own
@@ -158,19 +160,20 @@ def flags_still_on(runtime: Runtime, service: str) -> list[str]:
 
 def start_flag_first(
     runtime: Runtime,
-    executor: Executor,
     service: str,
     *,
+    actor: str,
     reason: str,
     trigger: str | None,
     incident_id: int,
-) -> int:
+) -> RunHandle:
     """Store flag first for `service` as a run of the incident, holding the service's lock."""
     config = runtime.config.service(service)
     plan = flag_first_plan(
         service, list(config.guarded_by), hold_s=flag_first_hold_s(config), reason=reason
     )
-    return executor.create_run(plan, reason=reason, trigger=trigger, incident_id=incident_id)
+    request = NewRun(plan, actor=actor, reason=reason, trigger=trigger, incident_id=incident_id)
+    return start_run(runtime, request)
 
 
 def flag_first_runs(session: Session, incident: Incident) -> list[Run]:

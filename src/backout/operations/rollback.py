@@ -15,21 +15,22 @@ from backout.errors import (
     NothingToRollBackToError,
     RefusedError,
 )
-from backout.executor import (
-    TERMINAL,
-    Executor,
-    RunResult,
-    RunState,
-    StepState,
-    get_run,
-    release_lock,
-    unfinished_runs,
-)
-from backout.incidents import add_event, open_incident, open_incident_for
-from backout.owner import owner_alive
+from backout.incidents import EventKind, add_event, open_incident, open_incident_for
 from backout.plans import Plan, application_plan
 from backout.plans.database import schema_revert_steps
 from backout.releases import ReleaseStatus
+from backout.runs import locks
+from backout.runs.ownership import current_owner, owner_alive
+from backout.runs.records import (
+    TERMINAL,
+    RunResult,
+    RunState,
+    StepListener,
+    StepState,
+    get_run,
+    unfinished_runs,
+)
+from backout.runs.start import NewRun, RunHandle, StoredRun, start_run
 from backout.runtime import Runtime
 from backout.store import Release, Run, utcnow
 
@@ -131,23 +132,31 @@ def _would_lose_last_good(session: Session, target: Release, current: Release | 
     return other is None
 
 
-def start_rollback(runtime: Runtime, executor: Executor, request: RollbackRequest) -> int:
-    """Store the plan as a run (taking the service lock) and link it to an incident.
+def start_rollback(
+    runtime: Runtime, request: RollbackRequest, *, actor: str, plan: Plan | None = None
+) -> RunHandle:
+    """Store the rollback as a run (taking the service lock) and link it to an incident.
 
-    A rollback always belongs to an incident: the trigger's, or the service's open one, or a new
-    one opened in the run's own transaction, so a refused rollback opens none.
+    `plan` is the plan a person previewed and confirmed (`plan_rollback`); without one, the
+    rollback is planned now (the watch loop, the API). A rollback always belongs to an
+    incident: the trigger's, or the service's open one, or a new one opened in the run's own
+    transaction, so a refused rollback opens none.
     """
-    plan = plan_rollback(runtime, request)
+    chosen = plan if plan is not None else plan_rollback(runtime, request)
 
     def incident_for(session: Session, run: Run) -> int:
-        return _incident_for_manual_rollback(runtime, session, executor.actor, request, plan)
+        return _incident_for_manual_rollback(runtime, session, actor, request, chosen)
 
-    return executor.create_run(
-        plan,
-        reason=request.reason,
-        trigger=request.trigger,
-        incident_id=request.incident_id,
-        open_incident=incident_for,
+    return start_run(
+        runtime,
+        NewRun(
+            chosen,
+            actor=actor,
+            reason=request.reason,
+            trigger=request.trigger,
+            incident_id=request.incident_id,
+            open_incident=incident_for,
+        ),
     )
 
 
@@ -174,8 +183,12 @@ def _incident_for_manual_rollback(
     return incident.id
 
 
-def approve_run(runtime: Runtime, run_id: int, actor: str) -> None:
-    """Record an approval on the run's waiting gate; the run is then ready to go on."""
+def approve_run(runtime: Runtime, run_id: int, actor: str) -> RunHandle:
+    """Record an approval on the run's waiting gate; the handle carries the run on.
+
+    The approving process owns the run from the approval on, so that a controller looking for
+    orphaned runs leaves it to the handle; should this process die, the run is orphaned again.
+    """
     with runtime.store.session() as session:
         run = get_run(session, run_id)
         gate = next(
@@ -185,16 +198,19 @@ def approve_run(runtime: Runtime, run_id: int, actor: str) -> None:
             raise RefusedError(f"run {run_id} is not waiting for an approval (it is {run.state})")
         gate.output = {"approved_by": actor, "approved_at": utcnow().isoformat()}
         run.state = RunState.PLANNED
+        run.owner = current_owner()
         audit(session, actor, "run.approved", run.service, run_id=run_id)
         if run.incident_id is not None:
             add_event(
                 session,
                 run.incident_id,
-                "approved",
+                EventKind.APPROVED,
                 f"run {run_id} approved by {actor}",
                 actor=actor,
                 run_id=run_id,
             )
+
+    return start_run(runtime, StoredRun(run_id, actor))
 
 
 def abort_run(runtime: Runtime, run_id: int, actor: str, reason: str) -> None:
@@ -209,22 +225,29 @@ def abort_run(runtime: Runtime, run_id: int, actor: str, reason: str) -> None:
         # A process still acting on the run frees the service when its step ends, not before:
         # until then a second rollback would act on the same service at the same time.
         if not owner_alive(run.owner):
-            release_lock(session, run)
+            locks.release(session, run)
         audit(session, actor, "run.aborted", run.service, run_id=run_id, reason=reason)
         if run.incident_id is not None:
             add_event(
-                session, run.incident_id, "run_aborted", run.error, actor=actor, run_id=run_id
+                session,
+                run.incident_id,
+                EventKind.RUN_ABORTED,
+                run.error,
+                actor=actor,
+                run_id=run_id,
             )
 
 
-def resume_all(runtime: Runtime, executor: Executor) -> list[RunResult]:
+def resume_all(
+    runtime: Runtime, *, actor: str, on_step: StepListener | None = None
+) -> list[RunResult]:
     """Finish every run a dead process left unfinished, oldest first."""
     with runtime.store.session() as session:
         run_ids = [run.id for run in unfinished_runs(session, runtime.environment)]
     results = []
     for run_id in run_ids:
         try:
-            results.append(executor.execute(run_id))
+            results.append(start_run(runtime, StoredRun(run_id, actor)).execute(on_step))
         except BackoutError as refused:  # taken by another process meanwhile: go on with the rest
             results.append(RunResult(run_id, RunState.FAILED, f"not resumed: {refused.message}"))
     return results

@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import BindParameter, Connection, String, bindparam, func, select
 
 from backout.errors import BackoutError
-from backout.store.tables import TERMINAL, ReleaseStatus, deployments, incidents, releases, runs
+from backout.store.tables import (
+    TERMINAL,
+    ReleaseStatus,
+    deployments,
+    incidents,
+    releases,
+    run_subjects,
+    runs,
+)
+from backout.subjects import SubjectKind
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -50,9 +59,14 @@ _OPEN_INCIDENTS = (
     .where(incidents.c.environment == _ENVIRONMENT, incidents.c.status != "resolved")
     .order_by(incidents.c.id)
 )
-_ACTIVE_RUNS = (
-    select(runs.c.service, runs.c.id)
-    .where(runs.c.environment == _ENVIRONMENT, runs.c.state.not_in(TERMINAL))
+_ACTIVE_RUNS = (  # a run over several services is active for each of them
+    select(run_subjects.c.subject_name, runs.c.id)
+    .join(runs, runs.c.id == run_subjects.c.run_id)
+    .where(
+        runs.c.environment == _ENVIRONMENT,
+        runs.c.state.not_in(TERMINAL),
+        run_subjects.c.subject_kind == SubjectKind.SERVICE.value,
+    )
     .order_by(runs.c.id)
 )
 

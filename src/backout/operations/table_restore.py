@@ -45,6 +45,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from backout import errors
+from backout.actions.backups import take_backup
 from backout.audit import audit
 from backout.db.backup import (
     BackupEngine,
@@ -67,7 +68,6 @@ from backout.db.table_copy import (
     set_copy_session,
     stream_rows,
 )
-from backout.operations.database import database, take_backup
 from backout.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ def plan_table_restore(runtime: Runtime, request: TableRestoreRequest) -> TableR
             hint=f"name a backup with --backup (backout db backups {request.database}), or "
             "use a physical engine (pgbackrest) for point-in-time restores",
         )
-    live = database(runtime, request.database)
+    live = runtime.database(request.database)
     with live.connect(autocommit=True) as conn:
         try:
             set_copy_session(conn)
@@ -191,7 +191,7 @@ def restore_table(runtime: Runtime, plan: TableRestorePlan, *, actor: str) -> Ta
     """Restore the table beside the live one, or (request.replace) over it; see the module."""
     started = runtime.clock.monotonic()
     request = plan.request
-    live = database(runtime, request.database)
+    live = runtime.database(request.database)
     with _restored_copy(runtime, plan) as copy, copy.connect() as source:
         try:
             source.read_only = True
@@ -290,7 +290,7 @@ def _restored_copy(runtime: Runtime, plan: TableRestorePlan) -> Iterator[Databas
 def _temporary_database(
     runtime: Runtime, plan: TableRestorePlan, engine: LogicalBackupEngine
 ) -> Iterator[Database]:
-    live = database(runtime, plan.request.database)
+    live = runtime.database(plan.request.database)
     temporary = live.with_dbname(f"{TEMPORARY_DATABASE_PREFIX}{secrets.token_hex(6)}")
     _create_database(live, temporary)
     try:
@@ -335,7 +335,7 @@ def _side_cluster(
         raise BackupError(f"databases.{name}.cluster is needed for a physical restore")
     folder = runtime.config.state_dir / "table-restores" / name / secrets.token_hex(4)
     owner = os_user_for(runtime.config.resolve_path(settings.data_dir), settings.os_user)
-    live = conninfo_to_dict(database(runtime, name).conninfo)
+    live = conninfo_to_dict(runtime.database(name).conninfo)
     user = str(live.get("user") or "postgres")
     password = str(live["password"]) if live.get("password") else None
     try:

@@ -6,15 +6,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from backout.errors import NotFoundError
 from backout.incidents import time_to_detect, time_to_recover
 from backout.limits import DEFAULT_PAGE_SIZE
-from backout.runs import get_run, step_summary
+from backout.runs.records import get_run, step_summary
 from backout.runtime import Runtime
-from backout.store import Deployment, Incident, Release, Run
+from backout.store import Deployment, Incident, Release, Run, RunSubject
 from backout.store.ids import Row, find_by_id, ids_below
+from backout.subjects import Subject
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -42,6 +43,15 @@ def run_view(run: Run, *, with_steps: bool = False) -> dict[str, Any]:
         "id": run.id,
         "kind": run.kind,
         "service": run.service,
+        "subjects": [
+            {
+                "kind": s.subject_kind,
+                "name": s.subject_name,
+                "from_version": s.from_version,
+                "to_version": s.target_version,
+            }
+            for s in run.subjects
+        ],
         "from_version": run.from_release.version if run.from_release else None,
         "to_version": run.target_release.version if run.target_release else run.target,
         "state": run.state,
@@ -183,13 +193,29 @@ def list_runs(
     query = (
         select(Run)
         .where(Run.environment == runtime.environment)
-        .options(joinedload(Run.from_release), joinedload(Run.target_release))
+        .options(
+            joinedload(Run.from_release),
+            joinedload(Run.target_release),
+            selectinload(Run.subjects),
+        )
     )
-    if service is not None:
-        query = query.where(Run.service == service)
+    if service is not None:  # a service's name, or a subject's key (database:main)
+        subject = _subject_named(service)
+        acting_on = select(RunSubject.run_id).where(
+            RunSubject.subject_kind == subject.kind.value, RunSubject.subject_name == subject.name
+        )
+        query = query.where(Run.id.in_(acting_on))
     with runtime.store.session() as session:
         query = _page(session, query, Run, limit, before)
         return [run_view(r) for r in session.scalars(query)]
+
+
+def _subject_named(key: str) -> Subject:
+    """The subject `key` names; a key of no known kind names no run (never an error)."""
+    try:
+        return Subject.from_key(key)
+    except ValueError:
+        return Subject.service(key)
 
 
 def _page(

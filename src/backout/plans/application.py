@@ -13,6 +13,7 @@ from backout.config import ServiceConfig
 from backout.durations import format_duration
 from backout.plans.base import Plan, StepSpec
 from backout.store import Release
+from backout.subjects import Subject
 
 _MARGIN_S = 30.0
 
@@ -88,4 +89,11 @@ def application_plan(
                 {"version": bad, "status": "rolled_back", "reason": reason},
             )
         )
-    return Plan("application", service_name, bad, target.version, steps)
+    return Plan.single(
+        "application",
+        Subject.service(service_name),
+        steps,
+        from_version=bad,
+        to_version=target.version,
+        live_when_planned=current.version if current is not None else None,
+    )

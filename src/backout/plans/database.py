@@ -9,21 +9,23 @@ reset: a fresh backup, checked → drop every user schema → every migration ag
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from backout.db.migrations import MigrationStatus, RevertPlan
 from backout.db.reset import ResetScope
 from backout.plans.base import Plan, StepSpec
-
-
-def database_subject(name: str) -> str:
-    """What a database run locks and is listed under: `db:main`, apart from any service name."""
-    return f"db:{name}"
+from backout.subjects import Subject
 
 
 def revert_plan(name: str, revert: RevertPlan, *, reason: str) -> Plan:
     steps = schema_revert_steps(name, revert, reason=reason)
-    return Plan("database", database_subject(name), revert.from_revision, revert.to_revision, steps)
+    return Plan.single(
+        "database",
+        Subject.database(name),
+        steps,
+        from_version=revert.from_revision,
+        to_version=revert.to_revision,
+    )
 
 
 def schema_revert_steps(name: str, revert: RevertPlan, *, reason: str) -> list[StepSpec]:
@@ -63,7 +65,8 @@ def schema_revert_steps(name: str, revert: RevertPlan, *, reason: str) -> list[S
         ),
         StepSpec("db_verify", f"Integrity report of {name}", {"database": name}),
     ]
-    return steps
+    database = Subject.database(name)  # in an application plan too, they lock the database
+    return [replace(step, subject=database) for step in steps]
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ def restore_plan(
             {"database": name} if placement.in_place else {"database": name, "of": "restored"},
         ),
     ]
-    return Plan("database", database_subject(name), None, described, steps)
+    return Plan.single("database", Subject.database(name), steps, to_version=described)
 
 
 def reset_plan(name: str, scope: ResetScope, status: MigrationStatus, *, reason: str) -> Plan:
@@ -167,4 +170,6 @@ def reset_plan(name: str, scope: ResetScope, status: MigrationStatus, *, reason:
         ),
         StepSpec("db_verify", f"Integrity report of {name}", {"database": name}),
     ]
-    return Plan("database", database_subject(name), status.head, newest, steps)
+    return Plan.single(
+        "database", Subject.database(name), steps, from_version=status.head, to_version=newest
+    )

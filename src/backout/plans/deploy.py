@@ -5,6 +5,7 @@ from __future__ import annotations
 from backout.config import ServiceConfig
 from backout.plans.base import Plan, StepSpec
 from backout.store import Release
+from backout.subjects import Subject
 
 
 def deploy_plan(
@@ -24,6 +25,12 @@ def deploy_plan(
             {"version": release.version, "status": "live", "reason": None},
         ),
     ]
-    return Plan(
-        "deploy", service_name, current.version if current else None, release.version, steps
+    live = current.version if current else None
+    return Plan.single(
+        "deploy",
+        Subject.service(service_name),
+        steps,
+        from_version=live,
+        to_version=release.version,
+        live_when_planned=live,
     )

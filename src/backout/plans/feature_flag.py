@@ -24,6 +24,7 @@ from enum import StrEnum
 from backout.durations import format_duration
 from backout.errors import RefusedError
 from backout.plans.base import Plan, StepSpec
+from backout.subjects import Subject
 
 FLAG_PLAN = "feature_flag"
 _MARGIN_S = 30.0
@@ -34,11 +35,6 @@ class OnTrigger(StrEnum):
 
     ZERO = "zero"
     STOP = "stop"
-
-
-def flag_subject(key: str) -> str:
-    """What a ramp-down locks and is listed under: `flag:waitlist`, apart from any service."""
-    return f"flag:{key}"
 
 
 def stage_label(percent: int) -> str:
@@ -94,26 +90,30 @@ def ramp_down_plan(
             {"flag": key, "reason": f"{reason} (ramped down to 0 %)"},
         )
     )
-    return Plan(FLAG_PLAN, flag_subject(key), None, f"{key} off", steps)
+    return Plan.single(FLAG_PLAN, Subject.flag(key), steps, to_version=f"{key} off")
 
 
 def flag_first_plan(service: str, flags: list[str], *, hold_s: float, reason: str) -> Plan:
     """Every flag of `flags` off, then a hold with `service`'s triggers armed.
 
-    The run locks the service itself, not its flags: while the flags are off and the hold
-    judges them, no deploy or rollback of the service may change what is being judged.
+    The run is the service's (listed under it, in its incident) and locks it: while the flags
+    are off and the hold judges them, no deploy or rollback of the service may change what is
+    being judged. Each flag-off step locks its flag too.
     """
     if not flags:
         raise RefusedError(f"service {service!r} names no flag in guarded_by: no flag first")
     why = f"flag first: {reason}"
     steps = [_set_step(key, 0, why) for key in flags]
     steps.append(_hold_step(flags, 0, hold_s=hold_s, services=[service], on_trigger=OnTrigger.STOP))
-    return Plan(FLAG_PLAN, service, None, f"{', '.join(flags)} off", steps)
+    return Plan.single(
+        FLAG_PLAN, Subject.service(service), steps, to_version=f"{', '.join(flags)} off"
+    )
 
 
 def _set_step(key: str, percent: int, why: str) -> StepSpec:
     title = f"Turn {key} off" if percent == 0 else f"Lower {key} to {percent} %"
-    return StepSpec("flag_set", title, {"flag": key, "percent": percent, "reason": why})
+    params = {"flag": key, "percent": percent, "reason": why}
+    return StepSpec("flag_set", title, params, subject=Subject.flag(key))
 
 
 def _hold_step(

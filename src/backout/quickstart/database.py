@@ -19,12 +19,13 @@ from typing import Any
 
 import httpx
 
+from backout.actions.backups import take_backup
+from backout.actions.verifications import verify_database
 from backout.db.migrations import migration_adapter_for
 from backout.demo import SCHEMA_REVISIONS
 from backout.errors import BackoutError
-from backout.executor import Executor, RunResult, RunState, StepListener
 from backout.operations import views
-from backout.operations.database import database, setup, take_backup, verify_database
+from backout.operations.database import setup
 from backout.operations.database_runs import start_restore
 from backout.operations.deploy import deploy
 from backout.operations.rollback import RollbackRequest, approve_run, start_rollback
@@ -34,7 +35,8 @@ from backout.quickstart.database_workspace import (
     create_database_workspace,
 )
 from backout.quickstart.scenario import Narrate, workspace_log
-from backout.quickstart.workspace import SERVICE
+from backout.quickstart.workspace import ACTOR, SERVICE
+from backout.runs.records import RunResult, RunState, StepListener
 from backout.runtime import Runtime
 
 WRITE_INTERVAL_S = 0.05
@@ -144,37 +146,36 @@ def _tell(  # noqa: PLR0917 - private, called once
     on_step: StepListener | None,
     log_file: Path,
 ) -> DatabaseQuickstartResult:
-    executor = Executor(runtime, actor="quickstart", on_step=on_step)
     repo = workspace.app.repo
     good, bad = repo.good_version, repo.bad_version
     _archive_with_pgbackrest(runtime, workspace, narrate)
     narrate(f"deploying {good}: it migrates the database to {SCHEMA_REVISIONS[good]}")
-    _require(_deploy(runtime, executor, workspace, good))
+    _require(_deploy(runtime, workspace, good, on_step))
     writes.start()
     _wait_for_writes(runtime, writes, 20)
     with writes.pause():
         target = _server_now(runtime)
     narrate(f"{writes.count()} sign-ins so far; the moment before the release: {target}")
     narrate(f"deploying {bad}: migration {SCHEMA_REVISIONS[bad]} and a faulty backfill")
-    _require(_deploy(runtime, executor, workspace, bad))
+    _require(_deploy(runtime, workspace, bad, on_step))
     _wait_for_writes(runtime, writes, writes.count() + WRITES_AFTER_RELEASE)
     report, _ = verify_database(runtime, DATABASE)
     if report.ok:
         raise BackoutError("quickstart stopped: the integrity check did not notice the bad data")
     narrate("integrity check: " + "; ".join(report.problems))
-    rollback_id = _roll_back(runtime, executor, narrate, good, "; ".join(report.problems))
+    rollback_id = _roll_back(runtime, narrate, good, "; ".join(report.problems), on_step)
     narrate(f"restoring {DATABASE} in place to {target.isoformat()}, the moment before {bad}")
-    restore_id = start_restore(
+    restore_run = start_restore(
         runtime,
-        executor,
         DATABASE,
         backup_id=None,
         to_time=target,
         restore_point=None,
         reason=f"data overwritten by {bad}",
         in_place=True,
+        actor=ACTOR,
     )
-    restore = executor.execute(restore_id)
+    restore = restore_run.execute(on_step)
     _require(restore)
     return _summarise(runtime, workspace, restore, rollback_id, target, log_file)
 
@@ -183,39 +184,41 @@ def _archive_with_pgbackrest(
     runtime: Runtime, workspace: DatabaseWorkspace, narrate: Narrate
 ) -> None:
     """What `backout db setup main --apply` and `backout db backup main` do, then a restart."""
-    settings = setup(runtime, DATABASE, apply=True, actor="quickstart")
+    settings = setup(runtime, DATABASE, apply=True, actor=ACTOR)
     if any(s.needs_restart and not s.ok for s in settings):
         workspace.cluster.restart()
-    info, _ = take_backup(runtime, DATABASE, kind="full", actor="quickstart", reason="quickstart")
+    info, _ = take_backup(runtime, DATABASE, kind="full", actor=ACTOR, reason="quickstart")
     narrate(f"WAL archived by pgBackRest; full backup {info.id} at {info.location}")
 
 
 def _deploy(
-    runtime: Runtime, executor: Executor, workspace: DatabaseWorkspace, version: str
+    runtime: Runtime, workspace: DatabaseWorkspace, version: str, on_step: StepListener | None
 ) -> RunResult:
-    repo = workspace.app.repo
     return deploy(
         runtime,
-        executor,
         SERVICE,
         version,
-        ref=repo.tags[version],
+        ref=workspace.app.repo.tags[version],
+        actor=ACTOR,
         schema_revision=SCHEMA_REVISIONS[version],
+        on_step=on_step,
     )
 
 
-def _roll_back(runtime: Runtime, executor: Executor, narrate: Narrate, good: str, why: str) -> int:
+def _roll_back(
+    runtime: Runtime, narrate: Narrate, good: str, why: str, on_step: StepListener | None
+) -> int:
     """The application rollback, whose plan reverts the schema; its data-loss gate approved."""
     request = RollbackRequest(SERVICE, to_version=good, reason=why, trigger="integrity")
-    run_id = start_rollback(runtime, executor, request)
-    result = executor.execute(run_id)
+    run = start_rollback(runtime, request, actor=ACTOR)
+    result = run.execute(on_step)
     if result.state is RunState.AWAITING_APPROVAL:
         narrate(f"approval asked: {result.message}")
-        approve_run(runtime, run_id, "quickstart (standing in for the on-call engineer)")
-        result = executor.execute(run_id)
+        approve_run(runtime, run.run_id, "quickstart (standing in for the on-call engineer)")
+        result = run.execute(on_step)
     _require(result)
     narrate(f"{SERVICE} rolled back to {good}, schema reverted")
-    return run_id
+    return run.run_id
 
 
 def _summarise(  # noqa: PLR0917 - private, called once
@@ -254,7 +257,7 @@ def _summarise(  # noqa: PLR0917 - private, called once
 
 def _server_now(runtime: Runtime) -> datetime:
     """The database server's clock: the restore target is a moment in its WAL."""
-    with database(runtime, DATABASE).connect() as connection:
+    with runtime.database(DATABASE).connect() as connection:
         row = connection.execute("SELECT clock_timestamp()").fetchone()
     if row is None or not isinstance(row[0], datetime):
         raise BackoutError("quickstart stopped: the database did not tell its time")

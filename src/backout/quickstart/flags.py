@@ -22,7 +22,6 @@ import yaml
 
 from backout.atomic import write_text_atomic
 from backout.errors import BackoutError, UnavailableError
-from backout.executor import StepListener
 from backout.operations import views
 from backout.operations.tokens import Role, create_token
 from backout.quickstart.scenario import (
@@ -32,7 +31,8 @@ from backout.quickstart.scenario import (
     watch_until,
     workspace_log,
 )
-from backout.quickstart.workspace import SERVICE, Workspace, create_workspace, free_port
+from backout.quickstart.workspace import ACTOR, SERVICE, Workspace, create_workspace, free_port
+from backout.runs.records import StepListener
 from backout.runtime import Runtime
 
 FLAG = "waitlist"
@@ -72,7 +72,8 @@ class _Mitigation:
         if self.at is not None or source is None:
             return
         recent = source.snapshot(since=time.time() - 1.0)
-        if recent.samples >= 5 and recent.error_rate < self._threshold:
+        error_rate = recent.value("error_rate")
+        if recent.samples >= 5 and error_rate is not None and error_rate < self._threshold:
             self.at = self._runtime.clock.now()
 
 
@@ -109,7 +110,7 @@ def _client_token(workspace: Workspace) -> str:
     """A client token for the app: made in the workspace's store before the app is configured."""
     runtime = Runtime.open(workspace.config_file)
     try:
-        return create_token(runtime, "badminton-app", Role.CLIENT, actor="quickstart")
+        return create_token(runtime, "badminton-app", Role.CLIENT, actor=ACTOR)
     finally:
         runtime.close()
 

@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from backout import releases
+from backout.controller.watch import Watcher
 from backout.errors import BackoutError
-from backout.executor import Executor, RunResult, RunState, StepListener
 from backout.operations import service_facts, views
 from backout.operations.deploy import deploy
-from backout.quickstart.workspace import SERVICE, Workspace, create_workspace
+from backout.quickstart.workspace import ACTOR, SERVICE, Workspace, create_workspace
 from backout.releases import ReleaseStatus
+from backout.runs.records import RunResult, RunState, StepListener
 from backout.runtime import Runtime
-from backout.watch import Watcher
 
 BAKE_DEADLINE_S = 60.0
 ROLLBACK_DEADLINE_S = 120.0
@@ -113,9 +113,8 @@ def ship_good_then_bad(
     """Deploy the good release, watch it bake to good, deploy the bad one: the watcher (its
     decisions narrated and kept, in the returned list) is left to tell what follows."""
     good, bad = workspace.repo.good_version, workspace.repo.bad_version
-    executor = Executor(runtime, actor="quickstart", on_step=on_step)
     narrate(f"deploying {good} with git-build (checkout, install, build, start)")
-    require_success(deploy(runtime, executor, SERVICE, good, ref=workspace.repo.tags[good]))
+    require_success(_deploy(runtime, good, workspace, on_step))
     decisions: list[str] = []
 
     def remember(decision: str) -> None:
@@ -125,8 +124,15 @@ def ship_good_then_bad(
     watcher = Watcher(runtime, on_change=remember)
     watch_until(watcher, lambda: status_of(runtime, good) == ReleaseStatus.GOOD, BAKE_DEADLINE_S)
     narrate(f"deploying {bad}{bad_is}")
-    require_success(deploy(runtime, executor, SERVICE, bad, ref=workspace.repo.tags[bad]))
+    require_success(_deploy(runtime, bad, workspace, on_step))
     return watcher, decisions
+
+
+def _deploy(
+    runtime: Runtime, version: str, workspace: Workspace, on_step: StepListener | None
+) -> RunResult:
+    ref = workspace.repo.tags[version]
+    return deploy(runtime, SERVICE, version, ref=ref, actor=ACTOR, on_step=on_step)
 
 
 def require_success(result: RunResult) -> None:

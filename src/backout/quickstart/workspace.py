@@ -23,6 +23,7 @@ from backout.demo import (
 )
 
 SERVICE = "backend"
+ACTOR = "quickstart"  # who the quickstart's deploys, rollbacks and restores are recorded as
 
 
 @dataclass(frozen=True)

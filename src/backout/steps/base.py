@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal, Protocol
 
 from backout.errors import StepFailedError
 from backout.runtime import Runtime
+from backout.subjects import Subject
 
 
 @dataclass(frozen=True)
@@ -36,26 +37,50 @@ class StepOutcome:
         return cls("skipped", message)
 
 
+@dataclass(frozen=True)
+class EarlierStep:
+    """A step before this one in the run, and what it recorded."""
+
+    position: int
+    kind: str
+    subject: Subject
+    output: dict[str, Any]
+
+
 @dataclass
 class StepContext:
     """What a step may use: the runtime, and where in which run it stands."""
 
     runtime: Runtime
     run_id: int
-    service: str
+    subject: Subject  # what this step acts on
     position: int
     actor: str
     incident_id: int | None
     deadline: float  # on runtime.clock.monotonic()
     recorded_output: dict[str, Any] = field(default_factory=dict)  # e.g. an approval
-    earlier_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # by step kind
+    earlier: list[EarlierStep] = field(default_factory=list)  # by position, oldest first
+
+    @property
+    def service(self) -> str:
+        """The service this step acts on (its subject's name)."""
+        return self.subject.name
+
+    def outputs_of(self, kind: str) -> list[dict[str, Any]]:
+        """What every earlier step of `kind` on this step's subject recorded, oldest first."""
+        return [e.output for e in self.earlier if e.kind == kind and e.subject == self.subject]
+
+    def find_output(self, kind: str) -> dict[str, Any] | None:
+        """What the latest earlier step of `kind` on this step's subject recorded, if any."""
+        found = self.outputs_of(kind)
+        return found[-1] if found else None
 
     def output_of(self, kind: str) -> dict[str, Any]:
-        """What an earlier step of this run recorded (e.g. where a restore landed)."""
-        try:
-            return self.earlier_outputs[kind]
-        except KeyError:
-            raise StepFailedError(f"this step needs an earlier {kind!r} step in its plan") from None
+        """What the latest earlier step of `kind` recorded (e.g. where a restore landed)."""
+        found = self.find_output(kind)
+        if found is None:
+            raise StepFailedError(f"this step needs an earlier {kind!r} step in its plan")
+        return found
 
     def remaining(self) -> float:
         return max(self.deadline - self.runtime.clock.monotonic(), 0.0)

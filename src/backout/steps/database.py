@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from backout.actions.backups import backup_taken_by_run, take_backup
+from backout.actions.verifications import verify_database
 from backout.db.backup import backup_engine_for
 from backout.db.migrations import migration_adapter_for
 from backout.db.restore_point import create_restore_point
 from backout.errors import StepFailedError
-from backout.operations.database import (
-    backup_taken_by_run,
-    database,
-    take_backup,
-    verify_database,
-)
 from backout.steps.base import StepContext, StepOutcome
 from backout.steps.database_restore import restored_database
 
@@ -72,7 +68,7 @@ class DatabaseRestorePoint:
 
     def run(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome:
         name = f"backout-run-{ctx.run_id}-{params['label']}"
-        lsn = create_restore_point(database(ctx.runtime, params["database"]), name)
+        lsn = create_restore_point(ctx.runtime.database(params["database"]), name)
         return StepOutcome.done(f"restore point {name!r} at {lsn}", restore_point=name, lsn=lsn)
 
     def observe(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome | None:
@@ -123,11 +119,11 @@ class DatabaseVerify:
         name = params["database"]
         restored = restored_database(ctx, name) if params.get("of") == "restored" else None
         # Compare with the backup this run took, not whatever backup is newest by now.
-        backup_id = ctx.earlier_outputs.get("db_backup", {}).get("backup_id")
+        backup_id = (ctx.find_output("db_backup") or {}).get("backup_id")
         report, reference = verify_database(
             ctx.runtime, name, backup_id=backup_id, conninfo=restored.conninfo if restored else None
         )
-        known = set(ctx.earlier_outputs.get("db_revert", {}).get("problems_before", []))
+        known = set((ctx.find_output("db_revert") or {}).get("problems_before", []))
         new = [problem for problem in report.problems if problem not in known]
         if new:
             raise StepFailedError("integrity check failed: " + "; ".join(new))

@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 from backout.db.migrations import migration_adapter_for
 from backout.db.reset import drop_everything, is_empty
 from backout.errors import StepFailedError
-from backout.operations.database import database
 from backout.steps.base import StepContext, StepOutcome
 
 
@@ -23,9 +22,7 @@ class DatabaseReset:
 
     def run(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome:
         backup = ctx.output_of("db_backup")  # never without the backup this run took first
-        dropped = drop_everything(
-            database(ctx.runtime, params["database"]), dbname=params["dbname"]
-        )
+        dropped = drop_everything(ctx.runtime.database(params["database"]), dbname=params["dbname"])
         tables = f"{len(dropped.tables)} table(s)"
         return StepOutcome.done(
             f"dropped schema(s) {', '.join(dropped.schemas) or '(none)'} of {params['dbname']} "
@@ -36,7 +33,7 @@ class DatabaseReset:
 
     def observe(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome | None:
         name = params["database"]
-        if not is_empty(database(ctx.runtime, name)):
+        if not is_empty(ctx.runtime.database(name)):
             return None  # the drop's transaction never committed: run it again
         if migration_adapter_for(ctx.runtime.config, name).status().head is not None:
             return None

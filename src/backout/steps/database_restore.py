@@ -27,8 +27,7 @@ from backout.db.copies import stop_side_cluster
 from backout.db.lost_writes import lost_writes
 from backout.db.switch import SwitchNames, create_database_for_run
 from backout.errors import StepFailedError
-from backout.incidents import add_event
-from backout.operations.database import database
+from backout.incidents import EventKind, add_event
 from backout.steps.base import StepContext, StepOutcome
 from backout.store import Incident, Run
 
@@ -93,7 +92,7 @@ class DatabaseRestore:
         if (data_dir / "postmaster.pid").exists():  # a restore interrupted after it started
             stop_side_cluster(data_dir, bindir, owner)
         engine.restore(target, data_dir)
-        live = conninfo_to_dict(database(ctx.runtime, name).conninfo)
+        live = conninfo_to_dict(ctx.runtime.database(name).conninfo)
         side = SideCluster.start(
             data_dir,
             bindir,
@@ -117,7 +116,7 @@ class DatabaseRestore:
         target: RestoreTarget,
         into: str | None,
     ) -> dict[str, Any]:
-        live = database(ctx.runtime, name)
+        live = ctx.runtime.database(name)
         restored = live.with_dbname(into or SwitchNames.for_run(live.dbname, ctx.run_id).restored)
         create_database_for_run(live, restored.dbname, ctx.run_id)
         engine.restore_database(target, restored)
@@ -145,7 +144,7 @@ def _record_objectives(ctx: StepContext, name: str, rpo: float | None, restore_s
             add_event(
                 session,
                 incident.id,
-                "restore_measured",
+                EventKind.RESTORE_MEASURED,
                 f"restored in {restore_s:.1f}s; data-loss window {rpo}s, {within} the "
                 f"{objective:.0f}s RPO objective",
                 actor=ctx.actor,
@@ -174,8 +173,8 @@ class LostWrites:
 
     def run(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome:
         name = params["database"]
-        live = database(ctx.runtime, name)
-        if "db_switch" in ctx.earlier_outputs:  # in place: the data as it was, kept, vs live
+        live = ctx.runtime.database(name)
+        if ctx.find_output("db_switch") is not None:  # in place: the data as it was, kept, vs live
             before, after = live.with_dbname(ctx.output_of("db_switch")["kept_as"]), live
         else:
             before, after = live, restored_database(ctx, name)
@@ -212,8 +211,8 @@ def _report_dir(ctx: StepContext, name: str) -> Path:
 def restored_database(ctx: StepContext, name: str) -> Database:
     """The copy this run's restore made (or loaded onto the live server), reached with the live
     password (which is never stored)."""
-    password = conninfo_to_dict(database(ctx.runtime, name).conninfo).get("password")
-    made_by = "db_copy_in" if "db_copy_in" in ctx.earlier_outputs else "db_restore"
+    password = conninfo_to_dict(ctx.runtime.database(name).conninfo).get("password")
+    made_by = "db_copy_in" if ctx.find_output("db_copy_in") is not None else "db_restore"
     params = conninfo_to_dict(ctx.output_of(made_by)["conninfo"])
     if password:
         params["password"] = password

@@ -9,7 +9,6 @@ from backout.db.cluster import os_user_for
 from backout.db.copies import remove_side_cluster
 from backout.db.switch import SwitchNames, copy_database, create_database_for_run, switch
 from backout.db.switch import switch_done as already_switched
-from backout.operations.database import database
 from backout.runtime import Runtime
 from backout.steps.base import StepContext, StepOutcome
 from backout.steps.database_restore import restored_database
@@ -22,7 +21,7 @@ class DatabaseCopyIn:
 
     def run(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome:
         name = params["database"]
-        live = database(ctx.runtime, name)
+        live = ctx.runtime.database(name)
         target = live.with_dbname(
             params.get("into") or SwitchNames.for_run(live.dbname, ctx.run_id).restored
         )
@@ -35,7 +34,7 @@ class DatabaseCopyIn:
         side = Path(ctx.output_of("db_restore")["data_dir"])
         if side.exists():
             return None  # copy again: the run's own partial copy is dropped first
-        live = database(ctx.runtime, params["database"])
+        live = ctx.runtime.database(params["database"])
         target = live.with_dbname(
             params.get("into") or SwitchNames.for_run(live.dbname, ctx.run_id).restored
         )
@@ -69,13 +68,13 @@ class DatabaseSwitch:
     kind: ClassVar[str] = "db_switch"
 
     def run(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome:
-        live = database(ctx.runtime, params["database"])
+        live = ctx.runtime.database(params["database"])
         names = SwitchNames.for_run(live.dbname, ctx.run_id)
         switch(live, names)
         return _switched(names)
 
     def observe(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome | None:
-        live = database(ctx.runtime, params["database"])
+        live = ctx.runtime.database(params["database"])
         names = SwitchNames.for_run(live.dbname, ctx.run_id)
         return _switched(names) if already_switched(live, names) else None
 

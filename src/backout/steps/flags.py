@@ -12,23 +12,18 @@ later step of the run skips itself on seeing it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import select
-
-from backout import releases
+from backout.actions import flag_changes
+from backout.actions.flag_changes import FlagChanged
 from backout.durations import format_duration
 from backout.errors import StepFailedError
-from backout.incidents import add_event, mark_recovered
-from backout.metrics import MetricSource, RuleVerdict, TriggerEvaluator
-from backout.operations import flags as flag_ops
-from backout.operations.flags import FlagChanged
+from backout.incidents import EventKind, add_event, mark_recovered
 from backout.steps.base import StepContext, StepOutcome
-from backout.store import Incident, Step
+from backout.store import Incident
+from backout.triggers import Held, Reading, hold
 
-POLL_S = 0.1
 CUT_SHORT = "cut_short"  # the output key of a hold that turned the flag off on a trigger
 
 
@@ -43,13 +38,13 @@ class FlagSet:
         key, percent = params["flag"], int(params["percent"])
         runtime = ctx.runtime
         if percent == 0:
-            change = flag_ops.disable(
+            change = flag_changes.disable(
                 runtime, key, actor=ctx.actor, reason=params["reason"], run_id=ctx.run_id
             )
         elif not runtime.flags().flag(key).enabled:
             return StepOutcome.skipped(f"{key} is off already: nothing to lower to {percent} %")
         else:
-            change = flag_ops.rollout(
+            change = flag_changes.rollout(
                 runtime, key, percent, actor=ctx.actor, reason=params["reason"], run_id=ctx.run_id
             )
         _on_run_incident(ctx, change, params["reason"])
@@ -77,13 +72,15 @@ class FlagHold:
             return _skipped_after(cut)
         flags, percent = list(params["flags"]), int(params["percent"])
         where = _where(flags, percent)
-        held = watch_triggers(ctx, params["services"], float(params["hold_s"]), where)
+        seconds = float(params["hold_s"])
+        held = watch_triggers(ctx, params["services"], seconds, where)
         if held.fired is None:
             if percent == 0 and held.watched:
                 _mark_recovered(ctx, held.started)
             what = "no trigger fired" if held.watched else "nothing watched"
-            return StepOutcome.done(f"{what} in {format_duration(held.seconds)} {where}{held}")
-        fired = held.fired
+            seen = f" ({'; '.join(held.summaries())})" if held.watched else ""
+            return StepOutcome.done(f"{what} in {format_duration(seconds)} {where}{seen}")
+        fired = _fired(held.fired, where)
         _note_on_incident(ctx, fired)
         if percent == 0:
             raise StepFailedError(f"{fired}: turning the flag off did not stop it")
@@ -119,7 +116,7 @@ class FlagMarkRemove:
                 f"not marked for removal: {cut}; whether it goes is for the incident to decide"
             )
         key = params["flag"]
-        change = flag_ops.mark_to_remove(
+        change = flag_changes.mark_to_remove(
             ctx.runtime, key, actor=ctx.actor, reason=params["reason"], run_id=ctx.run_id
         )
         _on_run_incident(ctx, change, params["reason"])
@@ -132,79 +129,21 @@ class FlagMarkRemove:
         return None
 
 
-@dataclass(frozen=True)
-class Held:
-    """What a hold saw: the trigger that fired (None if none), and each watched service."""
-
-    started: datetime
-    seconds: float
-    fired: str | None
-    summaries: list[str]
-
-    @property
-    def watched(self) -> bool:
-        return bool(self.summaries)
-
-    def __str__(self) -> str:
-        return f" ({'; '.join(self.summaries)})" if self.summaries else ""
-
-
-@dataclass
-class _Watched:
-    service: str
-    source: MetricSource
-    evaluator: TriggerEvaluator
-    baseline: dict[str, Any] | None
-
-
 def watch_triggers(ctx: StepContext, services: list[str], seconds: float, where: str) -> Held:
-    """Keep the triggers of `services` armed for `seconds` from now; stop at the first firing.
-
-    Only samples taken from now on count, so what came before this stage cannot fire it.
-    A service without a probe is not watched; with none watched, the hold only waits.
-    """
-    clock = ctx.runtime.clock
-    started = clock.now()
-    since = started.timestamp()
-    watched = [w for w in (_watched(ctx, service) for service in services) if w is not None]
-    end = clock.monotonic() + min(seconds, ctx.remaining())
-    if not watched:
-        clock.sleep(max(end - clock.monotonic(), 0.0))
-        return Held(started, seconds, None, [])
-    while True:
-        snapshots = [(w, w.source.snapshot(since=since)) for w in watched]
-        for w, snapshot in snapshots:
-            firing = next((v for v in w.evaluator.evaluate(snapshot, w.baseline) if v.firing), None)
-            if firing is not None:
-                return Held(started, seconds, _fired(w.service, firing, where), [])
-        if clock.monotonic() >= end:
-            idle = [w.service for w, snapshot in snapshots if snapshot.samples == 0]
-            if idle and seconds > 0:
-                raise StepFailedError(
-                    f"the probe of {', '.join(idle)} took no samples {where}: nothing watched"
-                )
-            return Held(
-                started, seconds, None, [f"{w.service}: {s.summary()}" for w, s in snapshots]
-            )
-        clock.sleep(POLL_S)
+    """Keep the triggers of `services` armed for `seconds` from now (see triggers.hold)."""
+    held = hold(ctx.runtime, services, min(seconds, ctx.remaining()))
+    if held.fired is None and held.idle and seconds > 0:
+        idle = ", ".join(held.idle)
+        raise StepFailedError(
+            f"the metric source of {idle} took no samples {where}: nothing watched"
+        )
+    return held
 
 
-def _watched(ctx: StepContext, service: str) -> _Watched | None:
-    runtime = ctx.runtime
-    config = runtime.config.services.get(service)
-    source = runtime.metrics(service) if config is not None else None
-    if config is None or source is None:
-        return None
-    with runtime.store.session() as session:
-        good = releases.last_known_good(session, runtime.environment, service)
-        baseline = dict(good.baseline) if good is not None and good.baseline else None
-    evaluator = TriggerEvaluator(config.triggers, runtime.clock.monotonic)
-    return _Watched(service, source, evaluator, baseline)
-
-
-def _fired(service: str, verdict: RuleVerdict, where: str) -> str:
+def _fired(reading: Reading, where: str) -> str:
     """'trigger error-rate fired at 50 % of waitlist (api: error rate 12.0% > 5.0% for 1.0s)'."""
-    return f"trigger {verdict.rule.name} fired {where} ({service}: {verdict.sentence()})"
+    verdict = reading.firing[0]
+    return f"trigger {verdict.rule.name} fired {where} ({reading.service}: {verdict.sentence()})"
 
 
 def _where(flags: list[str], percent: int) -> str:
@@ -214,13 +153,8 @@ def _where(flags: list[str], percent: int) -> str:
 
 def cut_short(ctx: StepContext) -> str | None:
     """Why an earlier hold of this run ended the ramp-down, if one did."""
-    with ctx.runtime.store.session() as session:
-        outputs = session.scalars(
-            select(Step.output).where(
-                Step.run_id == ctx.run_id, Step.position < ctx.position, Step.kind == "flag_hold"
-            )
-        )
-        return next((str(o[CUT_SHORT]) for o in outputs if o and o.get(CUT_SHORT)), None)
+    held = [e.output for e in ctx.earlier if e.kind == "flag_hold"]  # of any flag of the run
+    return next((str(o[CUT_SHORT]) for o in held if o.get(CUT_SHORT)), None)
 
 
 def _skipped_after(cut: str) -> StepOutcome:
@@ -229,7 +163,7 @@ def _skipped_after(cut: str) -> StepOutcome:
 
 def _cut_to_zero(ctx: StepContext, key: str, fired: str) -> FlagChanged:
     why = f"{fired}: straight to 0 %"
-    change = flag_ops.disable(ctx.runtime, key, actor=ctx.actor, reason=why, run_id=ctx.run_id)
+    change = flag_changes.disable(ctx.runtime, key, actor=ctx.actor, reason=why, run_id=ctx.run_id)
     _on_run_incident(ctx, change, why)
     return change
 
@@ -242,7 +176,12 @@ def _on_run_incident(ctx: StepContext, change: FlagChanged, why: str) -> None:
     with ctx.runtime.store.session() as session:
         message = f"{change.sentence()}: {why}"
         add_event(
-            session, ctx.incident_id, "flag_changed", message, actor=ctx.actor, run_id=ctx.run_id
+            session,
+            ctx.incident_id,
+            EventKind.FLAG_CHANGED,
+            message,
+            actor=ctx.actor,
+            run_id=ctx.run_id,
         )
 
 
@@ -251,7 +190,12 @@ def _note_on_incident(ctx: StepContext, message: str) -> None:
         return
     with ctx.runtime.store.session() as session:
         add_event(
-            session, ctx.incident_id, "trigger_fired", message, actor=ctx.actor, run_id=ctx.run_id
+            session,
+            ctx.incident_id,
+            EventKind.TRIGGER_FIRED,
+            message,
+            actor=ctx.actor,
+            run_id=ctx.run_id,
         )
 
 

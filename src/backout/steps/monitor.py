@@ -13,10 +13,8 @@ class Monitor:
 
     def run(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome:
         if ctx.runtime.metrics(ctx.service) is None:
-            return StepOutcome.skipped("no probe configured for this service: nothing to watch")
-        summary = hold_and_watch(
-            ctx, params["duration_s"], baseline_version=params["version"], what="monitoring"
-        )
+            return StepOutcome.skipped("no metric source for this service: nothing to watch")
+        summary = hold_and_watch(ctx, params["duration_s"], what="monitoring")
         return StepOutcome.done(f"no trigger fired in {params['duration_s']:g}s ({summary})")
 
     def observe(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome | None:

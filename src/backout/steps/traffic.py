@@ -41,9 +41,7 @@ class RestoreTraffic:
         for percent in params["stages"]:
             router.set_share(version, percent)
             if percent < 100:
-                summary = hold_and_watch(
-                    ctx, params["hold_s"], baseline_version=version, what=f"{percent}% traffic"
-                )
+                summary = hold_and_watch(ctx, params["hold_s"], what=f"{percent}% traffic")
                 seen.append(f"{percent}%: {summary}")
         return StepOutcome.done(f"{version} takes 100% of traffic ({'; '.join(seen)})")
 

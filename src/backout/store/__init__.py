@@ -23,8 +23,9 @@ if TYPE_CHECKING:
         Incident,
         Release,
         Run,
-        ServiceLock,
+        RunSubject,
         Step,
+        SubjectLock,
         TimelineEvent,
     )
 
@@ -39,8 +40,9 @@ _ORM_CLASSES = frozenset(
         "Incident",
         "Release",
         "Run",
-        "ServiceLock",
+        "RunSubject",
         "Step",
+        "SubjectLock",
         "TimelineEvent",
     }
 )
@@ -65,9 +67,10 @@ __all__ = [
     "Incident",
     "Release",
     "Run",
-    "ServiceLock",
+    "RunSubject",
     "Step",
     "Store",
+    "SubjectLock",
     "TimelineEvent",
     "utcnow",
 ]

@@ -61,6 +61,8 @@ class Run(Base):
     id: Mapped[int]
     environment: Mapped[str]
     kind: Mapped[str]
+    # The run's first subject as a person reads it (`backend`, `database:main`): a label to list
+    # and filter by; what the run acts on is in `subjects`, typed.
     service: Mapped[str]
     from_release_id: Mapped[int | None]
     target_release_id: Mapped[int | None]
@@ -79,6 +81,9 @@ class Run(Base):
     restore_s: Mapped[float | None]  # how long the restore itself took
 
     steps: Mapped[list[Step]] = relationship(order_by="Step.position", back_populates="run")
+    subjects: Mapped[list[RunSubject]] = relationship(
+        order_by="RunSubject.position", back_populates="run"
+    )
     from_release: Mapped[Release | None] = relationship(
         foreign_keys=[tables.runs.c.from_release_id]
     )
@@ -97,6 +102,8 @@ class Step(Base):
     position: Mapped[int]
     kind: Mapped[str]
     title: Mapped[str]
+    subject_kind: Mapped[str | None]  # what the step acts on
+    subject_name: Mapped[str | None]
     params: Mapped[dict[str, Any]]
     state: Mapped[str]
     attempts: Mapped[int]
@@ -147,15 +154,33 @@ class TimelineEvent(Base):
     incident: Mapped[Incident] = relationship(back_populates="events")
 
 
-class ServiceLock(Base):
-    """One row per locked (environment, service): inserting it is taking the lock."""
+class SubjectLock(Base):
+    """One row per locked (environment, subject): inserting it is taking the lock. A lock
+    belongs to its run, not to a process: it is freed when the run ends."""
 
-    __table__ = tables.service_locks
+    __table__ = tables.subject_locks
 
     environment: Mapped[str]
-    service: Mapped[str]
+    subject_kind: Mapped[str]
+    subject_name: Mapped[str]
     run_id: Mapped[int]
     acquired_at: Mapped[datetime]
+
+
+class RunSubject(Base):
+    """A subject a run acts on, in the run's order; with the versions a release plan moves
+    that service between (a several-service rollback has one pair per service)."""
+
+    __table__ = tables.run_subjects
+
+    run_id: Mapped[int]
+    position: Mapped[int]
+    subject_kind: Mapped[str]
+    subject_name: Mapped[str]
+    from_version: Mapped[str | None]
+    target_version: Mapped[str | None]
+
+    run: Mapped[Run] = relationship(back_populates="subjects")
 
 
 class ApiToken(Base):

@@ -137,6 +137,8 @@ runs = Table(
     _id(),
     Column("environment", String(64), nullable=False),
     Column("kind", String(32), nullable=False),
+    # The run's first subject as a person reads it (`backend`, `database:main`): a label to list
+    # and filter by; what the run acts on is in `run_subjects`, typed.
     Column("service", String(128), nullable=False, index=True),
     _references("from_release_id", "releases"),
     _references("target_release_id", "releases"),
@@ -162,6 +164,8 @@ steps = Table(
     Column("position", Integer, nullable=False),
     Column("kind", String(32), nullable=False),
     Column("title", String(256), nullable=False),
+    Column("subject_kind", String(16), nullable=True),  # what the step acts on
+    Column("subject_name", String(128), nullable=True),
     Column("params", JSON, nullable=False),
     Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
@@ -202,14 +206,28 @@ timeline_events = Table(
     Column("kind", String(32), nullable=False),
     Column("message", Text, nullable=False),
 )
-# One row per locked (environment, service): inserting it is taking the lock.
-service_locks = Table(
-    "service_locks",
+# One row per locked (environment, subject): inserting it is taking the lock. A lock belongs to
+# its run, not to a process: it is freed when the run ends.
+subject_locks = Table(
+    "subject_locks",
     metadata,
     Column("environment", String(64), primary_key=True),
-    Column("service", String(128), primary_key=True),
-    _references("run_id", "runs", nullable=False),
+    Column("subject_kind", String(16), primary_key=True),
+    Column("subject_name", String(128), primary_key=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False, index=True),
     _created("acquired_at"),
+)
+# A subject a run acts on, in the run's order; with the versions a release plan moves that
+# service between (a several-service rollback has one pair per service).
+run_subjects = Table(
+    "run_subjects",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("subject_kind", String(16), nullable=False),
+    Column("subject_name", String(128), nullable=False),
+    Column("from_version", String(128), nullable=True),
+    Column("target_version", String(256), nullable=True),
 )
 api_tokens = Table(
     "api_tokens",

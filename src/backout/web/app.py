@@ -1,4 +1,4 @@
-"""The FastAPI application: its factory, its lifespan (the background threads), its errors."""
+"""The FastAPI application: its factory, its lifespan (the controller beside it), its errors."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from backout import __version__
+from backout.controller.controller import Controller
 from backout.errors import BackoutError
 from backout.limits import MAX_REQUEST_BODY_BYTES
 from backout.operations.tokens import authenticate
 from backout.runtime import Runtime
 from backout.store.changes import StoreChanges
 from backout.web import errors, routes_flags, routes_read, routes_runs, routes_unleash
-from backout.web.background import BackgroundWork
 from backout.web.body_limit import BodySizeLimit
 from backout.web.flag_feed import DEFAULT_HEARTBEAT_S, FlagFeed, interval_for
 from backout.web.read_cache import ReadCache
@@ -32,10 +32,11 @@ def create_app(
     flags_interval_s: float | None = None,
     flags_heartbeat_s: float = DEFAULT_HEARTBEAT_S,
 ) -> FastAPI:
-    """The API over `runtime`; with `watch`, the watch loop runs inside the server. The flags
+    """The API over `runtime`, with the controller beside it (with `watch`, its watch loop
+    too: `backout serve --no-watch` leaves watching to another process). The flags
     the client API serves are re-read every `flags_interval_s` (default: by provider, see
     web/flag_feed.py)."""
-    work = BackgroundWork(runtime, watch=watch)
+    controller = Controller(runtime, watch=watch)
     feed = FlagFeed(
         lambda: runtime.flags().client_features(),
         interval_s=flags_interval_s or interval_for(runtime.config.flags.provider.type),
@@ -44,13 +45,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(work.start)
+        await asyncio.to_thread(controller.start)
         await feed.start()
         try:
             yield
         finally:
             await feed.stop()
-            await asyncio.to_thread(work.stop)
+            await asyncio.to_thread(controller.stop)
             app.state.read_cache.changes.close()
 
     app = FastAPI(
@@ -60,7 +61,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.state.work = work
+    app.state.controller = controller
     app.state.flag_feed = feed
     app.state.flag_clients = routes_unleash.ClientRegistry()
     app.state.read_cache = ReadCache(StoreChanges(runtime.store.engine))

@@ -1,4 +1,4 @@
-"""Request dependencies: the runtime, the background work, and the caller a bearer token names."""
+"""Request dependencies: the runtime, the controller, and the caller a bearer token names."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Annotated, Any, cast
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from backout.controller.controller import Controller
 from backout.errors import PermissionDeniedError
 from backout.operations.tokens import Role, require
 from backout.runtime import Runtime
-from backout.web.background import BackgroundWork
 from backout.web.read_cache import ReadCache
 from backout.web.token_cache import TokenCache
 
@@ -45,12 +45,12 @@ async def get_runtime(request: Request) -> Runtime:
     return cast(Runtime, request.app.state.runtime)
 
 
-async def get_work(request: Request) -> BackgroundWork:
-    return cast(BackgroundWork, request.app.state.work)
+async def get_controller(request: Request) -> Controller:
+    return cast(Controller, request.app.state.controller)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-WorkDep = Annotated[BackgroundWork, Depends(get_work)]
+ControllerDep = Annotated[Controller, Depends(get_controller)]
 
 
 async def get_read_cache(request: Request) -> ReadCache:

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from backout.actions import flag_changes
+from backout.actions.flag_changes import FlagChanged
 from backout.limits import MAX_REASON_CHARS
 from backout.operations import flags as flag_ops
-from backout.operations.flags import FlagChanged
 from backout.operations.tokens import Role
 from backout.web.auth import Caller, RuntimeDep, caller_with
 from backout.web.schemas import TOKEN_ERRORS, error_responses
@@ -56,17 +57,19 @@ def show_flag(key: str, runtime: RuntimeDep, caller: Viewer) -> dict[str, Any]:
 
 @router.post("/flags/{key}/disable", responses=_CHANGE_ERRORS, summary="The kill switch")
 def disable(key: str, body: FlagChangeIn, runtime: RuntimeDep, caller: Operator) -> FlagChangedOut:
-    return _out(flag_ops.disable(runtime, key, actor=caller.actor, reason=body.reason))
+    return _out(flag_changes.disable(runtime, key, actor=caller.actor, reason=body.reason))
 
 
 @router.post("/flags/{key}/enable", responses=_CHANGE_ERRORS, summary="Turn a flag on again")
 def enable(key: str, body: FlagChangeIn, runtime: RuntimeDep, caller: Operator) -> FlagChangedOut:
-    return _out(flag_ops.enable(runtime, key, actor=caller.actor, reason=body.reason))
+    return _out(flag_changes.enable(runtime, key, actor=caller.actor, reason=body.reason))
 
 
 @router.post("/flags/{key}/rollout", responses=_CHANGE_ERRORS, summary="Expose a flag to a share")
 def rollout(key: str, body: RolloutIn, runtime: RuntimeDep, caller: Operator) -> FlagChangedOut:
-    change = flag_ops.rollout(runtime, key, body.percent, actor=caller.actor, reason=body.reason)
+    change = flag_changes.rollout(
+        runtime, key, body.percent, actor=caller.actor, reason=body.reason
+    )
     return _out(change)
 
 

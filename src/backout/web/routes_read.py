@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from backout.limits import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from backout.operations import service_facts, views
-from backout.web.auth import ReadCacheDep, RuntimeDep, Viewer, WorkDep
+from backout.web.auth import ControllerDep, ReadCacheDep, RuntimeDep, Viewer
 from backout.web.read_cache import ReadCache
 from backout.web.schemas import (
     TOKEN_ERRORS,
@@ -181,5 +181,5 @@ def incident(incident_id: int, runtime: RuntimeDep, caller: Viewer) -> View:
 
 
 @router.get("/watch", summary="The watch loop's last decision per service, one sentence each")
-def watch(work: WorkDep, caller: Viewer) -> WatchOut:
-    return WatchOut(watching=work.watching, decisions=work.decisions())
+def watch(controller: ControllerDep, caller: Viewer) -> WatchOut:
+    return WatchOut(watching=controller.watching, decisions=controller.decisions())

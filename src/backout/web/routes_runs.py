@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
-from backout.executor import Executor
+from backout.controller.controller import Controller
 from backout.operations import views
 from backout.operations.rollback import (
     RollbackRequest,
@@ -17,9 +17,9 @@ from backout.operations.rollback import (
 )
 from backout.operations.tokens import Role
 from backout.plans import Plan
+from backout.runs.start import RunHandle
 from backout.runtime import Runtime
-from backout.web.auth import Caller, RuntimeDep, WorkDep, caller_with
-from backout.web.background import BackgroundWork
+from backout.web.auth import Caller, ControllerDep, RuntimeDep, caller_with
 from backout.web.schemas import (
     TOKEN_ERRORS,
     AbortIn,
@@ -52,7 +52,7 @@ def rollback(
     *,
     response: Response,
     runtime: RuntimeDep,
-    work: WorkDep,
+    controller: ControllerDep,
     caller: RollbackCaller,
 ) -> RunAcceptedOut | PlanOut:
     """Answers 202 at once; the run goes on in the server (poll `GET /runs/{run_id}`)."""
@@ -62,8 +62,7 @@ def rollback(
     if body.dry_run:
         response.status_code = 200
         return _plan_out(plan_rollback(runtime, request))
-    run_id = start_rollback(runtime, Executor(runtime, actor=caller.actor), request)
-    return _accept(runtime, work, run_id, caller)
+    return _accept(runtime, controller, start_rollback(runtime, request, actor=caller.actor))
 
 
 @router.post(
@@ -73,10 +72,9 @@ def rollback(
     summary="Approve a run waiting at its approval gate; it goes on in the server",
 )
 def approve(
-    run_id: int, runtime: RuntimeDep, work: WorkDep, caller: ApproveCaller
+    run_id: int, runtime: RuntimeDep, controller: ControllerDep, caller: ApproveCaller
 ) -> RunAcceptedOut:
-    approve_run(runtime, run_id, caller.actor)
-    return _accept(runtime, work, run_id, caller)
+    return _accept(runtime, controller, approve_run(runtime, run_id, caller.actor))
 
 
 @router.post(
@@ -90,16 +88,16 @@ def abort(run_id: int, body: AbortIn, runtime: RuntimeDep, caller: AbortCaller) 
     return views.run_detail(runtime, run_id)
 
 
-def _accept(runtime: Runtime, work: BackgroundWork, run_id: int, caller: Caller) -> RunAcceptedOut:
-    """Read the run as it stands, then let it go on in a thread under the caller's name."""
-    run = views.run_detail(runtime, run_id)
-    work.execute(run_id, actor=caller.actor)
-    return RunAcceptedOut(run_id=run_id, incident_id=run["incident_id"], state=run["state"])
+def _accept(runtime: Runtime, controller: Controller, handle: RunHandle) -> RunAcceptedOut:
+    """Read the run as it stands, then let it go on in the background under the caller's name."""
+    run = views.run_detail(runtime, handle.run_id)
+    handle.execute_in_background(controller)
+    return RunAcceptedOut(run_id=handle.run_id, incident_id=run["incident_id"], state=run["state"])
 
 
 def _plan_out(plan: Plan) -> PlanOut:
     return PlanOut(
-        service=plan.service,
+        service=plan.subject.name,
         from_version=plan.from_version,
         to_version=plan.target_version,
         steps=[PlannedStepOut(kind=s.kind, title=s.title, params=s.params) for s in plan.steps],

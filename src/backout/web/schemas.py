@@ -61,6 +61,7 @@ class StepOut(BaseModel):
     position: int
     kind: str
     title: str
+    subject: str = Field(description="What the step acts on: `service:backend`, `database:main`.")
     state: str
     attempts: int
     message: str | None
@@ -71,10 +72,18 @@ class StepOut(BaseModel):
     finished_at: str | None
 
 
+class SubjectOut(BaseModel):
+    kind: str = Field(description="service, database, flag, stack or dns_record")
+    name: str
+    from_version: str | None
+    to_version: str | None
+
+
 class RunOut(BaseModel):
     id: int
     kind: str
-    service: str
+    service: str = Field(description="The run's first subject: a service's name, else kind:name.")
+    subjects: list[SubjectOut] = Field(description="Every subject the run targets, in order.")
     from_version: str | None
     to_version: str | None
     state: str

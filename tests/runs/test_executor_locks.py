@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from backout.errors import ExitCode, LockedError, RefusedError
-from backout.executor import Executor, RunState
 from backout.operations import views
 from backout.operations.rollback import RollbackRequest, abort_run, start_rollback
-from backout.store import ServiceLock
+from backout.runs.records import RunState
+from backout.runs.start import StoredRun, start_run
+from backout.store import SubjectLock
 
 if TYPE_CHECKING:
     from conftest import FakeClock, Site
@@ -36,14 +37,13 @@ def test_another_service_can_be_rolled_back_while_one_is_locked(
     site: Site, clock: FakeClock
 ) -> None:
     runtime = site.runtime(clock)
-    executor = Executor(runtime, actor="tester")
-    api_run = start_rollback(runtime, executor, RollbackRequest("api"))
+    api_run = start_rollback(runtime, RollbackRequest("api"), actor="tester").run_id
 
     with pytest.raises(LockedError, match=f"locked by run {api_run}") as refused:
-        start_rollback(runtime, executor, RollbackRequest("api"))
+        start_rollback(runtime, RollbackRequest("api"), actor="tester")
     assert refused.value.holder_run_id == api_run
-    web_run = start_rollback(runtime, executor, RollbackRequest("web"))
-    result = executor.execute(web_run)
+    web_run = start_rollback(runtime, RollbackRequest("web"), actor="tester").run_id
+    result = start_run(runtime, StoredRun(web_run, "tester")).execute()
 
     assert result.state is RunState.SUCCEEDED, result.message
     assert site.runtime().driver("web").current() == "1.0.0"
@@ -55,32 +55,30 @@ def test_another_service_can_be_rolled_back_while_one_is_locked(
 def test_a_failed_run_lets_go_of_its_service(site: Site, clock: FakeClock) -> None:
     site.configure(fail_versions=["1.0.0"])
     runtime = site.runtime(clock)
-    executor = Executor(runtime, actor="tester")
-    failed = start_rollback(runtime, executor, RollbackRequest("api"))
-    assert executor.execute(failed).state is RunState.FAILED
+    failed = start_rollback(runtime, RollbackRequest("api"), actor="tester").run_id
+    assert start_run(runtime, StoredRun(failed, "tester")).execute().state is RunState.FAILED
     assert site.lock_holder() is None
 
-    later = start_rollback(runtime, executor, RollbackRequest("api"))
+    later = start_rollback(runtime, RollbackRequest("api"), actor="tester").run_id
 
     assert site.lock_holder() == later != failed
 
 
 def test_an_aborted_run_lets_go_of_its_service(site: Site, clock: FakeClock) -> None:
     runtime = site.runtime(clock)
-    executor = Executor(runtime, actor="tester")
-    aborted = start_rollback(runtime, executor, RollbackRequest("api"))
+    aborted = start_rollback(runtime, RollbackRequest("api"), actor="tester").run_id
     abort_run(runtime, aborted, "ic@example.org", "wrong service")
     # Its creator (alive: this process) may be about to act on it: the lock waits for it...
     assert site.lock_holder() == aborted
     with pytest.raises(RefusedError, match="has already ended: aborted"):
-        executor.execute(aborted)
+        start_run(runtime, StoredRun(aborted, "tester")).execute()
     # ...and is freed as soon as that process sees the abort.
     assert site.lock_holder() is None
 
-    later = start_rollback(runtime, executor, RollbackRequest("api"))
+    later = start_rollback(runtime, RollbackRequest("api"), actor="tester").run_id
 
     assert site.lock_holder() == later != aborted
-    assert executor.execute(later).state is RunState.SUCCEEDED
+    assert start_run(runtime, StoredRun(later, "tester")).execute().state is RunState.SUCCEEDED
     site.assert_rolled_back_once(later)
 
 
@@ -94,8 +92,15 @@ def test_a_lock_left_by_an_ended_run_whose_owner_died_is_freed(
     abort_run(runtime, left["id"], "ic@example.org", "the host died")  # owner dead: freed at once
     assert site.lock_holder() is None
     with runtime.store.session() as session:  # the worst case: a lock nobody can free any more
-        session.add(ServiceLock(environment="production", service="api", run_id=left["id"]))
+        session.add(
+            SubjectLock(
+                environment="production",
+                subject_kind="service",
+                subject_name="api",
+                run_id=left["id"],
+            )
+        )
 
-    later = start_rollback(runtime, Executor(runtime, actor="tester"), RollbackRequest("api"))
+    later = start_rollback(runtime, RollbackRequest("api"), actor="tester").run_id
 
     assert site.lock_holder() == later

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from backout.errors import RefusedError
-from backout.executor import Executor, StepEvent, StepState
 from backout.operations.rollback import RollbackRequest, start_rollback
+from backout.runs.records import StepEvent, StepState
+from backout.runs.start import StoredRun, start_run
 
 if TYPE_CHECKING:
     from conftest import FakeClock, Site, StepRow
@@ -33,9 +34,8 @@ def test_the_whole_plan_is_stored_before_its_first_step_runs(site: Site, clock: 
         if event.position == 1 and event.state is StepState.RUNNING:
             seen_at_first_step.append(site.steps(event.run_id))
 
-    executor = Executor(runtime, actor="tester", on_step=snapshot)
-    run_id = start_rollback(runtime, executor, RollbackRequest("api"))
-    executor.execute(run_id)
+    run_id = start_rollback(runtime, RollbackRequest("api"), actor="tester").run_id
+    start_run(runtime, StoredRun(run_id, "tester")).execute(snapshot)
 
     [steps] = seen_at_first_step
     assert tuple(s.kind for s in steps) == PLAN
@@ -130,7 +130,7 @@ def test_resume_leaves_a_run_whose_owner_lives_and_takes_it_over_once_the_owner_
     assert untouched.returncode == 0, untouched.stderr
     assert "nothing to resume" in untouched.stdout
     with pytest.raises(RefusedError, match=f"being executed by {re.escape(owner)}"):
-        Executor(site.runtime(), actor="tester").execute(run_id)
+        start_run(site.runtime(), StoredRun(run_id, "tester")).execute()
     assert rollback.poll() is None
     assert site.run(run_id).owner == owner
     assert site.step(run_id, DEPLOY).attempts == 1

@@ -27,7 +27,8 @@ from backout.drivers import ReleaseRef
 from backout.operations.deploy import record_release
 from backout.releases import ReleaseStatus
 from backout.runtime import Runtime
-from backout.store import Deployment, Incident, Run, ServiceLock, Step, Store
+from backout.store import Deployment, Incident, Run, Step, Store, SubjectLock
+from backout.subjects import Subject
 
 BACKOUT = str(Path(sys.executable).with_name("backout"))
 SERVICES = ("api", "web")
@@ -92,7 +93,13 @@ class Site:
 
     # --- configuration ---------------------------------------------------------------------
 
-    def configure(self, *, retries: int = 2, **api_driver: Any) -> None:
+    def configure(
+        self,
+        *,
+        retries: int = 2,
+        depends_on: dict[str, list[str]] | None = None,
+        **api_driver: Any,
+    ) -> None:
         """(Re)write backout.yaml; `api_driver` are the fake driver's settings of service api."""
         services = {
             name: {
@@ -102,6 +109,7 @@ class Site:
                 "monitor": "0s",
                 "traffic_hold": "0s",
                 "steps": {"retries": retries},
+                "depends_on": (depends_on or {}).get(name, []),
             }
             for name in SERVICES
         }
@@ -197,9 +205,11 @@ class Site:
     def step(self, run_id: int, position: int) -> StepRow:
         return self.steps(run_id)[position - 1]
 
-    def lock_holder(self, service: str = "api") -> int | None:
+    def lock_holder(self, subject: str = "api") -> int | None:
+        """The run holding the lock of `subject` (a service, or `flag:KEY` ...)."""
+        held = Subject.from_key(subject)
         with self._store.session() as session:
-            lock = session.get(ServiceLock, ("production", service))
+            lock = session.get(SubjectLock, ("production", held.kind.value, held.name))
             return lock.run_id if lock is not None else None
 
     def live_version(self, service: str = "api") -> str | None:

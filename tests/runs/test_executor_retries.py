@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from backout.errors import ExitCode
-from backout.executor import Executor
 from backout.operations.rollback import RollbackRequest, abort_run, start_rollback
+from backout.runs.start import StoredRun, start_run
 
 if TYPE_CHECKING:
     from conftest import FakeClock, Site
@@ -38,10 +38,9 @@ def test_a_retryable_driver_error_is_retried_then_fails_the_run(
 ) -> None:
     site.configure(retries=RETRIES, fail_versions=["1.0.0"], fail_retryable=True)
     runtime = site.runtime(clock)
-    executor = Executor(runtime, actor="tester")
-    run_id = start_rollback(runtime, executor, RollbackRequest("api"))
+    run_id = start_rollback(runtime, RollbackRequest("api"), actor="tester").run_id
 
-    result = executor.execute(run_id)
+    result = start_run(runtime, StoredRun(run_id, "tester")).execute()
 
     assert result.exit_code == ExitCode.FAILED
     deploy = site.step(run_id, DEPLOY)
@@ -53,10 +52,9 @@ def test_a_retryable_driver_error_is_retried_then_fails_the_run(
 def test_a_non_retryable_driver_error_fails_the_run_at_once(site: Site, clock: FakeClock) -> None:
     site.configure(retries=RETRIES, fail_versions=["1.0.0"], fail_retryable=False)
     runtime = site.runtime(clock)
-    executor = Executor(runtime, actor="tester")
-    run_id = start_rollback(runtime, executor, RollbackRequest("api"))
+    run_id = start_rollback(runtime, RollbackRequest("api"), actor="tester").run_id
 
-    result = executor.execute(run_id)
+    result = start_run(runtime, StoredRun(run_id, "tester")).execute()
 
     assert result.exit_code == ExitCode.FAILED
     deploy = site.step(run_id, DEPLOY)
@@ -68,8 +66,7 @@ def test_a_non_retryable_driver_error_fails_the_run_at_once(site: Site, clock: F
 def test_an_abort_during_a_retry_back_off_stops_the_retries(site: Site, clock: FakeClock) -> None:
     site.configure(retries=RETRIES, fail_versions=["1.0.0"], fail_retryable=True)
     runtime = site.runtime(clock)
-    executor = Executor(runtime, actor="tester")
-    run_id = start_rollback(runtime, executor, RollbackRequest("api"))
+    run_id = start_rollback(runtime, RollbackRequest("api"), actor="tester").run_id
 
     def abort_once() -> None:
         clock.on_sleep = None
@@ -77,7 +74,7 @@ def test_an_abort_during_a_retry_back_off_stops_the_retries(site: Site, clock: F
 
     clock.on_sleep = abort_once
 
-    result = executor.execute(run_id)
+    result = start_run(runtime, StoredRun(run_id, "tester")).execute()
 
     assert result.exit_code == ExitCode.ABORTED, result.message
     run = site.run(run_id)

@@ -11,13 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backout.errors import ExitCode, NotFoundError
-from backout.owner import owner_alive
-from backout.store import Run, ServiceLock
+from backout.runs.ownership import owner_alive
+from backout.store import Run, Step
 from backout.store.ids import find_by_id
 
 # Defined with the tables: a read of them (`backout status`) need not import this module.
 from backout.store.tables import TERMINAL as TERMINAL  # noqa: PLC0414 - re-exported
 from backout.store.tables import RunState as RunState  # noqa: PLC0414 - re-exported
+from backout.subjects import Subject, SubjectKind
 
 RELEASE_PLANS = frozenset({"application", "deploy"})  # plans that move a service between releases
 
@@ -73,6 +74,18 @@ def get_run(session: Session, run_id: int) -> Run:
     return run
 
 
+def subjects_of(run: Run) -> list[Subject]:
+    """What the run targets, in its plan's order."""
+    return [Subject(SubjectKind(s.subject_kind), s.subject_name) for s in run.subjects]
+
+
+def step_subject(run: Run, step: Step) -> Subject:
+    """What a step acts on (runs stored before steps named it: the run's first subject)."""
+    if step.subject_kind is None or step.subject_name is None:
+        return subjects_of(run)[0]
+    return Subject(SubjectKind(step.subject_kind), step.subject_name)
+
+
 def ended(run: Run) -> RunResult:
     """The result of a run that has already ended."""
     return RunResult(run.id, RunState(run.state), run.error or run.state)
@@ -81,12 +94,6 @@ def ended(run: Run) -> RunResult:
 def run_label(kind: str) -> str:
     """'deploy', 'application rollback', 'database rollback' ..."""
     return kind if kind == "deploy" else f"{kind} rollback"
-
-
-def release_lock(session: Session, run: Run) -> None:
-    lock = session.get(ServiceLock, (run.environment, run.service))
-    if lock is not None and lock.run_id == run.id:
-        session.delete(lock)
 
 
 def unfinished_runs(session: Session, environment: str) -> list[Run]:
@@ -103,6 +110,7 @@ def step_summary(run: Run) -> list[dict[str, Any]]:
             "position": s.position,
             "kind": s.kind,
             "title": s.title,
+            "subject": str(step_subject(run, s)),
             "state": s.state,
             "attempts": s.attempts,
             "message": s.message,

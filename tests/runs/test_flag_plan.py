@@ -74,7 +74,7 @@ def test_the_plan_is_stored_whole_under_the_flags_lock_before_anything_changes(
     second = flag_site.backout(*RAMP)
 
     assert second.returncode == 5, second.stderr
-    assert f"service 'flag:waitlist' is locked by run {run.id}" in second.stderr
+    assert f"flag 'waitlist' is locked by run {run.id}" in second.stderr
     assert len(flag_site.runs()) == 1
     assert flag_changes(flag_site) == []
 

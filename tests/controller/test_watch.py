@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,17 +11,17 @@ import yaml
 
 from backout import releases
 from backout.clock import ManualClock
-from backout.executor import Executor, RunState
+from backout.controller.watch import Watcher
 from backout.incidents import open_incident
 from backout.metrics import FakeMetricHub, FakeMetricSource, MetricsSnapshot
 from backout.metrics.fake import HEALTHY
 from backout.operations import views
 from backout.operations.deploy import deploy, mark_release
 from backout.releases import ReleaseStatus
+from backout.runs.records import RunState
 from backout.runtime import Runtime
-from backout.watch import Watcher
 
-FAILING = replace(HEALTHY, error_rate=0.12)
+FAILING = HEALTHY.with_values(error_rate=0.12)
 
 
 class BadReleaseMetrics(FakeMetricSource):
@@ -71,9 +70,7 @@ class World:
         self.watcher = Watcher(self.runtime)
 
     def deploy(self, version: str) -> None:
-        result = deploy(
-            self.runtime, Executor(self.runtime, actor="test"), "api", version, ref=None
-        )
+        result = deploy(self.runtime, "api", version, ref=None, actor="test")
         assert result.state is RunState.SUCCEEDED, result.message
 
     def cycle(self) -> str:
@@ -100,7 +97,7 @@ def test_nothing_deployed_is_not_watched(world: World) -> None:
 
 
 def test_a_service_without_a_probe_says_its_triggers_are_unarmed(world: World) -> None:
-    deploy(world.runtime, Executor(world.runtime), "cron", "2.0.0", ref=None)
+    deploy(world.runtime, "cron", "2.0.0", ref=None, actor="test")
     assert world.watcher.run_cycle()[1] == "cron 2.0.0: no probe configured, triggers unarmed"
 
 
@@ -156,7 +153,7 @@ def test_a_firing_trigger_opens_an_incident_and_rolls_back_to_the_last_known_goo
     assert incident["time_to_detect_s"] >= 0
     assert incident["time_to_recover_s"] is not None
     kinds = [event["kind"] for event in incident["timeline"]]
-    assert kinds[:2] == ["detected", "rollback_started"]
+    assert kinds[:2] == ["detected", "run_planned"]
     assert kinds[-3:] == ["step_succeeded", "run_succeeded", "resolved"]
     assert "recovered" in kinds
 

@@ -11,24 +11,25 @@ import pytest
 import yaml
 
 from backout import releases
-from backout.baking import MIN_BAKE_SAMPLES
 from backout.clock import ManualClock
-from backout.executor import Executor, RunState
-from backout.metrics import FakeMetricHub, MetricsSnapshot
+from backout.controller.baking import MIN_BAKE_SAMPLES
+from backout.controller.watch import Watcher
+from backout.metrics import FakeMetricHub, FakeMetricSource, MetricsSnapshot
 from backout.metrics.probe import Sample, summarise
 from backout.operations.deploy import deploy
 from backout.releases import ReleaseStatus
+from backout.runs.records import RunState
 from backout.runtime import Runtime
-from backout.watch import Watcher
 
 BAKE_S = 10
 WINDOW_S = 30.0
 
 
-class SampledSource:
+class SampledSource(FakeMetricSource):
     """A probe's sliding window on the manual clock: the test says when requests were sent."""
 
     def __init__(self, clock: ManualClock) -> None:
+        super().__init__()
         self.clock = clock
         self.samples: list[Sample] = []
 
@@ -74,7 +75,7 @@ class World:
         self.watcher = Watcher(self.runtime)
 
     def deploy(self, version: str) -> None:
-        result = deploy(self.runtime, Executor(self.runtime), "api", version, ref=None)
+        result = deploy(self.runtime, "api", version, ref=None, actor="test")
         assert result.state is RunState.SUCCEEDED, result.message
 
     def watch(self, seconds: int, per_second: int = 20, latency_s: float = 0.010) -> list[str]:

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from backout.errors import ExitCode, RefusedError
-from backout.executor import Executor, StepEvent, StepState
 from backout.operations.rollback import RollbackRequest, abort_run, approve_run, start_rollback
+from backout.runs.records import StepEvent, StepState
+from backout.runs.start import StoredRun, start_run
 
 if TYPE_CHECKING:
     from backout.runtime import Runtime
@@ -18,18 +19,18 @@ if TYPE_CHECKING:
 GATED = RollbackRequest("api", approval_gate=True)
 
 
-def _waiting_run(runtime: Runtime, executor: Executor) -> int:
-    run_id = start_rollback(runtime, executor, GATED)
-    assert executor.execute(run_id).exit_code == ExitCode.AWAITING_APPROVAL
-    return run_id
+def _waiting_run(runtime: Runtime) -> int:
+    run = start_rollback(runtime, GATED, actor="tester")
+    assert run.execute().exit_code == ExitCode.AWAITING_APPROVAL
+    return run.run_id
 
 
 def test_a_gated_rollback_waits_for_an_approval_then_finishes(site: Site, clock: FakeClock) -> None:
     runtime = site.runtime(clock)
-    executor = Executor(runtime, actor="tester")
-    run_id = start_rollback(runtime, executor, GATED)
+    run = start_rollback(runtime, GATED, actor="tester")
+    run_id = run.run_id
 
-    waiting = executor.execute(run_id)
+    waiting = run.execute()
 
     assert waiting.exit_code == ExitCode.AWAITING_APPROVAL == 6
     assert f"run {run_id} waits for approval" in waiting.message
@@ -40,8 +41,7 @@ def test_a_gated_rollback_waits_for_an_approval_then_finishes(site: Site, clock:
     assert site.lock_holder() == run_id
     assert site.runtime().driver("api").current() == "1.1.0"
 
-    approve_run(runtime, run_id, "ic@example.org")
-    finished = executor.execute(run_id)
+    finished = approve_run(runtime, run_id, "ic@example.org").execute()
 
     assert finished.exit_code == ExitCode.OK, finished.message
     gate = site.step(run_id, 1)
@@ -52,18 +52,18 @@ def test_a_gated_rollback_waits_for_an_approval_then_finishes(site: Site, clock:
 
 def test_approving_a_run_that_is_not_waiting_is_refused(site: Site, clock: FakeClock) -> None:
     runtime = site.runtime(clock)
-    executor = Executor(runtime, actor="tester")
-    not_started = start_rollback(runtime, executor, GATED)
+    not_started = start_rollback(runtime, GATED, actor="tester").run_id
 
     with pytest.raises(RefusedError, match="is not waiting for an approval"):
         approve_run(runtime, not_started, "ic@example.org")
-    assert executor.execute(not_started).exit_code == ExitCode.AWAITING_APPROVAL, (
-        "the refused approval was not recorded"
-    )
+    assert (
+        start_run(runtime, StoredRun(not_started, "tester")).execute().exit_code
+        == ExitCode.AWAITING_APPROVAL
+    ), "the refused approval was not recorded"
     approve_run(runtime, not_started, "ic@example.org")
     with pytest.raises(RefusedError, match="is not waiting for an approval"):
         approve_run(runtime, not_started, "ic@example.org")
-    assert executor.execute(not_started).exit_code == ExitCode.OK
+    assert start_run(runtime, StoredRun(not_started, "tester")).execute().exit_code == ExitCode.OK
 
     by_cli = site.backout("approve", str(not_started))
     assert by_cli.returncode == ExitCode.FAILED
@@ -72,8 +72,7 @@ def test_approving_a_run_that_is_not_waiting_is_refused(site: Site, clock: FakeC
 
 def test_aborting_a_waiting_run_frees_its_service(site: Site, clock: FakeClock) -> None:
     runtime = site.runtime(clock)
-    executor = Executor(runtime, actor="tester")
-    waiting = _waiting_run(runtime, executor)
+    waiting = _waiting_run(runtime)
 
     abort_run(runtime, waiting, "ic@example.org", "false alarm")
 
@@ -83,7 +82,7 @@ def test_aborting_a_waiting_run_frees_its_service(site: Site, clock: FakeClock) 
     assert site.lock_holder() is None
     with pytest.raises(RefusedError):
         approve_run(runtime, waiting, "ic@example.org")
-    later = start_rollback(runtime, executor, RollbackRequest("api"))
+    later = start_rollback(runtime, RollbackRequest("api"), actor="tester").run_id
     assert site.lock_holder() == later
 
 
@@ -94,10 +93,9 @@ def test_an_abort_as_the_gate_is_reached_stands(site: Site, clock: FakeClock) ->
         if event.position == 1 and event.state is StepState.RUNNING:
             abort_run(runtime, event.run_id, "ic@example.org", "changed my mind")
 
-    executor = Executor(runtime, actor="tester", on_step=abort_at_the_gate)
-    run_id = start_rollback(runtime, executor, GATED)
+    run_id = start_rollback(runtime, GATED, actor="tester").run_id
 
-    result = executor.execute(run_id)
+    result = start_run(runtime, StoredRun(run_id, "tester")).execute(abort_at_the_gate)
 
     assert result.exit_code == ExitCode.ABORTED, result.message
     assert site.run(run_id).state == "aborted"

@@ -1,8 +1,8 @@
 """The watch loop: each cycle takes a fresh snapshot per service and decides, in one sentence.
 
 `run_cycle()` walks a ladder of early returns for every service — nothing deployed, a run in
-progress, stopped by a person (`backout stop`), a flag-first run that ended, no probe, a
-trigger firing, a trigger holding, a release that has baked (see baking.py), healthy — and
+progress, stopped by a person (`backout stop`), a flag-first run that ended, no metric source,
+a trigger firing, a trigger holding, a release that has baked (see baking.py), healthy — and
 returns what it decided ("backend 1.1.0: error rate 31.0% > 5.0%
 for 1.0s, rolling back to 1.0.0 (run 3, incident 2)"). The sentence is logged, served by the
 API and asserted in tests.
@@ -18,7 +18,6 @@ once.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,12 +26,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backout import releases
-from backout.baking import GAP_INTERVALS, MIN_GAP, BakeProgress, BakeTracker
 from backout.config import TriggerRule
+from backout.controller.background import BackgroundRuns
+from backout.controller.baking import GAP_INTERVALS, MIN_GAP, BakeProgress, BakeTracker
 from backout.errors import BackoutError
-from backout.executor import TERMINAL, Executor, RunResult, RunState
 from backout.incidents import open_incident, open_incident_for
-from backout.metrics import MetricSource, RuleVerdict, TriggerEvaluator, measure_baseline
+from backout.metrics import (
+    MetricCatalogue,
+    MetricSource,
+    RuleVerdict,
+    back_under,
+    measure_baseline,
+)
 from backout.operations.flag_runs import (
     failed_step_message,
     flag_first_runs,
@@ -41,12 +46,14 @@ from backout.operations.flag_runs import (
 )
 from backout.operations.rollback import RollbackRequest, start_rollback
 from backout.releases import ReleaseStatus
+from backout.runs import locks
+from backout.runs.records import TERMINAL, RunResult, RunState
 from backout.runtime import Runtime
-from backout.store import Release, Run
+from backout.store import Release, Run, RunSubject
+from backout.subjects import Subject, SubjectKind
+from backout.triggers import ArmedTriggers, Baseline, arm, last_good_baseline
 
 log = logging.getLogger(__name__)
-
-KEPT_RESULTS = 100  # results of the runs this watcher started, newest last
 
 
 @dataclass(frozen=True)
@@ -78,14 +85,14 @@ class Watcher:
         *,
         actor: str = "backout-watch",
         on_change: Callable[[str], None] | None = None,
+        runner: BackgroundRuns | None = None,
     ) -> None:
         self.runtime = runtime
         self.actor = actor
         self.on_change = on_change
+        self.runner = runner or BackgroundRuns()  # where the rollbacks it starts go on
         self.last_decisions: dict[str, str] = {}
-        self.results: list[RunResult] = []
-        self._evaluators: dict[str, tuple[int, TriggerEvaluator]] = {}
-        self._runs: list[threading.Thread] = []
+        self._armed: dict[str, tuple[int, ArmedTriggers]] = {}  # by service, with the release
         self._flag_first: dict[int, _FlagFirst] = {}  # by run id, until its end is said
         self._bakes = BakeTracker()
 
@@ -105,16 +112,13 @@ class Watcher:
             decisions.append(decision)
         return decisions
 
-    def run_forever(self, stop: threading.Event) -> None:
-        interval = self.runtime.config.watch.interval.total_seconds()
-        while not stop.is_set():
-            self.run_cycle()
-            stop.wait(interval)
+    @property
+    def results(self) -> list[RunResult]:
+        """The results of the runs started so far that have ended, oldest first."""
+        return self.runner.wait(timeout=0)
 
     def wait_for_runs(self, timeout: float | None = None) -> list[RunResult]:
-        for thread in list(self._runs):
-            thread.join(timeout)
-        return list(self.results)
+        return self.runner.wait(timeout)
 
     def _cycle_service(self, name: str) -> str:  # noqa: PLR0911 - the ladder is the design
         runtime = self.runtime
@@ -123,19 +127,15 @@ class Watcher:
             live = releases.live(session, env, name)
             if live is None:
                 return f"{name}: nothing deployed yet, not watching"
-            active = session.scalars(
-                select(Run).where(
-                    Run.environment == env, Run.service == name, Run.state.not_in(TERMINAL)
-                )
-            ).first()
+            active = locks.active_run(session, env, Subject.service(name))
             if active is not None:
-                self._evaluators.pop(name, None)  # a breach held before the run is no evidence
+                self._armed.pop(name, None)  # a breach held before the run is no evidence
                 self._bakes.forget(name)
                 state = f"run {active.id} is {active.state}"
                 return f"{name} {live.version}: {state}, triggers wait for it"
             stopped = releases.stopped_by_hand(session, env, name)
             if stopped is not None:  # a stopped service is no failing release to roll back
-                self._evaluators.pop(name, None)
+                self._armed.pop(name, None)
                 self._bakes.forget(name)
                 return (
                     f"{name} {live.version}: stopped by {stopped.actor}, not watching until "
@@ -145,45 +145,44 @@ class Watcher:
             if mitigated is not None:
                 return mitigated
             unmitigated = self._unmitigated(session, name, live)
-            good = releases.last_known_good(session, env, name)
-            baseline = good.baseline if good is not None else None
+            baseline = last_good_baseline(session, env, name)
             since = _watched_since(session, env, name, live)
         if unmitigated is not None:
             return self._roll_back_unmitigated(name, live, unmitigated)
-        source = runtime.metrics(name)
-        if source is None:
+        armed = self._armed_for(name, live, baseline)
+        if armed is None:
             return f"{name} {live.version}: no probe configured, triggers unarmed"
-        snapshot = source.snapshot(since=since.timestamp() if since else None)
-        bake = self._bake(name, live, source) if live.status == ReleaseStatus.LIVE else None
-        verdicts = self._evaluator(name, live).evaluate(snapshot, baseline)
-        firing = [v for v in verdicts if v.firing]
-        if firing:
-            return self._fire(name, live, firing)
-        holding = [v for v in verdicts if v.breached]
-        if holding:
-            return f"{name} {live.version}: {holding[0].sentence()}, holding"
+        reading = armed.read(since.timestamp() if since else None)
+        snapshot = reading.snapshot
+        bake = self._bake(name, live, armed.source) if live.status == ReleaseStatus.LIVE else None
+        if reading.firing:
+            return self._fire(name, live, reading.firing)
+        if reading.holding:
+            return f"{name} {live.version}: {reading.holding[0].sentence()}, holding"
         if bake is None:
             return f"{name} {live.version}: healthy ({snapshot.summary()})"
         if bake.baked:
             return self._promote(name, live, bake)
         return f"{name} {live.version}: healthy ({snapshot.summary()}), {bake.sentence()}"
 
-    def _evaluator(self, name: str, live: Release) -> TriggerEvaluator:
-        """One evaluator per live release: a new release starts with no held breach."""
-        known = self._evaluators.get(name)
-        if known is None or known[0] != live.id:
-            rules = self.runtime.config.service(name).triggers
-            known = self._evaluators[name] = (
-                live.id,
-                TriggerEvaluator(rules, self.runtime.clock.monotonic),
-            )
+    def _armed_for(self, name: str, live: Release, baseline: Baseline) -> ArmedTriggers | None:
+        """The triggers armed for the live release: a new release starts with no held breach,
+        and so does a new last known good (its baseline is another)."""
+        known = self._armed.get(name)
+        if known is None or known[0] != live.id or known[1].baseline != baseline:
+            armed = arm(self.runtime, name, baseline)
+            if armed is None:
+                return None
+            known = self._armed[name] = (live.id, armed)
         return known[1]
 
     def _bake(self, name: str, live: Release, source: MetricSource) -> BakeProgress:
         """Count this cycle towards the live release's bake (or restart it after a gap)."""
         config = self.runtime.config
         service = config.service(name)
-        intervals = [config.watch.interval] + ([service.probe.interval] if service.probe else [])
+        intervals = [config.watch.interval]
+        if source.sample_interval is not None:
+            intervals.append(source.sample_interval)
         return self._bakes.watch(
             name,
             live.id,
@@ -272,19 +271,18 @@ class Watcher:
         self, name: str, verdict: RuleVerdict, reason: str, incident_id: int
     ) -> int:
         """Start flag first for `name` in the background; its end is said by a later cycle."""
-        executor = Executor(self.runtime, actor=self.actor)
-        run_id = start_flag_first(
+        run = start_flag_first(
             self.runtime,
-            executor,
             name,
+            actor=self.actor,
             reason=reason,
             trigger=verdict.rule.name,
             incident_id=incident_id,
         )
         flags = list(self.runtime.config.service(name).guarded_by)
-        self._flag_first[run_id] = _FlagFirst(name, flags, verdict.rule, incident_id)
-        self._execute_in_background(executor, run_id)
-        return run_id
+        self._flag_first[run.run_id] = _FlagFirst(name, flags, verdict.rule, incident_id)
+        run.execute_in_background(self.runner)
+        return run.run_id
 
     def _flag_first_mitigated(self, session: Session, name: str, live: Release) -> str | None:
         """Once, for a flag-first run this watcher started that has ended well: say so."""
@@ -295,11 +293,15 @@ class Watcher:
             del self._flag_first[run_id]
             if run.state == RunState.SUCCEEDED:
                 return (
-                    f"{name} {live.version}: {_back_under(started.rule)} with "
+                    f"{name} {live.version}: {self._back_under(name, started.rule)} with "
                     f"{', '.join(started.flags)} off: mitigated by the flag, no redeploy "
                     f"(run {run_id}, incident {started.incident_id})"
                 )
         return None
+
+    def _back_under(self, name: str, rule: TriggerRule) -> str:
+        source = self.runtime.metrics(name)
+        return back_under(rule, source.provides if source else MetricCatalogue({}))
 
     def _unmitigated(self, session: Session, name: str, live: Release) -> _Unmitigated | None:
         """The live release's open incident, if its flag-first run failed and nothing followed.
@@ -335,27 +337,13 @@ class Watcher:
             approval_gate=service.policy == "approve",
             incident_id=incident_id,
         )
-        executor = Executor(runtime, actor=self.actor)
         try:
-            run_id = start_rollback(runtime, executor, request)
+            run = start_rollback(runtime, request, actor=self.actor)
         except BackoutError as error:
             return f"{what}, incident {incident_id} opened, but no rollback: {error.message}"
-        self._execute_in_background(executor, run_id)
+        run.execute_in_background(self.runner)
         gate = " after approval" if request.approval_gate else ""
-        return f"{what}, rolling back{gate} (run {run_id}, incident {incident_id})"
-
-    def _execute_in_background(self, executor: Executor, run_id: int) -> None:
-        def execute() -> None:
-            try:
-                self.results.append(executor.execute(run_id))
-            except BackoutError as error:
-                log.error("run %s: %s", run_id, error)
-
-        thread = threading.Thread(target=execute, name=f"run-{run_id}", daemon=True)
-        # Keep only the runs still going: a server watching for months must not grow forever.
-        self._runs = [t for t in self._runs if t.is_alive()] + [thread]
-        del self.results[:-KEPT_RESULTS]
-        thread.start()
+        return f"{what}, rolling back{gate} (run {run.run_id}, incident {incident_id})"
 
 
 def _watched_since(
@@ -366,7 +354,13 @@ def _watched_since(
     held against the version that replaced it."""
     last_run_end = session.scalars(
         select(Run.finished_at)
-        .where(Run.environment == environment, Run.service == service, Run.finished_at.is_not(None))
+        .join(RunSubject, RunSubject.run_id == Run.id)
+        .where(
+            Run.environment == environment,
+            RunSubject.subject_kind == SubjectKind.SERVICE.value,
+            RunSubject.subject_name == service,
+            Run.finished_at.is_not(None),
+        )
         .order_by(Run.finished_at.desc())
     ).first()
     moments = [m for m in (live.live_at, last_run_end) if m is not None]
@@ -380,17 +374,3 @@ def _has_run(session: Session, incident_id: int) -> bool:
 def _has_rollback(session: Session, incident_id: int) -> bool:
     query = select(Run.id).where(Run.incident_id == incident_id, Run.kind == "application")
     return session.scalars(query).first() is not None
-
-
-def _back_under(rule: TriggerRule) -> str:
-    """'error rate back under 5%': what a quiet trigger says of its threshold."""
-    metric = rule.metric.replace("_", " ").replace("latency p", "p")
-    if rule.above is None:
-        return f"{metric} back under {rule.above_baseline:g}x its baseline"
-    if rule.metric == "error_rate":
-        threshold = f"{rule.above * 100:g}%"
-    elif rule.metric.startswith("latency"):
-        threshold = f"{rule.above * 1000:g}ms"
-    else:
-        threshold = f"{rule.above:g}/s"
-    return f"{metric} back under {threshold}"

@@ -33,11 +33,12 @@ from backout.errors import (
     RefusedError,
     StepFailedError,
 )
-from backout.incidents import add_event, resolve, withdraw_recovery
-from backout.owner import current_owner, owner_alive
+from backout.incidents import EventKind, add_event, resolve, withdraw_recovery
 from backout.plans import Plan
 from backout.redact import redact, redact_json, redact_optional
-from backout.runs import (
+from backout.runs import locks
+from backout.runs.ownership import current_owner, owner_alive
+from backout.runs.records import (
     DONE_STEPS,
     RELEASE_PLANS,
     TERMINAL,
@@ -48,44 +49,34 @@ from backout.runs import (
     StepState,
     ended,
     get_run,
-    release_lock,
     run_label,
-    step_summary,
-    unfinished_runs,
+    step_subject,
 )
 from backout.runtime import Runtime
 from backout.steps import STEP_KINDS, StepContext, StepOutcome
+from backout.steps.base import EarlierStep
 from backout.steps.deploy import mark_deploy_failed, put_previous_back
-from backout.store import Incident, Run, ServiceLock, Step, utcnow
+from backout.store import Incident, Run, RunSubject, Step, utcnow
+from backout.subjects import Subject, SubjectKind
 
 log = logging.getLogger(__name__)
-
-__all__ = [  # the run vocabulary lives in backout.runs; these are re-exported for callers
-    "TERMINAL",
-    "Executor",
-    "IncidentOpener",
-    "RunResult",
-    "RunState",
-    "StepEvent",
-    "StepListener",
-    "StepState",
-    "get_run",
-    "release_lock",
-    "run_label",
-    "step_summary",
-    "unfinished_runs",
-]
 
 
 class Executor:
     """Runs stored plans step by step; one instance per process is enough."""
 
     def __init__(
-        self, runtime: Runtime, *, actor: str = "backout", on_step: StepListener | None = None
+        self,
+        runtime: Runtime,
+        *,
+        actor: str = "backout",
+        on_step: StepListener | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.runtime = runtime
         self.actor = actor
         self.on_step = on_step
+        self.should_stop = should_stop  # asked before each step: a controller shutting down
         self.owner = current_owner()
 
     def create_run(
@@ -97,17 +88,18 @@ class Executor:
         incident_id: int | None = None,
         open_incident: IncidentOpener | None = None,
     ) -> int:
-        """Store the run, its service lock, its incident and all its steps in one transaction.
+        """Store the run, the locks of its subjects, its incident and all its steps in one
+        transaction.
 
         `open_incident` (used when no `incident_id` is given) runs inside that transaction once
-        the lock is held, so a refused run never leaves an incident behind.
+        the locks are held, so a refused run never leaves an incident behind.
         """
         for attempt in (1, 2):
             try:
                 return self._insert_run(plan, reason, trigger, incident_id, open_incident)
             except IntegrityError:
-                if attempt == 2 or not self._clear_stale_lock(plan.service):
-                    raise self._locked(plan.service) from None
+                if attempt == 2 or not self._clear_stale_locks(plan):
+                    raise self._locked(plan) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _insert_run(
@@ -120,44 +112,42 @@ class Executor:
     ) -> int:
         with self.runtime.store.session() as session:
             run = self._new_run(session, plan, reason, trigger)
-            lock = ServiceLock(environment=run.environment, service=plan.service, run_id=run.id)
-            session.add(lock)
-            session.flush()
+            locks.take(session, run.environment, run.id, plan.subjects())
+            if plan.kind in RELEASE_PLANS:  # checked under the locks: no deploy can slip in now
+                _refuse_if_moved_on(session, run.environment, plan)
             if incident_id is None and open_incident is not None:
                 incident_id = open_incident(session, run)
             run.incident_id = incident_id
             self._store_steps(session, run, plan, reason)
             return run.id
 
-    def _locked(self, subject: str) -> BackoutError:
+    def _locked(self, plan: Plan) -> BackoutError:
         with self.runtime.store.session() as session:
-            holder = session.get(ServiceLock, (self.runtime.environment, subject))
-        if holder is None:  # released between our insert and this read: a real race
-            return RefusedError(f"could not lock {subject!r}; try again")
-        return LockedError(subject, holder.run_id)
+            held = locks.first_held(session, self.runtime.environment, plan.subjects())
+        if held is None:  # released between our insert and this read: a real race
+            return RefusedError(f"could not lock {plan.label}; try again")
+        subject, run_id = held
+        return LockedError(subject.described, run_id)
 
-    def _clear_stale_lock(self, subject: str) -> bool:
-        """Free a lock its run can no longer free: the run ended and its owner is gone."""
+    def _clear_stale_locks(self, plan: Plan) -> bool:
+        """Free the locks of `plan`'s subjects that their runs can no longer free."""
+        env = self.runtime.environment
         with self.runtime.store.session() as session:
-            lock = session.get(ServiceLock, (self.runtime.environment, subject))
-            run = session.get(Run, lock.run_id) if lock is not None else None
-            if lock is None or run is None or run.state not in TERMINAL or owner_alive(run.owner):
-                return False
-            session.delete(lock)
-            log.warning("freed %s: its lock was held by run %s, which had ended", subject, run.id)
-            return True
+            cleared = [locks.clear_stale(session, env, subject) for subject in plan.subjects()]
+        return any(cleared)
 
     def _new_run(self, session: Session, plan: Plan, reason: str, trigger: str | None) -> Run:
         env = self.runtime.environment
         target = source = None
-        if plan.kind in RELEASE_PLANS:
-            target = releases.find(session, env, plan.service, plan.target_version)
+        if plan.kind in RELEASE_PLANS and len(plan.targets) == 1:
+            service = plan.subject.name
+            target = releases.find(session, env, service, plan.target_version)
             if plan.from_version:
-                source = releases.find(session, env, plan.service, plan.from_version)
+                source = releases.find(session, env, service, plan.from_version)
         run = Run(
             environment=env,
             kind=plan.kind,
-            service=plan.service,
+            service=plan.subject.key,
             from_release_id=source.id if source else None,
             target_release_id=target.id if target else None,
             target=plan.target_version,
@@ -171,26 +161,40 @@ class Executor:
         )
         session.add(run)
         session.flush()
+        for position, planned in enumerate(plan.targets, start=1):
+            session.add(
+                RunSubject(
+                    run_id=run.id,
+                    position=position,
+                    subject_kind=planned.subject.kind.value,
+                    subject_name=planned.subject.name,
+                    from_version=planned.from_version,
+                    target_version=planned.to_version,
+                )
+            )
         return run
 
     def _store_steps(self, session: Session, run: Run, plan: Plan, reason: str) -> None:
         for position, spec in enumerate(plan.steps, start=1):
+            acts_on = plan.subject_of(spec)
             session.add(
                 Step(
                     run_id=run.id,
                     position=position,
                     kind=spec.kind,
                     title=spec.title,
+                    subject_kind=acts_on.kind.value,
+                    subject_name=acts_on.name,
                     params=spec.params,
                     state=StepState.PENDING,
                 )
             )
-        audit(session, self.actor, f"run.{plan.kind}.planned", plan.service, run_id=run.id)
+        audit(session, self.actor, f"run.{plan.kind}.planned", plan.subject.key, run_id=run.id)
         self._timeline(
             session,
             run,
-            "rollback_started",
-            f"{run_label(plan.kind)} of {plan.service} to {plan.target_version} planned "
+            EventKind.RUN_PLANNED,
+            f"{run_label(plan.kind)} of {plan.aims} planned "
             f"as run {run.id} ({len(plan.steps)} steps): {reason}",
         )
 
@@ -220,6 +224,8 @@ class Executor:
                 return self._finish(run_id, RunState.SUCCEEDED, None)
             if step.state == StepState.FAILED:  # died between failing a step and the run
                 return self._finish(run_id, RunState.FAILED, _failure(step, step.message))
+            if self.should_stop is not None and self.should_stop():
+                return self._leave_for_resume(run_id, step, total)
             try:
                 self._advance(run_id, step, total)
             except AwaitingApprovalError as waiting:
@@ -260,12 +266,12 @@ class Executor:
             if run.owner == self.owner:
                 run.owner = None
             if run.state in TERMINAL:
-                release_lock(session, run)
+                locks.release(session, run)
 
     def _advance(self, run_id: int, step: Step, total: int) -> None:
         kind = STEP_KINDS[step.kind]
         ctx = self._context(run_id, step)
-        retries = self._step_settings(ctx.service).retries
+        retries = self._step_settings(ctx.subject).retries
         if step.state == StepState.RUNNING:  # the process died while this step acted
             observed = self._observe(step, total, ctx, retries)
             if observed is not None:
@@ -325,26 +331,32 @@ class Executor:
     def _context(self, run_id: int, step: Step) -> StepContext:
         with self.runtime.store.session() as session:
             run = get_run(session, run_id)
-            service, incident_id = run.service, run.incident_id
-            outputs = {s.position: dict(s.output or {}) for s in run.steps}
-            earlier = {s.kind: outputs[s.position] for s in run.steps if s.position < step.position}
-        default_timeout = self._step_settings(service).timeout.total_seconds()
+            subject, incident_id = step_subject(run, _step_row(session, step.id)), run.incident_id
+            recorded = dict(_step_row(session, step.id).output or {})
+            earlier = [
+                EarlierStep(s.position, s.kind, step_subject(run, s), dict(s.output or {}))
+                for s in run.steps
+                if s.position < step.position
+            ]
+        default_timeout = self._step_settings(subject).timeout.total_seconds()
         timeout = float(step.params.get("timeout_s", default_timeout))
         return StepContext(
             runtime=self.runtime,
             run_id=run_id,
-            service=service,
+            subject=subject,
             position=step.position,
             actor=self.actor,
             incident_id=incident_id,
             deadline=self.runtime.clock.monotonic() + timeout,
-            recorded_output=outputs[step.position],
-            earlier_outputs=earlier,
+            recorded_output=recorded,
+            earlier=earlier,
         )
 
-    def _step_settings(self, subject: str) -> StepSettings:
-        """A service's step settings; the defaults for a run of another subject (a database)."""
-        service = self.runtime.config.services.get(subject)
+    def _step_settings(self, subject: Subject) -> StepSettings:
+        """A service's step settings; the defaults for a step on another subject (a database)."""
+        if subject.kind is not SubjectKind.SERVICE:
+            return StepSettings()
+        service = self.runtime.config.services.get(subject.name)
         return service.steps if service is not None else StepSettings()
 
     def _mark_running(self, step: Step, total: int) -> int:
@@ -355,7 +367,10 @@ class Executor:
             row.started_at = row.started_at or utcnow()
             attempts = row.attempts
             self._timeline(
-                session, row.run, "step_started", f"step {row.position}/{total}: {row.title}"
+                session,
+                row.run,
+                EventKind.STEP_STARTED,
+                f"step {row.position}/{total}: {row.title}",
             )
         self._emit(step, total, StepState.RUNNING, "")
         return attempts
@@ -380,7 +395,7 @@ class Executor:
             self._timeline(
                 session,
                 row.run,
-                f"step_{state}",
+                _STEP_EVENTS[state],
                 f"step {row.position}/{total} {state}: {row.title} — {message}",
             )
         self._emit(step, total, state, message)
@@ -391,6 +406,18 @@ class Executor:
             row.state = state
             row.message = redact_optional(message)
 
+    def _leave_for_resume(self, run_id: int, step: Step, total: int) -> RunResult:
+        """Stop between steps: the run stays unfinished, owned by no one, for the next start."""
+        message = (
+            f"left before step {step.position}/{total} ({step.title}): this process is "
+            "stopping; the run resumes when a controller starts again"
+        )
+        with self.runtime.store.session() as session:
+            self._timeline(
+                session, get_run(session, run_id), EventKind.RUN_LEFT_FOR_RESUME, message
+            )
+        return RunResult(run_id, RunState.RUNNING, message)
+
     def _await_approval(self, run_id: int, waiting: AwaitingApprovalError) -> RunResult:
         with self.runtime.store.session() as session:
             run = get_run(session, run_id)
@@ -398,7 +425,7 @@ class Executor:
                 return ended(run)
             if run.state != RunState.AWAITING_APPROVAL:
                 run.state = RunState.AWAITING_APPROVAL
-                self._timeline(session, run, "awaiting_approval", waiting.message)
+                self._timeline(session, run, EventKind.AWAITING_APPROVAL, waiting.message)
         return RunResult(run_id, RunState.AWAITING_APPROVAL, str(waiting))
 
     def _finish(self, run_id: int, state: RunState, error: str | None) -> RunResult:
@@ -409,14 +436,14 @@ class Executor:
             run.state = state
             run.error = redact_optional(error)
             run.finished_at = utcnow()
-            release_lock(session, run)
+            locks.release(session, run)
             target = run.target or "?"
-            message = f"{run_label(run.kind)} of {run.service} to {target} {state}"
+            message = f"{run_label(run.kind)} of {_aims(run)} {state}"
             if error:
                 message += f": {error}"
             if run.kind == "deploy" and state is RunState.FAILED:
                 mark_deploy_failed(run, redact(error or "the deploy failed"))
-            self._timeline(session, run, f"run_{state}", message)
+            self._timeline(session, run, _RUN_EVENTS[state], message)
             audit(session, self.actor, f"run.{run.kind}.{state}", run.service, run_id=run.id)
             incident = session.get(Incident, run.incident_id) if run.incident_id else None
             if incident is not None:
@@ -437,7 +464,7 @@ class Executor:
             add_event(
                 session,
                 incident.id,
-                "unverified",
+                EventKind.UNVERIFIED,
                 f"rolled back to {target}, but no health check verified the recovery: "
                 "check the service and resolve the incident by hand",
                 actor=self.actor,
@@ -445,7 +472,7 @@ class Executor:
         elif incident.recovered_at is not None:
             withdraw_recovery(session, incident, actor=self.actor)
 
-    def _timeline(self, session: Session, run: Run, kind: str, message: str) -> None:
+    def _timeline(self, session: Session, run: Run, kind: EventKind, message: str) -> None:
         if run.incident_id is not None:
             add_event(session, run.incident_id, kind, message, actor=self.actor, run_id=run.id)
 
@@ -456,6 +483,13 @@ class Executor:
 
 IncidentOpener = Callable[[Session, Run], int]
 
+_STEP_EVENTS = {
+    StepState.SUCCEEDED: EventKind.STEP_SUCCEEDED,
+    StepState.SKIPPED: EventKind.STEP_SKIPPED,
+    StepState.FAILED: EventKind.STEP_FAILED,
+}
+_RUN_EVENTS = {RunState.SUCCEEDED: EventKind.RUN_SUCCEEDED, RunState.FAILED: EventKind.RUN_FAILED}
+
 
 @dataclass
 class _Executing:
@@ -464,6 +498,30 @@ class _Executing:
 
 
 _IN_THIS_PROCESS = _Executing()
+
+
+def _refuse_if_moved_on(session: Session, environment: str, plan: Plan) -> None:
+    """A release plan is made for the release live when it was previewed; another one may have
+    gone live before it was confirmed, and the plan would then act on the wrong release."""
+    for target in plan.targets:
+        if target.subject.kind is not SubjectKind.SERVICE:
+            continue
+        service = target.subject.name
+        live = releases.live(session, environment, service)
+        now = live.version if live is not None else None
+        then = target.live_when_planned
+        if now != then:
+            raise RefusedError(
+                f"the plan was made while {then or 'no release'} of {service} was live; "
+                f"{now or 'none'} is live now: nothing was changed",
+                hint="look at it again (backout status), then plan it again",
+            )
+
+
+def _aims(run: Run) -> str:
+    """What the run aims at, as Plan.aims says it."""
+    aims = [f"{s.subject_name} to {s.target_version}" for s in run.subjects]
+    return ", ".join(aims) if len(aims) > 1 else f"{run.service} to {run.target or '?'}"
 
 
 def _step_row(session: Session, step_id: int) -> Step:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,18 +19,19 @@ import pytest
 import yaml
 
 from backout import releases
+from backout.actions import flag_changes
 from backout.clock import ManualClock
-from backout.executor import Executor, RunState
+from backout.controller.watch import Watcher
 from backout.metrics import FakeMetricHub, FakeMetricSource, MetricsSnapshot
 from backout.metrics.fake import HEALTHY
 from backout.operations import flags as flag_ops
 from backout.operations import views
 from backout.operations.deploy import deploy, mark_release
 from backout.releases import ReleaseStatus
+from backout.runs.records import RunState
 from backout.runtime import Runtime
-from backout.watch import Watcher
 
-FAILING = replace(HEALTHY, error_rate=0.12)
+FAILING = HEALTHY.with_values(error_rate=0.12)
 FIRED = "api 1.1.0: error rate 12.0% > 5.0% for 1.0s"
 
 
@@ -83,9 +83,7 @@ class World:
         self.runtime = Runtime.open(_config(tmp_path), clock=self.clock, metrics=FakeMetricHub({}))
         self.watcher = Watcher(self.runtime)
         for version in ("1.0.0", "1.1.0"):
-            done = deploy(
-                self.runtime, Executor(self.runtime, actor="test"), "api", version, ref=None
-            )
+            done = deploy(self.runtime, "api", version, ref=None, actor="test")
             assert done.state is RunState.SUCCEEDED, done.message
             if version == "1.0.0":
                 mark_release(
@@ -154,7 +152,7 @@ def test_a_fault_behind_the_flag_is_mitigated_by_turning_it_off_with_no_redeploy
     assert incident["status"] == "resolved"
     assert incident["time_to_recover_s"] is not None
     kinds = [e["kind"] for e in incident["timeline"]]
-    assert kinds[:2] == ["detected", "rollback_started"]
+    assert kinds[:2] == ["detected", "run_planned"]
     assert kinds.index("flag_changed") < kinds.index("recovered") < kinds.index("resolved")
     [change] = flag_ops.flag_detail(world.runtime, "waitlist")["changes"]
     assert (change["actor"], change["run_id"], change["incident_id"]) == ("backout-watch", 3, 1)
@@ -201,7 +199,7 @@ def test_a_watcher_started_after_flag_first_failed_still_rolls_back(world: World
 
 
 def test_with_every_guarded_flag_already_off_it_rolls_back_at_once(world: World) -> None:
-    flag_ops.disable(world.runtime, "waitlist", actor="alice", reason="killed by hand")
+    flag_changes.disable(world.runtime, "waitlist", actor="alice", reason="killed by hand")
     world.fault(behind_flag=False)
 
     assert (

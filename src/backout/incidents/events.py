@@ -1,0 +1,33 @@
+"""The kinds of event an incident's timeline records: one enumeration, documented in
+docs/architecture.md ("The timeline"), so reports, the API and the dashboard can rely on them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    # the incident
+    DETECTED = "detected"  # opened: by a trigger, a person, or a run that needed one
+    TRIGGER_FIRED = "trigger_fired"  # a trigger fired again on an open incident
+    REOPENED = "reopened"  # a trigger fired while a recovery was being watched
+    RECOVERED = "recovered"  # the service answered its health checks again
+    RECOVERY_WITHDRAWN = "recovery_withdrawn"  # a run that recovered it failed afterwards
+    UNVERIFIED = "unverified"  # a run ended well, but no health check verified the recovery
+    RESOLVED = "resolved"
+    STOPPED = "stopped"  # a person stopped the service (`backout stop`)
+    # its runs
+    RUN_PLANNED = "run_planned"  # the whole plan stored, its subjects locked
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    STEP_STARTED = "step_started"
+    STEP_SUCCEEDED = "step_succeeded"
+    STEP_SKIPPED = "step_skipped"
+    STEP_FAILED = "step_failed"
+    RUN_SUCCEEDED = "run_succeeded"
+    RUN_FAILED = "run_failed"
+    RUN_ABORTED = "run_aborted"
+    RUN_LEFT_FOR_RESUME = "run_left_for_resume"  # its process stopped between two steps
+    # what the runs did
+    FLAG_CHANGED = "flag_changed"
+    RESTORE_MEASURED = "restore_measured"  # the data-loss window a restore achieved

@@ -1,0 +1,35 @@
+"""A rollback of several services in one run: their application plans, interleaved by phase.
+
+    [approvals: every gate of every plan] → stop traffic to each, dependants first
+               → for each, dependencies first: [schema revert] → deploy previous → health checks
+               → restore traffic to each, dependencies first → monitor each → mark each rolled back
+
+Dependants lose their traffic before what they depend on, so no request reaches a front end
+whose API is being replaced; dependencies are back and healthy before their dependants are
+redeployed, so a dependant's health checks run against the versions it will live with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from backout.plans.base import Plan, StepSpec
+
+_PHASE = {"approve": 0, "drain": 1, "restore_traffic": 3, "monitor": 4, "mark_release": 5}
+_REDEPLOY = 2  # deploy, health, a schema revert's steps: each service's, together
+_DEPENDANTS_FIRST = frozenset({_PHASE["drain"]})
+
+
+def several_services_plan(plans: list[Plan]) -> Plan:
+    """One plan from single-service application plans given dependencies first."""
+    if len(plans) == 1:
+        return plans[0]
+    ordered: list[tuple[tuple[int, int, int], StepSpec]] = []
+    for index, plan in enumerate(plans):
+        for position, spec in enumerate(plan.steps):
+            phase = _PHASE.get(spec.kind, _REDEPLOY)
+            turn = len(plans) - index if phase in _DEPENDANTS_FIRST else index
+            ordered.append(((phase, turn, position), replace(spec, subject=plan.subject_of(spec))))
+    ordered.sort(key=lambda keyed: keyed[0])
+    targets = tuple(target for plan in plans for target in plan.targets)
+    return Plan("application", targets, [spec for _, spec in ordered])

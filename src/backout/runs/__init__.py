@@ -1,0 +1,1 @@
+"""Runs: the durable executor, the vocabulary of run and step states, and who owns a run."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,16 +10,10 @@ from sqlalchemy.orm import Session
 from backout.errors import RefusedError, UnknownVersionError
 from backout.store import AuditEntry, Deployment, Release, Run, utcnow
 
+# Defined with the tables: a read of them (`backout status`) need not import this module.
+from backout.store.tables import ReleaseStatus as ReleaseStatus  # noqa: PLC0414 - re-exported
+
 STOPPED = "service.stopped"  # the audit action of `backout stop`, which the watch loop reads
-
-
-class ReleaseStatus(StrEnum):
-    DEPLOYING = "deploying"
-    LIVE = "live"
-    FAILED = "failed"  # its deploy failed; it never became the live release
-    GOOD = "good"
-    BAD = "bad"
-    ROLLED_BACK = "rolled_back"
 
 
 def history(session: Session, environment: str, service: str) -> list[Release]:

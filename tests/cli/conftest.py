@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from backout.operations import views
+from backout.operations import service_facts, views
 from backout.operations.deploy import record_release
 from backout.operations.rollback import RollbackRequest, start_rollback
 from backout.releases import ReleaseStatus
@@ -231,7 +231,9 @@ class Backout:
     def status(self, service: str = "api") -> dict[str, Any]:
         """What `backout status --json` says of `service`, read in-process."""
         with self.runtime() as runtime:
-            return next(s for s in views.service_statuses(runtime) if s["service"] == service)
+            return next(
+                s for s in service_facts.service_statuses(runtime) if s["service"] == service
+            )
 
     def history(self, service: str = "api") -> list[dict[str, Any]]:
         """What `backout releases SERVICE --json` says, read in-process."""

@@ -11,11 +11,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, update
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from backout.errors import ExitCode, UnavailableError
-from backout.store import Base, Release, Run, Step, Store, SubjectLock
+from backout.store import Base, Release, Run, Step, Store, SubjectLock, tables
 from backout.store.engine import alembic_config, script_heads
 from tests.pg import free_port
 
@@ -187,6 +187,30 @@ def test_a_naive_timestamp_is_refused(store: Store) -> None:
         release = session.get(Release, release_id)
         assert release is not None
         assert release.live_at is None
+
+
+def test_a_connection_commits_rows_when_its_block_ends_and_rolls_back_if_it_raises(
+    store: Store,
+) -> None:
+    release_id = add_release(store)
+    releases = tables.releases
+    good = update(releases).where(releases.c.id == release_id).values(status="good")
+    bad = update(releases).where(releases.c.id == release_id).values(status="bad")
+
+    def write_then_fail() -> None:
+        with store.connection() as connection:
+            connection.execute(bad)
+            raise RuntimeError("the block failed after its write")
+
+    with store.connection() as connection:
+        connection.execute(good)
+    with pytest.raises(RuntimeError):
+        write_then_fail()
+
+    with store.session() as session:
+        release = session.get(Release, release_id)
+        assert release is not None
+        assert release.status == "good"
 
 
 def test_a_version_is_recorded_once_per_environment_and_service(store: Store) -> None:

@@ -85,7 +85,10 @@ COMMANDS: dict[str, CommandEntry] = {
 
 def load_module_commands(module_name: str) -> typer.core.TyperGroup:
     """The commands one `backout.cli` module registers, as a click group (imports the module)."""
-    module = importlib.import_module(f"backout.cli.{module_name}")
+    from backout.cli._common import collector_paused
+
+    with collector_paused():
+        module = importlib.import_module(f"backout.cli.{module_name}")
     commands = typer.Typer()
     module.register(commands)
     group = typer.main.get_group(commands)

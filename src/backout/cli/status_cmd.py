@@ -14,13 +14,13 @@ from backout.cli._common import (
     print_table,
     runtime,
 )
-from backout.operations import views
+from backout.operations.service_facts import service_statuses
 
 
 def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Services, live version, last known good, open incidents and active runs."""
     with runtime(config) as rt:
-        services = views.service_statuses(rt)
+        services = service_statuses(rt)
     if as_json:
         print_json(services)
         return

@@ -8,10 +8,9 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from backout.errors import BackoutError, NotFoundError
+from backout.errors import NotFoundError
 from backout.incidents import time_to_detect, time_to_recover
 from backout.limits import DEFAULT_PAGE_SIZE
-from backout.operations.service_facts import ServiceFacts, read_service_facts
 from backout.runs.records import get_run, step_summary
 from backout.runtime import Runtime
 from backout.store import Deployment, Incident, Release, Run, RunSubject
@@ -101,42 +100,6 @@ def incident_view(incident: Incident, *, with_timeline: bool = False) -> dict[st
             for e in incident.events
         ]
     return view
-
-
-def read_facts(runtime: Runtime) -> ServiceFacts:
-    """What the store knows of every service (a caller may keep it until the store changes)."""
-    with runtime.store.session() as session:
-        return read_service_facts(session, runtime.environment)
-
-
-def service_statuses(runtime: Runtime, facts: ServiceFacts | None = None) -> list[dict[str, Any]]:
-    """Each service as the store (`facts`, read now if not given) and its driver see it."""
-    facts = facts if facts is not None else read_facts(runtime)
-    views = []
-    for name, service in runtime.config.services.items():
-        live = facts.live.get(name)
-        process: dict[str, Any] = dict.fromkeys(("pid", "port", "url", "started_at"))
-        try:
-            driver_status = runtime.driver(name).status()
-            running, detail = str(driver_status.state), driver_status.detail
-            process = {key: getattr(driver_status, key) for key in process}
-        except BackoutError as error:  # one broken driver must not hide the other services
-            running, detail = "unknown", f"status unavailable: {error.message}"
-        views.append(
-            {
-                "service": name,
-                "tier": service.tier,
-                "live_version": live.version if live else None,
-                "live_status": live.status if live else None,
-                "running": running,
-                **process,
-                "detail": detail,
-                "last_known_good": facts.last_known_good.get(name),
-                "open_incidents": facts.open_incidents.get(name, []),
-                "active_runs": facts.active_runs.get(name, []),
-            }
-        )
-    return views
 
 
 def release_history(

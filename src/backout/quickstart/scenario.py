@@ -12,7 +12,7 @@ from typing import Any
 from backout import releases
 from backout.controller.watch import Watcher
 from backout.errors import BackoutError
-from backout.operations import views
+from backout.operations import service_facts, views
 from backout.operations.deploy import deploy
 from backout.quickstart.workspace import ACTOR, SERVICE, Workspace, create_workspace
 from backout.releases import ReleaseStatus
@@ -169,7 +169,7 @@ def _summarise(  # noqa: PLR0917 - private, called once
 ) -> QuickstartResult:
     run = views.run_detail(runtime, result.run_id)
     incident = views.incident_detail(runtime, run["incident_id"]) if run["incident_id"] else None
-    status = views.service_statuses(runtime)[0]
+    status = service_facts.service_statuses(runtime)[0]
     rolled_back = (
         result.state is RunState.SUCCEEDED
         and status["live_version"] == run["to_version"]

@@ -14,21 +14,13 @@ from backout.errors import ExitCode, NotFoundError
 from backout.runs.ownership import owner_alive
 from backout.store import Run, Step
 from backout.store.ids import find_by_id
+
+# Defined with the tables: a read of them (`backout status`) need not import this module.
+from backout.store.tables import TERMINAL as TERMINAL  # noqa: PLC0414 - re-exported
+from backout.store.tables import RunState as RunState  # noqa: PLC0414 - re-exported
 from backout.subjects import Subject, SubjectKind
 
 RELEASE_PLANS = frozenset({"application", "deploy"})  # plans that move a service between releases
-
-
-class RunState(StrEnum):
-    PLANNED = "planned"
-    AWAITING_APPROVAL = "awaiting_approval"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    ABORTED = "aborted"
-
-
-TERMINAL = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.ABORTED})
 
 
 class StepState(StrEnum):

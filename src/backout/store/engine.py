@@ -9,14 +9,14 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DatabaseError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 from backout.errors import UnavailableError
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
+    from sqlalchemy.orm import Session, sessionmaker
 
 # `revision = "0005"` and `down_revision = "0004"` (or None) at the top of a migration file.
 _REVISION = re.compile(r"^revision(?:\s*:[^=]+)?\s*=\s*[\"']([^\"']+)[\"']", re.M)
@@ -106,7 +106,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._sessions: sessionmaker[Session] | None = None
 
     @property
     def name(self) -> str:
@@ -169,9 +169,26 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A unit of work: committed when the block ends, rolled back if it raises."""
-        with self.translating_errors(), self._sessions.begin() as session:
+        """A unit of work with ORM objects: committed when the block ends, rolled back if it
+        raises."""
+        with self.translating_errors(), self._session_factory().begin() as session:
             yield session
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A unit of work on rows (Core queries on store/tables.py), as `session()` commits
+        and rolls back; what a command uses that must not pay for importing the ORM."""
+        with self.translating_errors(), self.engine.begin() as connection:
+            yield connection
+
+    def _session_factory(self) -> sessionmaker[Session]:
+        if self._sessions is None:
+            # Imported here: `sqlalchemy.orm` and the ORM classes cost a tenth of a second at
+            # start, which a command that reads rows through `connection()` does not pay.
+            from sqlalchemy.orm import sessionmaker  # noqa: PLC0415
+
+            self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        return self._sessions
 
     def close(self) -> None:
         self.engine.dispose()

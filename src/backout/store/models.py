@@ -1,71 +1,38 @@
-"""backout's own tables. Changes to them go through an Alembic migration in store/migrations."""
+"""backout's ORM classes, mapped onto the tables of store/tables.py (the schema is defined there,
+once): what the code that changes the store works with."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    DateTime,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-)
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, relationship
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC in and out, on SQLite (which has no time zones) as on PostgreSQL."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store; use backout.store.utcnow()")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+from backout.store import tables
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+    metadata = tables.metadata
 
 
 class Release(Base):
     """One version of one service, as shipped; `status` is its verdict."""
 
-    __tablename__ = "releases"
-    __table_args__ = (UniqueConstraint("environment", "service", "version"),)
+    __table__ = tables.releases
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    environment: Mapped[str] = mapped_column(String(64))
-    service: Mapped[str] = mapped_column(String(128), index=True)
-    version: Mapped[str] = mapped_column(String(128))
-    ref: Mapped[str | None] = mapped_column(String(512))
-    schema_revision: Mapped[str | None] = mapped_column(String(128))
+    id: Mapped[int]
+    environment: Mapped[str]
+    service: Mapped[str]
+    version: Mapped[str]
+    ref: Mapped[str | None]
+    schema_revision: Mapped[str | None]
     flag_snapshot: Mapped[dict[str, Any] | None]
-    config_digest: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))
-    status_reason: Mapped[str | None] = mapped_column(Text)
+    config_digest: Mapped[str | None]
+    status: Mapped[str]
+    status_reason: Mapped[str | None]
     baseline: Mapped[dict[str, Any] | None]
-    created_by: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str]
+    created_at: Mapped[datetime]
     live_at: Mapped[datetime | None]
     good_at: Mapped[datetime | None]
 
@@ -73,15 +40,15 @@ class Release(Base):
 class Deployment(Base):
     """A release put live, by a deploy or a rollback; the newest per service is what runs."""
 
-    __tablename__ = "deployments"
+    __table__ = tables.deployments
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    environment: Mapped[str] = mapped_column(String(64))
-    service: Mapped[str] = mapped_column(String(128), index=True)
-    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"))
-    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
-    actor: Mapped[str] = mapped_column(String(128))
-    at: Mapped[datetime] = mapped_column(default=utcnow)
+    id: Mapped[int]
+    environment: Mapped[str]
+    service: Mapped[str]
+    release_id: Mapped[int]
+    run_id: Mapped[int | None]
+    actor: Mapped[str]
+    at: Mapped[datetime]
 
     release: Mapped[Release] = relationship()
 
@@ -89,25 +56,25 @@ class Deployment(Base):
 class Run(Base):
     """One execution of a plan."""
 
-    __tablename__ = "runs"
+    __table__ = tables.runs
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    environment: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(32))
+    id: Mapped[int]
+    environment: Mapped[str]
+    kind: Mapped[str]
     # The run's first subject as a person reads it (`backend`, `database:main`): a label to list
     # and filter by; what the run acts on is in `subjects`, typed.
-    service: Mapped[str] = mapped_column(String(128), index=True)
-    from_release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
-    target_release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
-    target: Mapped[str | None] = mapped_column(String(256))  # a version, a revision, a time
-    reason: Mapped[str] = mapped_column(Text)
-    trigger: Mapped[str | None] = mapped_column(String(128))
-    state: Mapped[str] = mapped_column(String(24), index=True)
-    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
-    actor: Mapped[str] = mapped_column(String(128))
-    error: Mapped[str | None] = mapped_column(Text)
-    owner: Mapped[str | None] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    service: Mapped[str]
+    from_release_id: Mapped[int | None]
+    target_release_id: Mapped[int | None]
+    target: Mapped[str | None]  # a version, a revision, a time
+    reason: Mapped[str]
+    trigger: Mapped[str | None]
+    state: Mapped[str]
+    incident_id: Mapped[int | None]
+    actor: Mapped[str]
+    error: Mapped[str | None]
+    owner: Mapped[str | None]
+    created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     rpo_s: Mapped[float | None]  # a restore's data-loss window, as achieved
@@ -117,28 +84,31 @@ class Run(Base):
     subjects: Mapped[list[RunSubject]] = relationship(
         order_by="RunSubject.position", back_populates="run"
     )
-    from_release: Mapped[Release | None] = relationship(foreign_keys=[from_release_id])
-    target_release: Mapped[Release | None] = relationship(foreign_keys=[target_release_id])
+    from_release: Mapped[Release | None] = relationship(
+        foreign_keys=[tables.runs.c.from_release_id]
+    )
+    target_release: Mapped[Release | None] = relationship(
+        foreign_keys=[tables.runs.c.target_release_id]
+    )
 
 
 class Step(Base):
     """One step of a run, with its progress record; unique per (run, position)."""
 
-    __tablename__ = "steps"
-    __table_args__ = (UniqueConstraint("run_id", "position"),)
+    __table__ = tables.steps
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
-    position: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(32))
-    title: Mapped[str] = mapped_column(String(256))
-    subject_kind: Mapped[str | None] = mapped_column(String(16))  # what the step acts on
-    subject_name: Mapped[str | None] = mapped_column(String(128))
+    id: Mapped[int]
+    run_id: Mapped[int]
+    position: Mapped[int]
+    kind: Mapped[str]
+    title: Mapped[str]
+    subject_kind: Mapped[str | None]  # what the step acts on
+    subject_name: Mapped[str | None]
     params: Mapped[dict[str, Any]]
-    state: Mapped[str] = mapped_column(String(16))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str]
+    attempts: Mapped[int]
     output: Mapped[dict[str, Any] | None]
-    message: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
@@ -146,16 +116,16 @@ class Step(Base):
 
 
 class Incident(Base):
-    __tablename__ = "incidents"
+    __table__ = tables.incidents
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    environment: Mapped[str] = mapped_column(String(64))
-    service: Mapped[str] = mapped_column(String(128), index=True)
-    title: Mapped[str] = mapped_column(String(256))
-    severity: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    trigger: Mapped[str | None] = mapped_column(String(128))
-    release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
+    id: Mapped[int]
+    environment: Mapped[str]
+    service: Mapped[str]
+    title: Mapped[str]
+    severity: Mapped[str]
+    status: Mapped[str]
+    trigger: Mapped[str | None]
+    release_id: Mapped[int | None]
     rto_s: Mapped[float]
     impact_started_at: Mapped[datetime | None]
     detected_at: Mapped[datetime]
@@ -171,15 +141,15 @@ class Incident(Base):
 
 
 class TimelineEvent(Base):
-    __tablename__ = "timeline_events"
+    __table__ = tables.timeline_events
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
-    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
-    at: Mapped[datetime] = mapped_column(default=utcnow)
-    actor: Mapped[str] = mapped_column(String(128))
-    kind: Mapped[str] = mapped_column(String(32))
-    message: Mapped[str] = mapped_column(Text)
+    id: Mapped[int]
+    incident_id: Mapped[int]
+    run_id: Mapped[int | None]
+    at: Mapped[datetime]
+    actor: Mapped[str]
+    kind: Mapped[str]
+    message: Mapped[str]
 
     incident: Mapped[Incident] = relationship(back_populates="events")
 
@@ -188,104 +158,86 @@ class SubjectLock(Base):
     """One row per locked (environment, subject): inserting it is taking the lock. A lock
     belongs to its run, not to a process: it is freed when the run ends."""
 
-    __tablename__ = "subject_locks"
+    __table__ = tables.subject_locks
 
-    environment: Mapped[str] = mapped_column(String(64), primary_key=True)
-    subject_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
-    subject_name: Mapped[str] = mapped_column(String(128), primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
-    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    environment: Mapped[str]
+    subject_kind: Mapped[str]
+    subject_name: Mapped[str]
+    run_id: Mapped[int]
+    acquired_at: Mapped[datetime]
 
 
 class RunSubject(Base):
     """A subject a run acts on, in the run's order; with the versions a release plan moves
     that service between (a several-service rollback has one pair per service)."""
 
-    __tablename__ = "run_subjects"
+    __table__ = tables.run_subjects
 
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
-    position: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subject_kind: Mapped[str] = mapped_column(String(16))
-    subject_name: Mapped[str] = mapped_column(String(128))
-    from_version: Mapped[str | None] = mapped_column(String(128))
-    target_version: Mapped[str | None] = mapped_column(String(256))
+    run_id: Mapped[int]
+    position: Mapped[int]
+    subject_kind: Mapped[str]
+    subject_name: Mapped[str]
+    from_version: Mapped[str | None]
+    target_version: Mapped[str | None]
 
     run: Mapped[Run] = relationship(back_populates="subjects")
 
 
 class ApiToken(Base):
-    __tablename__ = "api_tokens"
+    __table__ = tables.api_tokens
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(128), unique=True)
-    role: Mapped[str] = mapped_column(String(16))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    id: Mapped[int]
+    name: Mapped[str]
+    role: Mapped[str]
+    token_hash: Mapped[str]
+    created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
 
 
 class AuditEntry(Base):
-    __tablename__ = "audit_log"
+    __table__ = tables.audit_log
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
-    actor: Mapped[str] = mapped_column(String(128))
-    action: Mapped[str] = mapped_column(String(64))
-    target: Mapped[str] = mapped_column(String(256))
+    id: Mapped[int]
+    at: Mapped[datetime]
+    actor: Mapped[str]
+    action: Mapped[str]
+    target: Mapped[str]
     detail: Mapped[dict[str, Any] | None]
 
 
 class BackupRecord(Base):
     """A backup backout took, with the row counts it saw: what integrity checks compare with."""
 
-    __tablename__ = "db_backups"
-    __table_args__ = (UniqueConstraint("environment", "database", "backup_id"),)
+    __table__ = tables.db_backups
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    environment: Mapped[str] = mapped_column(String(64))
-    database: Mapped[str] = mapped_column(String(128), index=True)
-    engine: Mapped[str] = mapped_column(String(32))
-    backup_id: Mapped[str] = mapped_column(String(256))
-    kind: Mapped[str] = mapped_column(String(16))
-    location: Mapped[str] = mapped_column(Text)
+    id: Mapped[int]
+    environment: Mapped[str]
+    database: Mapped[str]
+    engine: Mapped[str]
+    backup_id: Mapped[str]
+    kind: Mapped[str]
+    location: Mapped[str]
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime]
-    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    size_bytes: Mapped[int | None]
     row_counts: Mapped[dict[str, Any] | None]
-    reason: Mapped[str | None] = mapped_column(Text)
-    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
-    created_by: Mapped[str] = mapped_column(String(128))
-
-
-class FlagRecord(Base):
-    """A feature flag of the builtin provider, per environment, as the Unleash API serves it."""
-
-    __tablename__ = "flags"
-    __table_args__ = (UniqueConstraint("environment", "key"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    environment: Mapped[str] = mapped_column(String(64))
-    key: Mapped[str] = mapped_column(String(256))
-    description: Mapped[str] = mapped_column(Text, default="")
-    enabled: Mapped[bool]
-    strategies: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    variants: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    to_remove: Mapped[bool] = mapped_column(default=False)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str | None]
+    run_id: Mapped[int | None]
+    created_by: Mapped[str]
 
 
 class FlagChange(Base):
     """Who changed a flag, when, why, from what to what (whichever provider holds the flag)."""
 
-    __tablename__ = "flag_changes"
+    __table__ = tables.flag_changes
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    environment: Mapped[str] = mapped_column(String(64))
-    key: Mapped[str] = mapped_column(String(256), index=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
-    actor: Mapped[str] = mapped_column(String(128))
-    reason: Mapped[str | None] = mapped_column(Text)
+    id: Mapped[int]
+    environment: Mapped[str]
+    key: Mapped[str]
+    at: Mapped[datetime]
+    actor: Mapped[str]
+    reason: Mapped[str | None]
     before: Mapped[dict[str, Any] | None]
     after: Mapped[dict[str, Any]]
-    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
-    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    incident_id: Mapped[int | None]
+    run_id: Mapped[int | None]

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from backout.limits import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from backout.operations import views
+from backout.operations import service_facts, views
 from backout.web.auth import ControllerDep, ReadCacheDep, RuntimeDep, Viewer
 from backout.web.read_cache import ReadCache
 from backout.web.schemas import (
@@ -83,8 +83,8 @@ def encode(value: Any) -> bytes:
 )
 def services(runtime: RuntimeDep, cache: ReadCacheDep, caller: Viewer) -> Response:
     # What the store knows is kept until it changes; what the drivers see is asked each time.
-    facts = cache.get("service-facts", lambda: views.read_facts(runtime))
-    body = encode(views.service_statuses(runtime, facts))
+    facts = cache.get("service-facts", lambda: service_facts.read_facts(runtime))
+    body = encode(service_facts.service_statuses(runtime, facts))
     return Response(body, media_type="application/json")
 
 

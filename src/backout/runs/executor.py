@@ -5,8 +5,9 @@
   its own transaction, so the store always says how far a run got.
 - A run found unfinished is resumed: a step found `running` is first asked to `observe()` the
   world and is re-run only if it did not take effect.
-- One lock per (environment, service): a row in `service_locks`, inserted with the run and
-  deleted when the run ends; a second run of the same service is refused, naming the holder.
+- One lock per (environment, subject) the run acts on (runs/locks.py), all taken with the run
+  in one transaction and freed when it ends; a second run of a subject is refused, naming the
+  subject and the holder.
 - A run is executed by one process at a time: its `owner` is claimed by compare-and-set, and a
   dead owner's run may be taken over by `backout resume`.
 """

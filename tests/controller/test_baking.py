@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy.orm import Session
 
 from backout import releases
 from backout.clock import ManualClock
+from backout.controller import watch as watch_module
 from backout.controller.baking import MIN_BAKE_SAMPLES
 from backout.controller.watch import Watcher
 from backout.metrics import FakeMetricHub, FakeMetricSource, MetricsSnapshot
@@ -20,6 +22,7 @@ from backout.operations.deploy import deploy
 from backout.releases import ReleaseStatus
 from backout.runs.records import RunState
 from backout.runtime import Runtime
+from backout.store import Run, SubjectLock
 
 BAKE_S = 10
 WINDOW_S = 30.0
@@ -185,3 +188,41 @@ def test_the_baseline_is_measured_from_the_watched_samples_only(world: World) ->
     assert baseline is not None
     assert baseline["latency_p95"] == pytest.approx(0.010)
     assert baseline["request_rate"] == pytest.approx(20.0)
+
+
+def test_a_release_a_run_took_during_the_cycle_is_not_marked_good(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.deploy("1.0.0")
+    world.watch(BAKE_S)  # one more cycle bakes it
+    read_facts = watch_module.read_cycle_facts
+
+    def a_run_takes_the_service_once_the_facts_are_read(session: Session, env: str) -> object:
+        facts = read_facts(session, env)
+        with world.runtime.store.session() as other:  # another process's rollback, meanwhile
+            run = Run(
+                environment=env,
+                kind="application",
+                service="api",
+                reason="r",
+                state="running",
+                actor="ic",
+            )
+            other.add(run)
+            other.flush()
+            other.add(
+                SubjectLock(
+                    environment=env, subject_kind="service", subject_name="api", run_id=run.id
+                )
+            )
+        return facts
+
+    monkeypatch.setattr(
+        watch_module, "read_cycle_facts", a_run_takes_the_service_once_the_facts_are_read
+    )
+    world.source.send(20)
+
+    [decision] = world.watcher.run_cycle()
+
+    assert decision.startswith("api 1.0.0: baked, but not marked good: run "), decision
+    assert world.release().status == ReleaseStatus.LIVE

@@ -98,6 +98,7 @@ class Site:
         *,
         retries: int = 2,
         depends_on: dict[str, list[str]] | None = None,
+        health_command: str | None = None,
         **api_driver: Any,
     ) -> None:
         """(Re)write backout.yaml; `api_driver` are the fake driver's settings of service api."""
@@ -110,6 +111,9 @@ class Site:
                 "traffic_hold": "0s",
                 "steps": {"retries": retries},
                 "depends_on": (depends_on or {}).get(name, []),
+                "health": [{"type": "command", "command": health_command}]
+                if health_command
+                else [],
             }
             for name in SERVICES
         }

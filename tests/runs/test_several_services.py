@@ -12,6 +12,7 @@ from backout.errors import ExitCode
 from backout.operations.several_rollback import plan_several, service_outcomes, start_several
 from backout.releases import ReleaseStatus
 from backout.runs.records import RunState
+from backout.store import Incident
 
 if TYPE_CHECKING:
     from conftest import FakeClock, Site
@@ -47,6 +48,36 @@ def test_dependants_lose_traffic_first_and_dependencies_come_back_first(
     assert [o.state for o in service_outcomes(runtime, run.run_id)] == ["rolled_back"] * 2
 
 
+def test_the_incident_recovers_when_the_last_service_is_healthy_not_the_first(
+    site: Site, clock: FakeClock
+) -> None:
+    site.configure(depends_on=WEB_NEEDS_API, health_command="true")
+    runtime = site.runtime(clock)
+    run = start_several(runtime, plan_several(runtime, None, reason="errors"), actor="tester")
+
+    assert run.execute().state is RunState.SUCCEEDED
+
+    _, kinds = site.incident(site.run(run.run_id).incident_id or 0)
+    api_health, web_health = [s.position for s in site.steps(run.run_id) if s.kind == "health"]
+    assert kinds.count("recovered") == 1
+    # Recovered while the last service's health checks passed, not when the first one's did.
+    api_healthy = _event_of_step(site, run.run_id, api_health)
+    web_healthy = _event_of_step(site, run.run_id, web_health)
+    assert api_healthy < kinds.index("recovered") < web_healthy
+
+
+def _event_of_step(site: Site, run_id: int, position: int) -> int:
+    """The index, on the run's incident timeline, of the event saying step `position` ended."""
+    with site.runtime().store.session() as session:
+        incident = session.get(Incident, site.run(run_id).incident_id)
+        assert incident is not None
+        return next(
+            i
+            for i, e in enumerate(incident.events)
+            if e.kind == "step_succeeded" and e.message.startswith(f"step {position}/")
+        )
+
+
 def test_while_it_runs_each_service_is_locked_by_it(site: Site, clock: FakeClock) -> None:
     runtime = site.runtime(clock)
     run = start_several(runtime, plan_several(runtime, None, reason="all"), actor="tester")
@@ -69,7 +100,9 @@ def test_a_failure_part_way_says_where_each_service_was_left(site: Site, clock: 
     assert outcomes["api"].state == "failed"
     assert "Deploy 1.0.0" in outcomes["api"].detail or "1.0.0" in outcomes["api"].detail
     assert outcomes["web"].state == "part_way"
-    assert outcomes["web"].detail == "stopped part-way (done: drain)"
+    assert outcomes["web"].detail == (
+        "stopped part-way (done: drain); its traffic is stopped: restore it, or roll it back again"
+    )
     assert site.live_version("web") == "1.1.0", "web was not redeployed over a failed api"
     assert site.lock_holder("api") is None
     assert site.lock_holder("web") is None

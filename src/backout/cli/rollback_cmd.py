@@ -65,8 +65,10 @@ def rollback(
     depends_on gives: traffic to dependants stops first, dependencies come back first.
     """
     named = services or []
-    if every == bool(named):
-        raise typer.BadParameter("name the service(s) to roll back, or give --all (not both)")
+    if every and named:
+        raise typer.BadParameter("name the service(s) to roll back, or give --all: not both")
+    if not every and not named:
+        raise typer.BadParameter("name the service(s) to roll back, or give --all")
     if len(named) == 1:
         request = RollbackRequest(service=named[0], to_version=to, reason=reason, force=force)
         _roll_back_one(request, config=config, dry_run=dry_run, yes=yes, as_json=as_json)

@@ -47,9 +47,11 @@ from backout.operations.flag_runs import (
 )
 from backout.operations.rollback import RollbackRequest, start_rollback
 from backout.releases import ReleaseStatus
+from backout.runs import locks
 from backout.runs.records import TERMINAL, RunResult, RunState
 from backout.runtime import Runtime
 from backout.store import Release, Run
+from backout.subjects import Subject
 from backout.triggers import ArmedTriggers, Baseline, arm
 
 log = logging.getLogger(__name__)
@@ -195,8 +197,16 @@ class Watcher:
 
     def _promote(self, name: str, live: Release, bake: BakeProgress) -> str:
         watched = bake.samples  # the baseline is what was watched, nothing from before
+        env = self.runtime.environment
         with self.runtime.store.session() as session:
-            release = releases.find(session, self.runtime.environment, name, live.version)
+            release = releases.find(session, env, name, live.version)
+            # The cycle's facts were read at its start: a run may have taken the service since
+            # (a rollback's plan marks this release rolled back), and its verdict stands.
+            taken = locks.active_run(session, env, Subject.service(name))
+            if taken is not None or release.status != ReleaseStatus.LIVE:
+                self._bakes.forget(name)
+                held = f"run {taken.id} holds it" if taken else f"it is {release.status}"
+                return f"{name} {live.version}: baked, but not marked good: {held}"
             release.baseline = measure_baseline(watched)
             releases.mark(
                 release,

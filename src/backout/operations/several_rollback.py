@@ -66,7 +66,7 @@ def plan_several(
             untouched[name] = nothing.message
     if not plans:
         said = "; ".join(f"{name}: {why}" for name, why in untouched.items())
-        raise NotFoundError(f"nothing to roll back ({said})")
+        raise NotFoundError(f"no service has anything to roll back ({said})")
     plan = several_services_plan(plans)
     if approval_gate:  # one gate for the whole run, before anything
         question = f"roll {plan.label} back? ({reason})"
@@ -157,5 +157,8 @@ def _outcome(run: Run, service: str, to_version: str | None) -> ServiceOutcome:
         return ServiceOutcome(service, "rolled_back", f"rolled back to {to_version}")
     if not any(s.attempts for s in mine):
         return ServiceOutcome(service, "untouched", "nothing was done to it")
-    kinds = ", ".join(s.kind for s in done) or "nothing"
-    return ServiceOutcome(service, "part_way", f"stopped part-way (done: {kinds})")
+    kinds = [s.kind for s in done]
+    detail = f"stopped part-way (done: {', '.join(kinds) or 'nothing'})"
+    if "drain" in kinds and "restore_traffic" not in kinds:
+        detail += "; its traffic is stopped: restore it, or roll it back again"
+    return ServiceOutcome(service, "part_way", detail)

@@ -29,7 +29,9 @@ def several_services_plan(plans: list[Plan]) -> Plan:
         for position, spec in enumerate(plan.steps):
             phase = _PHASE.get(spec.kind, _REDEPLOY)
             turn = len(plans) - index if phase in _DEPENDANTS_FIRST else index
-            ordered.append(((phase, turn, position), replace(spec, subject=plan.subject_of(spec))))
+            subject = plan.subject_of(spec)
+            named = replace(spec, title=f"{subject.label}: {spec.title}", subject=subject)
+            ordered.append(((phase, turn, position), named))
     ordered.sort(key=lambda keyed: keyed[0])
     targets = tuple(target for plan in plans for target in plan.targets)
     return Plan("application", targets, [spec for _, spec in ordered])

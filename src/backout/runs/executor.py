@@ -339,6 +339,7 @@ class Executor:
                 for s in run.steps
                 if s.position < step.position
             ]
+            later = [s.kind for s in run.steps if s.position > step.position]
         default_timeout = self._step_settings(subject).timeout.total_seconds()
         timeout = float(step.params.get("timeout_s", default_timeout))
         return StepContext(
@@ -351,6 +352,7 @@ class Executor:
             deadline=self.runtime.clock.monotonic() + timeout,
             recorded_output=recorded,
             earlier=earlier,
+            later_kinds=later,
         )
 
     def _step_settings(self, subject: Subject) -> StepSettings:

@@ -60,6 +60,7 @@ class StepContext:
     deadline: float  # on runtime.clock.monotonic()
     recorded_output: dict[str, Any] = field(default_factory=dict)  # e.g. an approval
     earlier: list[EarlierStep] = field(default_factory=list)  # by position, oldest first
+    later_kinds: list[str] = field(default_factory=list)  # the kinds of the steps after this one
 
     @property
     def service(self) -> str:

@@ -30,7 +30,8 @@ class HealthCheck:
                 c.run(min(c.timeout, max(end - clock.monotonic(), MIN_ATTEMPT_S))) for c in checks
             ]
             if all(r.ok for r in results):
-                self._mark_recovered(ctx)
+                if self.kind not in ctx.later_kinds:  # of several services, the last one's
+                    self._mark_recovered(ctx)
                 return StepOutcome.done(
                     f"{len(results)} check(s) passed", checks=[r.sentence() for r in results]
                 )

@@ -9,11 +9,14 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Double,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -140,6 +143,17 @@ class Step(Base):
 
 class Incident(Base):
     __tablename__ = "incidents"
+    __table_args__ = (
+        # One open incident per subject: a second detector joins it instead (incidents/).
+        Index(
+            "uq_incidents_open_per_subject",
+            "environment",
+            "service",
+            unique=True,
+            sqlite_where=text("status != 'resolved'"),
+            postgresql_where=text("status != 'resolved'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     environment: Mapped[str] = mapped_column(String(64))
@@ -186,6 +200,21 @@ class ServiceLock(Base):
     service: Mapped[str] = mapped_column(String(128), primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Lease(Base):
+    """Who may act on a named thing ("run:12", "watch:production") until when (store/leases.py).
+
+    `expires_at` is in seconds since the epoch by the *database's* clock, never a client's;
+    `fencing` grows by one each time the lease changes hands, and never goes back.
+    """
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    fencing: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[float] = mapped_column(Double)
 
 
 class ApiToken(Base):

@@ -29,7 +29,7 @@ from backout import releases
 from backout.config import TriggerRule
 from backout.controller.background import BackgroundRuns
 from backout.controller.baking import GAP_INTERVALS, MIN_GAP, BakeProgress, BakeTracker
-from backout.errors import BackoutError
+from backout.errors import BackoutError, FencedError
 from backout.incidents import open_incident, open_incident_for
 from backout.metrics import MetricSource, RuleVerdict, TriggerEvaluator, measure_baseline
 from backout.operations.flag_runs import (
@@ -77,8 +77,12 @@ class Watcher:
         actor: str = "backout-watch",
         on_change: Callable[[str], None] | None = None,
         runner: BackgroundRuns | None = None,
+        fence: Callable[[], None] | None = None,
     ) -> None:
         self.runtime = runtime
+        # Raises FencedError when this controller may no longer act (it lost the watch lease):
+        # asked before each service's turn and before each change the watch makes.
+        self.fence = fence or (lambda: None)
         self.actor = actor
         self.on_change = on_change
         self.runner = runner or BackgroundRuns()  # where the rollbacks it starts go on
@@ -91,8 +95,11 @@ class Watcher:
         """One pass over every service; returns what was decided for each."""
         decisions = []
         for name in self.runtime.config.services:
+            self.fence()
             try:
                 decision = self._cycle_service(name)
+            except FencedError:
+                raise  # this controller may no longer act: the controller steps down
             except BackoutError as error:
                 decision = f"{name}: cannot evaluate: {error.message}"
             if decision != self.last_decisions.get(name):
@@ -189,6 +196,7 @@ class Watcher:
         )
 
     def _promote(self, name: str, live: Release, bake: BakeProgress) -> str:
+        self.fence()
         watched = bake.samples  # the baseline is what was watched, nothing from before
         with self.runtime.store.session() as session:
             release = releases.find(session, self.runtime.environment, name, live.version)
@@ -208,6 +216,7 @@ class Watcher:
         )
 
     def _fire(self, name: str, live: Release, firing: list[RuleVerdict]) -> str:
+        self.fence()
         runtime = self.runtime
         verdict = firing[0]  # the incident's trigger; the others are named in its title
         symptoms = "; ".join(v.sentence() for v in firing)

@@ -157,8 +157,9 @@ def _insert_if_new(session: Session, name: str, holder: str, expires: Any) -> bo
             select(literal(name), literal(holder), literal(1), expires),
         )
         .on_conflict_do_nothing(index_elements=["name"])
+        .returning(Lease.name)
     )
-    return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+    return session.execute(statement).scalar_one_or_none() is not None
 
 
 def _take_from_the_dead(session: Session, name: str, holder: str, expires: Any) -> Grant | None:

@@ -96,6 +96,10 @@ class Executor:
         self.renew_s = state.lease_renew.total_seconds()
         self._leases: dict[int, LeaseKeeper] = {}
 
+    def lease(self, run_id: int) -> LeaseKeeper | None:
+        """The lease this executor holds on `run_id` while it executes it."""
+        return self._leases.get(run_id)
+
     def create_run(
         self,
         plan: Plan,

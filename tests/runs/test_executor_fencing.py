@@ -4,7 +4,7 @@ the run without repeating a step that took effect."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -48,19 +48,27 @@ def when_deploy_starts(action: Callable[[int], None]) -> Callable[[StepEvent], N
     return listener
 
 
+@pytest.fixture
+def other_process(site: Site) -> Iterator[Store]:
+    """The store as another process sees it (the executor's thread fences its own)."""
+    store = Store.open(f"sqlite:///{site.root / 'state.db'}")
+    yield store
+    store.close()
+
+
 def test_a_process_that_finds_its_lease_taken_acts_on_nothing_more(
-    site: Site, clock: FakeClock
+    site: Site, clock: FakeClock, other_process: Store
 ) -> None:
     runtime = site.runtime(clock)
     run_id = start_rollback(runtime, RollbackRequest("api"), actor="tester").run_id
     recorded: list[list[str]] = []
 
     def lose_the_lease(run_id: int) -> None:
-        take_over(runtime.store, run_id)
+        take_over(other_process, run_id)
         keeper = paused.lease(run_id)
         assert keeper is not None
         assert not keeper.renew_now(), "its next heartbeat finds the lease taken"
-        recorded.append(timeline(runtime.store, run_id))
+        recorded.append(timeline(other_process, run_id))
 
     paused = Executor(runtime, actor="tester", on_step=when_deploy_starts(lose_the_lease))
 
@@ -75,14 +83,14 @@ def test_a_process_that_finds_its_lease_taken_acts_on_nothing_more(
 
 
 def test_a_write_after_the_lease_changed_hands_is_refused_and_the_next_holder_observes_it(
-    site: Site, clock: FakeClock
+    site: Site, clock: FakeClock, other_process: Store
 ) -> None:
     runtime = site.runtime(clock)
     run_id = start_rollback(runtime, RollbackRequest("api"), actor="tester").run_id
     successors: list[Grant] = []
 
     def taken_unnoticed(run_id: int) -> None:  # the deploy goes ahead: it had begun
-        successors.append(take_over(runtime.store, run_id))
+        successors.append(take_over(other_process, run_id))
 
     fenced = Executor(runtime, actor="tester", on_step=when_deploy_starts(taken_unnoticed))
     with pytest.raises(FencedError):

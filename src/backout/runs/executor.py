@@ -219,7 +219,8 @@ class Executor:
             _IN_THIS_PROCESS.run_ids.add(run_id)
         try:
             self._claim(run_id)
-            return self._execute_claimed(run_id)
+            with self.runtime.store.fenced(self._fence(run_id)):
+                return self._execute_claimed(run_id)
         finally:
             self._let_go(run_id)  # also when the claim was refused: an aborted run we created
             keeper = self._leases.pop(run_id, None)
@@ -276,7 +277,7 @@ class Executor:
 
     def _keep(self, grant: Grant, granted_at: float) -> LeaseKeeper:
         keeper = LeaseKeeper(
-            self.runtime.store.session,
+            lambda: self.runtime.store.session(fenced=False),
             grant,
             lease_s=self.lease_s,
             renew_s=self.renew_s,
@@ -393,15 +394,14 @@ class Executor:
         service = self.runtime.config.services.get(subject)
         return service.steps if service is not None else StepSettings()
 
-    def _hold(self, session: Session, run_id: int) -> None:
-        """The fence, first in every write of a claimed run (FencedError once taken over)."""
-        keeper = self._leases.get(run_id)
-        if keeper is not None:
-            hold(session, keeper.grant)
+    def _fence(self, run_id: int) -> Callable[[Session], None]:
+        """First in every transaction of the run's thread while it executes — the executor's
+        own writes and those its steps make: FencedError once another holder took over."""
+        grant = self._leases[run_id].grant
+        return lambda session: hold(session, grant)
 
     def _mark_running(self, step: Step, total: int) -> int:
         with self.runtime.store.session() as session:
-            self._hold(session, step.run_id)
             row = _step_row(session, step.id)
             row.state = StepState.RUNNING
             row.attempts += 1
@@ -425,7 +425,6 @@ class Executor:
     ) -> None:
         """Record how a step ended, on the step and on the incident's timeline."""
         with self.runtime.store.session() as session:
-            self._hold(session, step.run_id)
             row = _step_row(session, step.id)
             row.state = state
             row.message = redact(message)
@@ -441,7 +440,6 @@ class Executor:
 
     def _set_step(self, step: Step, state: StepState, message: str | None) -> None:
         with self.runtime.store.session() as session:
-            self._hold(session, step.run_id)
             row = _step_row(session, step.id)
             row.state = state
             row.message = redact_optional(message)
@@ -453,13 +451,11 @@ class Executor:
             "stopping; the run resumes when a controller starts again"
         )
         with self.runtime.store.session() as session:
-            self._hold(session, run_id)
             self._timeline(session, get_run(session, run_id), "run_left_for_resume", message)
         return RunResult(run_id, RunState.RUNNING, message)
 
     def _await_approval(self, run_id: int, waiting: AwaitingApprovalError) -> RunResult:
         with self.runtime.store.session() as session:
-            self._hold(session, run_id)
             run = get_run(session, run_id)
             if run.state in TERMINAL:  # aborted as the gate was reached: the abort stands
                 return ended(run)
@@ -470,7 +466,6 @@ class Executor:
 
     def _finish(self, run_id: int, state: RunState, error: str | None) -> RunResult:
         with self.runtime.store.session() as session:
-            self._hold(session, run_id)
             run = get_run(session, run_id)
             if run.state in TERMINAL:  # aborted meanwhile: the abort stands
                 return ended(run)

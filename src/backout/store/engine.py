@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,6 +108,12 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # Set while a thread works under a lease (store/leases.py): each transaction the thread
+        # opens on this store checks the lease first, so a process that lost it records
+        # nothing, whichever code writes.
+        self._fence: ContextVar[Callable[[Session], None] | None] = ContextVar(
+            f"store_fence_{id(self)}", default=None
+        )
 
     @property
     def name(self) -> str:
@@ -168,10 +175,25 @@ class Store:
             return set(stamped.scalars()) == heads
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A unit of work: committed when the block ends, rolled back if it raises."""
+    def session(self, *, fenced: bool = True) -> Iterator[Session]:
+        """A unit of work: committed when the block ends, rolled back if it raises. Under
+        `fenced(...)` it first checks the lease, unless `fenced` is False (the lease's own
+        renewals)."""
         with self.translating_errors(), self._sessions.begin() as session:
+            fence = self._fence.get() if fenced else None
+            if fence is not None:
+                fence(session)
             yield session
+
+    @contextmanager
+    def fenced(self, fence: Callable[[Session], None]) -> Iterator[None]:
+        """Every transaction this thread opens in the block begins with `fence(session)`, which
+        raises to refuse it (the executor's lease check: a step's own writes are fenced too)."""
+        token = self._fence.set(fence)
+        try:
+            yield
+        finally:
+            self._fence.reset(token)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -300,6 +300,9 @@ class LeaseKeeper:
             with self._sessions() as session:
                 renewed = renew(session, self.grant, self.lease_s)
                 error = None if renewed else fenced(session, self.grant)
+        except FencedError as error:
+            self._lose(error)
+            return False
         except (BackoutError, DatabaseError) as trouble:  # the store unreachable, for now
             log.warning("%s: could not renew the lease: %s", self.grant.name, trouble)
             return True

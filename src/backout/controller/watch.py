@@ -242,6 +242,9 @@ class Watcher:
                 impact_started_at=live.live_at,
                 actor=self.actor,
             )
+            # Joined an earlier release's incident left open (one per subject): it follows the
+            # live release now, so the next cycle finds it instead of joining it again.
+            incident.release_id = live.id
             incident_id = incident.id
             release = releases.find(session, runtime.environment, name, live.version)
             releases.mark(

@@ -299,8 +299,7 @@ class Executor:
         keeper = self._leases.get(run_id)
         with self.runtime.store.session() as session:
             run = get_run(session, run_id)
-            ours = keeper is not None and not keeper.lost.is_set()
-            if ours and keeper is not None:
+            if keeper is not None and not keeper.lost.is_set():
                 release(session, keeper.grant)  # a no-op if it changed hands meanwhile
                 if run.owner == self.owner:
                     run.owner = None

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_WORKERS ?= auto
 
-.PHONY: demo test lint format setup setup-dev system-deps node-deps locks bench bench-db bench-flags bench-cli bench-api clean
+.PHONY: demo test lint format setup setup-dev system-deps node-deps locks bench bench-db bench-flags bench-cli bench-api bench-controllers clean
 
 ## setup: the runtime environment in .venv, from the hashed lock
 $(VENV)/.runtime: requirements.lock pyproject.toml
@@ -70,6 +70,10 @@ bench-flags: $(VENV)/.dev
 
 bench-cli: $(VENV)/.runtime
 	$(BIN)/python benchmarks/cli.py
+
+## bench-controllers: three controllers on one PostgreSQL, kill -9 takeovers and a paused leader
+bench-controllers: $(VENV)/.dev system-deps
+	$(BIN)/python benchmarks/controllers.py
 
 ## bench-api: the API's reads under wrk (from Debian), beside a real unleash-server (Node, PostgreSQL)
 bench-api: $(VENV)/.dev system-deps node-deps

@@ -96,6 +96,21 @@ class StateSettings(_Section):
     directory: str = Field(
         ".backout", description="Where logs, pid files and release folders live (relative)."
     )
+    lease: Annotated[Duration, at_least(timedelta(milliseconds=100))] = Field(
+        timedelta(seconds=10),
+        description="How long a controller's lease on a run or on the watch lasts without a "
+        "renewal; a controller that died is taken over after it (see docs/architecture.md).",
+    )
+    lease_renew: Annotated[Duration, at_least(timedelta(milliseconds=10))] = Field(
+        timedelta(seconds=3),
+        description="How often a held lease is renewed; under half of `lease`.",
+    )
+
+    @model_validator(mode="after")
+    def _renewed_well_within_the_lease(self) -> StateSettings:
+        if self.lease_renew * 2 > self.lease:
+            raise ValueError("lease_renew must be at most half of lease, or a lease lapses")
+        return self
 
 
 class TriggerRule(_Section):

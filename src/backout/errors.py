@@ -154,6 +154,13 @@ class AwaitingApprovalError(BackoutError):
     exit_code = ExitCode.AWAITING_APPROVAL
 
 
+class FencedError(BackoutError):
+    """This process lost its lease (paused, cut off from the store, taken over): what it was
+    about to record or do is refused, because another process acts under the lease now."""
+
+    exit_code = ExitCode.FAILED
+
+
 class RunAbortedError(BackoutError):
     exit_code = ExitCode.ABORTED
 

@@ -178,6 +178,32 @@ def test_policy_notify_opens_the_incident_and_leaves_the_release_running(world: 
     assert world.status("1.1.0") == ReleaseStatus.BAD
 
 
+@pytest.mark.parametrize("world", ["notify"], indirect=True)
+def test_a_release_failing_while_an_earlier_ones_incident_is_open_joins_it_once(
+    world: World,
+) -> None:
+    world.deploy("1.0.0")
+    mark_release(world.runtime, "api", "1.0.0", ReleaseStatus.GOOD, actor="test", reason=None)
+    world.deploy("1.1.0")
+    world.metrics.current = FAILING
+    world.cycle()
+    world.clock.advance(1)
+    world.cycle()  # incident 1 opened for 1.1.0, left open by the people it notified
+    world.metrics.current = HEALTHY
+    world.deploy("1.2.0")
+    world.metrics.current = FAILING
+    world.cycle()
+    world.clock.advance(1)
+
+    joined = world.cycle()
+
+    assert joined.endswith("incident 1 opened; policy is notify, not rolling back"), joined
+    assert world.cycle().endswith("incident 1 is open; waiting for a person")
+    detail = views.incident_detail(world.runtime, 1)
+    kinds = [event["kind"] for event in detail["timeline"]]
+    assert kinds.count("detected") == 2, "joined once, not at every cycle"
+
+
 @pytest.mark.parametrize("world", ["approve"], indirect=True)
 def test_policy_approve_starts_a_rollback_that_waits_at_its_gate(world: World) -> None:
     world.deploy("1.0.0")

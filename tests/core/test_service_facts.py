@@ -66,8 +66,9 @@ def test_facts_of_all_services_match_the_per_service_reads(session: Session) -> 
         releases.record(session, env, "worker", "0.9.0", ref=None, actor="ci")  # never deployed
         for state in ("succeeded", "running", "awaiting_approval", "failed", "planned"):
             add_run(session, env, "api", state)
-        for status in ("open", "resolved", "recovered"):
-            add_incident(session, env, "web", status)
+        # One open incident per subject (a unique index); resolved ones as many as happened.
+        for service, status in (("web", "resolved"), ("web", "open"), ("api", "recovered")):
+            add_incident(session, env, service, status)
     session.flush()
 
     facts = read_service_facts(session, "prod")
@@ -94,4 +95,5 @@ def test_facts_of_all_services_match_the_per_service_reads(session: Session) -> 
         assert facts.active_runs.get(service, []) == list(runs), service
     assert facts.live["api"] == LiveRelease("1.1.0", "good")
     assert len(facts.active_runs["api"]) == 3
-    assert len(facts.open_incidents["web"]) == 2
+    assert len(facts.open_incidents["web"]) == 1
+    assert len(facts.open_incidents["api"]) == 1

@@ -29,6 +29,7 @@ def watch(
         if once:
             controller.cycle()
             controller.wait_for_runs()  # a rollback the cycle started must not die with it
+            controller.stop()  # frees the watch lease for the next controller at once
             return
         signal.signal(signal.SIGTERM, lambda *_: controller.request_stop())
         say(f"watching {', '.join(rt.config.services)}; Ctrl-C stops")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from backout.errors import BackoutError
 from backout.runs.records import RunResult
@@ -25,12 +26,17 @@ class BackgroundRuns:
     def __init__(self, should_stop: threading.Event | None = None) -> None:
         self.results: list[RunResult] = []
         self.stopping = should_stop or threading.Event()
+        self._leaving = threading.Event()  # set by leave_all for the runs going then
         self._threads: dict[int, threading.Thread] = {}
         self._lock = threading.Lock()
 
     def submit(self, handle: RunHandle) -> None:
+        leaving = self._leaving
         thread = threading.Thread(
-            target=self._execute, args=(handle,), name=f"run-{handle.run_id}", daemon=True
+            target=self._execute,
+            args=(handle, lambda: self.stopping.is_set() or leaving.is_set()),
+            name=f"run-{handle.run_id}",
+            daemon=True,
         )
         with self._lock:
             going = self._threads.get(handle.run_id)
@@ -39,6 +45,13 @@ class BackgroundRuns:
             self._threads = {i: t for i, t in self._threads.items() if t.is_alive()}
             self._threads[handle.run_id] = thread
         thread.start()
+
+    def leave_all(self) -> None:
+        """The runs going now leave before their next step (for another controller to resume);
+        runs submitted afterwards go on as usual."""
+        with self._lock:
+            self._leaving.set()
+            self._leaving = threading.Event()
 
     def going(self) -> list[int]:
         """The runs still executing in this process."""
@@ -55,9 +68,9 @@ class BackgroundRuns:
         with self._lock:
             return list(self.results)
 
-    def _execute(self, handle: RunHandle) -> None:
+    def _execute(self, handle: RunHandle, should_stop: Callable[[], bool]) -> None:
         try:
-            result = handle.execute(should_stop=self.stopping.is_set)
+            result = handle.execute(should_stop=should_stop)
         except BackoutError as error:  # refused: claimed by another process, ended meanwhile
             log.error("run %s: %s", handle.run_id, error)
             return

@@ -1,12 +1,25 @@
 """The controller owns everything long-running: the watch loop, orphaned runs, background runs.
 
-`backout watch` runs it in the foreground, `backout serve` beside the API. Started, it resumes
-the runs a dead process left unfinished, and keeps looking for such runs while it watches
-(a CLI rollback killed mid-step is taken over within `RESUME_SWEEP_S`). Stopped (Ctrl-C,
-SIGTERM), it ends the watch loop after its cycle, lets no run begin another step, and gives
-the runs `grace_s` to finish the step they are in; a run still mid-step then is left for the
-next start to resume, as durable execution allows (its step is observed before anything is
-done again), and `stop()` names it.
+`backout watch` runs it in the foreground, `backout serve` beside the API. Several controllers
+may share one state store (PostgreSQL): among those that watch, exactly one — the holder of
+the lease `watch:<environment>` (store/leases.py) — runs watch cycles and resumes orphaned
+runs; the others stand by, trying for the lease each cycle, and one takes over within the
+lease time plus one cycle when the leader dies or is cut off. One lease per environment, not
+per service: a cycle walks every service anyway, and one renewal every few seconds keeps the
+cost flat however many services there are. A controller that does not watch (`serve
+--no-watch`) only resumes orphaned runs.
+
+A leader that finds its lease lost (it was paused, or cut off from the store, and another
+took over) steps down: it stops watching, and the runs going in its background leave before
+their next step (each run is also fenced by its own lease). Each service's turn of a cycle
+first checks the lease is still valid by the local clock.
+
+Orphaned runs are those whose lease is free or expired (store/leases.py); the leader looks
+for them every cycle. Stopped (Ctrl-C, SIGTERM), the controller ends the watch loop after its
+cycle, lets no run begin another step, gives the runs `grace_s` to finish the step they are
+in (a run still mid-step then is left for the next start to resume, as durable execution
+allows: its step is observed before anything is done again), names what it left, and frees
+its watch lease for the next leader.
 """
 
 from __future__ import annotations
@@ -18,14 +31,15 @@ from collections.abc import Callable
 
 from backout.controller.background import BackgroundRuns
 from backout.controller.watch import Watcher
+from backout.errors import FencedError
 from backout.runs.records import RunResult, RunState, unfinished_runs
 from backout.runs.start import RunHandle, StoredRun, start_run
 from backout.runtime import Runtime
+from backout.store.leases import LeaseKeeper, acquire, lease_state, release, this_process
 
 log = logging.getLogger(__name__)
 
 CONTROLLER_ACTOR = "backout-controller"
-RESUME_SWEEP_S = 10.0  # how often orphaned runs are looked for while the controller watches
 
 
 class Controller:
@@ -44,13 +58,22 @@ class Controller:
         self.on_change = on_change  # what it decides or does, one sentence each
         self._stop = threading.Event()
         self.runs = BackgroundRuns(self._stop)
-        self.watcher = Watcher(runtime, runner=self.runs, on_change=on_change) if watch else None
+        self.watches = watch
+        self.watcher = self._new_watcher() if watch else None
+        self.holder = this_process()
+        self.watch_lease = f"watch:{runtime.environment}"
+        self.leadership: LeaseKeeper | None = None  # held while this controller leads
+        self._stood_by = False  # said "standing by" (or lost the lease) since it last led
         self._loop: threading.Thread | None = None
-        self._next_sweep = 0.0
 
     @property
     def watching(self) -> bool:
+        """Whether the watch loop runs in this controller (as leader or standing by)."""
         return self.watcher is not None and not self._stop.is_set()
+
+    @property
+    def leading(self) -> bool:
+        return self.leadership is not None and self.leadership.valid()
 
     def decisions(self) -> dict[str, str]:
         return dict(self.watcher.last_decisions) if self.watcher is not None else {}
@@ -60,10 +83,11 @@ class Controller:
         self.runs.submit(handle)
 
     def resume_orphans(self) -> list[int]:
-        """Take over the runs whose owner died; returns their ids."""
+        """Take over the runs no one executes (their lease lapsed or free); returns their ids."""
         with self.runtime.store.session() as session:
             orphans = [run.id for run in unfinished_runs(session, self.runtime.environment)]
-        for run_id in orphans:
+        going = set(self.runs.going())
+        for run_id in (orphan for orphan in orphans if orphan not in going):
             said = f"run {run_id}: left unfinished by a process that is gone; resuming it"
             log.info("%s", said)
             if self.on_change is not None:
@@ -72,12 +96,80 @@ class Controller:
         return orphans
 
     def cycle(self) -> list[str]:
-        """One turn: resume orphans when due, then one watch cycle; what the cycle decided."""
-        now = time.monotonic()
-        if now >= self._next_sweep:
-            self._next_sweep = now + RESUME_SWEEP_S
+        """One turn: lead (or stand by), resume orphans, watch; what the watch cycle decided."""
+        if not self.watches:
             self.resume_orphans()
-        return self.watcher.run_cycle() if self.watcher is not None else []
+            return []
+        if not self._lead() or self.watcher is None:
+            return []
+        self.resume_orphans()
+        try:
+            return self.watcher.run_cycle()
+        except FencedError as lost:  # the lease lapsed during the cycle (paused, cut off)
+            self._step_down(lost)
+            return []
+
+    def _lead(self) -> bool:
+        """Whether this controller leads the watch now: keep, lose, or try for the lease."""
+        if self.leadership is not None:
+            if self.leadership.valid():
+                return True
+            self._step_down(self.leadership.lost_because or _lapsed(self.leadership))
+        asked_at = time.monotonic()
+        lease_s, renew_s = self._lease_times()
+        with self.runtime.store.session() as session:
+            grant = acquire(session, self.watch_lease, self.holder, lease_s)
+            holder = None if grant else lease_state(session, self.watch_lease)
+        if grant is None:
+            if not self._stood_by:
+                leader = holder.holder if holder is not None else "another controller"
+                self._say(f"standing by: {leader} leads the watch of {self.runtime.environment}")
+                self._stood_by = True
+            return False
+        keeper = LeaseKeeper(
+            self.runtime.store.session,
+            grant,
+            lease_s=lease_s,
+            renew_s=renew_s,
+            granted_at=asked_at,
+        )
+        self.leadership = keeper.start()
+        self.watcher = self._new_watcher()  # nothing held over from an earlier term
+        said = f"leading the watch of {self.runtime.environment} (fencing {grant.fencing})"
+        if self._stood_by:  # a takeover is news; the first start of a lone controller is not
+            self._say(said)
+        else:
+            log.info("%s", said)
+        self._stood_by = False
+        return True
+
+    def _step_down(self, lost: FencedError) -> None:
+        """Stop watching; the runs going here leave before their next step."""
+        if self.leadership is not None:
+            self.leadership.stop()
+        self.leadership = None
+        self._stood_by = True
+        self.runs.leave_all()
+        self._say(f"stepping down: {lost.message}")
+
+    def _new_watcher(self) -> Watcher:
+        return Watcher(
+            self.runtime, runner=self.runs, on_change=self.on_change, fence=self._check_lease
+        )
+
+    def _check_lease(self) -> None:
+        """Before a service's turn of a cycle acts: FencedError unless the lease is valid."""
+        if self.leadership is not None:
+            self.leadership.check()
+
+    def _lease_times(self) -> tuple[float, float]:
+        state = self.runtime.config.state
+        return state.lease.total_seconds(), state.lease_renew.total_seconds()
+
+    def _say(self, sentence: str) -> None:
+        log.info("%s", sentence)
+        if self.on_change is not None:
+            self.on_change(sentence)
 
     def run_forever(self) -> None:
         """Turn until `stop()`; an unexpected crash of a turn is logged and the loop goes on."""
@@ -115,4 +207,23 @@ class Controller:
         ]
         for sentence in left:
             log.info("%s", sentence)  # the caller says it; a warning would say it twice
+        self._let_go_of_the_watch()
         return left
+
+    def _let_go_of_the_watch(self) -> None:
+        """Free the watch lease at once, so that a standing-by controller leads at its next
+        cycle instead of after the lease time."""
+        keeper, self.leadership = self.leadership, None
+        if keeper is None:
+            return
+        keeper.stop()
+        with self.runtime.store.session() as session:
+            release(session, keeper.grant)
+
+
+def _lapsed(keeper: LeaseKeeper) -> FencedError:
+    try:
+        keeper.check()
+    except FencedError as lapsed:
+        return lapsed
+    return FencedError(f"{keeper.grant.name}: the lease lapsed")  # pragma: no cover

@@ -30,7 +30,7 @@ from backout.config import TriggerRule
 from backout.controller.background import BackgroundRuns
 from backout.controller.baking import GAP_INTERVALS, MIN_GAP, BakeProgress, BakeTracker
 from backout.controller.cycle_facts import CycleFacts, read_cycle_facts
-from backout.errors import BackoutError
+from backout.errors import BackoutError, FencedError
 from backout.incidents import open_incident, open_incident_for
 from backout.metrics import (
     MetricCatalogue,
@@ -87,8 +87,12 @@ class Watcher:
         actor: str = "backout-watch",
         on_change: Callable[[str], None] | None = None,
         runner: BackgroundRuns | None = None,
+        fence: Callable[[], None] | None = None,
     ) -> None:
         self.runtime = runtime
+        # Raises FencedError when this controller may no longer act (it lost the watch lease):
+        # asked before each service's turn and before each change the watch makes.
+        self.fence = fence or (lambda: None)
         self.actor = actor
         self.on_change = on_change
         self.runner = runner or BackgroundRuns()  # where the rollbacks it starts go on
@@ -103,8 +107,11 @@ class Watcher:
             facts = read_cycle_facts(session, self.runtime.environment)
         decisions = []
         for name in self.runtime.config.services:
+            self.fence()
             try:
                 decision = self._cycle_service(name, facts)
+            except FencedError:
+                raise  # this controller may no longer act: the controller steps down
             except BackoutError as error:
                 decision = f"{name}: cannot evaluate: {error.message}"
             if decision != self.last_decisions.get(name):
@@ -196,6 +203,7 @@ class Watcher:
         )
 
     def _promote(self, name: str, live: Release, bake: BakeProgress) -> str:
+        self.fence()
         watched = bake.samples  # the baseline is what was watched, nothing from before
         env = self.runtime.environment
         with self.runtime.store.session() as session:
@@ -223,6 +231,7 @@ class Watcher:
         )
 
     def _fire(self, name: str, live: Release, firing: list[RuleVerdict]) -> str:
+        self.fence()
         runtime = self.runtime
         verdict = firing[0]  # the incident's trigger; the others are named in its title
         symptoms = "; ".join(v.sentence() for v in firing)
@@ -248,6 +257,9 @@ class Watcher:
                 impact_started_at=live.live_at,
                 actor=self.actor,
             )
+            # Joined an earlier release's incident left open (one per subject): it follows the
+            # live release now, so the next cycle finds it instead of joining it again.
+            incident.release_id = live.id
             incident_id = incident.id
             release = releases.find(session, runtime.environment, name, live.version)
             releases.mark(

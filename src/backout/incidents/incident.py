@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from backout.errors import RefusedError
 from backout.incidents.events import EventKind
 from backout.redact import redact
 from backout.store import Incident, TimelineEvent, utcnow
@@ -34,22 +37,39 @@ def open_incident(
     actor: str,
     severity: str = "critical",
 ) -> Incident:
-    incident = Incident(
-        environment=environment,
-        service=service,
-        title=title,
-        severity=severity,
-        status=IncidentStatus.INVESTIGATING,
-        trigger=trigger,
-        release_id=release_id,
-        rto_s=rto_s,
-        detected_at=detected_at,
-        impact_started_at=impact_started_at,
-    )
-    session.add(incident)
-    session.flush()
-    add_event(session, incident.id, EventKind.DETECTED, title, actor=actor, at=detected_at)
-    return incident
+    """Open the subject's incident — or join the one already open: a subject has one open
+    incident at a time (a unique index), so two detectors racing end in the same incident."""
+    values = {
+        "environment": environment,
+        "service": service,
+        "title": title,
+        "severity": severity,
+        "status": IncidentStatus.INVESTIGATING,
+        "trigger": trigger,
+        "release_id": release_id,
+        "rto_s": rto_s,
+        "detected_at": detected_at,
+        "impact_started_at": impact_started_at,
+    }
+    opened = session.execute(_insert_unless_open(session, values)).scalar_one_or_none()
+    incident = session.get(Incident, opened) if opened is not None else None
+    if incident is not None:
+        add_event(session, incident.id, EventKind.DETECTED, title, actor=actor, at=detected_at)
+        return incident
+    joined = open_incident_for(session, environment, service)
+    if joined is None:  # the open one was resolved between our insert and this read
+        raise RefusedError(f"could not open an incident of {service}; try again")
+    message = f"{title} (incident {joined.id} was open already: joined it)"
+    add_event(session, joined.id, EventKind.DETECTED, message, actor=actor, at=detected_at)
+    return joined
+
+
+def _insert_unless_open(session: Session, values: dict[str, Any]) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: no id when the subject's open incident
+    exists (no savepoint needed, and the caller's transaction stays usable)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(Incident).values(**values).on_conflict_do_nothing().returning(Incident.id)
 
 
 def open_incident_for(session: Session, environment: str, service: str) -> Incident | None:

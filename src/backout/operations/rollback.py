@@ -20,7 +20,6 @@ from backout.plans import Plan, application_plan
 from backout.plans.database import schema_revert_steps
 from backout.releases import ReleaseStatus
 from backout.runs import locks
-from backout.runs.ownership import current_owner, owner_alive
 from backout.runs.records import (
     TERMINAL,
     RunResult,
@@ -28,11 +27,14 @@ from backout.runs.records import (
     StepListener,
     StepState,
     get_run,
+    run_is_executing,
+    run_lease,
     unfinished_runs,
 )
 from backout.runs.start import NewRun, RunHandle, StoredRun, start_run
 from backout.runtime import Runtime
 from backout.store import Release, Run, utcnow
+from backout.store.leases import acquire, this_process
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,8 @@ def approve_run(runtime: Runtime, run_id: int, actor: str) -> RunHandle:
             raise RefusedError(f"run {run_id} is not waiting for an approval (it is {run.state})")
         gate.output = {"approved_by": actor, "approved_at": utcnow().isoformat()}
         run.state = RunState.PLANNED
-        run.owner = current_owner()
+        lease_s = runtime.config.state.lease.total_seconds()
+        acquire(session, run_lease(run_id), this_process(), lease_s)
         audit(session, actor, "run.approved", run.service, run_id=run_id)
         if run.incident_id is not None:
             add_event(
@@ -224,7 +227,7 @@ def abort_run(runtime: Runtime, run_id: int, actor: str, reason: str) -> None:
         run.finished_at = utcnow()
         # A process still acting on the run frees the service when its step ends, not before:
         # until then a second rollback would act on the same service at the same time.
-        if not owner_alive(run.owner):
+        if not run_is_executing(session, run_id):
             locks.release(session, run)
         audit(session, actor, "run.aborted", run.service, run_id=run_id, reason=reason)
         if run.incident_id is not None:

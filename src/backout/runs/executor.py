@@ -8,14 +8,19 @@
 - One lock per (environment, subject) the run acts on (runs/locks.py), all taken with the run
   in one transaction and freed when it ends; a second run of a subject is refused, naming the
   subject and the holder.
-- A run is executed by one process at a time: its `owner` is claimed by compare-and-set, and a
-  dead owner's run may be taken over by `backout resume`.
+- A run is executed by one process at a time, the holder of its lease `run:<id>` (taken at
+  creation and at claim, renewed by a heartbeat thread; store/leases.py). A run whose lease
+  expired, or whose holder is a process of this node that is gone, may be taken over. Every
+  step write checks the lease's fencing number in its own transaction, and each step checks
+  the lease is still valid by the local clock before it acts: a process that lost its lease
+  (paused, cut off) records nothing and does nothing more (FencedError).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +35,7 @@ from backout.config import StepSettings
 from backout.errors import (
     AwaitingApprovalError,
     BackoutError,
+    FencedError,
     LockedError,
     RefusedError,
     StepFailedError,
@@ -38,7 +44,6 @@ from backout.incidents import EventKind, add_event, resolve, withdraw_recovery
 from backout.plans import Plan
 from backout.redact import redact, redact_json, redact_optional
 from backout.runs import locks
-from backout.runs.ownership import current_owner, owner_alive
 from backout.runs.records import (
     DONE_STEPS,
     RELEASE_PLANS,
@@ -51,6 +56,7 @@ from backout.runs.records import (
     ended,
     get_run,
     run_label,
+    run_lease,
     step_subject,
 )
 from backout.runtime import Runtime
@@ -58,6 +64,15 @@ from backout.steps import STEP_KINDS, StepContext, StepOutcome
 from backout.steps.base import EarlierStep
 from backout.steps.deploy import mark_deploy_failed, put_previous_back
 from backout.store import Incident, Run, RunSubject, Step, utcnow
+from backout.store.leases import (
+    Grant,
+    LeaseKeeper,
+    acquire,
+    hold,
+    lease_state,
+    release,
+    this_process,
+)
 from backout.subjects import Subject, SubjectKind
 
 log = logging.getLogger(__name__)
@@ -78,7 +93,15 @@ class Executor:
         self.actor = actor
         self.on_step = on_step
         self.should_stop = should_stop  # asked before each step: a controller shutting down
-        self.owner = current_owner()
+        self.owner = this_process()  # the holder of the leases of the runs it executes
+        state = runtime.config.state
+        self.lease_s = state.lease.total_seconds()
+        self.renew_s = state.lease_renew.total_seconds()
+        self._leases: dict[int, LeaseKeeper] = {}
+
+    def lease(self, run_id: int) -> LeaseKeeper | None:
+        """The lease this executor holds on `run_id` while it executes it."""
+        return self._leases.get(run_id)
 
     def create_run(
         self,
@@ -156,8 +179,6 @@ class Executor:
             trigger=trigger,
             state=RunState.PLANNED,
             actor=self.actor,
-            # Owned from birth, so `backout resume` in another process leaves a run alone
-            # between its creation and its first step; a creator that dies frees it.
             owner=self.owner,
         )
         session.add(run)
@@ -173,6 +194,9 @@ class Executor:
                     target_version=planned.to_version,
                 )
             )
+        # Leased from birth, so a controller looking for orphans leaves a run alone between
+        # its creation and its first step; a creator that dies frees it.
+        acquire(session, run_lease(run.id), self.owner, self.lease_s)
         return run
 
     def _store_steps(self, session: Session, run: Run, plan: Plan, reason: str) -> None:
@@ -207,9 +231,13 @@ class Executor:
             _IN_THIS_PROCESS.run_ids.add(run_id)
         try:
             self._claim(run_id)
-            return self._execute_claimed(run_id)
+            with self.runtime.store.fenced(self._fence(run_id)):
+                return self._execute_claimed(run_id)
         finally:
             self._let_go(run_id)  # also when the claim was refused: an aborted run we created
+            keeper = self._leases.pop(run_id, None)
+            if keeper is not None:
+                keeper.stop()
             with _IN_THIS_PROCESS.lock:
                 _IN_THIS_PROCESS.run_ids.discard(run_id)
 
@@ -231,41 +259,62 @@ class Executor:
                 self._advance(run_id, step, total)
             except AwaitingApprovalError as waiting:
                 return self._await_approval(run_id, waiting)
+            except FencedError:
+                raise  # another process has the run now: nothing more is ours to record
             except BackoutError as error:
                 return self._finish(run_id, RunState.FAILED, _failure(step, error.message))
 
     def _claim(self, run_id: int) -> None:
+        """Take the run's lease (compare-and-set) and mark the run running; refused while
+        another process holds the lease."""
+        asked_at = time.monotonic()
         with self.runtime.store.session() as session:
             run = get_run(session, run_id)
             if run.state in TERMINAL:
                 raise RefusedError(f"run {run_id} has already ended: {run.state}")
-            previous = run.owner
-            if previous not in (None, self.owner) and owner_alive(previous):
-                raise RefusedError(
-                    f"run {run_id} is being executed by {previous}",
-                    hint="wait for it, or abort it: backout abort " + str(run_id),
-                )
+            grant = acquire(session, run_lease(run_id), self.owner, self.lease_s)
+            if grant is None:
+                raise self._executed_elsewhere(session, run_id)
             claimed = session.execute(
                 update(Run)
-                .where(
-                    Run.id == run_id,
-                    Run.state.not_in(tuple(TERMINAL)),  # an abort since our read stands
-                    (Run.owner == previous) if previous else Run.owner.is_(None),
-                )
+                .where(Run.id == run_id, Run.state.not_in(tuple(TERMINAL)))  # an abort stands
                 .values(
                     owner=self.owner, state=RunState.RUNNING, started_at=run.started_at or utcnow()
                 )
                 .execution_options(synchronize_session=False)
             )
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                raise RefusedError(f"run {run_id} was claimed or ended by someone else just now")
+                raise RefusedError(f"run {run_id} was ended by someone else just now")
+        self._leases[run_id] = self._keep(grant, asked_at)
+
+    def _keep(self, grant: Grant, granted_at: float) -> LeaseKeeper:
+        keeper = LeaseKeeper(
+            lambda: self.runtime.store.session(fenced=False),
+            grant,
+            lease_s=self.lease_s,
+            renew_s=self.renew_s,
+            granted_at=granted_at,
+        )
+        return keeper.start()
+
+    def _executed_elsewhere(self, session: Session, run_id: int) -> RefusedError:
+        lease = lease_state(session, run_lease(run_id))
+        holder = lease.holder if lease is not None else "another process"
+        left = f" (its lease runs {lease.remaining_s:.0f}s more)" if lease is not None else ""
+        return RefusedError(
+            f"run {run_id} is being executed by {holder}{left}",
+            hint="wait for it, or abort it: backout abort " + str(run_id),
+        )
 
     def _let_go(self, run_id: int) -> None:
         """Give up ownership; a run that ended meanwhile (an abort) frees its service only now."""
+        keeper = self._leases.get(run_id)
         with self.runtime.store.session() as session:
             run = get_run(session, run_id)
-            if run.owner == self.owner:
-                run.owner = None
+            if keeper is not None and not keeper.lost.is_set():
+                release(session, keeper.grant)  # a no-op if it changed hands meanwhile
+                if run.owner == self.owner:
+                    run.owner = None
             if run.state in TERMINAL:
                 locks.release(session, run)
 
@@ -274,16 +323,18 @@ class Executor:
         ctx = self._context(run_id, step)
         retries = self._step_settings(ctx.subject).retries
         if step.state == StepState.RUNNING:  # the process died while this step acted
+            self._leases[run_id].check()
             observed = self._observe(step, total, ctx, retries)
             if observed is not None:
                 self._record(step, total, observed, note="(observed after an interruption) ")
                 return
         while True:
             attempt = self._mark_running(step, total)
+            self._leases[run_id].check()  # a pause since the write above: act on nothing
             try:
                 outcome = kind.run(ctx, step.params)
             except AwaitingApprovalError:
-                self._set_step(step.id, StepState.PENDING, None)
+                self._set_step(step, StepState.PENDING, None)
                 raise
             except BackoutError as error:
                 if error.retryable and attempt <= retries:
@@ -362,6 +413,12 @@ class Executor:
         service = self.runtime.config.services.get(subject.name)
         return service.steps if service is not None else StepSettings()
 
+    def _fence(self, run_id: int) -> Callable[[Session], None]:
+        """First in every transaction of the run's thread while it executes — the executor's
+        own writes and those its steps make: FencedError once another holder took over."""
+        grant = self._leases[run_id].grant
+        return lambda session: hold(session, grant)
+
     def _mark_running(self, step: Step, total: int) -> int:
         with self.runtime.store.session() as session:
             row = _step_row(session, step.id)
@@ -403,9 +460,9 @@ class Executor:
             )
         self._emit(step, total, state, message)
 
-    def _set_step(self, step_id: int, state: StepState, message: str | None) -> None:
+    def _set_step(self, step: Step, state: StepState, message: str | None) -> None:
         with self.runtime.store.session() as session:
-            row = _step_row(session, step_id)
+            row = _step_row(session, step.id)
             row.state = state
             row.message = redact_optional(message)
 
@@ -453,6 +510,7 @@ class Executor:
                 self._settle_incident(session, incident, state, target)
             put_back = run.kind == "deploy" and state is RunState.FAILED
         if put_back:
+            self._leases[run_id].check()
             message += put_previous_back(self.runtime, run_id, self.actor)
         log.info("run %s %s: %s", run_id, state, message)
         return RunResult(run_id, state, message)

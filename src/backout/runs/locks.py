@@ -13,8 +13,7 @@ from collections.abc import Iterable
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from backout.runs.ownership import owner_alive
-from backout.runs.records import TERMINAL
+from backout.runs.records import TERMINAL, run_is_executing
 from backout.store import Run, SubjectLock
 from backout.subjects import Subject, SubjectKind, canonical_order
 
@@ -68,10 +67,13 @@ def active_run(session: Session, environment: str, subject: Subject) -> Run | No
 
 
 def clear_stale(session: Session, environment: str, subject: Subject) -> bool:
-    """Free a lock its run can no longer free: the run ended and its owner is gone."""
+    """Free a lock its run can no longer free: the run ended and no process executes it (an
+    aborted run's last step may still be under way: its lock waits for it)."""
     lock = session.get(SubjectLock, (environment, subject.kind.value, subject.name))
     run = session.get(Run, lock.run_id) if lock is not None else None
-    if lock is None or run is None or run.state not in TERMINAL or owner_alive(run.owner):
+    if lock is None or run is None or run.state not in TERMINAL:
+        return False
+    if run_is_executing(session, run.id):
         return False
     session.delete(lock)
     log.warning("freed %s: its lock was held by run %s, which had ended", subject, run.id)

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backout.errors import ExitCode, NotFoundError
-from backout.runs.ownership import owner_alive
 from backout.store import Run, Step
 from backout.store.ids import find_by_id
+from backout.store.leases import LeaseState, lease_states
 
 # Defined with the tables: a read of them (`backout status`) need not import this module.
 from backout.store.tables import TERMINAL as TERMINAL  # noqa: PLC0414 - re-exported
@@ -96,12 +96,32 @@ def run_label(kind: str) -> str:
     return kind if kind == "deploy" else f"{kind} rollback"
 
 
+def run_lease(run_id: int) -> str:
+    """The name of the lease the process executing a run holds (store/leases.py)."""
+    return f"run:{run_id}"
+
+
 def unfinished_runs(session: Session, environment: str) -> list[Run]:
-    """Runs that a dead process left behind, or that an approval made ready to go on."""
+    """Runs no one executes: their lease free, expired, or its holder a process known gone.
+
+    Left by a process that died or was cut off, left for resume by one that stopped, or made
+    ready to go on by an approval.
+    """
     query = select(Run).where(
         Run.environment == environment, Run.state.in_([RunState.PLANNED, RunState.RUNNING])
     )
-    return [run for run in session.scalars(query.order_by(Run.id)) if not owner_alive(run.owner)]
+    runs = list(session.scalars(query.order_by(Run.id)))
+    leases = lease_states(session, [run_lease(run.id) for run in runs])
+    return [run for run in runs if not _executing(leases.get(run_lease(run.id)))]
+
+
+def run_is_executing(session: Session, run_id: int) -> bool:
+    """Whether a process may be acting on the run now (it holds its lease)."""
+    return _executing(lease_states(session, [run_lease(run_id)]).get(run_lease(run_id)))
+
+
+def _executing(lease: LeaseState | None) -> bool:
+    return lease is not None and lease.held
 
 
 def step_summary(run: Run) -> list[dict[str, Any]]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,6 +108,12 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions: sessionmaker[Session] | None = None
+        # Set while a thread works under a lease (store/leases.py): each transaction the thread
+        # opens on this store checks the lease first, so a process that lost it records
+        # nothing, whichever code writes.
+        self._fence: ContextVar[Callable[[Session], None] | None] = ContextVar(
+            f"store_fence_{id(self)}", default=None
+        )
 
     @property
     def name(self) -> str:
@@ -168,16 +175,31 @@ class Store:
             return set(stamped.scalars()) == heads
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, *, fenced: bool = True) -> Iterator[Session]:
         """A unit of work with ORM objects: committed when the block ends, rolled back if it
-        raises."""
+        raises. Under `fenced(...)` it first checks the lease, unless `fenced` is False (the
+        lease's own renewals)."""
         with self.translating_errors(), self._session_factory().begin() as session:
+            fence = self._fence.get() if fenced else None
+            if fence is not None:
+                fence(session)
             yield session
+
+    @contextmanager
+    def fenced(self, fence: Callable[[Session], None]) -> Iterator[None]:
+        """Every transaction this thread opens in the block begins with `fence(session)`, which
+        raises to refuse it (the executor's lease check: a step's own writes are fenced too)."""
+        token = self._fence.set(fence)
+        try:
+            yield
+        finally:
+            self._fence.reset(token)
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         """A unit of work on rows (Core queries on store/tables.py), as `session()` commits
-        and rolls back; what a command uses that must not pay for importing the ORM."""
+        and rolls back; what a command uses that must not pay for importing the ORM. Reads
+        only: it is not fenced."""
         with self.translating_errors(), self.engine.begin() as connection:
             yield connection
 

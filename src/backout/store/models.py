@@ -241,3 +241,14 @@ class FlagChange(Base):
     after: Mapped[dict[str, Any]]
     incident_id: Mapped[int | None]
     run_id: Mapped[int | None]
+
+
+class Lease(Base):
+    """Who may act on a named thing until when: see tables.leases and store/leases.py."""
+
+    __table__ = tables.leases
+
+    name: Mapped[str]
+    holder: Mapped[str | None]
+    fencing: Mapped[int]
+    expires_at: Mapped[float]

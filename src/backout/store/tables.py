@@ -21,12 +21,14 @@ from sqlalchemy import (
     DateTime,
     Double,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -194,6 +196,15 @@ incidents = Table(
     Column("rpo_s", Double, nullable=True),  # the data-loss window a restore achieved
     Column("rpo_objective_s", Double, nullable=True),
     Column("restore_s", Double, nullable=True),
+    # One open incident per subject: a second detector joins it instead (incidents/).
+    Index(
+        "uq_incidents_open_per_subject",
+        "environment",
+        "service",
+        unique=True,
+        sqlite_where=text("status != 'resolved'"),
+        postgresql_where=text("status != 'resolved'"),
+    ),
 )
 timeline_events = Table(
     "timeline_events",
@@ -228,6 +239,17 @@ run_subjects = Table(
     Column("subject_name", String(128), nullable=False),
     Column("from_version", String(128), nullable=True),
     Column("target_version", String(256), nullable=True),
+)
+# Who may act on a named thing ("run:12", "watch:production") until when (store/leases.py).
+# `expires_at` is in seconds since the epoch by the *database's* clock, never a client's;
+# `fencing` grows by one each time the lease changes hands, and never goes back.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("holder", String(200), nullable=True),
+    Column("fencing", BigInteger, nullable=False),
+    Column("expires_at", Double, nullable=False),
 )
 api_tokens = Table(
     "api_tokens",

@@ -16,9 +16,14 @@ finish the run, then SIGCONTs it.
   leader changed after waking, and any step finished twice or release put live twice by one
   run (must be 0).
 
-Prints one JSON object (room is left for `watch_cycle_s_by_services`, measured elsewhere).
+- watch_cycle_s_by_services: one watch cycle with `fake` metric sources for 10, 100, 1,000 and
+  10,000 services (benchmarks/watch_cycle.py, which says how; goal: 1,000 under 1 s, growing
+  linearly), with per_service_ms beside it.
+
+Prints one JSON object.
 
     python benchmarks/controllers.py [--rounds 5] [--lease 10s] [--renew 3s] [--interval 1s]
+        [--counts 10,100,1000,10000]
 """
 
 from __future__ import annotations
@@ -35,8 +40,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.*
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for watch_cycle
 
 from sqlalchemy import select
+from watch_cycle import measure as measure_watch_cycle
 
 from backout.runs.records import run_lease
 from backout.store import Run
@@ -53,7 +60,9 @@ def main() -> None:
     parser.add_argument("--lease", default="10s")
     parser.add_argument("--renew", default="3s")
     parser.add_argument("--interval", default="1s")
+    parser.add_argument("--counts", default="10,100,1000,10000", help="services per watch cycle")
     args = parser.parse_args()
+    cycles = {int(n): measure_watch_cycle(int(n), cycles=3) for n in args.counts.split(",")}
     bindir = find_bindir()
     if bindir is None:
         sys.exit("PostgreSQL server binaries not found: run scripts/ensure-postgres.sh")
@@ -72,7 +81,14 @@ def main() -> None:
                 health_s=2.0,
             )
             try:
-                print(json.dumps(measure(fleet, args.rounds), indent=2))
+                figures = measure(fleet, args.rounds)
+                figures["watch_cycle_s_by_services"] = {
+                    str(n): round(s, 4) for n, s in cycles.items()
+                }
+                figures["per_service_ms"] = {
+                    str(n): round(s * 1000 / n, 3) for n, s in cycles.items()
+                }
+                print(json.dumps(figures, indent=2))
             finally:
                 fleet.close()
     finally:

@@ -105,13 +105,17 @@ class LockedError(BackoutError):
 
     exit_code = ExitCode.LOCKED
 
-    def __init__(self, subject: str, holder_run_id: int) -> None:
-        """`subject` as a person reads it: `service 'api'`, `database 'main'`."""
+    def __init__(self, subject: str, holder_run_id: int, *, orphaned: bool = False) -> None:
+        """`subject` as a person reads it: `service 'api'`, `database 'main'`; `orphaned`: no
+        process executes the holder (it died): waiting would not help."""
         self.holder_run_id = holder_run_id
-        super().__init__(
-            f"{subject} is locked by run {holder_run_id}",
-            hint=f"wait for it, or see: backout run show {holder_run_id}",
-        )
+        hint = f"wait for it, or see: backout run show {holder_run_id}"
+        if orphaned:
+            hint = (
+                f"no process executes run {holder_run_id} (its process is gone): finish it "
+                f"with backout resume, or stop it with backout abort {holder_run_id}"
+            )
+        super().__init__(f"{subject} is locked by run {holder_run_id}", hint=hint)
 
 
 class RefusedError(BackoutError):

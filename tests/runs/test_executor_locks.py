@@ -104,3 +104,27 @@ def test_a_lock_left_by_an_ended_run_whose_owner_died_is_freed(
     later = start_rollback(runtime, RollbackRequest("api"), actor="tester").run_id
 
     assert site.lock_holder() == later
+
+
+def test_a_lock_held_by_a_run_whose_process_died_says_how_to_free_it(site: Site) -> None:
+    crashed = site.backout("rollback", "api", "--yes", failpoints="executor.after_step=1")
+    assert crashed.returncode == -9, crashed
+    [left] = site.runs()
+
+    refused = site.backout("rollback", "api", "--yes")
+
+    assert refused.returncode == ExitCode.LOCKED
+    assert f"service 'api' is locked by run {left.id}" in refused.stderr
+    assert f"no process executes run {left.id}" in refused.stderr
+    assert f"backout resume, or stop it with backout abort {left.id}" in refused.stderr
+
+
+def test_a_lock_held_by_a_run_at_its_gate_says_to_wait_for_it(site: Site, clock: FakeClock) -> None:
+    runtime = site.runtime(clock)
+    gated = start_rollback(runtime, RollbackRequest("api", approval_gate=True), actor="tester")
+    assert gated.execute().state is RunState.AWAITING_APPROVAL
+
+    refused = site.backout("rollback", "api", "--yes")
+
+    assert refused.returncode == ExitCode.LOCKED
+    assert "wait for it, or see: backout run show" in refused.stderr

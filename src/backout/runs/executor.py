@@ -55,6 +55,7 @@ from backout.runs.records import (
     StepState,
     ended,
     get_run,
+    run_is_executing,
     run_label,
     run_lease,
     step_subject,
@@ -148,10 +149,12 @@ class Executor:
     def _locked(self, plan: Plan) -> BackoutError:
         with self.runtime.store.session() as session:
             held = locks.first_held(session, self.runtime.environment, plan.subjects())
-        if held is None:  # released between our insert and this read: a real race
-            return RefusedError(f"could not lock {plan.label}; try again")
-        subject, run_id = held
-        return LockedError(subject.described, run_id)
+            if held is None:  # released between our insert and this read: a real race
+                return RefusedError(f"could not lock {plan.label}; try again")
+            subject, run_id = held
+            going = get_run(session, run_id).state in (RunState.PLANNED, RunState.RUNNING)
+            orphaned = going and not run_is_executing(session, run_id)
+        return LockedError(subject.described, run_id, orphaned=orphaned)
 
     def _clear_stale_locks(self, plan: Plan) -> bool:
         """Free the locks of `plan`'s subjects that their runs can no longer free."""

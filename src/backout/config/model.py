@@ -1,0 +1,188 @@
+"""`Config`: a whole backout.yaml, with what holds across its sections (names, dependencies,
+the state store)."""
+
+from __future__ import annotations
+
+import graphlib
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+
+from backout.config.sections import (
+    DEFAULT_CONFIG_NAME,
+    PLAIN_NAME,
+    Contact,
+    DatabaseConfig,
+    FlagSettings,
+    Objectives,
+    Section,
+    StateSettings,
+    WatchSettings,
+)
+from backout.config.services import ServiceConfig
+from backout.errors import NotFoundError, UnknownServiceError
+from backout.state_url import STATE_URL_VARIABLE
+
+
+class Config(Section):
+    """A whole `backout.yaml`."""
+
+    project: str = Field(
+        min_length=1, max_length=100, description="The product's name, shown in reports."
+    )
+    environment: str = Field(
+        "production",
+        description="Locks are per environment and service: 1-63 letters, digits, '.', '_' "
+        "or '-', starting with a letter or digit.",
+    )
+    state: StateSettings = Field(default_factory=StateSettings)
+    objectives: Objectives = Field(default_factory=Objectives)
+    watch: WatchSettings = Field(default_factory=WatchSettings)
+    services: dict[str, ServiceConfig] = Field(default_factory=dict)
+    databases: dict[str, DatabaseConfig] = Field(default_factory=dict)
+    flags: FlagSettings = Field(default_factory=FlagSettings)
+    contacts: list[Contact] = Field(default_factory=list)
+
+    _source: Path = PrivateAttr(default=Path(DEFAULT_CONFIG_NAME))
+
+    @property
+    def source(self) -> Path:
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in the config are relative to the file's folder."""
+        return self._source.resolve().parent
+
+    @property
+    def state_dir(self) -> Path:
+        return self.resolve_path(self.state.directory)
+
+    def resolve_path(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    def database_url(self) -> str:
+        """The state store URL, with BACKOUT_DATABASE_URL first and sqlite paths resolved."""
+        url = os.environ.get(STATE_URL_VARIABLE) or self.state.database
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.resolve_path(url.removeprefix(prefix)))
+        return url
+
+    def services_guarded_by(self, flag_key: str) -> list[str]:
+        """The services whose `guarded_by` names the flag, sorted."""
+        return sorted(name for name, s in self.services.items() if flag_key in s.guarded_by)
+
+    def service(self, name: str) -> ServiceConfig:
+        try:
+            return self.services[name]
+        except KeyError:
+            raise UnknownServiceError(name, sorted(self.services)) from None
+
+    @field_validator("environment")
+    @classmethod
+    def _environment_is_a_plain_name(cls, name: str) -> str:
+        if not PLAIN_NAME.fullmatch(name):
+            raise ValueError(
+                "expected 1-63 letters, digits, '.', '_' or '-', starting with a letter or "
+                f"digit (e.g. production, staging-eu), got {name!r}"
+            )
+        return name
+
+    @field_validator("services", "databases")
+    @classmethod
+    def _plain_names(cls, section: dict[str, Any]) -> dict[str, Any]:
+        """Names are subjects of runs and locks (`database:main`): no ':' or spaces in them."""
+        for name in section:
+            if not PLAIN_NAME.fullmatch(name):
+                raise ValueError(
+                    "names are 1-63 letters, digits, '.', '_' or '-', starting with a letter or "
+                    f"digit (e.g. backend, checkout-api), got {name!r}"
+                )
+        return section
+
+    @model_validator(mode="after")
+    def _dependencies_are_services_without_a_cycle(self) -> Config:
+        for name, service in self.services.items():
+            unknown = [d for d in service.depends_on if d not in self.services or d == name]
+            if unknown:
+                known = ", ".join(n for n in self.services if n != name) or "(none)"
+                raise ValueError(
+                    f"services.{name}.depends_on names {', '.join(map(repr, unknown))}, not "
+                    f"another service (known: {known})"
+                )
+        try:
+            self.dependency_order(list(self.services))
+        except graphlib.CycleError as cycle:
+            loop = " → ".join(reversed(cycle.args[1]))
+            raise ValueError(
+                f"services depend on each other in a cycle: {loop}; remove one depends_on"
+            ) from None
+        return self
+
+    def dependency_order(self, names: list[str]) -> list[str]:
+        """`names` with every service after the services it depends on (directly or not);
+        ties by name. graphlib.CycleError for a cycle (refused when the config loads)."""
+        graph = {n: set(self.services[n].depends_on) for n in sorted(self.services)}
+        sorter = graphlib.TopologicalSorter(graph)
+        sorter.prepare()
+        order: list[str] = []
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready())
+            order += ready
+            sorter.done(*ready)
+        wanted = set(names)
+        return [n for n in order if n in wanted]
+
+    @model_validator(mode="after")
+    def _service_databases_exist(self) -> Config:
+        for name, service in self.services.items():
+            if service.database is not None and service.database not in self.databases:
+                known = ", ".join(self.databases) or "(none)"
+                raise ValueError(
+                    f"services.{name}.database {service.database!r} is not under databases: "
+                    f"(known: {known})"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _flag_first_names_its_flags(self) -> Config:
+        for name, service in self.services.items():
+            if service.policy == "flag_first" and not service.guarded_by:
+                raise ValueError(
+                    f"services.{name}.policy is flag_first but services.{name}.guarded_by "
+                    "names no flag to turn off"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _data_classes_have_objectives(self) -> Config:
+        for name, database in self.databases.items():
+            if database.data_class not in self.objectives.rpo:
+                known = ", ".join(self.objectives.rpo)
+                raise ValueError(
+                    f"databases.{name}.data_class {database.data_class!r} has no RPO objective "
+                    f"(objectives.rpo has: {known})"
+                )
+        return self
+
+    def database(self, name: str) -> DatabaseConfig:
+        try:
+            return self.databases[name]
+        except KeyError:
+            raise NotFoundError(
+                f"unknown database {name!r}",
+                hint=f"databases in the config: {', '.join(sorted(self.databases)) or '(none)'}",
+            ) from None
+
+    def rto_for(self, name: str) -> timedelta:
+        return getattr(self.objectives.rto, self.service(name).tier)  # type: ignore[no-any-return]

@@ -1,0 +1,194 @@
+"""The plain sections of backout.yaml: plug-in specs, objectives, state, databases, flags,
+watch, contacts (services have their own module)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from backout.durations import Duration, LoopInterval, PositiveDuration, at_least
+from backout.state_url import state_url_problem
+
+DEFAULT_CONFIG_NAME = "backout.yaml"
+# A name that may stand in a subject (`database:main`): no ":" or spaces.
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+class Section(BaseModel):
+    """A section of backout.yaml: unknown keys refused, values frozen once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class PluginSpec(BaseModel):
+    """A `type:`-selected plug-in section; the rest of its keys belong to the plug-in."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str = Field(description="Which implementation to use, by its registered name.")
+
+    def settings(self) -> dict[str, Any]:
+        """The plug-in's own keys, without `type`."""
+        return dict(self.model_extra or {})
+
+
+class RtoObjectives(Section):
+    critical: PositiveDuration = Field(
+        timedelta(minutes=15), description="RTO of a critical service."
+    )
+    core: PositiveDuration = Field(timedelta(minutes=30), description="RTO of a core service.")
+    full_system: PositiveDuration = Field(timedelta(hours=2), description="RTO of a full rollback.")
+    database: PositiveDuration = Field(
+        timedelta(hours=1), description="RTO of a database rollback."
+    )
+
+
+def _default_rpo() -> dict[str, timedelta]:
+    return {
+        "user_data": timedelta(minutes=5),
+        "transactional": timedelta(minutes=1),
+        "configuration": timedelta(minutes=15),
+    }
+
+
+class Objectives(Section):
+    rto: RtoObjectives = Field(default_factory=RtoObjectives, description="Recovery time.")
+    rpo: dict[str, PositiveDuration] = Field(
+        default_factory=_default_rpo, description="Recovery point, per data class."
+    )
+
+
+class StateSettings(Section):
+    database: str = Field(
+        "sqlite:///.backout/state.db",
+        min_length=1,
+        description="SQLAlchemy URL of backout's own state; sqlite paths are relative to the "
+        "config file. BACKOUT_DATABASE_URL overrides it.",
+    )
+
+    @field_validator("database")
+    @classmethod
+    def _database_is_a_supported_url(cls, url: str) -> str:
+        problem = state_url_problem(url)
+        if problem is not None:
+            raise ValueError(problem)
+        return url
+
+    directory: str = Field(
+        ".backout", description="Where logs, pid files and release folders live (relative)."
+    )
+    lease: Annotated[Duration, at_least(timedelta(milliseconds=100))] = Field(
+        timedelta(seconds=10),
+        description="How long a controller's lease on a run or on the watch lasts without a "
+        "renewal; a controller that died is taken over after it (see docs/architecture.md).",
+    )
+    lease_renew: Annotated[Duration, at_least(timedelta(milliseconds=10))] = Field(
+        timedelta(seconds=3),
+        description="How often a held lease is renewed; under half of `lease`.",
+    )
+
+    @model_validator(mode="after")
+    def _renewed_well_within_the_lease(self) -> StateSettings:
+        if self.lease_renew * 2 > self.lease:
+            raise ValueError("lease_renew must be at most half of lease, or a lease lapses")
+        return self
+
+
+class ClusterSettings(Section):
+    """Where a database's server keeps its files: needed for physical backups and restores."""
+
+    data_dir: str = Field(description="The cluster's data directory (PGDATA).")
+    bindir: str = Field(
+        "/usr/lib/postgresql/15/bin", description="Where pg_ctl, postgres and pg_dump are."
+    )
+    os_user: str | None = Field(
+        None, description="The operating-system user owning data_dir (default: its owner)."
+    )
+
+
+class IntegrityAssertion(Section):
+    name: str = Field(description="Shown in the integrity report.")
+    sql: str = Field(description="A query returning one boolean row: true when all is well.")
+
+
+class IntegritySettings(Section):
+    assertions: list[IntegrityAssertion] = Field(
+        default_factory=list, description="Your own checks, e.g. no booking without a member."
+    )
+    recent: dict[str, str] = Field(
+        default_factory=dict,
+        description="table → timestamp column: the newest row shows recent writes survived.",
+    )
+
+
+class DatabaseConfig(Section):
+    """A PostgreSQL database backout backs up, restores and reverts."""
+
+    url: str = Field(
+        description="libpq URL or key=value string (a password is better in PGPASSWORD)."
+    )
+    data_class: str = Field(
+        "transactional", description="Which RPO objective applies (a key of objectives.rpo)."
+    )
+    cluster: ClusterSettings | None = Field(None, description="Needed for physical backups.")
+    backup: PluginSpec = Field(
+        default_factory=lambda: PluginSpec(type="pg_dump"),
+        description="The backup engine: pg_dump (logical) or pgbackrest (physical, PITR).",
+    )
+    migrations: PluginSpec | None = Field(
+        None, description="The migration tool: alembic, prisma or sql (up/down files)."
+    )
+    integrity: IntegritySettings = Field(default_factory=IntegritySettings)
+    lost_writes_tables: list[str] | None = Field(
+        None, description="Tables the lost-writes report covers (default: all with a key)."
+    )
+
+
+class FlagDefinition(Section):
+    """A flag as the config declares it; the builtin provider creates it once, then its state
+    (on, off, exposure) lives in backout's store, where the kill switch changes it."""
+
+    description: str = ""
+    enabled: bool = True
+    rollout: int | None = Field(
+        None, ge=0, le=100, description="Percent of users (sticky on user id) who get it."
+    )
+    strategies: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="More Unleash strategies (name, parameters, constraints), as Unleash "
+        "writes them.",
+    )
+    variants: list[dict[str, Any]] = Field(
+        default_factory=list, description="Unleash variants (name, weight, payload, stickiness)."
+    )
+
+
+class FlagSettings(Section):
+    provider: PluginSpec = Field(
+        default_factory=lambda: PluginSpec(type="builtin"),
+        description="Where flags live: builtin (backout's store, served to Unleash SDKs) or "
+        "unleash (an Unleash server, through its admin API).",
+    )
+    definitions: dict[str, FlagDefinition] = Field(default_factory=dict)
+
+
+class WatchSettings(Section):
+    interval: LoopInterval = Field(
+        timedelta(seconds=1), description="Time between watch cycles (at least 10ms)."
+    )
+
+
+class Contact(Section):
+    name: str
+    role: str = Field(description="e.g. lead-developer, devops, dba, incident-commander")
+    email: str | None = None
+    phone: str | None = None

@@ -19,9 +19,9 @@ from backout.plans.database import (
     restore_plan,
     revert_plan,
 )
-from backout.runs.executor import IncidentOpener
 from backout.runs.records import StepState, get_run, subjects_of
 from backout.runs.start import NewRun, RunHandle, start_run
+from backout.runs.storing import IncidentOpener
 from backout.runtime import Runtime
 from backout.store import Run
 from backout.subjects import Subject

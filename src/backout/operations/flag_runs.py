@@ -14,9 +14,9 @@ from backout.flags import Flag
 from backout.incidents import open_incident, open_incident_for
 from backout.plans import OnTrigger, Plan, flag_first_plan, ramp_down_plan
 from backout.plans.feature_flag import FLAG_PLAN, check_stages, stage_label
-from backout.runs.executor import IncidentOpener
 from backout.runs.records import StepState, get_run
 from backout.runs.start import NewRun, RunHandle, start_run
+from backout.runs.storing import IncidentOpener
 from backout.runtime import Runtime
 from backout.steps.flags import CUT_SHORT
 from backout.store import Incident, Run, Step

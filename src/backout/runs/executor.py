@@ -1,6 +1,6 @@
 """Durable execution of a plan (DESIGN.md, "Durable execution").
 
-- The whole plan is written to the store before its first step runs.
+- The whole plan is written to the store before its first step runs (runs/storing.py).
 - A step is marked `running` before it acts and `succeeded`/`failed`/`skipped` after, each in
   its own transaction, so the store always says how far a run got.
 - A run found unfinished is resumed: a step found `running` is first asked to `observe()` the
@@ -26,27 +26,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backout import failpoints, releases
+from backout import failpoints
 from backout.audit import audit
 from backout.config import StepSettings
 from backout.errors import (
     AwaitingApprovalError,
     BackoutError,
     FencedError,
-    LockedError,
     RefusedError,
     StepFailedError,
 )
 from backout.incidents import EventKind, add_event, resolve, withdraw_recovery
-from backout.plans import Plan
 from backout.redact import redact, redact_json, redact_optional
 from backout.runs import locks
 from backout.runs.records import (
     DONE_STEPS,
-    RELEASE_PLANS,
     TERMINAL,
     RunResult,
     RunState,
@@ -55,7 +51,6 @@ from backout.runs.records import (
     StepState,
     ended,
     get_run,
-    run_is_executing,
     run_label,
     run_lease,
     step_subject,
@@ -64,7 +59,7 @@ from backout.runtime import Runtime
 from backout.steps import STEP_KINDS, StepContext, StepOutcome
 from backout.steps.base import EarlierStep
 from backout.steps.deploy import mark_deploy_failed, put_previous_back
-from backout.store import Incident, Run, RunSubject, Step, utcnow
+from backout.store import Incident, Run, Step, utcnow
 from backout.store.leases import (
     Grant,
     LeaseKeeper,
@@ -103,128 +98,6 @@ class Executor:
     def lease(self, run_id: int) -> LeaseKeeper | None:
         """The lease this executor holds on `run_id` while it executes it."""
         return self._leases.get(run_id)
-
-    def create_run(
-        self,
-        plan: Plan,
-        *,
-        reason: str,
-        trigger: str | None = None,
-        incident_id: int | None = None,
-        open_incident: IncidentOpener | None = None,
-    ) -> int:
-        """Store the run, the locks of its subjects, its incident and all its steps in one
-        transaction.
-
-        `open_incident` (used when no `incident_id` is given) runs inside that transaction once
-        the locks are held, so a refused run never leaves an incident behind.
-        """
-        for attempt in (1, 2):
-            try:
-                return self._insert_run(plan, reason, trigger, incident_id, open_incident)
-            except IntegrityError:
-                if attempt == 2 or not self._clear_stale_locks(plan):
-                    raise self._locked(plan) from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _insert_run(
-        self,
-        plan: Plan,
-        reason: str,
-        trigger: str | None,
-        incident_id: int | None,
-        open_incident: IncidentOpener | None,
-    ) -> int:
-        with self.runtime.store.session() as session:
-            run = self._new_run(session, plan, reason, trigger)
-            locks.take(session, run.environment, run.id, plan.subjects())
-            if plan.kind in RELEASE_PLANS:  # checked under the locks: no deploy can slip in now
-                _refuse_if_moved_on(session, run.environment, plan)
-            if incident_id is None and open_incident is not None:
-                incident_id = open_incident(session, run)
-            run.incident_id = incident_id
-            self._store_steps(session, run, plan, reason)
-            return run.id
-
-    def _locked(self, plan: Plan) -> BackoutError:
-        with self.runtime.store.session() as session:
-            held = locks.first_held(session, self.runtime.environment, plan.subjects())
-            if held is None:  # released between our insert and this read: a real race
-                return RefusedError(f"could not lock {plan.label}; try again")
-            subject, run_id = held
-            going = get_run(session, run_id).state in (RunState.PLANNED, RunState.RUNNING)
-            orphaned = going and not run_is_executing(session, run_id)
-        return LockedError(subject.described, run_id, orphaned=orphaned)
-
-    def _clear_stale_locks(self, plan: Plan) -> bool:
-        """Free the locks of `plan`'s subjects that their runs can no longer free."""
-        env = self.runtime.environment
-        with self.runtime.store.session() as session:
-            cleared = [locks.clear_stale(session, env, subject) for subject in plan.subjects()]
-        return any(cleared)
-
-    def _new_run(self, session: Session, plan: Plan, reason: str, trigger: str | None) -> Run:
-        env = self.runtime.environment
-        target = source = None
-        if plan.kind in RELEASE_PLANS and len(plan.targets) == 1:
-            service = plan.subject.name
-            target = releases.find(session, env, service, plan.target_version)
-            if plan.from_version:
-                source = releases.find(session, env, service, plan.from_version)
-        run = Run(
-            environment=env,
-            kind=plan.kind,
-            service=plan.subject.key,
-            from_release_id=source.id if source else None,
-            target_release_id=target.id if target else None,
-            target=plan.target_version,
-            reason=reason,
-            trigger=trigger,
-            state=RunState.PLANNED,
-            actor=self.actor,
-            owner=self.owner,
-        )
-        session.add(run)
-        session.flush()
-        for position, planned in enumerate(plan.targets, start=1):
-            session.add(
-                RunSubject(
-                    run_id=run.id,
-                    position=position,
-                    subject_kind=planned.subject.kind.value,
-                    subject_name=planned.subject.name,
-                    from_version=planned.from_version,
-                    target_version=planned.to_version,
-                )
-            )
-        # Leased from birth, so a controller looking for orphans leaves a run alone between
-        # its creation and its first step; a creator that dies frees it.
-        acquire(session, run_lease(run.id), self.owner, self.lease_s)
-        return run
-
-    def _store_steps(self, session: Session, run: Run, plan: Plan, reason: str) -> None:
-        for position, spec in enumerate(plan.steps, start=1):
-            acts_on = plan.subject_of(spec)
-            session.add(
-                Step(
-                    run_id=run.id,
-                    position=position,
-                    kind=spec.kind,
-                    title=spec.title,
-                    subject_kind=acts_on.kind.value,
-                    subject_name=acts_on.name,
-                    params=spec.params,
-                    state=StepState.PENDING,
-                )
-            )
-        audit(session, self.actor, f"run.{plan.kind}.planned", plan.subject.key, run_id=run.id)
-        self._timeline(
-            session,
-            run,
-            EventKind.RUN_PLANNED,
-            f"{run_label(plan.kind)} of {plan.aims} planned "
-            f"as run {run.id} ({len(plan.steps)} steps): {reason}",
-        )
 
     def execute(self, run_id: int) -> RunResult:
         """Run (or go on with) `run_id` until it ends or stops at an approval gate."""
@@ -545,8 +418,6 @@ class Executor:
             self.on_step(StepEvent(step.run_id, step.position, total, step.title, state, message))
 
 
-IncidentOpener = Callable[[Session, Run], int]
-
 _STEP_EVENTS = {
     StepState.SUCCEEDED: EventKind.STEP_SUCCEEDED,
     StepState.SKIPPED: EventKind.STEP_SKIPPED,
@@ -562,24 +433,6 @@ class _Executing:
 
 
 _IN_THIS_PROCESS = _Executing()
-
-
-def _refuse_if_moved_on(session: Session, environment: str, plan: Plan) -> None:
-    """A release plan is made for the release live when it was previewed; another one may have
-    gone live before it was confirmed, and the plan would then act on the wrong release."""
-    for target in plan.targets:
-        if target.subject.kind is not SubjectKind.SERVICE:
-            continue
-        service = target.subject.name
-        live = releases.live(session, environment, service)
-        now = live.version if live is not None else None
-        then = target.live_when_planned
-        if now != then:
-            raise RefusedError(
-                f"the plan was made while {then or 'no release'} of {service} was live; "
-                f"{now or 'none'} is live now: nothing was changed",
-                hint="look at it again (backout status), then plan it again",
-            )
 
 
 def _aims(run: Run) -> str:

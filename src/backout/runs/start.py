@@ -19,24 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from backout.plans import Plan
-from backout.runs.executor import Executor, IncidentOpener
+from backout.runs.executor import Executor
 from backout.runs.records import RunResult, StepListener
+from backout.runs.storing import NewRun, store_run
 from backout.runtime import Runtime
 
-
-@dataclass(frozen=True)
-class NewRun:
-    """A plan to store as a run: the previewed plan itself, never planned again."""
-
-    plan: Plan
-    actor: str
-    reason: str
-    trigger: str | None = None
-    incident_id: int | None = None
-    # With no incident_id: opens (or joins) the incident inside the run's own transaction, once
-    # the locks are held, so a refused run leaves no incident behind.
-    open_incident: IncidentOpener | None = None
+__all__ = ["BackgroundRunner", "NewRun", "RunHandle", "StoredRun", "start_run"]
 
 
 @dataclass(frozen=True)
@@ -87,11 +75,5 @@ def start_run(runtime: Runtime, request: NewRun | StoredRun) -> RunHandle:
     """Store a new run (with its locks and incident) or find a stored one; execute nothing yet."""
     if isinstance(request, StoredRun):
         return RunHandle(runtime, request.run_id, request.actor)
-    run_id = Executor(runtime, actor=request.actor).create_run(
-        request.plan,
-        reason=request.reason,
-        trigger=request.trigger,
-        incident_id=request.incident_id,
-        open_incident=request.open_incident,
-    )
+    run_id = store_run(runtime, request)
     return RunHandle(runtime, run_id, request.actor)

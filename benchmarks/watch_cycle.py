@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from backout import releases
-from backout.config import Config
+from backout.config import parse_config
 from backout.controller.watch import Watcher
 from backout.releases import ReleaseStatus
 from backout.runtime import Runtime, validate_plugins
@@ -53,8 +53,7 @@ def workspace(root: Path, count: int) -> Runtime:
     }
     # Built in memory: 10,000 services are beyond what a backout.yaml may hold (1 MiB), and the
     # file's parsing is not what is measured.
-    parsed = Config.model_validate(config)
-    parsed._source = root / "backout.yaml"
+    parsed = parse_config(config, root / "backout.yaml")
     validate_plugins(parsed)
     runtime = Runtime(parsed, Store.open(parsed.database_url()))
     with runtime.store.session() as session:  # one transaction: seeding is not what is measured

@@ -30,29 +30,12 @@ if TYPE_CHECKING:
         TimelineEvent,
     )
 
-_ORM_CLASSES = frozenset(
-    {
-        "ApiToken",
-        "AuditEntry",
-        "BackupRecord",
-        "Base",
-        "Deployment",
-        "FlagChange",
-        "Incident",
-        "Lease",
-        "Release",
-        "Run",
-        "RunSubject",
-        "Step",
-        "SubjectLock",
-        "TimelineEvent",
-    }
-)
+_LOADED_AT_ONCE = frozenset({"Store", "utcnow"})
 
 
 def __getattr__(name: str) -> Any:
     """The ORM classes, imported on first use."""
-    if name in _ORM_CLASSES:
+    if name in __all__ and name not in _LOADED_AT_ONCE:  # the ORM classes
         from backout.store import models  # noqa: PLC0415
 
         return getattr(models, name)

@@ -14,6 +14,10 @@ A source says which metrics it provides, each with a unit, and takes snapshots o
                      after `since` (epoch seconds) when given. Read-only, safe to call from
                      several threads, fast: no network round-trip for the built-in probe, one
                      query for a remote store. A value is None when it could not be measured.
+                     A source that cannot be read at all (unreachable, a query error, no data)
+                     returns a snapshot with `problem` set and no samples: the triggers call
+                     that inconclusive, which never rolls back by itself. snapshot() raises
+                     nothing for a failed read.
     close()          stop measuring and let go of what start() took. Idempotent.
 
 Units say how a value reads in a sentence ("error rate 12.0% > 5.0%", "p95 70ms"): fractions
@@ -98,17 +102,24 @@ class MetricCatalogue:
 
 @dataclass(frozen=True)
 class MetricsSnapshot:
-    """Named values over a window, with how many samples they come from."""
+    """Named values over a window, with how many samples they come from.
+
+    `problem` says why the source could not be read (then nothing was measured);
+    `measured_by` says, per metric, how it was measured (a query, a request) for the evidence
+    kept with a decision.
+    """
 
     values: Mapping[str, float | None]
     samples: int
     window_s: float
     catalogue: MetricCatalogue = field(compare=False, repr=False)
+    problem: str | None = None
+    measured_by: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def value(self, metric: str) -> float | None:
         """The metric, or None when nothing was measured (a 0% error rate of no requests is no
         evidence of health)."""
-        if self.samples == 0:
+        if self.samples == 0 or self.problem is not None:
             return None
         return self.values.get(metric)
 
@@ -117,6 +128,8 @@ class MetricsSnapshot:
 
     def summary(self) -> str:
         """'errors 0.0%, p95 10ms, 100 requests': the summarised metrics and the sample count."""
+        if self.problem is not None:
+            return f"cannot read the source: {self.problem}"
         parts = []
         for name, info in self.catalogue.metrics.items():
             if info.summary_label is None:

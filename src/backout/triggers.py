@@ -65,25 +65,34 @@ class ArmedTriggers:
     """A service's rules armed on its source: remembers since when each rule is breached."""
 
     def __init__(
-        self, runtime: Runtime, service: str, source: MetricSource, baseline: Baseline
+        self,
+        runtime: Runtime,
+        service: str,
+        source: MetricSource,
+        baseline: Baseline,
+        version: str | None = None,
     ) -> None:
         self.service = service
         self.source = source
         self.baseline = baseline
+        self.version = version  # the live release's, for a source that selects by it
         rules = runtime.config.service(service).triggers
         self._evaluator = TriggerEvaluator(rules, runtime.clock.monotonic)
 
     def read(self, since: float | None) -> Reading:
         """Snapshot the source (only samples at or after `since`) and judge every rule."""
-        snapshot = self.source.snapshot(since=since)
+        snapshot = self.source.snapshot(since=since, version=self.version)
         verdicts = self._evaluator.evaluate(snapshot, self.baseline.values)
         return Reading(self.service, snapshot, verdicts)
 
 
-def arm(runtime: Runtime, service: str, baseline: Baseline | None = None) -> ArmedTriggers | None:
+def arm(
+    runtime: Runtime, service: str, baseline: Baseline | None = None, version: str | None = None
+) -> ArmedTriggers | None:
     """The triggers of `service` armed from now; None when it has no metric source.
 
-    `baseline` is for a caller that read it already, in its own session.
+    `baseline` and `version` (the live release's) are for a caller that read them already, in
+    its own session; without a baseline, both are read from the store.
     """
     source = runtime.metrics(service) if service in runtime.config.services else None
     if source is None:
@@ -91,7 +100,9 @@ def arm(runtime: Runtime, service: str, baseline: Baseline | None = None) -> Arm
     if baseline is None:
         with runtime.store.session() as session:
             baseline = last_good_baseline(session, runtime.environment, service)
-    return ArmedTriggers(runtime, service, source, baseline)
+            live = releases.live(session, runtime.environment, service)
+            version = live.version if live is not None else version
+    return ArmedTriggers(runtime, service, source, baseline, version)
 
 
 @dataclass(frozen=True)

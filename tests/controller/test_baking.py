@@ -42,7 +42,9 @@ class SampledSource(FakeMetricSource):
         self.samples += [Sample(start + i / count, ok, latency_s) for i in range(count)]
         self.clock.advance(1)
 
-    def snapshot(self, since: float | None = None) -> MetricsSnapshot:
+    def snapshot(
+        self, since: float | None = None, *, version: str | None = None
+    ) -> MetricsSnapshot:
         now = self.clock.now().timestamp()
         start = max(now - WINDOW_S, since or 0.0)
         return summarise([s for s in self.samples if start <= s.at <= now], now - start)

@@ -31,7 +31,9 @@ class BadReleaseMetrics(FakeMetricSource):
         super().__init__()
         self.runtime, self.bad_version = runtime, bad_version
 
-    def snapshot(self, since: float | None = None) -> MetricsSnapshot:
+    def snapshot(
+        self, since: float | None = None, *, version: str | None = None
+    ) -> MetricsSnapshot:
         running = self.runtime.driver("api").current()
         return FAILING if running == self.bad_version else HEALTHY
 

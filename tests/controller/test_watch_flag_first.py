@@ -42,7 +42,9 @@ class ServiceMetrics(FakeMetricSource):
         super().__init__()
         self.runtime, self.fault_behind_flag = runtime, fault_behind_flag
 
-    def snapshot(self, since: float | None = None) -> MetricsSnapshot:
+    def snapshot(
+        self, since: float | None = None, *, version: str | None = None
+    ) -> MetricsSnapshot:
         if self.runtime.driver("api").current() != "1.1.0":
             return HEALTHY
         if self.fault_behind_flag and not self.runtime.flags().flag("waitlist").enabled:

@@ -84,6 +84,7 @@ class BakeTracker:
         release_id: int,
         source: MetricSource,
         *,
+        version: str,
         now: datetime,
         max_gap: timedelta,
         bake_time: timedelta,
@@ -93,13 +94,13 @@ class BakeTracker:
         if bake is None or bake.release_id != release_id:
             bake = self._bakes[service] = Bake(release_id, now, now, now)
         else:
-            if source.snapshot(since=bake.sampled_at.timestamp()).samples > 0:
+            if source.snapshot(since=bake.sampled_at.timestamp(), version=version).samples > 0:
                 bake.sampled_at = now
             gap = _gap(bake, now, max_gap)
             if gap is not None:
                 bake = self._bakes[service] = Bake(release_id, now, now, now, gap)
             bake.looked_at = now
-        samples = source.snapshot(since=bake.started_at.timestamp())
+        samples = source.snapshot(since=bake.started_at.timestamp(), version=version)
         return BakeProgress(bake, bake_time, samples, now)
 
 

@@ -180,7 +180,7 @@ class Watcher:
         and so does a new last known good (its baseline is another)."""
         known = self._armed.get(name)
         if known is None or known[0] != live.id or known[1].baseline != baseline:
-            armed = arm(self.runtime, name, baseline)
+            armed = arm(self.runtime, name, baseline, live.version)
             if armed is None:
                 return None
             known = self._armed[name] = (live.id, armed)
@@ -197,6 +197,7 @@ class Watcher:
             name,
             live.id,
             source,
+            version=live.version,
             now=self.runtime.clock.now(),
             max_gap=max(GAP_INTERVALS * max(intervals), MIN_GAP),
             bake_time=service.bake_time,

@@ -10,10 +10,12 @@ A source says which metrics it provides, each with a unit, and takes snapshots o
     start()          begin measuring (the probe starts its thread). Idempotent, returns at once.
                      Building a source (the registry does, to validate a config) has no side
                      effects; only start() does.
-    snapshot(since)  the values over the source's window, counting only what happened at or
-                     after `since` (epoch seconds) when given. Read-only, safe to call from
-                     several threads, fast: no network round-trip for the built-in probe, one
-                     query for a remote store. A value is None when it could not be measured.
+    snapshot(since, version)
+                     the values over the source's window, counting only what happened at or
+                     after `since` (epoch seconds) when given; `version` is the live release's,
+                     for a source that selects by it (a label in a query), None when unknown.
+                     Read-only, safe to call from several threads, fast: no network
+                     round-trip for the built-in probe, one query for a remote store. A value is None when it could not be measured.
                      A source that cannot be read at all (unreachable, a query error, no data)
                      returns a snapshot with `problem` set and no samples: the triggers call
                      that inconclusive, which never rolls back by itself. snapshot() raises
@@ -152,7 +154,9 @@ class MetricSource(Protocol):
 
     def start(self) -> None: ...
 
-    def snapshot(self, since: float | None = None) -> MetricsSnapshot: ...
+    def snapshot(
+        self, since: float | None = None, *, version: str | None = None
+    ) -> MetricsSnapshot: ...
 
     def close(self) -> None: ...
 

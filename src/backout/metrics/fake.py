@@ -89,7 +89,9 @@ class FakeMetricSource:
     def start(self) -> None:
         self.started = True
 
-    def snapshot(self, since: float | None = None) -> MetricsSnapshot:
+    def snapshot(
+        self, since: float | None = None, *, version: str | None = None
+    ) -> MetricsSnapshot:
         return self.current
 
     def close(self) -> None:

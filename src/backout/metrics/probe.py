@@ -85,7 +85,9 @@ class Probe:
         if self._thread is not None:
             self._thread.join(timeout=self.settings.timeout.total_seconds() + 1)
 
-    def snapshot(self, since: float | None = None) -> MetricsSnapshot:
+    def snapshot(
+        self, since: float | None = None, *, version: str | None = None
+    ) -> MetricsSnapshot:
         now = time.time()
         start = now - self.settings.window.total_seconds()
         if since is not None:

@@ -15,7 +15,8 @@ A source says which metrics it provides, each with a unit, and takes snapshots o
                      after `since` (epoch seconds) when given; `version` is the live release's,
                      for a source that selects by it (a label in a query), None when unknown.
                      Read-only, safe to call from several threads, fast: no network
-                     round-trip for the built-in probe, one query for a remote store. A value is None when it could not be measured.
+                     round-trip for the built-in probe, one query for a remote store. A value
+                     is None when it could not be measured.
                      A source that cannot be read at all (unreachable, a query error, no data)
                      returns a snapshot with `problem` set and no samples: the triggers call
                      that inconclusive, which never rolls back by itself. snapshot() raises

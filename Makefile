@@ -54,9 +54,10 @@ test: $(VENV)/.dev system-deps node-deps lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --durations=15
 
 ## locks: recompile the hashed pins after changing pyproject.toml's dependencies
-locks:
-	uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -q -o requirements.lock
-	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -q -o requirements-dev.lock
+locks: $(VENV)/.runtime
+	$(BIN)/pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -q -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 -q -o requirements-dev.lock
 
 ## bench: the speed goals, each printing one JSON object (db and flags need the dev tools)
 bench: $(VENV)/.runtime

@@ -109,13 +109,12 @@ def plugin_context(config: Config, service: str) -> PluginContext:
 
 
 def metric_source_specs(config: Config) -> SourceSpecs:
-    """Each service's metric source section (`metrics:` or the `probe:` shorthand), and where."""
-    specs: dict[str, tuple[PluginSpec, tuple[str | int, ...]]] = {}
+    """Each service's metric source sections (`metrics:` and the `probe:` shorthand), and where."""
+    specs: dict[str, list[tuple[PluginSpec, tuple[str | int, ...]]]] = {}
     for name, service in config.services.items():
-        source = service.metric_source()
-        if source is not None:
-            section, key = source
-            specs[name] = (section, ("services", name, key))
+        sources = service.metric_sources()
+        if sources:
+            specs[name] = [(section, ("services", name, *key)) for section, key in sources]
     return specs
 
 
@@ -160,24 +159,39 @@ def validate_plugins(config: Config) -> None:
             registry.build(spec, where, context)
         except ConfigError as error:
             problems += error.problems
-    for name, (spec, where) in metric_source_specs(config).items():
-        try:
-            source = METRIC_SOURCES.build(spec, where, plugin_context(config, name))
-        except ConfigError as error:
-            problems += error.problems
-        else:
-            problems += _unknown_trigger_metrics(config, name, source, spec.type)
+    for name, specs in metric_source_specs(config).items():
+        problems += _metric_source_problems(config, name, specs)
     if problems:
         raise ConfigError(str(config.source), problems)
 
 
-def _unknown_trigger_metrics(
-    config: Config, service: str, source: MetricSource, source_type: str
+def _metric_source_problems(
+    config: Config, service: str, specs: list[tuple[PluginSpec, tuple[str | int, ...]]]
 ) -> list[str]:
-    provided = source.provides.names()
+    """What is wrong with a service's metric sources: their settings, a metric two of them
+    provide, a trigger on a metric none provides."""
+    problems: list[str] = []
+    provider: dict[str, str] = {}  # metric -> where the source providing it is
+    for spec, where in specs:
+        try:
+            source = METRIC_SOURCES.build(spec, where, plugin_context(config, service))
+        except ConfigError as error:
+            problems += error.problems
+            continue
+        for metric in source.provides.names():
+            if metric in provider:
+                problems.append(
+                    f"{key_path(where)}: metric {metric!r} is provided by {provider[metric]} "
+                    "already; a metric name belongs to one source"
+                )
+            provider.setdefault(metric, f"{key_path(where)} ({spec.type})")
+    if problems:
+        return problems
+    provided = ", ".join(sorted(provider))
+    types = " and ".join(spec.type for spec, _ in specs)
     return [
         f"{key_path(('services', service, 'triggers', i, 'metric'))}: {rule.metric!r} is not "
-        f"a metric of the {source_type} source (it provides: {', '.join(provided)})"
+        f"a metric of the {types} source (it provides: {provided})"
         for i, rule in enumerate(config.service(service).triggers)
-        if rule.metric not in provided
+        if rule.metric not in provider
     ]

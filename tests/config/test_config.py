@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from backout.categories import IncidentCategory
 from backout.config import load_config
 from backout.durations import format_duration, parse_duration
 from backout.errors import ConfigError, ExitCode, UnknownServiceError
@@ -219,16 +220,52 @@ def test_a_probe_section_is_shorthand_for_a_probe_metric_source(tmp_path: Path) 
     assert built == [("Probe", timedelta(milliseconds=50))] * 2
 
 
-def test_both_probe_and_metrics_for_one_service_are_refused(tmp_path: Path) -> None:
-    path = _with_api(tmp_path, probe={"url": "http://x/"}, metrics={"type": "fake"})
-
-    with pytest.raises(ConfigError) as raised:
-        load_config(path)
-
-    assert raised.value.problems == [
-        "services.api: give either 'probe' or 'metrics', not both ('probe: {...}' is shorthand "
-        "for 'metrics: {type: probe, ...}')"
+def test_a_service_may_read_several_sources_and_its_triggers_any_of_their_metrics(
+    tmp_path: Path,
+) -> None:
+    queue = {"type": "fake", "provides": {"queue_depth": "count"}}
+    rules = [
+        {"name": "errors", "metric": "error_rate", "above": 0.05},
+        {"name": "backlog", "metric": "queue_depth", "above": 100},
     ]
+    path = _with_api(tmp_path, probe={"url": "http://x/"}, metrics=[queue], triggers=rules)
+    validate_plugins(load_config(path))
+
+    runtime = Runtime.open(path)
+    try:
+        source = runtime.metrics("api")
+        assert source is not None
+        assert {"error_rate", "queue_depth"} <= set(source.provides.names())
+    finally:
+        runtime.close()
+
+
+def test_a_metric_two_sources_provide_is_refused(tmp_path: Path) -> None:
+    path = _with_api(tmp_path, probe={"url": "http://x/"}, metrics=[{"type": "fake"}])
+
+    assert problems_of(path)[0].startswith(
+        "services.api.metrics[0]: metric 'error_rate' is provided by services.api.probe (probe) "
+        "already; a metric name belongs to one source"
+    )
+
+
+def test_a_trigger_counts_failures_or_holds_for_a_time_not_both(tmp_path: Path) -> None:
+    rule = {"name": "e", "metric": "error_rate", "above": 0.05, "for": "10s", "failures": 3}
+
+    assert problems_of(_with_api(tmp_path, probe={"url": "http://x/"}, triggers=[rule])) == [
+        "services.api.triggers[0]: give 'for' (a time) or 'failures' (a count), not both"
+    ]
+
+
+def test_data_incidents_wait_for_a_person_unless_the_service_says_otherwise(
+    tmp_path: Path,
+) -> None:
+    config = load_config(_with_api(tmp_path, policy="rollback", policies={"business": "notify"}))
+    api = config.service("api")
+
+    assert api.policy_for(IncidentCategory.ERRORS) == "rollback"
+    assert api.policy_for(IncidentCategory.DATA) == "approve"
+    assert api.policy_for(IncidentCategory.BUSINESS) == "notify"
 
 
 def test_a_trigger_may_name_any_metric_its_source_provides(tmp_path: Path) -> None:

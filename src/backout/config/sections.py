@@ -185,6 +185,13 @@ class WatchSettings(Section):
     interval: LoopInterval = Field(
         timedelta(seconds=1), description="Time between watch cycles (at least 10ms)."
     )
+    inconclusive_alert_after: int = Field(
+        10,
+        ge=1,
+        le=100_000,
+        description="Consecutive inconclusive readings of a service (its source cannot be "
+        "read, too little traffic) after which the watch loop raises an alert.",
+    )
 
 
 class Contact(Section):

@@ -12,8 +12,15 @@ from pydantic import (
     model_validator,
 )
 
+from backout.categories import IncidentCategory
 from backout.config.sections import PluginSpec, Section
 from backout.durations import Duration, LoopInterval, PositiveDuration, at_least
+
+Policy = Literal["rollback", "approve", "notify", "flag_first"]
+
+DEFAULT_POLICIES: dict[IncidentCategory, Policy] = {IncidentCategory.DATA: "approve"}
+"""Categories whose policy is not the service's `policy` unless `policies:` says otherwise:
+data is never rolled back without a person (the incident commander approves)."""
 
 
 class TriggerRule(Section):
@@ -40,13 +47,43 @@ class TriggerRule(Section):
         "tiny baseline (a 2ms p95) does not turn noise into a rollback.",
     )
     hold: Duration = Field(
-        timedelta(seconds=30), alias="for", description="How long the condition must hold."
+        timedelta(seconds=30),
+        alias="for",
+        description="How long the condition must hold (unless `failures` counts instead).",
+    )
+    failures: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="Fire after this many consecutive failing measurements, instead of `for`.",
+    )
+    min_samples: int = Field(
+        1,
+        ge=1,
+        le=1_000_000,
+        description="Fewer samples than this (too little traffic) make a measurement "
+        "inconclusive: shown and counted, never a rollback by itself.",
+    )
+    interval: PositiveDuration | None = Field(
+        None,
+        description="How often the rule takes a measurement; default: every watch cycle.",
+    )
+    category: IncidentCategory | None = Field(
+        None,
+        description="What the incident is about when the rule fires (errors, performance, "
+        "business, data, security); default: what the source says of the metric.",
     )
 
     @model_validator(mode="after")
     def _exactly_one_threshold(self) -> TriggerRule:
         if (self.above is None) == (self.above_baseline is None):
             raise ValueError("give exactly one of 'above' or 'above_baseline'")
+        return self
+
+    @model_validator(mode="after")
+    def _time_or_count(self) -> TriggerRule:
+        if self.failures is not None and "hold" in self.model_fields_set:
+            raise ValueError("give 'for' (a time) or 'failures' (a count), not both")
         return self
 
 
@@ -93,17 +130,23 @@ class ServiceConfig(Section):
     probe: ProbeSettings | None = Field(
         None, description="Shorthand for `metrics: {type: probe, ...}`: synthetic traffic."
     )
-    metrics: PluginSpec | None = Field(
+    metrics: PluginSpec | list[PluginSpec] | None = Field(
         None,
-        description="Where the triggers' metrics come from, picked by `type:` (probe, fake); "
-        "none: the triggers are unarmed.",
+        description="Where the triggers' metrics come from: one source or a list, each picked "
+        "by `type:` (probe, prometheus, flow, sql, fake); a metric name belongs to one source. "
+        "None (and no probe): the triggers are unarmed.",
     )
     triggers: list[TriggerRule] = Field(default_factory=list)
-    policy: Literal["rollback", "approve", "notify", "flag_first"] = Field(
+    policy: Policy = Field(
         "approve",
         description="When a trigger fires: roll back at once, roll back after an approval, "
         "only open the incident, or turn the guarded_by flags off first and roll back only "
         "if the trigger still fires.",
+    )
+    policies: dict[IncidentCategory, Policy] = Field(
+        default_factory=dict,
+        description="The policy for incidents of a category, where it is not `policy` "
+        "(default: data → approve).",
     )
     bake_time: Duration = Field(
         timedelta(minutes=10),
@@ -138,22 +181,21 @@ class ServiceConfig(Section):
         "expects: a rollback reverts the schema first when the target expects an older one.",
     )
 
-    @model_validator(mode="after")
-    def _one_metric_source(self) -> ServiceConfig:
-        if self.probe is not None and self.metrics is not None:
-            raise ValueError(
-                "give either 'probe' or 'metrics', not both ('probe: {...}' is shorthand for "
-                "'metrics: {type: probe, ...}')"
-            )
-        return self
-
-    def metric_source(self) -> tuple[PluginSpec, str] | None:
-        """The metric source's section and its key (`metrics`, or `probe` for the shorthand)."""
-        if self.metrics is not None:
-            return self.metrics, "metrics"
+    def metric_sources(self) -> list[tuple[PluginSpec, tuple[str | int, ...]]]:
+        """Each metric source's section and where it is under the service (`probe`, the
+        shorthand, first; then `metrics`, or `metrics.N` in a list)."""
+        sources: list[tuple[PluginSpec, tuple[str | int, ...]]] = []
         if self.probe is not None:
-            return PluginSpec(type="probe", **self.probe.model_dump()), "probe"
-        return None
+            sources.append((PluginSpec(type="probe", **self.probe.model_dump()), ("probe",)))
+        if isinstance(self.metrics, PluginSpec):
+            sources.append((self.metrics, ("metrics",)))
+        elif self.metrics is not None:
+            sources.extend((spec, ("metrics", i)) for i, spec in enumerate(self.metrics))
+        return sources
+
+    def policy_for(self, category: IncidentCategory) -> Policy:
+        """What backout does when an incident of `category` opens."""
+        return self.policies.get(category, DEFAULT_POLICIES.get(category, self.policy))
 
     @model_validator(mode="after")
     def _restore_ends_at_full_traffic(self) -> ServiceConfig:

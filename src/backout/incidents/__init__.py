@@ -1,7 +1,9 @@
 """Incidents: what went wrong, its timeline, and how fast it was detected and recovered."""
 
+from backout.categories import IncidentCategory
 from backout.incidents.events import EventKind
 from backout.incidents.incident import (
+    Evidence,
     IncidentStatus,
     add_event,
     mark_recovered,
@@ -15,6 +17,8 @@ from backout.incidents.incident import (
 
 __all__ = [
     "EventKind",
+    "Evidence",
+    "IncidentCategory",
     "IncidentStatus",
     "add_event",
     "mark_recovered",

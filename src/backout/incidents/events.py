@@ -16,6 +16,14 @@ class EventKind(StrEnum):
     UNVERIFIED = "unverified"  # a run ended well, but no health check verified the recovery
     RESOLVED = "resolved"
     STOPPED = "stopped"  # a person stopped the service (`backout stop`)
+    # what the triggers saw (each with its evidence: the measurements behind it)
+    TRIGGER_INCONCLUSIVE = "trigger_inconclusive"  # a source could not be read, too often
+    TRIGGER_RECOVERED = "trigger_recovered"  # the firing trigger is back under its threshold
+    HELD = "held"  # the triggers stayed quiet for a whole hold or monitoring window
+    NEEDS_PERSON = "needs_person"  # backout will not act on its own: the restored release
+    #                                fails too, or a data check failed
+    ALERT_FIRED = "alert_fired"  # an outside alert (Alertmanager) fired for the service
+    ALERT_RESOLVED = "alert_resolved"  # that alert was resolved
     # its runs
     RUN_PLANNED = "run_planned"  # the whole plan stored, its subjects locked
     AWAITING_APPROVAL = "awaiting_approval"

@@ -10,10 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from backout.categories import IncidentCategory
 from backout.errors import RefusedError
 from backout.incidents.events import EventKind
 from backout.redact import redact
 from backout.store import Incident, TimelineEvent, utcnow
+
+Evidence = list[dict[str, Any]]
+"""The measurements behind a decision, one mapping per rule or source (see triggers.py)."""
 
 
 class IncidentStatus(StrEnum):
@@ -36,6 +40,8 @@ def open_incident(
     impact_started_at: datetime | None,
     actor: str,
     severity: str = "critical",
+    category: IncidentCategory = IncidentCategory.ERRORS,
+    evidence: Evidence | None = None,
 ) -> Incident:
     """Open the subject's incident — or join the one already open: a subject has one open
     incident at a time (a unique index), so two detectors racing end in the same incident."""
@@ -50,17 +56,34 @@ def open_incident(
         "rto_s": rto_s,
         "detected_at": detected_at,
         "impact_started_at": impact_started_at,
+        "category": category,
     }
     opened = session.execute(_insert_unless_open(session, values)).scalar_one_or_none()
     incident = session.get(Incident, opened) if opened is not None else None
     if incident is not None:
-        add_event(session, incident.id, EventKind.DETECTED, title, actor=actor, at=detected_at)
+        add_event(
+            session,
+            incident.id,
+            EventKind.DETECTED,
+            title,
+            actor=actor,
+            at=detected_at,
+            evidence=evidence,
+        )
         return incident
     joined = open_incident_for(session, environment, service)
     if joined is None:  # the open one was resolved between our insert and this read
         raise RefusedError(f"could not open an incident of {service}; try again")
     message = f"{title} (incident {joined.id} was open already: joined it)"
-    add_event(session, joined.id, EventKind.DETECTED, message, actor=actor, at=detected_at)
+    add_event(
+        session,
+        joined.id,
+        EventKind.DETECTED,
+        message,
+        actor=actor,
+        at=detected_at,
+        evidence=evidence,
+    )
     return joined
 
 
@@ -94,7 +117,9 @@ def add_event(
     actor: str,
     run_id: int | None = None,
     at: datetime | None = None,
+    evidence: Evidence | None = None,
 ) -> TimelineEvent:
+    """One line of the incident's timeline; `evidence` keeps the measurements behind it."""
     event = TimelineEvent(
         incident_id=incident_id,
         run_id=run_id,
@@ -102,6 +127,7 @@ def add_event(
         message=redact(message),  # the timeline is read by people, the API and reports
         actor=actor,
         at=at or utcnow(),
+        evidence=evidence,
     )
     session.add(event)
     session.flush()

@@ -35,6 +35,8 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from backout.categories import IncidentCategory
+
 
 class Unit(StrEnum):
     FRACTION = "fraction"
@@ -65,12 +67,14 @@ class Unit(StrEnum):
 
 @dataclass(frozen=True)
 class MetricInfo:
-    """One metric a source provides: its unit, the words a sentence names it by, and the
-    label it has in a snapshot's one-line summary (not in the summary when None)."""
+    """One metric a source provides: its unit, the words a sentence names it by, the label it
+    has in a snapshot's one-line summary (not in the summary when None), and what an incident
+    its trigger opens is about (unless the rule says: `category:`)."""
 
     unit: Unit
     label: str
     summary_label: str | None = None
+    category: IncidentCategory = IncidentCategory.ERRORS
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,10 @@ class MetricCatalogue:
     def names(self) -> list[str]:
         return sorted(self.metrics)
 
+    def category(self, metric: str) -> IncidentCategory:
+        info = self.metrics.get(metric)
+        return info.category if info is not None else IncidentCategory.ERRORS
+
     def label(self, metric: str) -> str:
         info = self.metrics.get(metric)
         return info.label if info is not None else metric.replace("_", " ")
@@ -109,7 +117,8 @@ class MetricsSnapshot:
 
     `problem` says why the source could not be read (then nothing was measured);
     `measured_by` says, per metric, how it was measured (a query, a request) for the evidence
-    kept with a decision.
+    kept with a decision. A snapshot of several sources (metrics/combined.py) keeps each
+    source's snapshot in `parts`: a metric's value, sample count and problem are its source's.
     """
 
     values: Mapping[str, float | None]
@@ -118,19 +127,36 @@ class MetricsSnapshot:
     catalogue: MetricCatalogue = field(compare=False, repr=False)
     problem: str | None = None
     measured_by: Mapping[str, str] = field(default_factory=dict, compare=False)
+    parts: tuple[MetricsSnapshot, ...] = field(default=(), compare=False, repr=False)
+
+    def source_of(self, metric: str) -> MetricsSnapshot:
+        """The snapshot of the source that provides `metric` (this one, for a single source)."""
+        for part in self.parts:
+            if metric in part.catalogue.metrics:
+                return part
+        return self
 
     def value(self, metric: str) -> float | None:
         """The metric, or None when nothing was measured (a 0% error rate of no requests is no
         evidence of health)."""
-        if self.samples == 0 or self.problem is not None:
+        source = self.source_of(metric)
+        if source.samples == 0 or source.problem is not None:
             return None
-        return self.values.get(metric)
+        return source.values.get(metric)
+
+    def samples_of(self, metric: str) -> int:
+        return self.source_of(metric).samples
+
+    def problem_of(self, metric: str) -> str | None:
+        return self.source_of(metric).problem
 
     def with_values(self, **values: float | None) -> MetricsSnapshot:
         return replace(self, values={**self.values, **values})
 
     def summary(self) -> str:
         """'errors 0.0%, p95 10ms, 100 requests': the summarised metrics and the sample count."""
+        if self.parts:
+            return "; ".join(part.summary() for part in self.parts)
         if self.problem is not None:
             return f"cannot read the source: {self.problem}"
         parts = []

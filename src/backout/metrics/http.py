@@ -6,14 +6,17 @@ which is registered lazily and imported only for a config that picks it.
 
 from __future__ import annotations
 
+from backout.categories import IncidentCategory
 from backout.metrics.base import MetricCatalogue, MetricInfo, Unit
+
+_SLOWER = IncidentCategory.PERFORMANCE
 
 HTTP_METRICS = MetricCatalogue(
     {
         "error_rate": MetricInfo(Unit.FRACTION, "error rate", "errors"),
-        "latency_p50": MetricInfo(Unit.SECONDS, "p50"),
-        "latency_p95": MetricInfo(Unit.SECONDS, "p95", "p95"),
-        "latency_p99": MetricInfo(Unit.SECONDS, "p99"),
+        "latency_p50": MetricInfo(Unit.SECONDS, "p50", category=_SLOWER),
+        "latency_p95": MetricInfo(Unit.SECONDS, "p95", "p95", category=_SLOWER),
+        "latency_p99": MetricInfo(Unit.SECONDS, "p99", category=_SLOWER),
         "request_rate": MetricInfo(Unit.PER_SECOND, "request rate"),
     },
     sample_noun="requests",

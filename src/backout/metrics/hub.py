@@ -7,10 +7,11 @@ from collections.abc import Callable, Mapping
 
 from backout.config import PluginSpec
 from backout.metrics.base import MetricSource
+from backout.metrics.combined import CombinedSource
 from backout.registry import PluginContext, Registry
 
-SourceSpecs = Mapping[str, tuple[PluginSpec, tuple[str | int, ...]]]
-"""service -> its metric source's section, and where that section is in the config."""
+SourceSpecs = Mapping[str, list[tuple[PluginSpec, tuple[str | int, ...]]]]
+"""service -> each of its metric sources' section, and where that section is in the config."""
 
 
 class ConfiguredMetricHub:
@@ -36,8 +37,7 @@ class ConfiguredMetricHub:
         with self._lock:
             source = self._sources.get(service)
             if source is None:
-                section, where = spec
-                source = self._registry.build(section, where, self._context(service))
+                source = build_sources(self._registry, spec, self._context(service))
                 source.start()
                 self._sources[service] = source
             return source
@@ -47,3 +47,13 @@ class ConfiguredMetricHub:
             sources, self._sources = list(self._sources.values()), {}
         for source in sources:
             source.close()
+
+
+def build_sources(
+    registry: Registry[MetricSource],
+    specs: list[tuple[PluginSpec, tuple[str | int, ...]]],
+    context: PluginContext,
+) -> MetricSource:
+    """The service's one source, or its several read as one; built, not started."""
+    sources = [registry.build(section, where, context) for section, where in specs]
+    return sources[0] if len(sources) == 1 else CombinedSource(sources)

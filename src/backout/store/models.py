@@ -31,6 +31,7 @@ class Release(Base):
     status: Mapped[str]
     status_reason: Mapped[str | None]
     baseline: Mapped[dict[str, Any] | None]
+    advisories: Mapped[list[str] | None]
     created_by: Mapped[str]
     created_at: Mapped[datetime]
     live_at: Mapped[datetime | None]
@@ -134,6 +135,7 @@ class Incident(Base):
     rpo_s: Mapped[float | None]  # the data-loss window a restore achieved
     rpo_objective_s: Mapped[float | None]
     restore_s: Mapped[float | None]
+    category: Mapped[str]
 
     events: Mapped[list[TimelineEvent]] = relationship(
         order_by="TimelineEvent.id", back_populates="incident"
@@ -150,6 +152,7 @@ class TimelineEvent(Base):
     actor: Mapped[str]
     kind: Mapped[str]
     message: Mapped[str]
+    evidence: Mapped[list[dict[str, Any]] | None]
 
     incident: Mapped[Incident] = relationship(back_populates="events")
 

@@ -33,6 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from backout.categories import IncidentCategory
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -66,6 +68,9 @@ class ReleaseStatus(StrEnum):
     GOOD = "good"
     BAD = "bad"
     ROLLED_BACK = "rolled_back"
+    # The target of a rollback that failed too while it was watched: never rolled back to
+    # again by backout on its own; a person decides (`backout release mark`).
+    SUSPECT = "suspect"
 
 
 class RunState(StrEnum):
@@ -116,6 +121,8 @@ releases = Table(
     Column("status", String(16), nullable=False),
     Column("status_reason", Text, nullable=True),
     Column("baseline", JSON, nullable=True),
+    # Security advisories (CVE ids) the release is affected by: never a rollback's target.
+    Column("advisories", JSON, nullable=True),
     Column("created_by", String(128), nullable=False),
     _created("created_at"),
     _moment("live_at"),
@@ -196,6 +203,7 @@ incidents = Table(
     Column("rpo_s", Double, nullable=True),  # the data-loss window a restore achieved
     Column("rpo_objective_s", Double, nullable=True),
     Column("restore_s", Double, nullable=True),
+    Column("category", String(16), nullable=False, server_default=IncidentCategory.ERRORS.value),
     # One open incident per subject: a second detector joins it instead (incidents/).
     Index(
         "uq_incidents_open_per_subject",
@@ -216,6 +224,8 @@ timeline_events = Table(
     Column("actor", String(128), nullable=False),
     Column("kind", String(32), nullable=False),
     Column("message", Text, nullable=False),
+    # The measurements behind a decision (values, window, query, samples, threshold).
+    Column("evidence", JSON, nullable=True),
 )
 # One row per locked (environment, subject): inserting it is taking the lock. A lock belongs to
 # its run, not to a process: it is freed when the run ends.

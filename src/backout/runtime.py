@@ -178,13 +178,16 @@ def _metric_source_problems(
         except ConfigError as error:
             problems += error.problems
             continue
+        taken: dict[str, list[str]] = {}  # where the other source is -> the metrics it has
         for metric in source.provides.names():
             if metric in provider:
-                problems.append(
-                    f"{key_path(where)}: metric {metric!r} is provided by {provider[metric]} "
-                    "already; a metric name belongs to one source"
-                )
+                taken.setdefault(provider[metric], []).append(metric)
             provider.setdefault(metric, f"{key_path(where)} ({spec.type})")
+        problems += [
+            f"{key_path(where)}: {', '.join(metrics)} provided by {other} already; a metric "
+            "name belongs to one source"
+            for other, metrics in taken.items()
+        ]
     if problems:
         return problems
     provided = ", ".join(sorted(provider))

@@ -256,7 +256,7 @@ def test_check_refuses_an_unknown_metric_source_and_lists_the_available_ones(
     )
 
 
-def test_check_refuses_both_probe_and_metrics_for_one_service(backout: Backout) -> None:
+def test_check_refuses_two_sources_of_one_metric_for_one_service(backout: Backout) -> None:
     result = check_text(
         backout,
         """\
@@ -270,4 +270,8 @@ def test_check_refuses_both_probe_and_metrics_for_one_service(backout: Backout) 
         """,
     )
 
-    result.refused(INVALID_CONFIG, "services.api", "give either 'probe' or 'metrics', not both")
+    result.refused(
+        INVALID_CONFIG,
+        "services.api.metrics: error_rate, latency_p50, latency_p95, latency_p99, request_rate "
+        "provided by services.api.probe (probe) already",
+    )

@@ -30,6 +30,8 @@ from backout.config import TriggerRule
 from backout.controller.background import BackgroundRuns
 from backout.controller.baking import GAP_INTERVALS, MIN_GAP, BakeProgress, BakeTracker
 from backout.controller.cycle_facts import CycleFacts, read_cycle_facts
+from backout.controller.inconclusive import InconclusiveCounter, blind, raise_alert
+from backout.controller.restored import ask_a_person, restored_recently
 from backout.errors import BackoutError, FencedError
 from backout.incidents import open_incident, open_incident_for
 from backout.metrics import (
@@ -52,7 +54,7 @@ from backout.runs.records import TERMINAL, RunResult, RunState
 from backout.runtime import Runtime
 from backout.store import Release, Run
 from backout.subjects import Subject
-from backout.triggers import ArmedTriggers, Baseline, arm
+from backout.triggers import ArmedTriggers, Baseline, Reading, arm
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,7 @@ class Watcher:
         self._armed: dict[str, tuple[int, ArmedTriggers]] = {}  # by service, with the release
         self._flag_first: dict[int, _FlagFirst] = {}  # by run id, until its end is said
         self._bakes = BakeTracker()
+        self._inconclusive = InconclusiveCounter(runtime.config.watch.inconclusive_alert_after)
 
     def run_cycle(self) -> list[str]:
         """One pass over every service; returns what was decided for each."""
@@ -165,10 +168,13 @@ class Watcher:
         reading = armed.read(since.timestamp() if since else None)
         snapshot = reading.snapshot
         bake = self._bake(name, live, armed.source) if live.status == ReleaseStatus.LIVE else None
+        blind_readings = self._inconclusive.count(name, reading.verdicts)
         if reading.firing:
-            return self._fire(name, live, reading.firing)
+            return self._fire(name, live, reading)
         if reading.holding:
             return f"{name} {live.version}: {reading.holding[0].sentence()}, holding"
+        if blind_readings:  # never promoted on a reading that could not judge it
+            return self._blind(name, live, reading, blind_readings)
         if bake is None:
             return f"{name} {live.version}: healthy ({snapshot.summary()})"
         if bake.baked:
@@ -231,21 +237,46 @@ class Watcher:
             f"marked good (baseline {watched.summary()})"
         )
 
-    def _fire(self, name: str, live: Release, firing: list[RuleVerdict]) -> str:
+    def _blind(self, name: str, live: Release, reading: Reading, readings: int) -> str:
+        """An inconclusive reading: said, never acted on; alerted once after the limit."""
+        reasons = "; ".join(dict.fromkeys(v.sentence() for v in blind(reading.verdicts)))
+        decision = f"{name} {live.version}: inconclusive, no rollback on that ({reasons})"
+        if not self._inconclusive.due(name):
+            return decision
+        self.fence()
+        with self.runtime.store.session() as session:
+            env = self.runtime.environment
+            raise_alert(session, env, name, readings, reading.verdicts, actor=self.actor)
+        self._inconclusive.alerted(name)
+        return f"{decision}; alerted after {readings} readings in a row"
+
+    def _fire(self, name: str, live: Release, reading: Reading) -> str:
         self.fence()
         runtime = self.runtime
+        firing = reading.firing
         verdict = firing[0]  # the incident's trigger; the others are named in its title
         symptoms = "; ".join(v.sentence() for v in firing)
         what = f"{name} {live.version}: {symptoms}"
         service = runtime.config.service(name)
+        policy = service.policy_for(verdict.category)
+        evidence = [v.evidence() for v in reading.verdicts]
+        if live.status == ReleaseStatus.SUSPECT:
+            return f"{what}; it is suspect since a rollback restored it: waiting for a person"
         with runtime.store.session() as session:
+            now = runtime.clock.now()
+            restored = restored_recently(session, name, live, within=service.monitor, now=now)
+            if restored is not None:
+                asked = ask_a_person(
+                    session, restored, live, symptoms, evidence, actor=self.actor, at=now
+                )
+                return f"{what}; no rollback: {asked}"
             incident = open_incident_for(session, runtime.environment, name)
             if incident is not None and incident.release_id == live.id:
-                if service.policy == "notify" or _has_run(session, incident.id):
+                if policy == "notify" or _has_run(session, incident.id):
                     return f"{what}, incident {incident.id} is open; waiting for a person"
                 # Opened, but its rollback never started (a crash in between, or a refusal):
                 # try again rather than wait forever.
-                return self._respond(name, verdict, symptoms, what, incident.id)
+                return self._respond(name, verdict, symptoms, what, incident.id, policy=policy)
             incident = open_incident(
                 session,
                 environment=runtime.environment,
@@ -257,6 +288,8 @@ class Watcher:
                 detected_at=runtime.clock.now(),
                 impact_started_at=live.live_at,
                 actor=self.actor,
+                category=verdict.category,
+                evidence=evidence,
             )
             # Joined an earlier release's incident left open (one per subject): it follows the
             # live release now, so the next cycle finds it instead of joining it again.
@@ -266,18 +299,26 @@ class Watcher:
             releases.mark(
                 release, ReleaseStatus.BAD, reason=verdict.sentence(), at=runtime.clock.now()
             )
-        if service.policy == "notify":
+        if policy == "notify":
             return f"{what}, incident {incident_id} opened; policy is notify, not rolling back"
-        return self._respond(name, verdict, symptoms, what, incident_id)
+        return self._respond(name, verdict, symptoms, what, incident_id, policy=policy)
 
     def _respond(
-        self, name: str, verdict: RuleVerdict, symptoms: str, what: str, incident_id: int
+        self,
+        name: str,
+        verdict: RuleVerdict,
+        symptoms: str,
+        what: str,
+        incident_id: int,
+        *,
+        policy: str,
     ) -> str:
         """The policy's answer to a firing trigger: flag first, or the rollback."""
         reason = f"trigger {verdict.rule.name}: {symptoms}"
         trigger = verdict.rule.name
-        if self.runtime.config.service(name).policy != "flag_first":
-            return self._roll_back(name, reason, trigger, what, incident_id)
+        if policy != "flag_first":
+            gate = policy == "approve"
+            return self._roll_back(name, reason, trigger, what, incident_id, approval_gate=gate)
         guarded = ", ".join(self.runtime.config.service(name).guarded_by)
         try:
             still_on = flags_still_on(self.runtime, name)
@@ -355,15 +396,21 @@ class Watcher:
         return self._roll_back(name, reason, left.trigger, what, left.incident_id)
 
     def _roll_back(
-        self, name: str, reason: str, trigger: str | None, what: str, incident_id: int
+        self,
+        name: str,
+        reason: str,
+        trigger: str | None,
+        what: str,
+        incident_id: int,
+        *,
+        approval_gate: bool = False,
     ) -> str:
         runtime = self.runtime
-        service = runtime.config.service(name)
         request = RollbackRequest(
             service=name,
             reason=reason,
             trigger=trigger,
-            approval_gate=service.policy == "approve",
+            approval_gate=approval_gate,
             incident_id=incident_id,
         )
         try:

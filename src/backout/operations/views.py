@@ -77,6 +77,7 @@ def incident_view(incident: Incident, *, with_timeline: bool = False) -> dict[st
         "title": incident.title,
         "severity": incident.severity,
         "status": incident.status,
+        "category": incident.category,
         "trigger": incident.trigger,
         "detected_at": _iso(incident.detected_at),
         "recovered_at": _iso(incident.recovered_at),
@@ -96,6 +97,7 @@ def incident_view(incident: Incident, *, with_timeline: bool = False) -> dict[st
                 "actor": e.actor,
                 "message": e.message,
                 "run_id": e.run_id,
+                "evidence": e.evidence,
             }
             for e in incident.events
         ]

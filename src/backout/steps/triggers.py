@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from backout import triggers
 from backout.errors import StepFailedError
-from backout.incidents import EventKind, IncidentStatus, add_event
+from backout.incidents import EventKind, Evidence, IncidentStatus, add_event
 from backout.steps.base import StepContext
 from backout.store import Incident
 
@@ -19,27 +19,39 @@ def hold_and_watch(ctx: StepContext, seconds: float, *, what: str) -> str:
     if held.fired is not None:
         verdict = held.fired.firing[0]
         message = f"trigger {verdict.rule.name} fired during {what}: {verdict.sentence()}"
-        _reopen_incident(ctx, message)
+        _on_incident(ctx, EventKind.REOPENED, message, _evidence(held.fired), reopen=True)
         raise StepFailedError(message)
     if not held.watched:
         return "no metric source configured"
     if held.idle and seconds > 0:
         raise StepFailedError(f"the metric source took no samples during {what}: nothing watched")
-    return held.last[0].snapshot.summary()
+    summary = held.last[0].snapshot.summary()
+    quiet = f"no trigger fired in {seconds:g}s of {what} ({summary})"
+    _on_incident(ctx, EventKind.HELD, quiet, _evidence(*held.last))
+    return summary
 
 
-def _reopen_incident(ctx: StepContext, message: str) -> None:
+def _evidence(*readings: triggers.Reading) -> Evidence:
+    return [verdict.evidence() for reading in readings for verdict in reading.verdicts]
+
+
+def _on_incident(
+    ctx: StepContext, kind: EventKind, message: str, evidence: Evidence, *, reopen: bool = False
+) -> None:
+    """A line with its evidence on the run's incident (reopened, when a trigger fired)."""
     if ctx.incident_id is None:
         return
     with ctx.runtime.store.session() as session:
         incident = session.get(Incident, ctx.incident_id)
         if incident is not None:
-            incident.status = IncidentStatus.INVESTIGATING
+            if reopen:
+                incident.status = IncidentStatus.INVESTIGATING
             add_event(
                 session,
                 incident.id,
-                EventKind.REOPENED,
+                kind,
                 message,
                 actor="backout",
                 run_id=ctx.run_id,
+                evidence=evidence,
             )

@@ -108,6 +108,7 @@ class IncidentOut(BaseModel):
     title: str
     severity: str
     status: str
+    category: str = Field("errors", description="errors, performance, business, data or security.")
     trigger: str | None
     detected_at: str | None
     recovered_at: str | None
@@ -126,6 +127,11 @@ class TimelineEventOut(BaseModel):
     actor: str
     message: str
     run_id: int | None
+    evidence: list[dict[str, Any]] | None = Field(
+        None,
+        description="The measurements behind a trigger's decision: per rule its value, "
+        "threshold, samples, window, how it was measured, and its state.",
+    )
 
 
 class IncidentDetailOut(IncidentOut):

@@ -208,3 +208,19 @@ def test_a_restored_release_that_fails_too_is_marked_suspect_and_a_person_is_ask
     incident = views.incident_detail(analysed.runtime, 1)
     assert incident["status"] != "resolved"
     assert "needs_person" in [event["kind"] for event in incident["timeline"]]
+
+
+@pytest.mark.parametrize("analysed", [{"policy": "notify"}], indirect=True)
+def test_a_trigger_quiet_again_says_so_once_on_the_incident_it_opened(analysed: Analysed) -> None:
+    analysed.deploy("1.0.0", good=True)
+    analysed.deploy("1.1.0")
+    analysed.source.current = FAILING
+    analysed.cycles(3)
+    analysed.source.current = HEALTHY
+
+    analysed.cycles(3)
+
+    timeline = views.incident_detail(analysed.runtime, 1)["timeline"]
+    [recovered] = [e for e in timeline if e["kind"] == "trigger_recovered"]
+    assert recovered["message"] == "api 1.1.0: error-rate quiet again (error rate 0.0% ≤ 5.0%)"
+    assert recovered["evidence"][0]["state"] == "quiet"

@@ -33,7 +33,7 @@ from backout.controller.cycle_facts import CycleFacts, read_cycle_facts
 from backout.controller.inconclusive import InconclusiveCounter, blind, raise_alert
 from backout.controller.restored import ask_a_person, restored_recently
 from backout.errors import BackoutError, FencedError
-from backout.incidents import open_incident, open_incident_for
+from backout.incidents import EventKind, add_event, open_incident, open_incident_for
 from backout.metrics import (
     MetricCatalogue,
     MetricSource,
@@ -103,6 +103,9 @@ class Watcher:
         self._flag_first: dict[int, _FlagFirst] = {}  # by run id, until its end is said
         self._bakes = BakeTracker()
         self._inconclusive = InconclusiveCounter(runtime.config.watch.inconclusive_alert_after)
+        # A trigger that fired and left its release running (notify, or waiting for a person),
+        # by service: the release, the incident, and what fired — until it is quiet again.
+        self._fired: dict[str, tuple[int, int, Reading]] = {}
 
     def run_cycle(self) -> list[str]:
         """One pass over every service; returns what was decided for each."""
@@ -175,6 +178,7 @@ class Watcher:
             return f"{name} {live.version}: {reading.holding[0].sentence()}, holding"
         if blind_readings:  # never promoted on a reading that could not judge it
             return self._blind(name, live, reading, blind_readings)
+        self._say_back_under(name, live, reading)
         if bake is None:
             return f"{name} {live.version}: healthy ({snapshot.summary()})"
         if bake.baked:
@@ -250,6 +254,28 @@ class Watcher:
         self._inconclusive.alerted(name)
         return f"{decision}; alerted after {readings} readings in a row"
 
+    def _say_back_under(self, name: str, live: Release, reading: Reading) -> None:
+        """Once, on the open incident of a trigger that fired and left the release running:
+        the trigger is quiet again (a person still decides what the incident becomes)."""
+        fired = self._fired.pop(name, None)
+        if fired is None or fired[0] != live.id:
+            return
+        _, incident_id, when_fired = fired
+        rules = ", ".join(v.rule.name for v in when_fired.firing)
+        quiet = "; ".join(v.sentence() for v in reading.verdicts if not v.inconclusive)
+        message = f"{name} {live.version}: {rules} quiet again ({quiet})"
+        evidence = [v.evidence() for v in reading.verdicts]
+        self.fence()
+        with self.runtime.store.session() as session:
+            add_event(
+                session,
+                incident_id,
+                EventKind.TRIGGER_RECOVERED,
+                message,
+                actor=self.actor,
+                evidence=evidence,
+            )
+
     def _fire(self, name: str, live: Release, reading: Reading) -> str:
         self.fence()
         runtime = self.runtime
@@ -273,6 +299,7 @@ class Watcher:
             incident = open_incident_for(session, runtime.environment, name)
             if incident is not None and incident.release_id == live.id:
                 if policy == "notify" or _has_run(session, incident.id):
+                    self._fired[name] = (live.id, incident.id, reading)
                     return f"{what}, incident {incident.id} is open; waiting for a person"
                 # Opened, but its rollback never started (a crash in between, or a refusal):
                 # try again rather than wait forever.
@@ -300,6 +327,7 @@ class Watcher:
                 release, ReleaseStatus.BAD, reason=verdict.sentence(), at=runtime.clock.now()
             )
         if policy == "notify":
+            self._fired[name] = (live.id, incident_id, reading)
             return f"{what}, incident {incident_id} opened; policy is notify, not rolling back"
         return self._respond(name, verdict, symptoms, what, incident_id, policy=policy)
 

@@ -7,76 +7,48 @@ returns what it decided ("backend 1.1.0: error rate 31.0% > 5.0%
 for 1.0s, rolling back to 1.0.0 (run 3, incident 2)"). The sentence is logged, served by the
 API and asserted in tests.
 
-Policy flag_first: a firing trigger opens the incident as always, then — instead of the
-rollback — a feature-flag run turns the service's guarded_by flags off and holds them off with
-the triggers armed. Quiet to the end: the incident is recovered and resolved, no redeploy. A
-trigger firing in the hold (or any failure of that run) fails it, and the next cycle starts
-the rollback inside the same incident. With every guarded flag already off, it rolls back at
-once.
+What a firing trigger leads to is its category's policy (docs/triggers.md): roll back, after
+an approval, notify only, or flag first (flag_first.py; with every guarded flag already off, it
+rolls back at once). A release a rollback restored that fails too is not rolled back from
+again (restored.py); a reading that cannot judge is never acted on (inconclusive.py).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backout import releases
-from backout.config import TriggerRule
 from backout.controller.background import BackgroundRuns
 from backout.controller.baking import GAP_INTERVALS, MIN_GAP, BakeProgress, BakeTracker
 from backout.controller.cycle_facts import CycleFacts, read_cycle_facts
+from backout.controller.flag_first import FlagFirstWatch, Unmitigated
 from backout.controller.inconclusive import InconclusiveCounter, blind, raise_alert
 from backout.controller.restored import ask_a_person, restored_recently
 from backout.errors import BackoutError, FencedError
 from backout.incidents import EventKind, add_event, open_incident, open_incident_for
 from backout.metrics import (
-    MetricCatalogue,
     MetricSource,
     RuleVerdict,
-    back_under,
     measure_baseline,
 )
 from backout.operations.flag_runs import (
-    failed_step_message,
-    flag_first_runs,
     flags_still_on,
-    start_flag_first,
 )
 from backout.operations.rollback import RollbackRequest, start_rollback
 from backout.releases import ReleaseStatus
 from backout.runs import locks
-from backout.runs.records import TERMINAL, RunResult, RunState
+from backout.runs.records import RunResult
 from backout.runtime import Runtime
 from backout.store import Release, Run
 from backout.subjects import Subject
 from backout.triggers import ArmedTriggers, Baseline, Reading, arm
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class _FlagFirst:
-    """A flag-first run this watcher started, kept to say once how it ended."""
-
-    service: str
-    flags: list[str]
-    rule: TriggerRule
-    incident_id: int
-
-
-@dataclass(frozen=True)
-class _Unmitigated:
-    """An open incident whose flag-first run failed and that has no rollback yet."""
-
-    incident_id: int
-    trigger: str | None
-    flag_run_id: int
-    why: str
 
 
 class Watcher:
@@ -100,7 +72,7 @@ class Watcher:
         self.runner = runner or BackgroundRuns()  # where the rollbacks it starts go on
         self.last_decisions: dict[str, str] = {}
         self._armed: dict[str, tuple[int, ArmedTriggers]] = {}  # by service, with the release
-        self._flag_first: dict[int, _FlagFirst] = {}  # by run id, until its end is said
+        self._flag_first = FlagFirstWatch(runtime, actor, self.runner)
         self._bakes = BakeTracker()
         self._inconclusive = InconclusiveCounter(runtime.config.watch.inconclusive_alert_after)
         # A trigger that fired and left its release running (notify, or waiting for a person),
@@ -155,12 +127,12 @@ class Watcher:
                 "it is deployed again"
             )
         unmitigated = None
-        if self._flag_first_concerns(name):
+        if self._flag_first.concerns(name):
             with self.runtime.store.session() as session:
-                mitigated = self._flag_first_mitigated(session, name, live)
+                mitigated = self._flag_first.mitigated(session, name, live)
                 if mitigated is not None:
                     return mitigated
-                unmitigated = self._unmitigated(session, name, live)
+                unmitigated = self._flag_first.unmitigated(session, name, live)
         baseline = facts.baseline(name)
         since = _watched_since(live, facts.last_run_end.get(name))
         if unmitigated is not None:
@@ -350,7 +322,9 @@ class Watcher:
         guarded = ", ".join(self.runtime.config.service(name).guarded_by)
         try:
             still_on = flags_still_on(self.runtime, name)
-            run_id = self._flag_first_run(name, verdict, reason, incident_id) if still_on else None
+            run_id = (
+                self._flag_first.start(name, verdict, reason, incident_id) if still_on else None
+            )
         except BackoutError as error:
             impossible = f"{what}; flag first impossible ({error.message})"
             return self._roll_back(name, reason, trigger, impossible, incident_id)
@@ -360,64 +334,7 @@ class Watcher:
         turning = ", ".join(still_on)
         return f"{what}; flag first: turning off {turning} (run {run_id}, incident {incident_id})"
 
-    def _flag_first_run(
-        self, name: str, verdict: RuleVerdict, reason: str, incident_id: int
-    ) -> int:
-        """Start flag first for `name` in the background; its end is said by a later cycle."""
-        run = start_flag_first(
-            self.runtime,
-            name,
-            actor=self.actor,
-            reason=reason,
-            trigger=verdict.rule.name,
-            incident_id=incident_id,
-        )
-        flags = list(self.runtime.config.service(name).guarded_by)
-        self._flag_first[run.run_id] = _FlagFirst(name, flags, verdict.rule, incident_id)
-        run.execute_in_background(self.runner)
-        return run.run_id
-
-    def _flag_first_concerns(self, name: str) -> bool:
-        """Whether flag first has something to say of `name` this cycle (a store read)."""
-        started_here = any(started.service == name for started in self._flag_first.values())
-        return started_here or self.runtime.config.service(name).policy == "flag_first"
-
-    def _flag_first_mitigated(self, session: Session, name: str, live: Release) -> str | None:
-        """Once, for a flag-first run this watcher started that has ended well: say so."""
-        for run_id, started in list(self._flag_first.items()):
-            run = session.get(Run, run_id)
-            if started.service != name or run is None or run.state not in TERMINAL:
-                continue
-            del self._flag_first[run_id]
-            if run.state == RunState.SUCCEEDED:
-                return (
-                    f"{name} {live.version}: {self._back_under(name, started.rule)} with "
-                    f"{', '.join(started.flags)} off: mitigated by the flag, no redeploy "
-                    f"(run {run_id}, incident {started.incident_id})"
-                )
-        return None
-
-    def _back_under(self, name: str, rule: TriggerRule) -> str:
-        source = self.runtime.metrics(name)
-        return back_under(rule, source.provides if source else MetricCatalogue({}))
-
-    def _unmitigated(self, session: Session, name: str, live: Release) -> _Unmitigated | None:
-        """The live release's open incident, if its flag-first run failed and nothing followed.
-
-        Read from the store, so that a watcher started after a crash still rolls back.
-        """
-        if self.runtime.config.service(name).policy != "flag_first":
-            return None
-        incident = open_incident_for(session, self.runtime.environment, name)
-        if incident is None or incident.release_id != live.id:
-            return None
-        runs = flag_first_runs(session, incident)
-        if not runs or runs[-1].state != RunState.FAILED or _has_rollback(session, incident.id):
-            return None
-        why = failed_step_message(session, runs[-1].id)
-        return _Unmitigated(incident.id, incident.trigger, runs[-1].id, why)
-
-    def _roll_back_unmitigated(self, name: str, live: Release, left: _Unmitigated) -> str:
+    def _roll_back_unmitigated(self, name: str, live: Release, left: Unmitigated) -> str:
         run = f"run {left.flag_run_id}"
         what = f"{name} {live.version}: flag first did not mitigate ({run}: {left.why})"
         reason = f"flag first did not mitigate: {left.why}"
@@ -460,8 +377,3 @@ def _watched_since(live: Release, last_run_end: datetime | None) -> datetime | N
 
 def _has_run(session: Session, incident_id: int) -> bool:
     return session.scalars(select(Run.id).where(Run.incident_id == incident_id)).first() is not None
-
-
-def _has_rollback(session: Session, incident_id: int) -> bool:
-    query = select(Run.id).where(Run.incident_id == incident_id, Run.kind == "application")
-    return session.scalars(query).first() is not None

@@ -51,7 +51,7 @@ def test_incident_show_prints_the_timeline(live_api: Backout) -> None:
     shown = live_api.ok("incident", "show", "1").stdout
     listing = live_api.ok("incidents").stdout
 
-    assert "incident 1 (resolved): api 1.1.0: checkout 500s" in shown
+    assert "incident 1 (resolved, errors): api 1.1.0: checkout 500s" in shown
     assert "(RTO 900.0s)" in shown
     assert "run_planned" in shown
     assert "application rollback of api to 1.0.0 succeeded" in shown

@@ -54,7 +54,7 @@ def show(
     if as_json:
         print_json(detail)
         return
-    say(f"incident {detail['id']} ({detail['status']}): {detail['title']}")
+    say(f"incident {detail['id']} ({detail['status']}, {detail['category']}): {detail['title']}")
     say(
         f"time to detect {_seconds(detail['time_to_detect_s'])}, "
         f"time to recover {_seconds(detail['time_to_recover_s'])} (RTO {_seconds(detail['rto_s'])})"

@@ -95,7 +95,7 @@ class ServiceConfig(Section):
     )
     metrics: PluginSpec | None = Field(
         None,
-        description="Where the triggers' metrics come from, picked by `type:` (probe, fake); "
+        description="Where the triggers' metrics come from, picked by `type:` (probe, sql, fake); "
         "none: the triggers are unarmed.",
     )
     triggers: list[TriggerRule] = Field(default_factory=list)

@@ -33,7 +33,7 @@ from backout.errors import ConfigError
 from backout.metrics.base import MetricCatalogue, MetricsSnapshot
 from backout.metrics.sql_reading import CheckResult, CheckRunner, Round
 from backout.metrics.sql_settings import CheckKind, DataCheck, SqlMetricSettings, parse_database_url
-from backout.redact import remember_secret
+from backout.redact import redact, remember_secret
 from backout.registry import PluginContext
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class SqlMetricSource:
             return self._runner.run_round()
         except Exception as error:  # the thread must never die silently: a dead check is quiet
             log.exception("data checks on %s failed", self._runner.database)
-            return Round(time.time(), {}, problem=f"the checks failed: {error!r}")
+            return Round(time.time(), {}, problem=redact(f"the checks failed: {error!r}"))
 
     def _record(self, taken: Round) -> None:
         horizon = taken.at - self.settings.window.total_seconds()

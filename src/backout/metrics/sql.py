@@ -89,38 +89,37 @@ class SqlMetricSource:
         window_s = max(now - start, 0.0)
         if newest is not None and newest.problem is not None:
             return MetricsSnapshot({}, 0, window_s, self._catalogue, problem=newest.problem)
-        values: dict[str, float | None] = {}
-        measured_by: dict[str, str] = {}
-        for check in self.settings.checks:
-            self._measure(check, rounds, now, values, measured_by)
+        measured = {
+            metric: reading
+            for check in self.settings.checks
+            for metric, reading in self._measure(check, rounds, now).items()
+        }
         return MetricsSnapshot(
-            values, len(rounds), window_s, self._catalogue, measured_by=measured_by
+            {metric: value for metric, (value, _) in measured.items()},
+            len(rounds),
+            window_s,
+            self._catalogue,
+            measured_by={metric: how for metric, (_, how) in measured.items()},
         )
 
     def _measure(
-        self,
-        check: DataCheck,
-        rounds: list[Round],
-        now: float,
-        values: dict[str, float | None],
-        measured_by: dict[str, str],
-    ) -> None:
-        """Set the metrics of `check` from the rounds (oldest first), and how they were read."""
+        self, check: DataCheck, rounds: list[Round], now: float
+    ) -> dict[str, tuple[float | None, str]]:
+        """Each metric of `check`, read from the rounds (oldest first), with how it was read."""
         latest = rounds[-1].results[check.name] if rounds else CheckResult(None)
         how = f"{check.kind.value} query on {self._runner.database}: {check.query.strip()}"
         if latest.error is not None:
             how += f" ({latest.error})"
         [first, *rest] = [metric.name for metric in check.metrics()]
-        measured_by[first] = how
         if check.kind is CheckKind.FRESHNESS:
-            values[first] = None if latest.value is None else max(now - latest.value, 0.0)
-        else:
-            values[first] = latest.value
-        if check.kind is CheckKind.COUNT:
-            [drop] = rest
-            counts = [c for r in rounds if (c := r.results[check.name].value) is not None]
-            values[drop] = _drop(latest.value, counts)
-            measured_by[drop] = f"the latest count against the highest of {len(counts)}: {how}"
+            age = None if latest.value is None else max(now - latest.value, 0.0)
+            return {first: (age, how)}
+        if check.kind is CheckKind.INVARIANT:
+            return {first: (latest.value, how)}
+        [drop] = rest
+        counts = [c for r in rounds if (c := r.results[check.name].value) is not None]
+        against = f"the latest count against the highest of {len(counts)}: {how}"
+        return {first: (latest.value, how), drop: (_drop(latest.value, counts), against)}
 
     def _loop(self) -> None:
         interval = self.settings.interval.total_seconds()

@@ -13,6 +13,7 @@ import yaml
 
 from backout.clock import ManualClock
 from backout.controller.watch import Watcher
+from backout.errors import ConfigError
 from backout.operations.deploy import deploy, mark_release
 from backout.releases import ReleaseStatus
 from backout.runs.records import RunState
@@ -122,3 +123,19 @@ def test_a_database_that_cannot_be_read_never_rolls_back(
     assert "incident" not in unread, unread
     assert "rolling back" not in unread, unread
     assert runtime.driver("club").current() == "1.0.0"
+
+
+def test_a_trigger_on_a_metric_no_check_gives_is_refused(
+    tmp_path: Path, club: ClubDatabase
+) -> None:
+    path = _config(tmp_path)
+    text = path.read_text().replace("metric: members_drop", "metric: member_drop")
+    path.write_text(text)
+
+    with pytest.raises(ConfigError) as raised:
+        Runtime.open(path)
+
+    assert raised.value.problems == [
+        "services.club.triggers[0].metric: 'member_drop' is not a metric of the sql source (it "
+        "provides: members_count, members_drop, orphan_bookings_violations)"
+    ]

@@ -1,18 +1,22 @@
 """Every metric source passes the same suite: it says what it provides with a unit each, builds
 without side effects, measures once started, and its snapshots carry only what it provides.
 
-The probe runs against a real HTTP server on loopback; the fake is given its values.
+The probe runs against a real HTTP server on loopback; the sql source against a real SQLite
+file and a real PostgreSQL database; the fake is given its values.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from backout.config import PluginSpec
@@ -22,10 +26,52 @@ from backout.registry import PluginContext
 
 WHERE = ("services", "api", "metrics")
 
-# The settings each registered source is tested with, given the URL of a live server.
-SETTINGS: dict[str, Callable[[str], dict[str, Any]]] = {
-    "probe": lambda url: {"url": url, "interval": "10ms", "window": "10s"},
-    "fake": lambda url: {"values": {"error_rate": 0.25}},
+# Two rows of members, for the sql source's checks.
+MEMBERS_TABLE = (
+    "CREATE TABLE members (id INTEGER PRIMARY KEY, email TEXT NOT NULL, joined_at TEXT NOT NULL)",
+    "INSERT INTO members VALUES (1, 'a@club', '2026-01-01 10:00:00'), "
+    "(2, 'b@club', '2026-01-02 10:00:00')",
+)
+SQL_CHECKS = [
+    {"name": "members", "count": "SELECT count(*) FROM members"},
+    {"name": "no_email", "invariant": "SELECT count(*) FROM members WHERE email = ''"},
+    {"name": "joins", "freshness": "SELECT max(joined_at) FROM members"},
+]
+
+
+@dataclass
+class Live:
+    """The real things a case's source reads, made on demand (PostgreSQL only when asked)."""
+
+    http_url: str
+    tmp_path: Path
+    request: pytest.FixtureRequest
+
+    def sqlite_url(self) -> str:
+        path = self.tmp_path / "club.db"
+        with sqlite3.connect(path) as db:
+            for statement in MEMBERS_TABLE:
+                db.execute(statement)
+        return f"sqlite:///{path}"
+
+    def postgres_url(self) -> str:
+        url = str(self.request.getfixturevalue("postgres_url"))
+        with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as db:
+            for statement in MEMBERS_TABLE:
+                db.execute(statement)
+        return url
+
+
+def _sql(url: str) -> dict[str, Any]:
+    return {"url": url, "interval": "100ms", "window": "10s", "checks": SQL_CHECKS}
+
+
+# Each case: the registered source type, and its settings given the live things to read.
+CASES: dict[str, tuple[str, Callable[[Live], dict[str, Any]]]] = {
+    "probe": ("probe", lambda live: {"url": live.http_url, "interval": "10ms", "window": "10s"}),
+    "fake": ("fake", lambda live: {"values": {"error_rate": 0.25}}),
+    "sql-sqlite": ("sql", lambda live: _sql(live.sqlite_url())),
+    "sql-postgresql": ("sql", lambda live: _sql(live.postgres_url())),
 }
 
 SUFFIX = {Unit.FRACTION: "%", Unit.SECONDS: "s", Unit.PER_SECOND: "/s", Unit.COUNT: ""}
@@ -60,9 +106,15 @@ def build(kind: str, settings: dict[str, Any], tmp_path: Path) -> MetricSource:
     return METRIC_SOURCES.build(PluginSpec(type=kind, **settings), WHERE, _context(tmp_path))
 
 
-@pytest.fixture(params=sorted(SETTINGS))
-def source(request: pytest.FixtureRequest, url: str, tmp_path: Path) -> Iterator[MetricSource]:
-    built = build(request.param, SETTINGS[request.param](url), tmp_path)
+@pytest.fixture
+def live(url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Live:
+    return Live(url, tmp_path, request)
+
+
+@pytest.fixture(params=sorted(CASES))
+def source(request: pytest.FixtureRequest, live: Live, tmp_path: Path) -> Iterator[MetricSource]:
+    kind, settings = CASES[request.param]
+    built = build(kind, settings(live), tmp_path)
     yield built
     built.close()
 
@@ -76,7 +128,7 @@ def _sampled(source: MetricSource) -> None:
 
 
 def test_every_registered_source_is_in_this_suite() -> None:
-    assert sorted(SETTINGS) == METRIC_SOURCES.names()
+    assert sorted({kind for kind, _ in CASES.values()}) == METRIC_SOURCES.names()
 
 
 def test_a_source_provides_named_metrics_each_with_a_unit(source: MetricSource) -> None:
@@ -136,12 +188,13 @@ def test_snapshots_may_be_taken_from_several_threads(source: MetricSource) -> No
     assert failures == []
 
 
-@pytest.mark.parametrize("kind", sorted(SETTINGS))
+@pytest.mark.parametrize("case", sorted(CASES))
 def test_an_unknown_setting_is_refused_with_its_key_path(
-    kind: str, url: str, tmp_path: Path
+    case: str, live: Live, tmp_path: Path
 ) -> None:
+    kind, settings = CASES[case]
     with pytest.raises(ConfigError) as raised:
-        build(kind, {**SETTINGS[kind](url), "colour": "blue"}, tmp_path)
+        build(kind, {**settings(live), "colour": "blue"}, tmp_path)
 
     assert any(p.startswith("services.api.metrics.colour") for p in raised.value.problems)
 
@@ -151,5 +204,5 @@ def test_an_unknown_source_type_names_the_available_ones(tmp_path: Path) -> None
         build("prometheus", {}, tmp_path)
 
     assert raised.value.problems == [
-        "services.api.metrics.type: unknown metric source 'prometheus' (available: fake, probe)"
+        "services.api.metrics.type: unknown metric source 'prometheus' (available: fake, probe, sql)"
     ]

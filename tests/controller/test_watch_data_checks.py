@@ -1,5 +1,5 @@
 """Data checks through the watch loop: rows deleted under a live release make a count's drop
-breach its rule; with policy approve, the rollback waits for a person."""
+breach its rule; a data incident waits for a person though the service's policy is rollback."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def _config(tmp_path: Path) -> Path:
             {"name": "members-lost", "metric": "members_drop", "above": 0.1, "for": "0s"},
             {"name": "orphans", "metric": "orphan_bookings_violations", "above": 0, "for": "0s"},
         ],
-        "policy": "approve",
+        "policy": "rollback",  # data incidents are approve by default all the same
     }
     path = tmp_path / "backout.yaml"
     path.write_text(

@@ -21,6 +21,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from backout.categories import IncidentCategory
 from backout.durations import Duration, at_least, format_duration
 from backout.metrics.base import MetricCatalogue, MetricInfo, Unit
 from backout.registry import PluginSettings
@@ -211,7 +212,9 @@ class SqlMetricSettings(PluginSettings):
 
     def catalogue(self) -> MetricCatalogue:
         infos = {
-            metric.name: MetricInfo(metric.unit, metric.label, metric.label)
+            metric.name: MetricInfo(
+                metric.unit, metric.label, metric.label, category=IncidentCategory.DATA
+            )
             for check in self.checks
             for metric in check.metrics()
         }

@@ -14,6 +14,7 @@ import yaml
 from backout.clock import ManualClock
 from backout.controller.watch import Watcher
 from backout.errors import ConfigError
+from backout.operations import views
 from backout.operations.deploy import deploy, mark_release
 from backout.releases import ReleaseStatus
 from backout.runs.records import RunState
@@ -106,6 +107,7 @@ def test_deleted_rows_breach_the_drop_rule_and_the_rollback_waits_for_approval(
     assert result.state is RunState.AWAITING_APPROVAL
     assert watcher.run_cycle() == ["club 1.1.0: run 3 is awaiting_approval, triggers wait for it"]
     assert runtime.driver("club").current() == "1.1.0", "data is never rolled back blindly"
+    assert views.incident_detail(runtime, 1)["category"] == "data"
 
 
 def test_a_database_that_cannot_be_read_never_rolls_back(

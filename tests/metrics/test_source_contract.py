@@ -1,7 +1,8 @@
 """Every metric source passes the same suite: it says what it provides with a unit each, builds
 without side effects, measures once started, and its snapshots carry only what it provides.
 
-The probe runs against a real HTTP server on loopback; the fake is given its values.
+The probe runs against a real HTTP server on loopback; the fake is given its values; the
+Prometheus source reads a real Prometheus scraping the demo app under traffic.
 """
 
 from __future__ import annotations
@@ -22,11 +23,37 @@ from backout.registry import PluginContext
 
 WHERE = ("services", "api", "metrics")
 
-# The settings each registered source is tested with, given the URL of a live server.
+# The settings each registered source is tested with, given the URL of a live server: the
+# fixture named in LIVE_SERVER, a plain HTTP server when none is named.
 SETTINGS: dict[str, Callable[[str], dict[str, Any]]] = {
     "probe": lambda url: {"url": url, "interval": "10ms", "window": "10s"},
     "fake": lambda url: {"values": {"error_rate": 0.25}},
+    "prometheus": lambda url: {
+        "url": url,
+        "scrape_interval": "1s",
+        "window": "10s",
+        "queries": {
+            "error_rate": {
+                "query": '(sum(rate(http_requests_total{job="$service",status=~"5.."}[$window]))'
+                ' or vector(0)) / sum(rate(http_requests_total{job="$service"}[$window]))',
+                "unit": "fraction",
+            },
+            "latency_p95": {
+                "query": "histogram_quantile(0.95, sum by (le) "
+                '(rate(http_request_duration_seconds_bucket{job="$service"}[$window])))',
+                "unit": "seconds",
+            },
+            "request_rate": {
+                "query": 'sum(rate(http_requests_total{job="$service"}[$window]))',
+                "unit": "per_second",
+            },
+            "requests_seen": {"query": 'sum(http_requests_total{job="$service"})', "unit": "count"},
+        },
+        "samples": 'sum(increase(http_requests_total{job="$service"}[$window]))',
+        "sample_noun": "requests",
+    },
 }
+LIVE_SERVER = {"prometheus": "scraped_prometheus"}
 
 SUFFIX = {Unit.FRACTION: "%", Unit.SECONDS: "s", Unit.PER_SECOND: "/s", Unit.COUNT: ""}
 
@@ -61,8 +88,9 @@ def build(kind: str, settings: dict[str, Any], tmp_path: Path) -> MetricSource:
 
 
 @pytest.fixture(params=sorted(SETTINGS))
-def source(request: pytest.FixtureRequest, url: str, tmp_path: Path) -> Iterator[MetricSource]:
-    built = build(request.param, SETTINGS[request.param](url), tmp_path)
+def source(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetricSource]:
+    live_url = request.getfixturevalue(LIVE_SERVER.get(request.param, "url"))
+    built = build(request.param, SETTINGS[request.param](live_url), tmp_path)
     yield built
     built.close()
 
@@ -148,8 +176,9 @@ def test_an_unknown_setting_is_refused_with_its_key_path(
 
 def test_an_unknown_source_type_names_the_available_ones(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
-        build("prometheus", {}, tmp_path)
+        build("datadog", {}, tmp_path)
 
     assert raised.value.problems == [
-        "services.api.metrics.type: unknown metric source 'prometheus' (available: fake, probe)"
+        "services.api.metrics.type: unknown metric source 'datadog' "
+        "(available: fake, probe, prometheus)"
     ]

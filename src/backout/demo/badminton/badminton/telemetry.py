@@ -13,17 +13,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 METRICS_PATH = "/metrics"
+# The text format generate_latest writes (0.0.4), which every Prometheus version parses.
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 # Buckets fit for an API answering in milliseconds, with room for a slow release.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -46,7 +42,7 @@ request_duration = Histogram(
 
 def exposition() -> Response:
     """What GET /metrics answers: every series, in Prometheus's text format."""
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry), media_type=TEXT_FORMAT)
 
 
 class RequestMetrics:

@@ -1,8 +1,11 @@
-"""Fixtures of the metric source tests: a real Prometheus scraping a real demo app under traffic."""
+"""Fixtures of the metric source tests: a plain HTTP server; a real Prometheus scraping a real demo
+app under traffic."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -24,3 +27,25 @@ def scraped_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
                 "Prometheus has a request rate of the demo app",
             )
             yield prometheus.url
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    """A plain HTTP server on loopback answering 200 'ok' to every GET."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -56,27 +55,6 @@ SETTINGS: dict[str, Callable[[str], dict[str, Any]]] = {
 LIVE_SERVER = {"prometheus": "scraped_prometheus"}
 
 SUFFIX = {Unit.FRACTION: "%", Unit.SECONDS: "s", Unit.PER_SECOND: "/s", Unit.COUNT: ""}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: object) -> None:
-        return None
-
-
-@pytest.fixture(scope="module")
-def url() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def _context(tmp_path: Path) -> PluginContext:

@@ -65,7 +65,7 @@ def instant_query(
     import httpx  # noqa: PLC0415 - the source module is imported lazily; so is its client
 
     where = f"Prometheus at {redact(base_url)}"
-    params = {"query": promql, "time": f"{at:.3f}", "timeout": f"{timeout_s:g}s"}
+    params = {"query": promql, "time": f"{at:.3f}", "timeout": promql_duration(timeout_s)}
     try:
         response = client.get(base_url.rstrip("/") + QUERY_PATH, params=params)
     except httpx.TimeoutException:

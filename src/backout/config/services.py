@@ -95,8 +95,8 @@ class ServiceConfig(Section):
     )
     metrics: PluginSpec | None = Field(
         None,
-        description="Where the triggers' metrics come from, picked by `type:` (probe, fake); "
-        "none: the triggers are unarmed.",
+        description="Where the triggers' metrics come from, picked by `type:` (probe, "
+        "prometheus, fake); none: the triggers are unarmed.",
     )
     triggers: list[TriggerRule] = Field(default_factory=list)
     policy: Literal["rollback", "approve", "notify", "flag_first"] = Field(

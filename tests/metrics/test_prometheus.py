@@ -14,7 +14,7 @@ import pytest
 
 from backout.config import PluginSpec
 from backout.errors import ConfigError
-from backout.metrics import METRIC_SOURCES
+from backout.metrics import METRIC_SOURCES, MetricsSnapshot
 from backout.metrics.prometheus import PrometheusSource
 from backout.registry import PluginContext
 from tests.prometheus_support import free_port, running_prometheus, scraped, wait_for
@@ -239,6 +239,31 @@ def test_a_prometheus_that_does_not_answer_in_time_is_a_problem_within_the_timeo
     assert snapshot.problem is not None
     assert snapshot.problem.endswith("did not answer within 300ms")
     assert snapshot.samples == 0
+
+
+def test_a_source_closed_during_a_snapshot_answers_with_a_problem(
+    silent_server: str, tmp_path: Path
+) -> None:
+    source = build(settings(silent_server), tmp_path)
+    source.start()
+    taken: list[MetricsSnapshot | BaseException] = []
+
+    def take() -> None:
+        try:
+            taken.append(source.snapshot(version="1.0.0"))
+        except BaseException as error:
+            taken.append(error)
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    source.close()
+    thread.join(timeout=5)
+
+    [snapshot] = taken
+    assert isinstance(snapshot, MetricsSnapshot)
+    assert snapshot.problem is not None
+    assert snapshot.samples == 0
+    assert source.snapshot(version="1.0.0").problem == "the Prometheus source is not started"
 
 
 def test_a_server_that_is_not_prometheus_is_a_problem(

@@ -29,10 +29,11 @@ can fire on it.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Self
 from urllib.parse import urlsplit
@@ -55,6 +56,8 @@ from backout.registry import PluginContext, PluginSettings
 
 if TYPE_CHECKING:
     import httpx
+
+log = logging.getLogger(__name__)
 
 SCRAPES_PER_WINDOW = 4  # the shortest window: rate() still has two samples after a missed scrape
 MAX_PARALLEL_QUERIES = 8
@@ -232,7 +235,7 @@ class PrometheusSource:
                     strict=True,
                 )
             )
-        except RuntimeError:  # closed while this snapshot was being taken
+        except (RuntimeError, CancelledError):  # closed while this snapshot was being taken
             return self._unread(window_s, "the Prometheus source is closed")
         return self._snapshot_of(answers, queries, window_s)
 
@@ -247,6 +250,11 @@ class PrometheusSource:
             )
         except QueryFailed as failed:
             return failed
+        except RuntimeError:  # the client was closed under this query: close() said so
+            raise
+        except Exception as error:  # snapshot() raises nothing: a bug here is a problem shown
+            log.exception("a query to Prometheus failed unexpectedly")
+            return QueryFailed(f"reading Prometheus failed: {type(error).__name__}: {error}")
 
     def _snapshot_of(
         self,

@@ -202,8 +202,8 @@ class PrometheusSource:
         return window
 
     def queries(self, window_s: float, version: str | None) -> dict[str, str]:
-        """Metric name -> its PromQL for this window and version (the samples query as
-        `samples`, outside the metric names)."""
+        """Metric name -> its PromQL for this window and version; the samples query under
+        `$samples`, a key no metric name can take."""
         values = {
             "service": self._service,
             "environment": self._environment,

@@ -8,8 +8,20 @@ command -v git >/dev/null 2>&1 || missing+=(git)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # TLS health-check tests
 command -v pgbackrest >/dev/null 2>&1 || missing+=(pgbackrest)  # physical backups, PITR
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)  # the Unleash Node SDK and server
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)  # the Prometheus metric source
+# Debian's package installs the binary as prometheus-alertmanager (upstream calls it alertmanager).
+command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 \
+  || missing+=(prometheus-alertmanager)  # the Alertmanager webhook trigger
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
+  # No service is started by the install: the tests start prometheus as a plain process, on a
+  # port of their own (a policy-rc.d answering 101 tells invoke-rc.d to start nothing).
+  policy=/usr/sbin/policy-rc.d
+  placed_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && placed_policy=1
+  fi
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  if [ -n "$placed_policy" ]; then rm -f "$policy"; fi
 fi
 "$here/ensure-postgres.sh"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -36,6 +36,8 @@ class PluginContext:
     config_file: Path
     base_dir: Path
     state_dir: Path
+    # Keyword-only so that the contexts that extend this one keep their own fields positional.
+    environment: str = field(default="production", kw_only=True)
 
     def resolve(self, value: str | Path) -> Path:
         path = Path(value).expanduser()

@@ -105,6 +105,7 @@ def plugin_context(config: Config, service: str) -> PluginContext:
         config_file=config.source,
         base_dir=config.base_dir,
         state_dir=config.state_dir,
+        environment=config.environment,
     )
 
 

@@ -246,13 +246,14 @@ def test_check_refuses_an_unknown_metric_source_and_lists_the_available_ones(
           api:
             tier: critical
             driver: {type: fake}
-            metrics: {type: prometheus, query: up}
+            metrics: {type: datadog, query: up}
         """,
     )
 
     result.refused(
         INVALID_CONFIG,
-        "services.api.metrics.type: unknown metric source 'prometheus' (available: fake, probe, sql)",
+        "services.api.metrics.type: unknown metric source 'datadog' "
+        "(available: fake, probe, prometheus, sql)",
     )
 
 

@@ -2,7 +2,8 @@
 without side effects, measures once started, and its snapshots carry only what it provides.
 
 The probe runs against a real HTTP server on loopback; the sql source against a real SQLite
-file and a real PostgreSQL database; the fake is given its values.
+file and a real PostgreSQL database; the Prometheus source reads a real Prometheus scraping the
+demo app under traffic; the fake is given its values.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,9 @@ class Live:
                 db.execute(statement)
         return f"sqlite:///{path}"
 
+    def prometheus_url(self) -> str:
+        return str(self.request.getfixturevalue("scraped_prometheus"))
+
     def postgres_url(self) -> str:
         url = str(self.request.getfixturevalue("postgres_url"))
         with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as db:
@@ -66,36 +69,42 @@ def _sql(url: str) -> dict[str, Any]:
     return {"url": url, "interval": "100ms", "window": "10s", "checks": SQL_CHECKS}
 
 
+def _prometheus(url: str) -> dict[str, Any]:
+    """Queries of the demo app's own metrics, as docs/metrics.md writes them."""
+    requests = 'http_requests_total{job="$service"}'
+    return {
+        "url": url,
+        "scrape_interval": "1s",
+        "window": "10s",
+        "queries": {
+            "error_rate": {
+                "query": '(sum(rate(http_requests_total{job="$service",status=~"5.."}[$window]))'
+                f" or vector(0)) / sum(rate({requests}[$window]))",
+                "unit": "fraction",
+            },
+            "latency_p95": {
+                "query": "histogram_quantile(0.95, sum by (le) "
+                '(rate(http_request_duration_seconds_bucket{job="$service"}[$window])))',
+                "unit": "seconds",
+            },
+            "request_rate": {"query": f"sum(rate({requests}[$window]))", "unit": "per_second"},
+            "requests_seen": {"query": f"sum({requests})", "unit": "count"},
+        },
+        "samples": f"sum(increase({requests}[$window]))",
+        "sample_noun": "requests",
+    }
+
+
 # Each case: the registered source type, and its settings given the live things to read.
 CASES: dict[str, tuple[str, Callable[[Live], dict[str, Any]]]] = {
     "probe": ("probe", lambda live: {"url": live.http_url, "interval": "10ms", "window": "10s"}),
     "fake": ("fake", lambda live: {"values": {"error_rate": 0.25}}),
     "sql-sqlite": ("sql", lambda live: _sql(live.sqlite_url())),
     "sql-postgresql": ("sql", lambda live: _sql(live.postgres_url())),
+    "prometheus": ("prometheus", lambda live: _prometheus(live.prometheus_url())),
 }
 
 SUFFIX = {Unit.FRACTION: "%", Unit.SECONDS: "s", Unit.PER_SECOND: "/s", Unit.COUNT: ""}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: object) -> None:
-        return None
-
-
-@pytest.fixture(scope="module")
-def url() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def _context(tmp_path: Path) -> PluginContext:
@@ -201,8 +210,9 @@ def test_an_unknown_setting_is_refused_with_its_key_path(
 
 def test_an_unknown_source_type_names_the_available_ones(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
-        build("prometheus", {}, tmp_path)
+        build("datadog", {}, tmp_path)
 
     assert raised.value.problems == [
-        "services.api.metrics.type: unknown metric source 'prometheus' (available: fake, probe, sql)"
+        "services.api.metrics.type: unknown metric source 'datadog' "
+        "(available: fake, probe, prometheus, sql)"
     ]

@@ -36,6 +36,7 @@ def db_plugin_context(config: Config, name: str) -> DbPluginContext:
         config_file=config.source,
         base_dir=config.base_dir,
         state_dir=config.state_dir,
+        environment=config.environment,
         database=Database(name, database.url),
         cluster=database.cluster,
     )

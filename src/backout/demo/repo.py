@@ -33,7 +33,9 @@ FAULT_RATE_ENV = "BADMINTON_FAULT_RATE"  # share of failing /api/sessions in 1.1
 EXTRA_LATENCY_ENV = "BADMINTON_EXTRA_LATENCY_MS"  # added to every /api/sessions in 1.1.0 (40)
 
 # What the git-build driver runs in a checkout; it fills in {python} and {port}.
-INSTALL_COMMANDS: list[str] = ['{python} -c "import fastapi, uvicorn, sqlalchemy, alembic"']
+INSTALL_COMMANDS: list[str] = [
+    '{python} -c "import fastapi, uvicorn, sqlalchemy, alembic, prometheus_client"'
+]
 BUILD_COMMANDS: list[str] = ["{python} -m badminton.build"]
 START_COMMAND = (
     "{python} -m uvicorn badminton.app:app --host 127.0.0.1 --port {port}"

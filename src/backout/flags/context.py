@@ -41,6 +41,7 @@ def flag_plugin_context(config: Config, store: Store | None) -> FlagPluginContex
         config_file=config.source,
         base_dir=config.base_dir,
         state_dir=config.state_dir,
+        environment=config.environment,
         store=store,
         definitions=dict(config.flags.definitions),
     )

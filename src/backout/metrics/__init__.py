@@ -17,6 +17,9 @@ from backout.registry import Registry
 METRIC_SOURCES: Registry[MetricSource] = Registry("metric source")
 METRIC_SOURCES.register_lazy("probe", "backout.metrics.probe", "ProbeSettings", "build_probe")
 METRIC_SOURCES.register_lazy("fake", "backout.metrics.fake", "FakeMetricSettings", "build_fake")
+METRIC_SOURCES.register_lazy(
+    "prometheus", "backout.metrics.prometheus", "PrometheusSettings", "build_prometheus"
+)
 METRIC_SOURCES.register_lazy("sql", "backout.metrics.sql", "SqlMetricSettings", "build_sql")
 
 __all__ = [

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import accounts, sessions
+from . import accounts, sessions, telemetry
 from .db import DATABASE_ERRORS, Database, describe
 from .release import VERSION
 from .tables import group_members, groups, members
@@ -37,6 +37,7 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(title="Badminton Group", version=VERSION, lifespan=lifespan)
+app.add_middleware(telemetry.RequestMetrics, version=VERSION)
 
 
 class SignIn(BaseModel):
@@ -60,6 +61,11 @@ def health() -> JSONResponse:
         body = {"status": "unavailable", "version": VERSION, "database": problem}
         return JSONResponse(status_code=503, content=body)
     return JSONResponse(content={"status": "ok", "version": VERSION, "database": "ok"})
+
+
+@app.get(telemetry.METRICS_PATH, include_in_schema=False)
+def metrics() -> Response:
+    return telemetry.exposition()
 
 
 @app.get("/version")

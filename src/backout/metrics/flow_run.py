@@ -56,7 +56,7 @@ def run_flow(client: httpx.Client, settings: FlowSettings) -> FlowRun:
         if failure is not None and (not step.always or step.variables_used() - set(variables)):
             continue
         try:
-            variables |= run_step(client, step, variables)
+            run_step(client, step, variables)
         except StepFailed as why:
             failure = failure or f"step {step.name!r}: {why}"
         except httpx.TimeoutException:
@@ -67,18 +67,22 @@ def run_flow(client: httpx.Client, settings: FlowSettings) -> FlowRun:
     return FlowRun(at, time.perf_counter() - started, failure)
 
 
-def run_step(client: httpx.Client, step: FlowStep, variables: dict[str, Any]) -> dict[str, Any]:
-    """Send the step's request and check its answer; the variables it extracts."""
+def run_step(client: httpx.Client, step: FlowStep, variables: dict[str, Any]) -> None:
+    """Send the step's request, add what it extracts to `variables`, check its answer.
+
+    Extraction comes before the JSON expectations, so that a booking made with a wrong answer
+    is still known to the clean-up steps that cancel it.
+    """
     path = fill(step.path, variables, for_path=True)
     headers = {name: fill(value, variables) for name, value in step.headers.items()}
     body = fill_json(step.body, variables)
     with client.stream(step.method, path, headers=headers, json=body) as response:
         check_status(step.expect, response.status_code)
         if not step.expect.body and not step.extract:
-            return {}
+            return
         document = _json(read_bounded(response))
+    variables |= extract(step.extract, document)
     check_values(step.expect, document)
-    return extract(step.extract, document)
 
 
 def fill(text: str, variables: dict[str, Any], *, for_path: bool = False) -> str:

@@ -192,7 +192,8 @@ def _template_problems(loc: Loc, text: str, defined: set[str]) -> list[InitError
     return [
         _problem(
             loc,
-            f"${{{name}}} is not defined: no earlier step extracts it and variables: has no {name}",
+            f"${{{name}}} is not defined: no earlier step extracts it, and variables: does "
+            "not set it",
             text,
         )
         for name in template.get_identifiers()

@@ -61,7 +61,7 @@ class _Handler(BaseHTTPRequestHandler):
 def api() -> Iterator[_Api]:
     httpd = _Api(("127.0.0.1", 0), _Handler)
     httpd.answers, httpd.received = {}, []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield httpd
     httpd.shutdown()

@@ -1,11 +1,13 @@
 """Every metric source passes the same suite: it says what it provides with a unit each, builds
 without side effects, measures once started, and its snapshots carry only what it provides.
 
-The probe runs against a real HTTP server on loopback; the fake is given its values.
+The probe runs against a real HTTP server on loopback, the business flow against the demo app
+(release 1.0.0, a real uvicorn process on loopback); the fake is given its values.
 """
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,15 +18,19 @@ from typing import Any
 import pytest
 
 from backout.config import PluginSpec
+from backout.demo import GOOD_VERSION, booking_flow, create_demo_repo
 from backout.errors import ConfigError
 from backout.metrics import METRIC_SOURCES, MetricSource, Unit
 from backout.registry import PluginContext
+from tests.demo.demo_support import launch, stop, wait_until_answering
 
 WHERE = ("services", "api", "metrics")
 
-# The settings each registered source is tested with, given the URL of a live server.
+# The settings each registered source is tested with, given the URL of a live server (of the
+# demo app for the sources in DEMO_APP).
 SETTINGS: dict[str, Callable[[str], dict[str, Any]]] = {
     "probe": lambda url: {"url": url, "interval": "10ms", "window": "10s"},
+    "flow": lambda url: booking_flow(url, interval="100ms", window="10s"),
     "fake": lambda url: {"values": {"error_rate": 0.25}},
 }
 
@@ -52,17 +58,46 @@ def url() -> Iterator[str]:
     httpd.server_close()
 
 
+DEMO_APP = {"flow"}
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The demo app's good release, started from a checkout of its tag."""
+    repo = create_demo_repo(tmp_path_factory.mktemp("demo") / "badminton")
+    checkout = tmp_path_factory.mktemp("checkout") / GOOD_VERSION
+    subprocess.run(
+        ["git", "worktree", "add", "--quiet", "--detach", str(checkout), repo.tags[GOOD_VERSION]],
+        cwd=repo.path,
+        check=True,
+        capture_output=True,
+    )
+    app = launch(checkout, tmp_path_factory.mktemp("run"), {})
+    try:
+        wait_until_answering(app)
+        yield app.url
+    finally:
+        stop(app.process)
+
+
+def _server_for(kind: str, request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue("demo_url" if kind in DEMO_APP else "url")
+    return url
+
+
 def _context(tmp_path: Path) -> PluginContext:
     return PluginContext("api", tmp_path / "backout.yaml", tmp_path, tmp_path / ".backout")
 
 
 def build(kind: str, settings: dict[str, Any], tmp_path: Path) -> MetricSource:
+    settings = {key: value for key, value in settings.items() if key != "type"}
     return METRIC_SOURCES.build(PluginSpec(type=kind, **settings), WHERE, _context(tmp_path))
 
 
 @pytest.fixture(params=sorted(SETTINGS))
-def source(request: pytest.FixtureRequest, url: str, tmp_path: Path) -> Iterator[MetricSource]:
-    built = build(request.param, SETTINGS[request.param](url), tmp_path)
+def source(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetricSource]:
+    kind = request.param
+    built = build(kind, SETTINGS[kind](_server_for(kind, request)), tmp_path)
     yield built
     built.close()
 
@@ -137,11 +172,9 @@ def test_snapshots_may_be_taken_from_several_threads(source: MetricSource) -> No
 
 
 @pytest.mark.parametrize("kind", sorted(SETTINGS))
-def test_an_unknown_setting_is_refused_with_its_key_path(
-    kind: str, url: str, tmp_path: Path
-) -> None:
+def test_an_unknown_setting_is_refused_with_its_key_path(kind: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
-        build(kind, {**SETTINGS[kind](url), "colour": "blue"}, tmp_path)
+        build(kind, {**SETTINGS[kind]("http://127.0.0.1:9"), "colour": "blue"}, tmp_path)
 
     assert any(p.startswith("services.api.metrics.colour") for p in raised.value.problems)
 
@@ -151,5 +184,5 @@ def test_an_unknown_source_type_names_the_available_ones(tmp_path: Path) -> None
         build("prometheus", {}, tmp_path)
 
     assert raised.value.problems == [
-        "services.api.metrics.type: unknown metric source 'prometheus' (available: fake, probe)"
+        "services.api.metrics.type: unknown metric source 'prometheus' (available: fake, flow, probe)"
     ]

@@ -1,5 +1,6 @@
 """The sample Badminton Group app that `backout quickstart`, drills and tests roll back."""
 
+from backout.demo.flow import booking_flow
 from backout.demo.repo import (
     BAD_VERSION,
     BOOKING_FAULT_RATE_ENV,
@@ -43,5 +44,6 @@ __all__ = [
     "TAGS",
     "TEMPLATE_DIR",
     "DemoRepo",
+    "booking_flow",
     "create_demo_repo",
 ]

@@ -4,10 +4,10 @@ The app's tree ships in `badminton/` beside this module (package data, not part 
 backout package). `releases/1.1.0/` in it holds the files release 1.1.0 changes; they are laid
 over the 1.0.0 tree for the second commit, so `git diff v1.0.0 v1.1.0` reads like a real change:
 a waitlist join in the sessions query, behind a rollout share, that fails and slows the
-endpoint down; a waitlist check in booking, dormant unless $BADMINTON_BOOKING_FAULT_RATE routes bookings to it,
-that fails them (a broken business flow that /health and the sessions listing do not show); and
-an Alembic migration (0002) that adds a column and, by a faulty backfill, overwrites the time of
-every booking, which no downgrade can bring back.
+endpoint down; a waitlist check in booking, dormant unless $BADMINTON_BOOKING_FAULT_RATE
+routes bookings to it, that fails them (a broken business flow that /health and the sessions
+listing do not show); and an Alembic migration (0002) that adds a column and, by a faulty
+backfill, overwrites the time of every booking, which no downgrade can bring back.
 
 The app runs on SQLite (the file $BADMINTON_DB) or, when $BADMINTON_DATABASE_URL is set, on
 PostgreSQL; it migrates to its release's head at start (see SCHEMA_REVISIONS).

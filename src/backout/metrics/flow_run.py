@@ -82,7 +82,7 @@ def run_step(client: httpx.Client, step: FlowStep, variables: dict[str, Any]) ->
             return
         document = _json(read_bounded(response))
     variables |= extract(step.extract, document)
-    check_values(step.expect, document)
+    check_values(step.expect, document, variables)
 
 
 def fill(text: str, variables: dict[str, Any], *, for_path: bool = False) -> str:
@@ -132,8 +132,9 @@ def read_bounded(response: httpx.Response) -> bytes:
     return b"".join(chunks)
 
 
-def check_values(expect: Expectation, document: Any) -> None:
-    for expression, expected in expect.body.items():
+def check_values(expect: Expectation, document: Any, variables: dict[str, Any]) -> None:
+    for expression, template in expect.body.items():
+        expected = fill_json(template, variables)
         found = jmespath.search(expression, document)
         if not _same(found, expected):
             raise StepFailed(f"{expression} is {_show(found)}, expected {_show(expected)}")

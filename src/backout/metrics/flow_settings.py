@@ -47,7 +47,8 @@ class Expectation(PluginSettings):
     body: dict[str, Any] = Field(
         default_factory=dict,
         alias="json",
-        description="JMESPath expression -> the value it must find in the JSON answer.",
+        description="JMESPath expression -> the value it must find in the JSON answer "
+        "(${var} filled in, as in the JSON sent).",
     )
 
     def statuses(self) -> list[int] | None:
@@ -58,7 +59,8 @@ class Expectation(PluginSettings):
 
 
 class FlowStep(PluginSettings):
-    """One request of the flow; `${var}` in its path, header values and JSON strings."""
+    """One request of the flow; `${var}` in its path, header values and JSON strings (sent and
+    expected)."""
 
     name: str = Field(description="Names the step in failures: step 'book': expected 201 ...")
     method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] = "GET"
@@ -168,10 +170,13 @@ def _step_problems(step: FlowStep, where: Loc, defined: set[str]) -> list[InitEr
 
 
 def templated_texts(step: FlowStep, where: Loc) -> list[tuple[Loc, str]]:
-    """Every text of the step that `${var}` is filled into, with its key path."""
+    """Every text of the step that `${var}` is filled into, with its key path: the path, header
+    values, and the strings of the JSON sent and of the values expected."""
     texts: list[tuple[Loc, str]] = [((*where, "path"), step.path)]
     texts += [((*where, "headers", name), value) for name, value in step.headers.items()]
     texts += _json_strings(step.body, (*where, "json"))
+    for expression, expected in step.expect.body.items():
+        texts += _json_strings(expected, (*where, "expect", "json", expression))
     return texts
 
 

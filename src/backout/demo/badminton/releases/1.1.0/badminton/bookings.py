@@ -14,7 +14,6 @@ from .db import insert_row, iso, utc_now
 from .release import BOOKING_WAITLIST_ROLLOUT
 from .tables import bookings, court_sessions
 
-
 # Like the sessions listing's, this query reads the waitlist table that no migration of 1.1.0
 # creates: every booking routed here fails with "no such table: waitlist".
 WAITING_SQL = "SELECT COUNT(*) FROM waitlist WHERE session_id = :session_id"

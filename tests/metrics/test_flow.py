@@ -13,8 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from backout.config import PluginSpec
+from backout.demo import booking_flow
 from backout.errors import ConfigError
 from backout.metrics import METRIC_SOURCES
 from backout.metrics.flow import FlowSource, summarise
@@ -330,3 +332,20 @@ def test_bounds_are_refused_naming_the_key(
 
     assert problems
     assert all(p.startswith(f"services.api.metrics.{key}") for p in problems), problems
+
+
+def test_the_documented_flow_is_the_demo_flow_and_loads(tmp_path: Path) -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text()
+    section = docs.split("## Business flows", 1)[1]
+    example = yaml.safe_load(section.split("```yaml", 1)[1].split("```", 1)[0])
+    documented = example["services"]["backend"]["metrics"]
+
+    assert documented["steps"] == booking_flow("http://x")["steps"]
+    context = PluginContext("backend", tmp_path / "backout.yaml", tmp_path, tmp_path)
+    spec = PluginSpec.model_validate(documented)
+    assert METRIC_SOURCES.build(spec, WHERE, context).provides.names() == [
+        "flow_duration_p50",
+        "flow_duration_p95",
+        "flow_failure_rate",
+        "flow_runs",
+    ]

@@ -321,6 +321,7 @@ def test_each_problem_of_a_flow_names_its_key(tmp_path: Path) -> None:
         ({"steps": []}, "steps"),
         ({"steps": [{"name": f"s{i}", "path": "/"} for i in range(21)]}, "steps"),
         ({"steps": [{"name": "s", "path": "/", "expect": {"status": "ok"}}]}, "steps[0].expect"),
+        ({"steps": [{"name": "s", "path": "/", "expect": {"status": 2000}}]}, "steps[0].expect"),
     ],
 )
 def test_bounds_are_refused_naming_the_key(

@@ -35,13 +35,14 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 Scalar = str | int | float | bool
+HttpStatus = Annotated[int, Field(ge=100, le=599)]
 Loc = tuple[str | int, ...]
 
 
 class Expectation(PluginSettings):
     """What a step's answer must be for the step to pass."""
 
-    status: int | list[int] | None = Field(
+    status: HttpStatus | list[HttpStatus] | None = Field(
         None, description="The status, or one of several; default: any 2xx."
     )
     body: dict[str, Any] = Field(

@@ -131,7 +131,9 @@ def _problem(loc: Loc, message: str, value: Any) -> InitErrorDetails:
 def _sequence_problems(settings: FlowSettings) -> list[InitErrorDetails]:
     problems = []
     if not settings.base_url.startswith(("http://", "https://")):
-        problems.append(_problem(("base_url",), "expected an http:// URL", settings.base_url))
+        problems.append(
+            _problem(("base_url",), "expected an http:// or https:// URL", settings.base_url)
+        )
     if settings.window < settings.interval:
         problems.append(_problem(("window",), "must be at least the interval", settings.window))
     problems += [

@@ -65,6 +65,19 @@ def at_least(minimum: timedelta) -> AfterValidator:
     return AfterValidator(check)
 
 
+def at_most(maximum: timedelta) -> AfterValidator:
+    """A duration that must be at most `maximum`."""
+
+    def check(value: timedelta) -> timedelta:
+        if value > maximum:
+            raise ValueError(
+                f"must be at most {format_duration(maximum)}, got {format_duration(value)}"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
 PositiveDuration = Annotated[Duration, at_least(timedelta(0))]
 """A wait or an objective: zero would mean "never wait" or "always missed"."""
 

@@ -253,7 +253,7 @@ def test_check_refuses_an_unknown_metric_source_and_lists_the_available_ones(
     result.refused(
         INVALID_CONFIG,
         "services.api.metrics.type: unknown metric source 'datadog' "
-        "(available: fake, probe, prometheus, sql)",
+        "(available: fake, flow, probe, prometheus, sql)",
     )
 
 

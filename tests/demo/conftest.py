@@ -65,7 +65,11 @@ def good_app(
     checkout: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningApp]:
     """The good release, shared by the tests of one module; asked to fail, as 1.0.0 must not."""
-    app = launch(checkout("1.0.0"), tmp_path_factory.mktemp("good"), {"BADMINTON_FAULT_RATE": "1"})
+    app = launch(
+        checkout("1.0.0"),
+        tmp_path_factory.mktemp("good"),
+        {"BADMINTON_FAULT_RATE": "1", "BADMINTON_BOOKING_FAULT_RATE": "1"},
+    )
     try:
         wait_until_answering(app)
         yield app

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 from demo_support import RunningApp, launch, stop, wait_until_answering
 
 from backout.demo import HEALTH_PATH, PROBE_PATH, DemoRepo
@@ -101,6 +102,53 @@ def test_booking_a_session_that_does_not_exist_is_404(good_app: RunningApp) -> N
     assert booking.status_code == 404
 
 
+def _bearer(client: httpx.Client, email: str) -> dict[str, str]:
+    token = client.post("/api/signin", json={"email": email}).json()["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_member_reads_a_booking_back_and_cancels_it_freeing_its_spot(
+    good_app: RunningApp,
+) -> None:
+    with good_app.client() as client:
+        auth = _bearer(client, "carla@example.com")
+        before = {s["id"]: s["spots_left"] for s in client.get(PROBE_PATH).json()}
+        booking = client.post("/api/bookings", json={"session_id": 4}, headers=auth).json()
+        read = client.get(f"/api/bookings/{booking['id']}", headers=auth)
+        cancelled = client.delete(f"/api/bookings/{booking['id']}", headers=auth)
+        gone = client.get(f"/api/bookings/{booking['id']}", headers=auth)
+        again = client.delete(f"/api/bookings/{booking['id']}", headers=auth)
+        after = {s["id"]: s["spots_left"] for s in client.get(PROBE_PATH).json()}
+        rebooked = client.post("/api/bookings", json={"session_id": 4}, headers=auth)
+
+    assert read.status_code == 200
+    assert read.json() == {k: booking[k] for k in ("id", "session_id", "member_id", "created_at")}
+    assert cancelled.status_code == 200
+    assert cancelled.json()["id"] == booking["id"]
+    assert (gone.status_code, again.status_code) == (404, 404)
+    assert after[4] == before[4]
+    assert rebooked.status_code == 201
+
+
+def test_a_booking_is_read_and_cancelled_only_with_its_members_token(
+    good_app: RunningApp,
+) -> None:
+    with good_app.client() as client:
+        owner = _bearer(client, "bob@example.com")
+        booking = client.post("/api/bookings", json={"session_id": 5}, headers=owner).json()
+        path = f"/api/bookings/{booking['id']}"
+        anonymous = [client.get(path).status_code, client.delete(path).status_code]
+        forged = client.get(path, headers={"Authorization": "Bearer forged"}).status_code
+        other = _bearer(client, "alice@example.com")
+        by_other = [client.get(path, headers=other), client.delete(path, headers=other)]
+        still_there = client.get(path, headers=owner).status_code
+
+    assert anonymous == [401, 401]
+    assert forged == 401
+    assert [r.status_code for r in by_other] == [404, 404]  # as if it did not exist
+    assert still_there == 200
+
+
 def test_front_page_is_the_built_page_stamped_with_the_version(good_app: RunningApp) -> None:
     with good_app.client() as client:
         page = client.get("/")
@@ -192,3 +240,38 @@ def test_health_is_503_while_the_database_is_unusable_and_200_once_it_is(
     assert broken.json()["version"] == "1.0.0"
     assert sessions.status_code == 500
     assert repaired.status_code == 200
+
+
+def test_bad_release_told_to_breaks_booking_alone_health_and_sessions_stay_green(
+    start_app: Callable[..., RunningApp],
+) -> None:
+    app = start_app(
+        "1.1.0",
+        BADMINTON_FAULT_RATE="0",
+        BADMINTON_EXTRA_LATENCY_MS="0",
+        BADMINTON_BOOKING_FAULT_RATE="1",
+    )
+    with app.client() as client:
+        auth = _bearer(client, "dev@example.com")
+        booking = client.post("/api/bookings", json={"session_id": 2}, headers=auth)
+        health = client.get(HEALTH_PATH)
+
+    assert booking.status_code == 500
+    assert "no such table: waitlist" in app.log.read_text()
+    assert health.status_code == 200
+    assert sessions_statuses(app, 50) == [200] * 50
+
+
+def test_bad_release_by_default_books_reads_back_and_cancels(
+    start_app: Callable[..., RunningApp],
+) -> None:
+    app = start_app("1.1.0", BADMINTON_FAULT_RATE="0")
+    with app.client() as client:
+        auth = _bearer(client, "dev@example.com")
+        booking = client.post("/api/bookings", json={"session_id": 2}, headers=auth)
+        path = f"/api/bookings/{booking.json()['id']}"
+        statuses = [client.get(path, headers=auth).status_code]
+        statuses.append(client.delete(path, headers=auth).status_code)
+
+    assert booking.status_code == 201
+    assert statuses == [200, 200]

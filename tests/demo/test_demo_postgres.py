@@ -75,6 +75,7 @@ def test_a_booking_on_postgres_is_stored_and_answered_with_an_iso_time(
         booking = client.post("/api/bookings", json={"session_id": 2}, headers=auth)
         again = client.post("/api/bookings", json={"session_id": 2}, headers=auth)
         groups = client.get("/api/groups").json()
+        read = client.get("/api/bookings/4", headers=auth)
 
     assert booking.status_code == 201
     assert ISO_UTC.match(booking.json()["created_at"])
@@ -87,6 +88,22 @@ def test_a_booking_on_postgres_is_stored_and_answered_with_an_iso_time(
         "Tuesday Smashers": 3,
         "Weekend Shuttlers": 2,
     }
+    assert read.json() == {k: booking.json()[k] for k in read.json()}
+
+
+def test_a_booking_on_postgres_is_cancelled_and_its_row_deleted(
+    start_app: Callable[..., RunningApp], postgres_database: AppDatabase
+) -> None:
+    app = start_app("1.0.0", **postgres_database.env)
+    with app.client() as client:
+        token = client.post("/api/signin", json={"email": "dev@example.com"}).json()["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        booking = client.post("/api/bookings", json={"session_id": 2}, headers=auth).json()
+        cancelled = client.delete(f"/api/bookings/{booking['id']}", headers=auth)
+
+    assert cancelled.status_code == 200
+    assert ISO_UTC.match(cancelled.json()["created_at"])
+    assert postgres_database.count("bookings") == 3
 
 
 def test_health_is_503_with_the_reason_while_postgres_is_unreachable(

@@ -1,7 +1,8 @@
 """Every metric source passes the same suite: it says what it provides with a unit each, builds
 without side effects, measures once started, and its snapshots carry only what it provides.
 
-The probe runs against a real HTTP server on loopback; the sql source against a real SQLite
+The probe runs against a real HTTP server on loopback; the business flow against the demo app
+(release 1.0.0, a real uvicorn process on loopback); the sql source against a real SQLite
 file and a real PostgreSQL database; the Prometheus source reads a real Prometheus scraping the
 demo app under traffic; the fake is given its values.
 """
@@ -9,6 +10,7 @@ demo app under traffic; the fake is given its values.
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,9 +22,11 @@ import psycopg
 import pytest
 
 from backout.config import PluginSpec
+from backout.demo import GOOD_VERSION, booking_flow, create_demo_repo
 from backout.errors import ConfigError
 from backout.metrics import METRIC_SOURCES, MetricSource, Unit
 from backout.registry import PluginContext
+from tests.demo.demo_support import launch, stop, wait_until_answering
 
 WHERE = ("services", "api", "metrics")
 
@@ -53,6 +57,9 @@ class Live:
             for statement in MEMBERS_TABLE:
                 db.execute(statement)
         return f"sqlite:///{path}"
+
+    def demo_url(self) -> str:
+        return str(self.request.getfixturevalue("demo_url"))
 
     def prometheus_url(self) -> str:
         return str(self.request.getfixturevalue("scraped_prometheus"))
@@ -99,6 +106,7 @@ def _prometheus(url: str) -> dict[str, Any]:
 CASES: dict[str, tuple[str, Callable[[Live], dict[str, Any]]]] = {
     "probe": ("probe", lambda live: {"url": live.http_url, "interval": "10ms", "window": "10s"}),
     "fake": ("fake", lambda live: {"values": {"error_rate": 0.25}}),
+    "flow": ("flow", lambda live: booking_flow(live.demo_url(), interval="100ms", window="10s")),
     "sql-sqlite": ("sql", lambda live: _sql(live.sqlite_url())),
     "sql-postgresql": ("sql", lambda live: _sql(live.postgres_url())),
     "prometheus": ("prometheus", lambda live: _prometheus(live.prometheus_url())),
@@ -107,11 +115,31 @@ CASES: dict[str, tuple[str, Callable[[Live], dict[str, Any]]]] = {
 SUFFIX = {Unit.FRACTION: "%", Unit.SECONDS: "s", Unit.PER_SECOND: "/s", Unit.COUNT: ""}
 
 
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The demo app's good release, started from a checkout of its tag."""
+    repo = create_demo_repo(tmp_path_factory.mktemp("demo") / "badminton")
+    checkout = tmp_path_factory.mktemp("checkout") / GOOD_VERSION
+    subprocess.run(
+        ["git", "worktree", "add", "--quiet", "--detach", str(checkout), repo.tags[GOOD_VERSION]],
+        cwd=repo.path,
+        check=True,
+        capture_output=True,
+    )
+    app = launch(checkout, tmp_path_factory.mktemp("run"), {})
+    try:
+        wait_until_answering(app)
+        yield app.url
+    finally:
+        stop(app.process)
+
+
 def _context(tmp_path: Path) -> PluginContext:
     return PluginContext("api", tmp_path / "backout.yaml", tmp_path, tmp_path / ".backout")
 
 
 def build(kind: str, settings: dict[str, Any], tmp_path: Path) -> MetricSource:
+    settings = {key: value for key, value in settings.items() if key != "type"}
     return METRIC_SOURCES.build(PluginSpec(type=kind, **settings), WHERE, _context(tmp_path))
 
 
@@ -214,5 +242,5 @@ def test_an_unknown_source_type_names_the_available_ones(tmp_path: Path) -> None
 
     assert raised.value.problems == [
         "services.api.metrics.type: unknown metric source 'datadog' "
-        "(available: fake, probe, prometheus, sql)"
+        "(available: fake, flow, probe, prometheus, sql)"
     ]

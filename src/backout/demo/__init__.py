@@ -1,7 +1,10 @@
 """The sample Badminton Group app that `backout quickstart`, drills and tests roll back."""
 
+from backout.demo.flow import booking_flow
 from backout.demo.repo import (
     BAD_VERSION,
+    BOOKING_FAULT_RATE_ENV,
+    BOOKINGS_PATH,
     BUILD_COMMANDS,
     DATABASE_ENV,
     DATABASE_URL_ENV,
@@ -13,6 +16,7 @@ from backout.demo.repo import (
     MIGRATIONS_DIR,
     PROBE_PATH,
     SCHEMA_REVISIONS,
+    SIGN_IN_PATH,
     START_COMMAND,
     TAGS,
     TEMPLATE_DIR,
@@ -22,6 +26,8 @@ from backout.demo.repo import (
 
 __all__ = [
     "BAD_VERSION",
+    "BOOKINGS_PATH",
+    "BOOKING_FAULT_RATE_ENV",
     "BUILD_COMMANDS",
     "DATABASE_ENV",
     "DATABASE_URL_ENV",
@@ -33,9 +39,11 @@ __all__ = [
     "MIGRATIONS_DIR",
     "PROBE_PATH",
     "SCHEMA_REVISIONS",
+    "SIGN_IN_PATH",
     "START_COMMAND",
     "TAGS",
     "TEMPLATE_DIR",
     "DemoRepo",
+    "booking_flow",
     "create_demo_repo",
 ]

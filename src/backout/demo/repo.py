@@ -4,8 +4,10 @@ The app's tree ships in `badminton/` beside this module (package data, not part 
 backout package). `releases/1.1.0/` in it holds the files release 1.1.0 changes; they are laid
 over the 1.0.0 tree for the second commit, so `git diff v1.0.0 v1.1.0` reads like a real change:
 a waitlist join in the sessions query, behind a rollout share, that fails and slows the
-endpoint down; and an Alembic migration (0002) that adds a column and, by a faulty backfill,
-overwrites the time of every booking, which no downgrade can bring back.
+endpoint down; a waitlist check in booking, dormant unless $BADMINTON_BOOKING_FAULT_RATE
+routes bookings to it, that fails them (a broken business flow that /health and the sessions
+listing do not show); and an Alembic migration (0002) that adds a column and, by a faulty
+backfill, overwrites the time of every booking, which no downgrade can bring back.
 
 The app runs on SQLite (the file $BADMINTON_DB) or, when $BADMINTON_DATABASE_URL is set, on
 PostgreSQL; it migrates to its release's head at start (see SCHEMA_REVISIONS).
@@ -31,6 +33,7 @@ DATABASE_ENV = "BADMINTON_DB"  # the SQLite file, when DATABASE_URL_ENV is not s
 DATABASE_URL_ENV = "BADMINTON_DATABASE_URL"  # a SQLAlchemy URL: postgresql+psycopg://...
 FAULT_RATE_ENV = "BADMINTON_FAULT_RATE"  # share of failing /api/sessions in 1.1.0 (0.30)
 EXTRA_LATENCY_ENV = "BADMINTON_EXTRA_LATENCY_MS"  # added to every /api/sessions in 1.1.0 (40)
+BOOKING_FAULT_RATE_ENV = "BADMINTON_BOOKING_FAULT_RATE"  # share of failing bookings in 1.1.0 (0)
 
 # What the git-build driver runs in a checkout; it fills in {python} and {port}.
 INSTALL_COMMANDS: list[str] = [
@@ -48,6 +51,8 @@ SCHEMA_REVISIONS = {GOOD_VERSION: "0001", BAD_VERSION: "0002"}
 
 HEALTH_PATH = "/health"
 PROBE_PATH = "/api/sessions"
+SIGN_IN_PATH = "/api/signin"
+BOOKINGS_PATH = "/api/bookings"
 
 AUTHOR_NAME = "Badminton Group Dev"
 AUTHOR_EMAIL = "dev@badminton.example"

@@ -16,6 +16,7 @@ from backout.registry import Registry
 # Lazily, like the drivers: a command imports only the sources its config uses.
 METRIC_SOURCES: Registry[MetricSource] = Registry("metric source")
 METRIC_SOURCES.register_lazy("probe", "backout.metrics.probe", "ProbeSettings", "build_probe")
+METRIC_SOURCES.register_lazy("flow", "backout.metrics.flow", "FlowSettings", "build_flow")
 METRIC_SOURCES.register_lazy("fake", "backout.metrics.fake", "FakeMetricSettings", "build_fake")
 METRIC_SOURCES.register_lazy(
     "prometheus", "backout.metrics.prometheus", "PrometheusSettings", "build_prometheus"

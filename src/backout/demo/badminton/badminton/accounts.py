@@ -1,4 +1,4 @@
-"""Sign-in tokens and bookings: the parts of the app that act for one member."""
+"""Sign-in by email and the tokens it issues: who a request acts for."""
 
 from __future__ import annotations
 
@@ -6,19 +6,10 @@ import hashlib
 import secrets
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, insert, select
 
-from .db import insert_row, iso, utc_now
-from .tables import bookings, court_sessions, members, tokens
-
-
-class BookingRefused(Exception):
-    """The booking cannot be made; `status` is the HTTP status that says why."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
+from .db import utc_now
+from .tables import members, tokens
 
 
 def _hash(token: str) -> str:
@@ -49,35 +40,3 @@ def member_for_token(conn: Connection, token: str) -> dict[str, Any] | None:
     )
     row = conn.execute(query).mappings().first()
     return None if row is None else dict(row)
-
-
-def book(conn: Connection, member_id: int, session_id: int) -> dict[str, Any]:
-    """Book a spot; `conn` is a writing transaction, so two last-spot bookings cannot both win.
-
-    On PostgreSQL the session's row is locked (FOR UPDATE) until the transaction ends; SQLite
-    ignores FOR UPDATE, and its writing transaction holds the whole database instead.
-    """
-    locked = select(court_sessions.c.capacity).where(court_sessions.c.id == session_id)
-    capacity = conn.execute(locked.with_for_update()).scalar()
-    if capacity is None:
-        raise BookingRefused(404, f"no court session {session_id}")
-    of_session = bookings.c.session_id == session_id
-    booked = conn.execute(select(func.count()).select_from(bookings).where(of_session)).scalar()
-    already = conn.execute(
-        select(bookings.c.id).where(of_session, bookings.c.member_id == member_id)
-    ).first()
-    if already is not None:
-        raise BookingRefused(409, "you already have a spot in this session")
-    if booked is None or booked >= capacity:
-        raise BookingRefused(409, "this session is full")
-    created_at = utc_now()
-    booking_id = insert_row(
-        conn, bookings, session_id=session_id, member_id=member_id, created_at=created_at
-    )
-    return {
-        "id": booking_id,
-        "session_id": session_id,
-        "member_id": member_id,
-        "created_at": iso(created_at),
-        "spots_left": capacity - booked - 1,
-    }

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import accounts, sessions, telemetry
+from . import accounts, bookings, sessions, telemetry
 from .db import DATABASE_ERRORS, Database, describe
 from .release import VERSION
 from .tables import group_members, groups, members
@@ -46,6 +46,10 @@ class SignIn(BaseModel):
 
 class BookingRequest(BaseModel):
     session_id: int
+
+
+Bearer = Annotated[str | None, Header(alias="Authorization")]
+"""The sign-in token of the member a request acts for: `Authorization: Bearer TOKEN`."""
 
 
 @app.exception_handler(SQLAlchemyError)
@@ -97,21 +101,46 @@ def list_sessions() -> list[dict[str, Any]]:
         return sessions.list_sessions(conn)
 
 
-@app.post("/api/bookings", status_code=201)
-def create_booking(
-    body: BookingRequest, authorization: Annotated[str | None, Header()] = None
-) -> dict[str, Any]:
+def _signed_in_member(conn: Connection, authorization: str | None) -> int:
+    """The id of the member whose sign-in token the request bears; 401 without one."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(status_code=401, detail="sign in first: Authorization: Bearer TOKEN")
-    with database.connect(writes=True) as conn:
-        member = accounts.member_for_token(conn, token.strip())
-        if member is None:
-            raise HTTPException(status_code=401, detail="unknown or expired token")
-        try:
-            return accounts.book(conn, member["id"], body.session_id)
-        except accounts.BookingRefused as refused:
-            raise HTTPException(status_code=refused.status, detail=refused.reason) from None
+    member = accounts.member_for_token(conn, token.strip())
+    if member is None:
+        raise HTTPException(status_code=401, detail="unknown or expired token")
+    member_id: int = member["id"]
+    return member_id
+
+
+@contextmanager
+def _booking_answers() -> Iterator[None]:
+    """A refused booking as the HTTP status that says why."""
+    try:
+        yield
+    except bookings.BookingRefused as refused:
+        raise HTTPException(status_code=refused.status, detail=refused.reason) from None
+
+
+@app.post("/api/bookings", status_code=201)
+def create_booking(body: BookingRequest, authorization: Bearer = None) -> dict[str, Any]:
+    with database.connect(writes=True) as conn, _booking_answers():
+        member_id = _signed_in_member(conn, authorization)
+        return bookings.book(conn, member_id, body.session_id)
+
+
+@app.get("/api/bookings/{booking_id}")
+def read_booking(booking_id: int, authorization: Bearer = None) -> dict[str, Any]:
+    with database.connect() as conn, _booking_answers():
+        member_id = _signed_in_member(conn, authorization)
+        return bookings.booking_of(conn, member_id, booking_id)
+
+
+@app.delete("/api/bookings/{booking_id}")
+def cancel_booking(booking_id: int, authorization: Bearer = None) -> dict[str, Any]:
+    with database.connect(writes=True) as conn, _booking_answers():
+        member_id = _signed_in_member(conn, authorization)
+        return bookings.cancel(conn, member_id, booking_id)
 
 
 @app.get("/api/members")

@@ -25,3 +25,5 @@ def _number_from_env(name: str, default: float, *, low: float, high: float) -> f
 WAITLIST_ROLLOUT = _number_from_env("BADMINTON_FAULT_RATE", 0.30, low=0.0, high=1.0)
 # Time the per-request waitlist refresh takes, in milliseconds.
 WAITLIST_REFRESH_MS = _number_from_env("BADMINTON_EXTRA_LATENCY_MS", 40.0, low=0.0, high=60_000.0)
+# Share of POST /api/bookings that first look at the session's waitlist (none by default).
+BOOKING_WAITLIST_ROLLOUT = _number_from_env("BADMINTON_BOOKING_FAULT_RATE", 0.0, low=0.0, high=1.0)

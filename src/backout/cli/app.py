@@ -44,6 +44,10 @@ COMMANDS: dict[str, CommandEntry] = {
         "rollback_cmd",
         "Roll SERVICE back to its last known good version (or --to VERSION), step by step.",
     ),
+    "trigger": CommandEntry(
+        "trigger_cmd",
+        "Fire a trigger by hand: --security ID records an advisory and applies the policy.",
+    ),
     "runs": CommandEntry("runs_cmd", "List runs (rollbacks and deploys), newest first."),
     "resume": CommandEntry("runs_cmd", "Finish every run a crashed process left unfinished."),
     "abort": CommandEntry(

@@ -46,7 +46,7 @@ COMMANDS: dict[str, CommandEntry] = {
     ),
     "trigger": CommandEntry(
         "trigger_cmd",
-        "Fire a trigger by hand: --security ID records an advisory and applies the policy.",
+        "Fire SERVICE's security trigger (--security ID): record the advisory, apply the policy.",
     ),
     "runs": CommandEntry("runs_cmd", "List runs (rollbacks and deploys), newest first."),
     "resume": CommandEntry("runs_cmd", "Finish every run a crashed process left unfinished."),

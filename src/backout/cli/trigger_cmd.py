@@ -38,9 +38,11 @@ def trigger(
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Fire SERVICE's security trigger: record the advisory on the affected releases and, if
-    the live one is affected, open a security incident and apply the security policy (by
-    default: roll back to the newest good release no advisory affects)."""
+    """Fire SERVICE's security trigger (--security ID): record the advisory, apply the policy.
+
+    The advisory is recorded on each affected release; if the live one is, a security incident
+    opens and the security policy applies (by default: roll back to the newest good release no
+    advisory affects)."""
     from backout.cli._common import show_step
     from backout.operations.security import Advisory, preview_advisory, report_advisory
 

@@ -79,7 +79,7 @@ class AlertsAcceptedOut(BaseModel):
 
 class SecurityIn(BaseModel):
     advisory: str = Field(
-        pattern=ADVISORY_ID.pattern,
+        pattern=f"^{ADVISORY_ID.pattern}$",
         description="The advisory's id: CVE-2026-1234, GHSA-xxxx-xxxx-xxxx.",
     )
     affected: list[Annotated[str, StringConstraints(max_length=MAX_VERSION_CHARS)]] | None = Field(

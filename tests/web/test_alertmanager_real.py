@@ -21,7 +21,7 @@ from web_support import Api, Tokens
 
 from backout.runtime import Runtime
 from backout.store import Incident, TimelineEvent
-from pg_fixtures import running_in_ci
+from tests.pg_fixtures import running_in_ci
 
 BINARY = "prometheus-alertmanager"
 MISSING = f"{BINARY} not found; run scripts/ensure-system-deps.sh"

@@ -95,7 +95,7 @@ def test_runs_and_incidents_are_read_from_the_store_at_scrape_time(
 
 def test_trigger_readings_are_counted_by_service_and_outcome(api: Api, tokens: Tokens) -> None:
     for outcome in ("quiet", "quiet", "breached", "fired", "inconclusive"):
-        count_reading("metrics-test", outcome)  # type: ignore[arg-type]
+        count_reading("metrics-test", outcome)
 
     readings = scrape(api, tokens.viewer)["backout_trigger_readings_total"]
 

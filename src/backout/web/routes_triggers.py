@@ -102,7 +102,7 @@ def _secret(runtime: Runtime) -> bytes | None:
     "/alerts/alertmanager",
     status_code=202,
     response_model=AlertsAcceptedOut,
-    responses=error_responses(413),
+    responses=error_responses(409, 413),
     summary="Alertmanager's webhook: each firing alert a trigger for the service it names",
 )
 def alertmanager(

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from backout import releases
 from backout.categories import IncidentCategory
-from backout.errors import BackoutError
+from backout.errors import BackoutError, LockedError
 from backout.incidents import EventKind, Evidence, add_event, open_incident, open_incident_for
 from backout.operations.flag_runs import flags_still_on, start_flag_first
 from backout.operations.rollback import RollbackRequest, start_rollback
@@ -178,13 +178,13 @@ def _roll_back(
     )
     try:
         handle = start_rollback(runtime, request, actor=actor)
+    except LockedError as locked:
+        if _run_of(runtime, locked.holder_run_id) == incident_id:  # a twin delivery's run
+            sentence = f"{what}: joined incident {incident_id}, rolling back in run"
+            return TriggerOutcome(Action.JOINED, f"{sentence} {locked.holder_run_id}", incident_id)
+        return _no_rollback(what, incident_id, locked)
     except BackoutError as error:
-        return TriggerOutcome(
-            Action.NO_ROLLBACK,
-            f"{what}: incident {incident_id} opened, but no rollback: {error.message}",
-            incident_id,
-            refused=error,
-        )
+        return _no_rollback(what, incident_id, error)
     after = " after approval" if gate else ""
     return TriggerOutcome(
         Action.AWAITING_APPROVAL if gate else Action.ROLLING_BACK,
@@ -193,6 +193,22 @@ def _roll_back(
         handle.run_id,
         handle,
     )
+
+
+def _no_rollback(what: str, incident_id: int, error: BackoutError) -> TriggerOutcome:
+    return TriggerOutcome(
+        Action.NO_ROLLBACK,
+        f"{what}: incident {incident_id} opened, but no rollback: {error.message}",
+        incident_id,
+        refused=error,
+    )
+
+
+def _run_of(runtime: Runtime, run_id: int) -> int | None:
+    """The incident of run `run_id`, if any."""
+    with runtime.store.session() as session:
+        run = session.get(Run, run_id)
+        return run.incident_id if run is not None else None
 
 
 def _flag_first(

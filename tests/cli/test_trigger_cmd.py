@@ -92,6 +92,8 @@ def test_a_live_release_not_affected_is_recorded_and_not_rolled_back(backout: Ba
     assert advisories(backout)["1.0.0"] == ["CVE-2026-9"]
     assert backout.status()["open_incidents"] == []
     assert backout.status()["last_known_good"] == "1.1.0"
+    named = backout("rollback", "api", "--to", "1.0.0", "--yes")
+    named.refused(1, "api 1.0.0 is affected by CVE-2026-9; not rolling back to it", "--force")
 
 
 def test_no_good_release_free_of_the_advisory_opens_the_incident_and_says_so(

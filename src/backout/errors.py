@@ -100,6 +100,18 @@ class NothingToRollBackToError(NotFoundError):
         )
 
 
+class NoUnaffectedReleaseError(NotFoundError):
+    """A security rollback found no release marked good that no advisory affects."""
+
+    def __init__(self, service: str, advisory: str) -> None:
+        super().__init__(
+            f"no release of {service} is marked good and free of security advisories: nothing "
+            f"to roll back to away from {advisory}",
+            hint=f"deploy a fixed release (backout deploy {service} VERSION), or name one "
+            f"with backout rollback {service} --to VERSION --force",
+        )
+
+
 class LockedError(BackoutError):
     """Another run already holds the lock of this (environment, subject)."""
 

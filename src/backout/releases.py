@@ -107,7 +107,8 @@ def mark(
 def last_known_good(
     session: Session, environment: str, service: str, *, other_than: str | None = None
 ) -> Release | None:
-    """The newest release of `service` marked good (optionally not `other_than`)."""
+    """The newest release of `service` marked good and affected by no security advisory
+    (optionally not `other_than`): what a rollback returns to."""
     query = (
         select(Release)
         .where(
@@ -119,7 +120,18 @@ def last_known_good(
     )
     if other_than is not None:
         query = query.where(Release.version != other_than)
-    return session.scalars(query).first()
+    # Filtered here, not in SQL: a JSON list is read alike on SQLite and PostgreSQL, and a
+    # service has few good releases affected by an advisory.
+    return next((r for r in session.scalars(query) if not r.advisories), None)
+
+
+def add_advisory(release: Release, advisory: str) -> bool:
+    """Record that `release` is affected by `advisory` (a CVE id); False if it was already."""
+    known = list(release.advisories or [])
+    if advisory in known:
+        return False
+    release.advisories = [*known, advisory]  # a new list: the ORM sees the change
+    return True
 
 
 def record_deployment(
@@ -159,6 +171,13 @@ _NOT_TO_PUT_BACK = (
 def why_not_live(session: Session, release: Release) -> str | None:
     """Why `release` should not be put live again ('api 1.1.0 was rolled back by run 3 (incident
     2): checkout 500s'), or None when nothing speaks against it."""
+    if release.advisories:
+        return f"{release.service} {release.version} is affected by {', '.join(release.advisories)}"
+    return _verdict_against(session, release)
+
+
+def _verdict_against(session: Session, release: Release) -> str | None:
+    """What `release`'s status says against putting it live again, if anything."""
     if release.status not in _NOT_TO_PUT_BACK:
         return None
     subject = f"{release.service} {release.version}"

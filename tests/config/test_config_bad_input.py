@@ -257,3 +257,34 @@ def test_dependencies_come_first_and_ties_go_by_name(tmp_path: Path) -> None:
         "web",
     ]
     assert config.dependency_order(["web", "db-proxy"]) == ["db-proxy", "web"]
+
+
+@pytest.mark.parametrize(
+    ("alerts", "expected"),
+    [
+        (
+            {"service_label": "service name"},
+            "alerts.service_label: expected a Prometheus label name",
+        ),
+        (
+            {"category_label": "1st"},
+            "alerts.category_label: expected a Prometheus label name",
+        ),
+        (
+            {"hmac_secret_env": "MY-SECRET"},
+            "alerts.hmac_secret_env: expected an environment variable's name",
+        ),
+        (
+            {"default_category": "outage"},
+            "alerts.default_category: Input should be 'errors', 'performance'",
+        ),
+        ({"signature_tolerance": 0}, "alerts.signature_tolerance: must be longer than 0s"),
+        ({"secret": "x"}, "alerts.secret: unknown key"),
+    ],
+)
+def test_the_alerts_section_is_checked_key_by_key(
+    tmp_path: Path, alerts: dict[str, object], expected: str
+) -> None:
+    problems = refusal(tmp_path, yaml.safe_dump({"project": "shop", "alerts": alerts})).problems
+
+    assert problems[0].startswith(expected), problems

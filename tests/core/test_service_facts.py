@@ -63,6 +63,11 @@ def test_facts_of_all_services_match_the_per_service_reads(session: Session) -> 
         deploy(session, env, "api", "1.2.0", ReleaseStatus.BAD)
         deploy(session, env, "api", "1.1.0", ReleaseStatus.GOOD)  # rolled back to: live again
         deploy(session, env, "web", "2.0.0", ReleaseStatus.LIVE)
+        deploy(session, env, "web", "1.9.0", ReleaseStatus.GOOD)
+        deploy(session, env, "web", "1.9.1", ReleaseStatus.GOOD)
+        # A good release affected by an advisory is no last known good (security rollbacks).
+        releases.add_advisory(releases.find(session, env, "web", "1.9.1"), "CVE-2026-1234")
+        deploy(session, env, "web", "2.0.0", ReleaseStatus.LIVE)
         releases.record(session, env, "worker", "0.9.0", ref=None, actor="ci")  # never deployed
         for state in ("succeeded", "running", "awaiting_approval", "failed", "planned"):
             add_run(session, env, "api", state)
@@ -94,6 +99,7 @@ def test_facts_of_all_services_match_the_per_service_reads(session: Session) -> 
         assert facts.open_incidents.get(service, []) == list(incidents), service
         assert facts.active_runs.get(service, []) == list(runs), service
     assert facts.live["api"] == LiveRelease("1.1.0", "good")
+    assert facts.last_known_good["web"] == "1.9.0"  # 1.9.1 is affected by an advisory
     assert len(facts.active_runs["api"]) == 3
     assert len(facts.open_incidents["web"]) == 1
     assert len(facts.open_incidents["api"]) == 1

@@ -29,7 +29,10 @@ CHECKS = [
     response_schema_conformance,
 ]
 ERRORS_OF_EVERY_TOKEN_ROUTE = {"401", "403", "422", "503"}
-EXAMPLES = 25  # requests per operation and mode
+EXAMPLES = 25
+# Alertmanager's receiver answers an alert for an unknown service 202 (with why), never 404:
+# a sender told 404 would retry the delivery forever.
+NAMES_NOTHING_TO_FIND = {"/api/v1/alerts/alertmanager"}  # requests per operation and mode
 
 
 @pytest.fixture
@@ -93,7 +96,7 @@ def test_every_route_with_a_token_documents_its_error_statuses(api: Api) -> None
                 assert statuses == {"200"}
                 continue
             assert statuses >= ERRORS_OF_EVERY_TOKEN_ROUTE, (method, path)
-            if "{" in path or method == "post":
+            if ("{" in path or method == "post") and path not in NAMES_NOTHING_TO_FIND:
                 assert "404" in statuses, (method, path)
             if method == "post":
                 assert {"409", "413"} <= statuses, (method, path)

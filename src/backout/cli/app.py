@@ -44,6 +44,10 @@ COMMANDS: dict[str, CommandEntry] = {
         "rollback_cmd",
         "Roll SERVICE back to its last known good version (or --to VERSION), step by step.",
     ),
+    "trigger": CommandEntry(
+        "trigger_cmd",
+        "Fire SERVICE's security trigger (--security ID): record the advisory, apply the policy.",
+    ),
     "runs": CommandEntry("runs_cmd", "List runs (rollbacks and deploys), newest first."),
     "resume": CommandEntry("runs_cmd", "Finish every run a crashed process left unfinished."),
     "abort": CommandEntry(

@@ -6,6 +6,7 @@ health checks) carry a `type:` and are validated by the plug-in's own settings m
 registry builds them, so their errors carry the same key paths.
 """
 
+from backout.config.alerts import AlertSettings
 from backout.config.loading import key_path, load_config, parse_config, validation_problems
 from backout.config.model import Config
 from backout.config.sections import (
@@ -27,6 +28,7 @@ from backout.config.services import ProbeSettings, ServiceConfig, StepSettings, 
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
+    "AlertSettings",
     "ClusterSettings",
     "Config",
     "Contact",

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from backout.config.alerts import AlertSettings
 from backout.config.sections import (
     DEFAULT_CONFIG_NAME,
     PLAIN_NAME,
@@ -50,6 +51,11 @@ class Config(Section):
     databases: dict[str, DatabaseConfig] = Field(default_factory=dict)
     flags: FlagSettings = Field(default_factory=FlagSettings)
     contacts: list[Contact] = Field(default_factory=list)
+    alerts: AlertSettings = Field(
+        default_factory=AlertSettings,
+        description="The webhook receiver of outside alerts (Alertmanager): which labels name "
+        "the service and the category, and the secret of signed deliveries.",
+    )
 
     _source: Path = PrivateAttr(default=Path(DEFAULT_CONFIG_NAME))
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BindParameter, Connection, String, bindparam, func, select
+from sqlalchemy import BindParameter, Connection, String, bindparam, cast, func, select
 
 from backout.errors import BackoutError
 from backout.store.tables import (
@@ -46,11 +46,17 @@ _LIVE = (
         )
     )
 )
-# releases.last_known_good(): each service's newest release marked good.
+# releases.last_known_good(): each service's newest release marked good and affected by no
+# advisory (its JSON list is NULL, JSON null, or empty).
+_UNAFFECTED = func.coalesce(cast(releases.c.advisories, String), "null").in_(("null", "[]"))
 _LAST_KNOWN_GOOD = select(releases.c.service, releases.c.version).where(
     releases.c.id.in_(
         select(func.max(releases.c.id))
-        .where(releases.c.environment == _ENVIRONMENT, releases.c.status == ReleaseStatus.GOOD)
+        .where(
+            releases.c.environment == _ENVIRONMENT,
+            releases.c.status == ReleaseStatus.GOOD,
+            _UNAFFECTED,
+        )
         .group_by(releases.c.service)
     )
 )

@@ -331,3 +331,12 @@ flag_changes = Table(
     _references("incident_id", "incidents"),
     _references("run_id", "runs"),
 )
+# Signed webhook deliveries already accepted (operations/webhook_signatures.py): a signature is
+# accepted once. Kept until its timestamp is too old to be accepted anyway (`expires_at`, in
+# seconds since the epoch), so every `serve` process sharing the store refuses a replay.
+seen_signatures = Table(
+    "seen_signatures",
+    metadata,
+    Column("signature", String(128), primary_key=True),
+    Column("expires_at", Double, nullable=False, index=True),
+)

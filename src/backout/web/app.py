@@ -14,10 +14,19 @@ from backout import __version__
 from backout.controller.controller import Controller
 from backout.errors import BackoutError
 from backout.limits import MAX_REQUEST_BODY_BYTES
+from backout.operations.own_metrics import registry_for
 from backout.operations.tokens import authenticate
 from backout.runtime import Runtime
 from backout.store.changes import StoreChanges
-from backout.web import errors, routes_flags, routes_read, routes_runs, routes_unleash
+from backout.web import (
+    errors,
+    routes_flags,
+    routes_metrics,
+    routes_read,
+    routes_runs,
+    routes_triggers,
+    routes_unleash,
+)
 from backout.web.body_limit import BodySizeLimit
 from backout.web.flag_feed import DEFAULT_HEARTBEAT_S, FlagFeed, interval_for
 from backout.web.read_cache import ReadCache
@@ -64,6 +73,7 @@ def create_app(
     app.state.controller = controller
     app.state.flag_feed = feed
     app.state.flag_clients = routes_unleash.ClientRegistry()
+    app.state.metrics_registry = registry_for(runtime)
     app.state.read_cache = ReadCache(StoreChanges(runtime.store.engine))
     app.state.token_cache = TokenCache(
         lambda token: authenticate(runtime, token), runtime.clock.monotonic
@@ -77,6 +87,8 @@ def create_app(
     app.include_router(routes_read.router, prefix="/api/v1")
     app.include_router(routes_runs.router, prefix="/api/v1")
     app.include_router(routes_flags.router, prefix="/api/v1")
+    app.include_router(routes_triggers.router, prefix="/api/v1")
+    app.include_router(routes_metrics.router)
     app.include_router(routes_unleash.router, prefix="/api/client")
     return app
 

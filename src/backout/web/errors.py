@@ -24,11 +24,13 @@ from backout.errors import (
     RefusedError,
     UnavailableError,
 )
+from backout.operations.webhook_signatures import BadSignatureError
 from backout.web.auth import NotAuthenticatedError
 
 # Looked up along the error's class hierarchy, so the most specific class wins.
 _HTTP_STATUS: dict[type[BackoutError], int] = {
     NotAuthenticatedError: 401,
+    BadSignatureError: 401,
     NotFoundError: 404,
     LockedError: 409,
     RefusedError: 409,

@@ -21,6 +21,7 @@ from backout.metrics import FakeMetricHub, FakeMetricSource
 from backout.metrics.fake import HEALTHY
 from backout.operations import views
 from backout.operations.deploy import deploy, mark_release
+from backout.operations.own_metrics import ReadingsCollector
 from backout.releases import ReleaseStatus
 from backout.runs.records import RunState
 from backout.runtime import Runtime
@@ -224,3 +225,24 @@ def test_a_trigger_quiet_again_says_so_once_on_the_incident_it_opened(analysed: 
     [recovered] = [e for e in timeline if e["kind"] == "trigger_recovered"]
     assert recovered["message"] == "api 1.1.0: error-rate quiet again (error rate 0.0% ≤ 5.0%)"
     assert recovered["evidence"][0]["state"] == "quiet"
+
+
+def test_each_reading_is_counted_by_its_outcome_for_metrics(analysed: Analysed) -> None:
+    def counted(outcome: str) -> float:
+        return sum(
+            sample.value
+            for family in ReadingsCollector().collect()
+            for sample in family.samples
+            if sample.labels == {"service": "api", "outcome": outcome}
+        )
+
+    before = {o: counted(o) for o in ("quiet", "inconclusive", "breached")}
+    analysed.deploy("1.0.0")
+    analysed.cycles(1)  # the first reading may have no samples yet
+    analysed.source.current = UNREADABLE
+    analysed.cycles(2)
+    analysed.source.current = FAILING
+    analysed.cycles(1)
+
+    assert counted("inconclusive") - before["inconclusive"] >= 2
+    assert counted("breached") - before["breached"] == 1

@@ -39,6 +39,7 @@ from backout.metrics import (
 from backout.operations.flag_runs import (
     flags_still_on,
 )
+from backout.operations.own_metrics import ReadingOutcome, count_reading
 from backout.operations.rollback import RollbackRequest, start_rollback
 from backout.releases import ReleaseStatus
 from backout.runs import locks
@@ -144,6 +145,7 @@ class Watcher:
         snapshot = reading.snapshot
         bake = self._bake(name, live, armed.source) if live.status == ReleaseStatus.LIVE else None
         blind_readings = self._inconclusive.count(name, reading.verdicts)
+        count_reading(name, _outcome(reading, blind_readings))
         if reading.firing:
             return self._fire(name, live, reading)
         if reading.holding:
@@ -373,6 +375,15 @@ def _watched_since(live: Release, last_run_end: datetime | None) -> datetime | N
     held against the version that replaced it."""
     moments = [m for m in (live.live_at, last_run_end) if m is not None]
     return max(moments) if moments else None
+
+
+def _outcome(reading: Reading, blind_readings: int) -> ReadingOutcome:
+    """How /metrics counts a reading (backout_trigger_readings_total)."""
+    if reading.firing:
+        return "fired"
+    if reading.holding:
+        return "breached"
+    return "inconclusive" if blind_readings else "quiet"
 
 
 def _has_run(session: Session, incident_id: int) -> bool:

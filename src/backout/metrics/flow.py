@@ -26,6 +26,7 @@ from backout.categories import IncidentCategory
 from backout.metrics.base import MetricCatalogue, MetricInfo, MetricsSnapshot, Unit
 from backout.metrics.flow_run import FlowRun, run_flow
 from backout.metrics.flow_settings import FlowSettings
+from backout.metrics.window import window_start
 from backout.registry import PluginContext
 
 if TYPE_CHECKING:
@@ -114,11 +115,7 @@ class FlowSource:
         self, since: float | None = None, *, version: str | None = None
     ) -> MetricsSnapshot:
         now = time.time()
-        start = now - self.settings.window.total_seconds()
-        if since is not None:
-            start = max(start, since)
-        if self._started_at is not None:
-            start = max(start, self._started_at)
+        start = window_start(now, self.settings.window.total_seconds(), since, self._started_at)
         with self._lock:
             runs = [run for run in self._runs if run.at >= start]
         return summarise(runs, max(now - start, 0.0), self.settings.title())

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from backout.config import ProbeSettings
 from backout.metrics.base import MetricsSnapshot
 from backout.metrics.http import HTTP_METRICS
+from backout.metrics.window import window_start
 from backout.registry import PluginContext
 
 if TYPE_CHECKING:
@@ -89,13 +90,7 @@ class Probe:
         self, since: float | None = None, *, version: str | None = None
     ) -> MetricsSnapshot:
         now = time.time()
-        start = now - self.settings.window.total_seconds()
-        if since is not None:
-            start = max(start, since)
-        if self._started_at is not None:
-            # Before the probe started nothing was measured: a rate over that time is no rate
-            # (7 requests "over" 5 s of a window the probe ran 0.3 s of read as 1.4/s).
-            start = max(start, self._started_at)
+        start = window_start(now, self.settings.window.total_seconds(), since, self._started_at)
         with self._lock:
             samples = [s for s in self._samples if s.at >= start]
         return summarise(samples, max(now - start, 0.0))

@@ -33,6 +33,7 @@ from backout.errors import ConfigError
 from backout.metrics.base import MetricCatalogue, MetricsSnapshot
 from backout.metrics.sql_reading import CheckResult, CheckRunner, Round
 from backout.metrics.sql_settings import CheckKind, DataCheck, SqlMetricSettings, parse_database_url
+from backout.metrics.window import window_start
 from backout.redact import redact, remember_secret
 from backout.registry import PluginContext
 
@@ -78,11 +79,7 @@ class SqlMetricSource:
         self, since: float | None = None, *, version: str | None = None
     ) -> MetricsSnapshot:
         now = time.time()
-        start = now - self.settings.window.total_seconds()
-        if since is not None:
-            start = max(start, since)
-        if self._started_at is not None:  # nothing was measured before: no window of it
-            start = max(start, self._started_at)
+        start = window_start(now, self.settings.window.total_seconds(), since, self._started_at)
         with self._lock:
             newest = self._rounds[-1] if self._rounds else None
             rounds = [r for r in self._rounds if r.at >= start and r.problem is None]

@@ -20,12 +20,10 @@ from backout.metrics import RuleVerdict
 
 log = logging.getLogger(__name__)
 
-NO_BASELINE_NOTE = "no baseline measured"  # expected until a release is good: not blindness
-
 
 def blind(verdicts: list[RuleVerdict]) -> list[RuleVerdict]:
     """The verdicts inconclusive for a reason on the source's side."""
-    return [v for v in verdicts if v.inconclusive and not v.note.startswith(NO_BASELINE_NOTE)]
+    return [v for v in verdicts if v.blind]
 
 
 @dataclass

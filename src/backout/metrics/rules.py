@@ -36,6 +36,9 @@ class RuleVerdict:
     failures: int = 0  # consecutive breaching measurements so far
     window_s: float = 0.0
     measured_by: str = ""
+    # Inconclusive for a reason on the source's side (unreadable, no samples, too little
+    # traffic) rather than for a missing baseline, which is expected until a release is good.
+    blind: bool = False
 
     @property
     def inconclusive(self) -> bool:
@@ -169,7 +172,8 @@ class TriggerEvaluator:
         measured_by = source.measured_by.get(rule.metric, "")
         value = snapshot.value(rule.metric)
         threshold, note = self._threshold(rule, baseline)
-        note = _inconclusive(rule, source, value) or note
+        blind = _inconclusive(rule, source, value)
+        note = blind or note
         if note or value is None or threshold is None or value <= threshold:
             # An inconclusive measurement restarts the count too: a breach must be seen whole.
             self._breached_since.pop(index, None)
@@ -182,6 +186,7 @@ class TriggerEvaluator:
                 0.0,
                 firing=False,
                 note=note,
+                blind=bool(blind),
                 samples=source.samples,
                 window_s=source.window_s,
                 measured_by=measured_by,

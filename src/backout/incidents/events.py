@@ -16,6 +16,12 @@ class EventKind(StrEnum):
     UNVERIFIED = "unverified"  # a run ended well, but no health check verified the recovery
     RESOLVED = "resolved"
     STOPPED = "stopped"  # a person stopped the service (`backout stop`)
+    STATUS_CHANGED = "status_changed"  # investigating → identified → monitoring → resolved
+    NOTE = "note"  # a person's note, for the team only
+    PUBLIC_UPDATE = "public_update"  # a note marked public: shown on the status page
+    CHECKLIST_CONFIRMED = "checklist_confirmed"  # a runbook checklist item, and who confirmed it
+    REPORT_EDITED = "report_edited"  # root cause, lessons or action items written
+    REPORT_REMINDER = "report_reminder"  # the report is unfinished 24 h after resolution
     # what the triggers saw (each with its evidence: the measurements behind it)
     TRIGGER_INCONCLUSIVE = "trigger_inconclusive"  # a source could not be read, too often
     TRIGGER_RECOVERED = "trigger_recovered"  # the firing trigger is back under its threshold
@@ -24,6 +30,10 @@ class EventKind(StrEnum):
     #                                fails too, or a data check failed
     ALERT_FIRED = "alert_fired"  # an outside alert (Alertmanager) fired for the service
     ALERT_RESOLVED = "alert_resolved"  # that alert was resolved
+    # the people told
+    NOTIFICATION_SENT = "notification_sent"  # delivered to one target of one audience
+    NOTIFICATION_FAILED = "notification_failed"  # one attempt failed; retried unless given up
+    ESCALATED = "escalated"  # an approval waited too long: the next person was asked
     # its runs
     RUN_PLANNED = "run_planned"  # the whole plan stored, its subjects locked
     AWAITING_APPROVAL = "awaiting_approval"

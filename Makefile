@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_WORKERS ?= auto
 
-.PHONY: demo test lint format setup setup-dev system-deps node-deps locks bench bench-db bench-flags bench-cli bench-api bench-controllers clean
+.PHONY: demo test lint format setup setup-dev system-deps node-deps locks bench bench-db bench-flags bench-cli bench-api bench-controllers bench-detection clean
 
 ## setup: the runtime environment in .venv, from the hashed lock
 $(VENV)/.runtime: requirements.lock pyproject.toml
@@ -71,6 +71,10 @@ bench-flags: $(VENV)/.dev
 
 bench-cli: $(VENV)/.runtime
 	$(BIN)/python benchmarks/cli.py
+
+## bench-detection: a labelled set of healthy and bad releases, watched by the probe and by a real Prometheus
+bench-detection: $(VENV)/.dev system-deps
+	$(BIN)/python benchmarks/detection.py
 
 ## bench-controllers: three controllers on one PostgreSQL, kill -9 takeovers and a paused leader
 bench-controllers: $(VENV)/.dev system-deps

@@ -26,12 +26,18 @@ import httpx
 import pytest
 import yaml
 
-from backout.demo import HEALTH_PATH, PROBE_PATH, START_COMMAND, create_demo_repo
+from backout.demo import (
+    CONDITION_ENVS,
+    HEALTH_PATH,
+    PROBE_PATH,
+    START_COMMAND,
+    create_demo_repo,
+)
 from tests.pg_fixtures import running_in_ci
 
 READY_DEADLINE_S = 30.0
 SCRAPE_INTERVAL = "1s"
-DEMO_ENV = ("BADMINTON_DB", "BADMINTON_DATABASE_URL", "BADMINTON_FAULT_RATE")
+DEMO_ENV = ("BADMINTON_DB", "BADMINTON_DATABASE_URL", "BADMINTON_FAULT_RATE", *CONDITION_ENVS)
 
 
 def free_port() -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backout.demo import HEALTH_PATH, START_COMMAND
+from backout.demo import CONDITION_ENVS, HEALTH_PATH, START_COMMAND
 
 STARTUP_DEADLINE_S = 20.0
 DEMO_ENV = (
@@ -23,6 +23,7 @@ DEMO_ENV = (
     "BADMINTON_FAULT_RATE",
     "BADMINTON_EXTRA_LATENCY_MS",
     "BADMINTON_BOOKING_FAULT_RATE",
+    *CONDITION_ENVS,
 )
 
 

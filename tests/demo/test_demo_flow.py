@@ -14,12 +14,15 @@ from demo_support import RunningApp
 from backout.config import PluginSpec, ProbeSettings
 from backout.demo import (
     BOOKING_FAULT_RATE_ENV,
+    BOOKINGS_PATH,
     EXTRA_LATENCY_ENV,
     FAULT_RATE_ENV,
     HEALTH_PATH,
     PROBE_PATH,
+    SIGN_IN_PATH,
     booking_flow,
 )
+from backout.demo.flow import FLOW_MEMBER, FLOW_SESSION
 from backout.metrics import METRIC_SOURCES, MetricSource, MetricsSnapshot
 from backout.metrics.probe import Probe
 from backout.registry import PluginContext
@@ -57,8 +60,26 @@ def test_the_booking_flow_passes_run_after_run_on_the_good_release(
     assert snapshot.value("flow_failure_rate") == 0.0, snapshot.measured_by
     assert snapshot.value("flow_duration_p95") is not None
     assert snapshot.measured_by["flow_failure_rate"].startswith(
-        "flow 'signin → book → read → cancel': 0 of "
+        "flow 'signin → release → book → read → cancel': 0 of "
     )
+
+
+def test_a_spot_left_by_an_interrupted_run_is_given_back_not_a_failure_forever(
+    start_app: Callable[..., RunningApp], tmp_path: Path
+) -> None:
+    app = start_app("1.0.0")
+    with app.client() as client:  # a run cut off after its booking: the spot stays taken
+        token = client.post(SIGN_IN_PATH, json={"email": FLOW_MEMBER}).json()["token"]
+        left = client.post(
+            BOOKINGS_PATH,
+            json={"session_id": FLOW_SESSION},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert left.status_code == 201
+
+    snapshot = _after_runs(_flow(app, tmp_path), 3)
+
+    assert snapshot.value("flow_failure_rate") == 0.0, snapshot.measured_by
 
 
 def test_a_release_that_breaks_booking_alone_fails_the_flow_not_the_probe(

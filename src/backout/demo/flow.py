@@ -1,11 +1,12 @@
-"""The demo app's business flow, as a `metrics: {type: flow}` section: sign in, book a court
-session, read the booking back, cancel it. docs/metrics.md shows the same flow in YAML."""
+"""The demo app's business flow, as a `metrics: {type: flow}` section: sign in, give back a spot
+an interrupted run may have left, book a court session, read the booking back, cancel it.
+docs/metrics.md shows the same flow in YAML."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from backout.demo.repo import BOOKINGS_PATH, SIGN_IN_PATH
+from backout.demo.repo import BOOKINGS_PATH, SESSIONS_PATH, SIGN_IN_PATH
 
 FLOW_MEMBER = "dev@example.com"  # a seeded member, who has no booking of FLOW_SESSION
 FLOW_SESSION = 2  # a seeded court session with spots left
@@ -22,6 +23,15 @@ def booking_flow(base_url: str, **settings: Any) -> dict[str, Any]:
             "path": SIGN_IN_PATH,
             "json": {"email": "${email}"},
             "extract": {"token": "token"},
+        },
+        {
+            # A run cut off between book and cancel (a restart, a failed cancel) left its spot
+            # taken: without this, every later booking would be refused and the flow fail.
+            "name": "release",
+            "method": "DELETE",
+            "path": SESSIONS_PATH + "/${session}/booking",
+            "headers": bearer,
+            "expect": {"status": [200, 404]},
         },
         {
             "name": "book",

@@ -34,6 +34,19 @@ DATABASE_URL_ENV = "BADMINTON_DATABASE_URL"  # a SQLAlchemy URL: postgresql+psyc
 FAULT_RATE_ENV = "BADMINTON_FAULT_RATE"  # share of failing /api/sessions in 1.1.0 (0.30)
 EXTRA_LATENCY_ENV = "BADMINTON_EXTRA_LATENCY_MS"  # added to every /api/sessions in 1.1.0 (40)
 BOOKING_FAULT_RATE_ENV = "BADMINTON_BOOKING_FAULT_RATE"  # share of failing bookings in 1.1.0 (0)
+# Rehearsal conditions of every version, all off by default (badminton/conditions.py).
+ERROR_RATE_ENV = "BADMINTON_ERROR_RATE"  # share of API requests answered 500 at random
+LATENCY_JITTER_ENV = "BADMINTON_LATENCY_JITTER_MS"  # each API request waits 0..N ms first
+SLOWDOWN_ENV = "BADMINTON_SLOWDOWN"  # each API request takes N times as long
+ERROR_BURST_ENV = "BADMINTON_ERROR_BURST"  # AFTER_S,FOR_S,RATE: a burst of errors after start
+BROKEN_ROUTE_ENV = "BADMINTON_BROKEN_ROUTE"  # "METHOD /api/TEMPLATE": that route always fails
+CONDITION_ENVS = (
+    ERROR_RATE_ENV,
+    LATENCY_JITTER_ENV,
+    SLOWDOWN_ENV,
+    ERROR_BURST_ENV,
+    BROKEN_ROUTE_ENV,
+)
 
 # What the git-build driver runs in a checkout; it fills in {python} and {port}.
 INSTALL_COMMANDS: list[str] = [
@@ -50,7 +63,8 @@ MIGRATIONS_DIR = "migrations"
 SCHEMA_REVISIONS = {GOOD_VERSION: "0001", BAD_VERSION: "0002"}
 
 HEALTH_PATH = "/health"
-PROBE_PATH = "/api/sessions"
+SESSIONS_PATH = "/api/sessions"
+PROBE_PATH = SESSIONS_PATH
 SIGN_IN_PATH = "/api/signin"
 BOOKINGS_PATH = "/api/bookings"
 

@@ -8,13 +8,13 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import accounts, bookings, sessions, telemetry
+from . import accounts, bookings, conditions, sessions, telemetry
 from .db import DATABASE_ERRORS, Database, describe
 from .release import VERSION
 from .tables import group_members, groups, members
@@ -36,7 +36,14 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-app = FastAPI(title="Badminton Group", version=VERSION, lifespan=lifespan)
+app = FastAPI(
+    title="Badminton Group",
+    version=VERSION,
+    lifespan=lifespan,
+    dependencies=[Depends(conditions.before_api_request)],
+)
+# The last added is the outermost: the metrics see the slowdown and the injected faults.
+app.add_middleware(conditions.Slowdown, factor=conditions.CONDITIONS.slowdown)
 app.add_middleware(telemetry.RequestMetrics, version=VERSION)
 
 
@@ -141,6 +148,13 @@ def cancel_booking(booking_id: int, authorization: Bearer = None) -> dict[str, A
     with database.connect(writes=True) as conn, _booking_answers():
         member_id = _signed_in_member(conn, authorization)
         return bookings.cancel(conn, member_id, booking_id)
+
+
+@app.delete("/api/sessions/{session_id}/booking")
+def cancel_booking_in_session(session_id: int, authorization: Bearer = None) -> dict[str, Any]:
+    with database.connect(writes=True) as conn, _booking_answers():
+        member_id = _signed_in_member(conn, authorization)
+        return bookings.cancel_in_session(conn, member_id, session_id)
 
 
 @app.get("/api/members")

@@ -85,3 +85,15 @@ def cancel(conn: Connection, member_id: int, booking_id: int) -> dict[str, Any]:
     cancelled = booking_of(conn, member_id, booking_id)
     conn.execute(delete(bookings).where(bookings.c.id == booking_id))
     return cancelled
+
+
+def cancel_in_session(conn: Connection, member_id: int, session_id: int) -> dict[str, Any]:
+    """Cancel the member's booking of a session, whatever its id: how a client that lost the
+    id (a flow cut off between booking and cancelling) gives its spot back."""
+    query = select(bookings.c.id).where(
+        bookings.c.session_id == session_id, bookings.c.member_id == member_id
+    )
+    booking_id = conn.execute(query).scalar()
+    if booking_id is None:
+        raise BookingRefused(404, f"you have no booking in session {session_id}")
+    return cancel(conn, member_id, booking_id)

@@ -19,6 +19,8 @@ PROBE_VIEW, PROMETHEUS_VIEW = "probe-view", "prom-view"
 VIEWS = (PROBE_VIEW, PROMETHEUS_VIEW)
 WATCH_INTERVAL_S = 0.1
 BAKE_TIME = "10s"  # longer than the recovering burst of the healthy cases starts after
+# Requests before an error rate means anything: the probe sends 50/s, Prometheus sees ~80/s.
+PROBE_MIN_SAMPLES, PROMETHEUS_MIN_SAMPLES = 30, 40
 MONITOR = "2s"  # a rollback's monitoring step: the fake driver restores nothing worth watching
 
 _SELECTOR = 'job="$service",version="$version"'
@@ -49,8 +51,8 @@ PROMETHEUS_QUERIES: dict[str, dict[str, str]] = {
 }
 
 
-def _errors_above_5pct(metric: str) -> dict[str, Any]:
-    return {"name": "error-rate", "metric": metric, "above": 0.05, "for": "1s", "min_samples": 40}
+def _errors_above_5pct(metric: str, min_samples: int) -> dict[str, Any]:
+    return {"name": "error-rate", "metric": metric, "above": 0.05, "for": "1s", "min_samples": min_samples}
 
 
 def _slower_by_half(metric: str) -> dict[str, Any]:
@@ -72,7 +74,7 @@ def probe_view(app_url: str) -> dict[str, Any]:
         "probe": {"url": app_url + PROBE_PATH, "interval": "20ms", "window": "10s"},
         "metrics": [booking_flow(app_url, interval="250ms", window="10s")],
         "triggers": [
-            _errors_above_5pct("error_rate"),
+            _errors_above_5pct("error_rate", PROBE_MIN_SAMPLES),
             _slower_by_half("latency_p50"),
             {
                 "name": "booking-flow",
@@ -102,7 +104,7 @@ def prometheus_view(prometheus_url: str) -> dict[str, Any]:
             "sample_noun": "requests",
         },
         "triggers": [
-            _errors_above_5pct("error_rate"),
+            _errors_above_5pct("error_rate", PROMETHEUS_MIN_SAMPLES),
             _slower_by_half("latency_mean"),
             {
                 "name": "broken-endpoint",

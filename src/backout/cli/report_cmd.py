@@ -23,7 +23,9 @@ def report(
     ] = "md",
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write it to this file (default: stdout).", dir_okay=False),
+        typer.Option(
+            "--output", "-o", help="Write it to this file (default: stdout).", dir_okay=False
+        ),
     ] = None,
     config: ConfigOption = None,
 ) -> None:

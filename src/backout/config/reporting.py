@@ -31,8 +31,7 @@ class StatusPageSettings(Section):
     )
     services: list[str] | None = Field(
         None,
-        description="The services shown, as components, in this order (default: every "
-        "service).",
+        description="The services shown, as components, in this order (default: every service).",
     )
     recent_days: int = Field(
         7, ge=0, le=366, description="How many days a resolved incident stays on the page."

@@ -98,7 +98,9 @@ def write_sections(
             .where(incident_reports.c.incident_id == incident_id)
             .values(**values)
         )
-    add_event(session, incident_id, EventKind.REPORT_EDITED, _what_changed(edit), actor=actor, at=at)
+    add_event(
+        session, incident_id, EventKind.REPORT_EDITED, _what_changed(edit), actor=actor, at=at
+    )
     return read_sections(session, incident_id)
 
 
@@ -188,7 +190,7 @@ def _claim(session: Session, incident_id: int, has_row: bool, now: datetime) -> 
             )
             .values(reminded_at=now)
         )
-        return bool(claimed.rowcount)
+        return bool(claimed.rowcount)  # type: ignore[attr-defined]
     # No report row yet: a concurrent insert of the same key fails the transaction, which
     # the caller's next cycle repeats.
     session.execute(insert(incident_reports).values(incident_id=incident_id, reminded_at=now))

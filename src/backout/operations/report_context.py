@@ -47,9 +47,7 @@ def report_context(
         "objectives": [objective_line(o) for o in objectives_of(detail)],
         "checklist": checklist_of(detail),
         "sections": sections,
-        "unwritten": [
-            title for key, title in SECTION_TITLES.items() if not sections.get(key)
-        ],
+        "unwritten": [title for key, title in SECTION_TITLES.items() if not sections.get(key)],
     }
 
 
@@ -111,7 +109,7 @@ def impact_of(detail: Detail, affected_services: list[str], now: datetime) -> di
 def seen_by_triggers(detail: Detail) -> list[dict[str, Any]]:
     """The measurements that fired or breached, from the evidence of the events that detected
     the incident: error rates, latencies, flows. For an error rate read over requests, the
-    requests that failed in the window read (rate × requests)."""
+    requests that failed in the window read (rate times requests)."""
     seen = []
     for event in detail.get("timeline", []):
         if event.get("kind") not in _DETECTING_KINDS:

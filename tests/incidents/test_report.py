@@ -157,7 +157,9 @@ def test_people_write_the_sections_recorded_and_redacted(runtime: Runtime) -> No
         ),
         actor="alice",
     )
-    edit_report(runtime, incident_id, SectionsEdit(lessons="test migrations on a copy"), actor="bob")
+    edit_report(
+        runtime, incident_id, SectionsEdit(lessons="test migrations on a copy"), actor="bob"
+    )
 
     data = report_data(runtime, incident_id)
     sections = data["sections"]

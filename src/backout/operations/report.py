@@ -12,7 +12,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
 
-from backout.errors import BackoutError, NotFoundError
+from backout.errors import BackoutError, FencedError, NotFoundError
 from backout.incidents.report_sections import (
     SectionsEdit,
     read_sections,
@@ -121,6 +121,8 @@ class ReportReminder:
         self._next_check = clock.monotonic() + self.every_s
         try:
             return remind_now(self.runtime)
+        except FencedError:
+            raise  # the controller lost its lease: it steps down, as for any other change
         except BackoutError as error:  # a reminder must never stop the watch
             log.warning("could not check for unfinished reports: %s", error.message)
             return []

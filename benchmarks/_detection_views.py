@@ -52,7 +52,13 @@ PROMETHEUS_QUERIES: dict[str, dict[str, str]] = {
 
 
 def _errors_above_5pct(metric: str, min_samples: int) -> dict[str, Any]:
-    return {"name": "error-rate", "metric": metric, "above": 0.05, "for": "1s", "min_samples": min_samples}
+    return {
+        "name": "error-rate",
+        "metric": metric,
+        "above": 0.05,
+        "for": "1s",
+        "min_samples": min_samples,
+    }
 
 
 def _slower_by_half(metric: str) -> dict[str, Any]:

@@ -18,3 +18,7 @@ MAX_PAGE_SIZE = 1_000  # the largest ?limit= a list endpoint accepts
 MAX_CLIENT_APPS = 1_000  # SDK instances whose registration the server keeps; the oldest go first
 MAX_REGISTRATION_TEXT_CHARS = 256  # each text of a registration kept (app name, SDK version ...)
 MAX_REGISTRATION_STRATEGIES = 100  # strategy names kept of one registration
+
+MAX_REPORT_SECTION_CHARS = 20_000  # a report's root cause, or its lessons learned: a few pages
+MAX_ACTION_ITEMS = 50  # action items of one report
+MAX_ACTION_ITEM_CHARS = 500  # one action item: a sentence or two, with an owner and a ticket

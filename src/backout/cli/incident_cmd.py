@@ -67,5 +67,8 @@ def show(
 
 
 def register(app: typer.Typer) -> None:
+    from backout.cli import report_cmd
+
+    report_cmd.register(incident_app)  # `incident report` and `incident edit`
     app.command()(incidents)
     app.add_typer(incident_app, name="incident")

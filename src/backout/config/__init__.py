@@ -9,6 +9,7 @@ registry builds them, so their errors carry the same key paths.
 from backout.config.alerts import AlertSettings
 from backout.config.loading import key_path, load_config, parse_config, validation_problems
 from backout.config.model import Config
+from backout.config.reporting import IncidentSettings, StatusPageSettings
 from backout.config.sections import (
     DEFAULT_CONFIG_NAME,
     ClusterSettings,
@@ -35,6 +36,7 @@ __all__ = [
     "DatabaseConfig",
     "FlagDefinition",
     "FlagSettings",
+    "IncidentSettings",
     "IntegrityAssertion",
     "IntegritySettings",
     "Objectives",
@@ -43,6 +45,7 @@ __all__ = [
     "RtoObjectives",
     "ServiceConfig",
     "StateSettings",
+    "StatusPageSettings",
     "StepSettings",
     "TriggerRule",
     "WatchSettings",

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from backout.config.alerts import AlertSettings
+from backout.config.reporting import IncidentSettings, StatusPageSettings
 from backout.config.sections import (
     DEFAULT_CONFIG_NAME,
     PLAIN_NAME,
@@ -55,6 +56,14 @@ class Config(Section):
         default_factory=AlertSettings,
         description="The webhook receiver of outside alerts (Alertmanager): which labels name "
         "the service and the category, and the secret of signed deliveries.",
+    )
+    incidents: IncidentSettings = Field(
+        default_factory=IncidentSettings,
+        description="Incidents after they are resolved: when their report is due.",
+    )
+    status_page: StatusPageSettings = Field(
+        default_factory=StatusPageSettings,
+        description="The public status page of `backout serve` (docs/status-page.md).",
     )
 
     _source: Path = PrivateAttr(default=Path(DEFAULT_CONFIG_NAME))
@@ -179,6 +188,18 @@ class Config(Section):
                     f"databases.{name}.data_class {database.data_class!r} has no RPO objective "
                     f"(objectives.rpo has: {known})"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _status_page_names_services(self) -> Config:
+        shown = self.status_page.services or []
+        unknown = [name for name in shown if name not in self.services]
+        if unknown:
+            known = ", ".join(self.services) or "(none)"
+            raise ValueError(
+                f"status_page.services names {', '.join(map(repr, unknown))}, not a service "
+                f"(known: {known})"
+            )
         return self
 
     def database(self, name: str) -> DatabaseConfig:

@@ -40,6 +40,7 @@ from backout.operations.flag_runs import (
     flags_still_on,
 )
 from backout.operations.own_metrics import ReadingOutcome, count_reading
+from backout.operations.report import ReportReminder
 from backout.operations.rollback import RollbackRequest, start_rollback
 from backout.releases import ReleaseStatus
 from backout.runs import locks
@@ -79,6 +80,7 @@ class Watcher:
         # A trigger that fired and left its release running (notify, or waiting for a person),
         # by service: the release, the incident, and what fired — until it is quiet again.
         self._fired: dict[str, tuple[int, int, Reading]] = {}
+        self._reports = ReportReminder(runtime)  # unwritten reports, once a minute
 
     def run_cycle(self) -> list[str]:
         """One pass over every service; returns what was decided for each."""
@@ -99,6 +101,7 @@ class Watcher:
                     self.on_change(decision)
             self.last_decisions[name] = decision
             decisions.append(decision)
+        self._reports.check()
         return decisions
 
     @property

@@ -340,3 +340,17 @@ seen_signatures = Table(
     Column("signature", String(128), primary_key=True),
     Column("expires_at", Double, nullable=False, index=True),
 )
+# The written part of an incident's post-incident report (incidents/report_sections.py): root
+# cause, lessons learned and action items, filled in by people; one row per incident, made at
+# the first edit or when the 24 h reminder goes out. `reminded_at` is set once: one reminder.
+incident_reports = Table(
+    "incident_reports",
+    metadata,
+    Column("incident_id", Integer, ForeignKey("incidents.id"), primary_key=True),
+    Column("root_cause", Text, nullable=True),
+    Column("lessons", Text, nullable=True),
+    Column("action_items", JSON, nullable=True),
+    Column("edited_by", String(128), nullable=True),
+    _moment("edited_at"),
+    _moment("reminded_at"),
+)

@@ -23,7 +23,9 @@ from backout.web import (
     routes_flags,
     routes_metrics,
     routes_read,
+    routes_report,
     routes_runs,
+    routes_status,
     routes_triggers,
     routes_unleash,
 )
@@ -86,10 +88,12 @@ def create_app(
     app.add_api_route("/healthz", healthz, methods=["GET"], summary="Liveness (no token needed)")
     app.include_router(routes_read.router, prefix="/api/v1")
     app.include_router(routes_runs.router, prefix="/api/v1")
+    app.include_router(routes_report.router, prefix="/api/v1")
     app.include_router(routes_flags.router, prefix="/api/v1")
     app.include_router(routes_triggers.router, prefix="/api/v1")
     app.include_router(routes_metrics.router)
     app.include_router(routes_unleash.router, prefix="/api/client")
+    app.include_router(routes_status.router)  # public: no token
     return app
 
 

@@ -1,0 +1,73 @@
+"""Send one message to one Apprise URL: the only module that talks to Apprise.
+
+Apprise tells a failure by returning False and logging why; the log lines of the attempt are
+captured and become the failure's reason, with every part of the URL masked (an Apprise URL
+keeps its tokens in the path: `slack://T000/B000/XXXX`, which `redact()` alone cannot know).
+Apprise's own log lines are not passed on for the same reason: backout logs each outcome itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import parse_qsl, urlsplit
+
+from backout.redact import MASK, redact
+
+# An Apprise URL part shorter than this is left readable in a reason (a port, "json", "a").
+_MIN_MASKED = 4
+
+
+class SendFailed(Exception):
+    """The target did not take the message; `reason` is safe to show."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def send(url: str, title: str, body: str, *, timeout_s: float) -> None:
+    """Deliver, or raise SendFailed with a reason that shows no part of the URL's secrets."""
+    # Imported here: Apprise loads its plug-ins, which costs a process that never sends.
+    import apprise  # noqa: PLC0415
+
+    logging.getLogger("apprise").propagate = False  # see the module's docstring
+    sender = apprise.Apprise()
+    if not sender.add(_with_timeout(url, timeout_s)):
+        raise SendFailed("not an Apprise URL that this installation can send to")
+    with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
+        try:
+            delivered = sender.notify(body=body, title=title)
+        except Exception as error:
+            raise SendFailed(mask_url(f"{type(error).__name__}: {error}", url)) from None
+    if not delivered:
+        said = " ".join(_reason_lines(captured.getvalue()))
+        raise SendFailed(mask_url(said or "the target refused the message", url))
+
+
+def _with_timeout(url: str, timeout_s: float) -> str:
+    """Apprise's connect and read timeouts (cto, rto), unless the URL sets its own."""
+    query = urlsplit(url).query
+    names = {name for name, _ in parse_qsl(query)}
+    extra = "&".join(f"{n}={timeout_s:g}" for n in ("cto", "rto") if n not in names)
+    if not extra:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{extra}"
+
+
+def _reason_lines(log_text: str) -> list[str]:
+    # "2026-12-04 15:52:15,521 - WARNING - A Connection error occurred ..." → the message
+    return [line.split(" - ", 2)[-1].strip() for line in log_text.splitlines() if line.strip()]
+
+
+def mask_url(text: str, url: str) -> str:
+    """`text` with the URL's user, password, path parts and query values masked (its scheme
+    and host stay: they say where it failed)."""
+    parts = urlsplit(url)
+    secrets = [parts.username, parts.password, *parts.path.split("/")]
+    secrets += [value for _, value in parse_qsl(parts.query)]
+    host = parts.hostname or ""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        if len(secret) >= _MIN_MASKED and secret != host:
+            text = text.replace(secret, MASK)
+    return redact(re.sub(r"\s+", " ", text).strip())[:1000]

@@ -30,7 +30,7 @@ def deliver(config: ConfigOption = None, as_json: JsonOption = False) -> None:
 
 
 @notify_app.command("test")
-def test_channel(
+def send_test(
     channel: Annotated[str, typer.Argument(help="A name under notifications.channels.")],
     config: ConfigOption = None,
 ) -> None:

@@ -8,8 +8,11 @@ Apprise's own log lines are not passed on for the same reason: backout logs each
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import warnings
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from backout.redact import MASK, redact
@@ -28,14 +31,12 @@ class SendFailed(Exception):
 
 def send(url: str, title: str, body: str, *, timeout_s: float) -> None:
     """Deliver, or raise SendFailed with a reason that shows no part of the URL's secrets."""
-    # Imported here: Apprise loads its plug-ins, which costs a process that never sends.
-    import apprise  # noqa: PLC0415
-
+    apprise = _apprise()
     logging.getLogger("apprise").propagate = False  # see the module's docstring
     sender = apprise.Apprise()
     if not sender.add(_with_timeout(url, timeout_s)):
         raise SendFailed("not an Apprise URL that this installation can send to")
-    with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
+    with apprise.LogCapture(level=logging.DEBUG) as captured:
         try:
             delivered = sender.notify(body=body, title=title)
         except Exception as error:
@@ -43,6 +44,19 @@ def send(url: str, title: str, body: str, *, timeout_s: float) -> None:
     if not delivered:
         said = " ".join(_reason_lines(captured.getvalue()))
         raise SendFailed(mask_url(said or "the target refused the message", url))
+
+
+def _apprise() -> Any:
+    """Apprise, imported on first use: it loads its plug-ins, which a process that never sends
+    need not pay for. Its e-mail plug-in imports `imghdr`, deprecated since Python 3.11: that
+    warning is Apprise's to fix, not the user's to read."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with contextlib.suppress(ImportError):  # gone in 3.13, where Apprise shims it
+            import imghdr  # noqa: F401, PLC0415 - once imported, its plug-in's import is silent
+        import apprise  # noqa: PLC0415
+
+    return apprise
 
 
 def _with_timeout(url: str, timeout_s: float) -> str:
@@ -56,8 +70,14 @@ def _with_timeout(url: str, timeout_s: float) -> str:
 
 
 def _reason_lines(log_text: str) -> list[str]:
-    # "2026-12-04 15:52:15,521 - WARNING - A Connection error occurred ..." → the message
-    return [line.split(" - ", 2)[-1].strip() for line in log_text.splitlines() if line.strip()]
+    """The warnings of the attempt, and the exception behind them (logged at debug level):
+    "2026-12-04 15:52:15,521 - WARNING - A Connection error occurred ..." → the message."""
+    reasons = []
+    for line in log_text.splitlines():
+        _, level, message = (line.split(" - ", 2) + ["", ""])[:3]
+        if level in {"WARNING", "ERROR", "CRITICAL"} or "Exception" in message:
+            reasons.append(message.strip())
+    return reasons
 
 
 def mask_url(text: str, url: str) -> str:

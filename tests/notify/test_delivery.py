@@ -53,7 +53,8 @@ def test_each_moment_is_told_in_order_by_webhook_and_e_mail(
 
     report = nsite.deliverer().deliver_once()
 
-    assert len(report.sent) == 8 and not report.failed
+    assert len(report.sent) == 8
+    assert not report.failed
     titles = receiver.titles()
     assert len(titles) == 4
     assert titles[0].startswith(f"[api] incident {incident}:")
@@ -80,12 +81,14 @@ def test_a_dead_target_slows_no_rollback_and_is_told_once_it_answers(
 
     first = nsite.deliverer().deliver_once()
 
-    assert first.failed == [1] and first.sent == [], "the target's later ones wait their turn"
+    assert first.failed == [1]
+    assert first.sent == [], "the target's later ones wait their turn"
     row = nsite.notifications()[0]
     assert (row["state"], row["attempts"]) == ("failed", 1)
     assert "Connection" in row["last_error"]
     failed = [text for kind, text in nsite.timeline(incident) if kind == "notification_failed"]
-    assert len(failed) == 1 and "attempt 1/8; retried in" in failed[0]
+    assert len(failed) == 1
+    assert "attempt 1/8; retried in" in failed[0]
     assert nsite.deliverer().deliver_once().failed == [], "not tried again before its back-off"
 
     receiver.start()

@@ -94,7 +94,7 @@ def test_an_audience_names_only_known_contacts_and_channels_of_contacts() -> Non
             {"project": "p", "contacts": [{"name": "A", "role": "dba", "channels": ["pager"]}]},
             Path("b.yaml"),
         )
-    with pytest.raises(ConfigError, match="audiences.team.contacts names 'Bo'"):
+    with pytest.raises(ConfigError, match=r"audiences\.team\.contacts names 'Bo'"):
         parse_config(
             {"project": "p", "notifications": {"audiences": {"team": {"contacts": ["Bo"]}}}},
             Path("b.yaml"),

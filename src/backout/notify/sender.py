@@ -74,7 +74,7 @@ def _reason_lines(log_text: str) -> list[str]:
     "2026-12-04 15:52:15,521 - WARNING - A Connection error occurred ..." → the message."""
     reasons = []
     for line in log_text.splitlines():
-        _, level, message = (line.split(" - ", 2) + ["", ""])[:3]
+        _, level, message = [*line.split(" - ", 2), "", ""][:3]
         if level in {"WARNING", "ERROR", "CRITICAL"} or "Exception" in message:
             reasons.append(message.strip())
     return reasons

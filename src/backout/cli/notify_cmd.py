@@ -14,7 +14,9 @@ from backout.notify.outbox import recent_notifications
 from backout.notify.sender import SendFailed, send
 from backout.notify.targets import channel_targets, label_of, url_of
 
-notify_app = typer.Typer(help="Notifications: deliver, test, list.", no_args_is_help=True)
+notify_app = typer.Typer(
+    help="Notifications: send what is queued (for cron), test a channel.", no_args_is_help=True
+)
 
 
 @notify_app.command("deliver")

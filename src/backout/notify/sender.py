@@ -3,7 +3,8 @@
 Apprise tells a failure by returning False and logging why; the log lines of the attempt are
 captured and become the failure's reason, with every part of the URL masked (an Apprise URL
 keeps its tokens in the path: `slack://T000/B000/XXXX`, which `redact()` alone cannot know).
-Apprise's own log lines are not passed on for the same reason: backout logs each outcome itself.
+A filter on Apprise's logger masks the URLs being sent in every line it logs, whoever handles
+it; and its lines are not passed on to backout's log: backout logs each outcome itself.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import threading
 import warnings
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -32,18 +35,55 @@ class SendFailed(Exception):
 def send(url: str, title: str, body: str, *, timeout_s: float) -> None:
     """Deliver, or raise SendFailed with a reason that shows no part of the URL's secrets."""
     apprise = _apprise()
-    logging.getLogger("apprise").propagate = False  # see the module's docstring
     sender = apprise.Apprise()
-    if not sender.add(_with_timeout(url, timeout_s)):
-        raise SendFailed("not an Apprise URL that this installation can send to")
-    with apprise.LogCapture(level=logging.DEBUG) as captured:
-        try:
-            delivered = sender.notify(body=body, title=title)
-        except Exception as error:
-            raise SendFailed(mask_url(f"{type(error).__name__}: {error}", url)) from None
+    with _sending(url):
+        if not sender.add(_with_timeout(url, timeout_s)):
+            raise SendFailed("not an Apprise URL that this installation can send to")
+        with apprise.LogCapture(level=logging.DEBUG) as captured:
+            try:
+                delivered = sender.notify(body=body, title=title)
+            except Exception as error:
+                raise SendFailed(mask_url(f"{type(error).__name__}: {error}", url)) from None
     if not delivered:
         said = " ".join(_reason_lines(captured.getvalue()))
-        raise SendFailed(mask_url(said or "the target refused the message", url))
+        raise SendFailed(mask_url(said or "the target refused the message", url)[:1000])
+
+
+_being_sent: set[str] = set()  # the URLs of sends under way, in any thread
+_being_sent_lock = threading.Lock()
+
+
+class _MaskUrlsBeingSent(logging.Filter):
+    """Apprise logs the URL it posts to at debug level (a webhook's path is its secret)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with _being_sent_lock:
+            urls = list(_being_sent)
+        message = record.getMessage()
+        masked = message
+        for url in urls:
+            masked = mask_url(masked, url)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+_FILTER = _MaskUrlsBeingSent()
+
+
+@contextlib.contextmanager
+def _sending(url: str) -> Iterator[None]:
+    logger = logging.getLogger("apprise")
+    logger.propagate = False  # see the module's docstring
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+    with _being_sent_lock:
+        _being_sent.add(url)
+    try:
+        yield
+    finally:
+        with _being_sent_lock:
+            _being_sent.discard(url)
 
 
 def _apprise() -> Any:
@@ -90,4 +130,4 @@ def mask_url(text: str, url: str) -> str:
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         if len(secret) >= _MIN_MASKED and secret != host:
             text = text.replace(secret, MASK)
-    return redact(re.sub(r"\s+", " ", text).strip())[:1000]
+    return redact(re.sub(r"\s+", " ", text).strip())

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -119,11 +119,13 @@ class Outbox:
             run_id=event.run_id,
         )
 
-    def _rules(self, wanted: object) -> Iterable[tuple[str, int, NotificationRule]]:
+    def _rules(
+        self, wanted: Callable[[NotificationRule], bool]
+    ) -> Iterable[tuple[str, int, NotificationRule]]:
         settings = self.config.notifications
         for audience in settings.audiences:
             for index, rule in enumerate(settings.rules_of(audience)):
-                if wanted(rule):  # type: ignore[operator]
+                if wanted(rule):
                     yield audience, index, rule
 
     def queue_prolonged_outages(self, session: Session, now: datetime) -> int:

@@ -19,9 +19,14 @@ from backout.metrics.hub import SourceSpecs
 from backout.registry import PluginContext, Registry
 from backout.routers import ROUTERS, Router
 from backout.store import Store
+from backout.store.engine import TIMELINE_HOOK
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from backout.db.connection import Database
+    from backout.notify.outbox import Outbox
+    from backout.store import TimelineEvent
 
 
 class Runtime:
@@ -36,6 +41,7 @@ class Runtime:
     ) -> None:
         self.config = config
         self.store = store
+        self._outbox: Outbox | None = None
         self.clock: Clock = clock or SystemClock()
         self.metric_hub: MetricHub = metrics or ConfiguredMetricHub(
             METRIC_SOURCES, metric_source_specs(config), self._context
@@ -44,6 +50,8 @@ class Runtime:
         self.router = cache(self._build_router)
         self.health_checks = cache(self._build_health_checks)
         self.flags = cache(self._build_flags)
+        if config.notifications.audiences:
+            store.session_info[TIMELINE_HOOK] = self._queue_notifications
 
     @classmethod
     def open(
@@ -73,6 +81,14 @@ class Runtime:
     def close(self) -> None:
         self.metric_hub.close()
         self.store.close()
+
+    def _queue_notifications(self, session: Session, event: TimelineEvent) -> None:
+        """The timeline hook: queue what the event tells its audiences, in its transaction."""
+        from backout.notify.outbox import Outbox  # noqa: PLC0415 - only once an event is written
+
+        if self._outbox is None:
+            self._outbox = Outbox(self.config)
+        self._outbox.on_event(session, event)
 
     def _context(self, service: str) -> PluginContext:
         return plugin_context(self.config, service)

@@ -55,6 +55,14 @@ services:
     traffic_hold: 1m
 
 contacts:                      # the runbook's "Emergency Contacts"
-  - {name: Lead Developer, role: lead-developer, email: lead@example.com}
+  - {name: Lead Developer, role: lead_developer, email: lead@example.com}
   - {name: DevOps Engineer, role: devops, email: devops@example.com}
+
+# notifications:               # who is told what, through Apprise (docs/notifications.md)
+#   channels:
+#     incidents: slack://${SLACK_TOKEN}/#incidents   # ${VAR}: read from the environment
+#   email: mailtos://backout:${SMTP_PASSWORD}@smtp.example.com?from=backout@example.com
+#   audiences:
+#     team: {channels: [incidents], roles: [devops, lead_developer]}
+# approvals: {escalate_after: 10m}   # then the next of incident_commander, lead_developer, devops
 """

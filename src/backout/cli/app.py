@@ -84,6 +84,9 @@ COMMANDS: dict[str, CommandEntry] = {
     "incident": CommandEntry("incident_cmd", "Inspect one incident."),
     "db": CommandEntry("db_cmd", "PostgreSQL: backups, integrity, migrations."),
     "flags": CommandEntry("flags_cmd", "Feature flags: the kill switch and gradual exposure."),
+    "notify": CommandEntry(
+        "notify_cmd", "Notifications: send what is queued (for cron), test a channel."
+    ),
 }
 
 

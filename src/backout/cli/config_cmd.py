@@ -33,6 +33,10 @@ def check(config: ConfigOption = None) -> None:
     validate_plugins(loaded)
     services = ", ".join(f"{n} ({s.tier}, {s.driver.type})" for n, s in loaded.services.items())
     say(f"{loaded.source}: ok — project {loaded.project!r}, services: {services or 'none'}")
+    from backout.notify.targets import missing_variables  # here: only `check` needs it
+
+    for problem in missing_variables(loaded):  # a note: the sending process may have them
+        say(f"note: {problem}")
 
 
 def register(app: typer.Typer) -> None:

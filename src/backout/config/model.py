@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from backout.config.alerts import AlertSettings
+from backout.config.notifications import ApprovalSettings, NotificationSettings
 from backout.config.reporting import IncidentSettings, StatusPageSettings
 from backout.config.sections import (
     DEFAULT_CONFIG_NAME,
@@ -28,6 +29,7 @@ from backout.config.sections import (
     Section,
     StateSettings,
     WatchSettings,
+    role_name,
 )
 from backout.config.services import ServiceConfig
 from backout.errors import NotFoundError, UnknownServiceError
@@ -51,7 +53,18 @@ class Config(Section):
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
     databases: dict[str, DatabaseConfig] = Field(default_factory=dict)
     flags: FlagSettings = Field(default_factory=FlagSettings)
-    contacts: list[Contact] = Field(default_factory=list)
+    contacts: list[Contact] = Field(
+        default_factory=list, description="The runbook's Emergency Contacts, with their roles."
+    )
+    notifications: NotificationSettings = Field(
+        default_factory=NotificationSettings,
+        description="Channels (Apprise URLs), audiences and when each is told "
+        "(docs/notifications.md).",
+    )
+    approvals: ApprovalSettings = Field(
+        default_factory=ApprovalSettings,
+        description="How long an approval may wait before the next contact is asked.",
+    )
     alerts: AlertSettings = Field(
         default_factory=AlertSettings,
         description="The webhook receiver of outside alerts (Alertmanager): which labels name "
@@ -201,6 +214,44 @@ class Config(Section):
                 f"(known: {known})"
             )
         return self
+
+    def _contacts_are_known_to_notifications(self) -> Config:
+        names = [contact.name for contact in self.contacts]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"contacts: each name once, but {', '.join(twice)} is twice")
+        channels = self.notifications.channels
+        for i, contact in enumerate(self.contacts):
+            unknown = [c for c in contact.channels if c not in channels]
+            if unknown:
+                raise ValueError(
+                    f"contacts[{i}].channels names {', '.join(map(repr, unknown))}, not under "
+                    f"notifications.channels (known: {', '.join(channels) or '(none)'})"
+                )
+        for name, audience in self.notifications.audiences.items():
+            unknown = [c for c in audience.contacts if c not in names]
+            if unknown:
+                raise ValueError(
+                    f"notifications.audiences.{name}.contacts names "
+                    f"{', '.join(map(repr, unknown))}, not under contacts: "
+                    f"(known: {', '.join(names) or '(none)'})"
+                )
+        return self
+
+    def contacts_for(self, names_or_roles: list[str]) -> list[Contact]:
+        """The contacts named, or holding a role named, in that order, each once."""
+        found: list[Contact] = []
+        for wanted in names_or_roles:
+            role = role_name(wanted)
+            for contact in self.contacts:
+                if (contact.name == wanted or role in contact.all_roles()) and contact not in found:
+                    found.append(contact)
+        return found
+
+    def escalate_after(self, service: str) -> timedelta | None:
+        """How long a run of `service` may wait at its approval gate before escalating."""
+        own = self.services[service].escalate_after if service in self.services else None
+        return own if own is not None else self.approvals.escalate_after
 
     def database(self, name: str) -> DatabaseConfig:
         try:

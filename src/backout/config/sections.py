@@ -194,8 +194,31 @@ class WatchSettings(Section):
     )
 
 
+def role_name(role: str) -> str:
+    """'Incident-Commander' and 'incident commander' are the role incident_commander."""
+    return re.sub(r"[\s\-]+", "_", role.strip().lower())
+
+
 class Contact(Section):
-    name: str
-    role: str = Field(description="e.g. lead-developer, devops, dba, incident-commander")
-    email: str | None = None
-    phone: str | None = None
+    """A person of the runbook's Emergency Contacts: the roles they hold, and how to reach them."""
+
+    name: str = Field(min_length=1, description="Unique; audiences and approvals name it.")
+    role: str | None = Field(
+        None, description="One role (or use roles): lead_developer, devops, dba, ..."
+    )
+    roles: list[str] = Field(
+        default_factory=list,
+        description="lead_developer, devops, dba, product, customer_success, "
+        "incident_commander, or your own.",
+    )
+    email: str | None = Field(None, description="Reached through notifications.email.")
+    phone: str | None = Field(None, description="Reached through notifications.sms.")
+    channels: list[str] = Field(
+        default_factory=list, description="Names under notifications.channels that reach them."
+    )
+
+    def all_roles(self) -> list[str]:
+        """Every role, written as role names are compared ('incident-commander' →
+        'incident_commander')."""
+        named = ([self.role] if self.role else []) + self.roles
+        return [role_name(role) for role in named]

@@ -181,6 +181,12 @@ class ServiceConfig(Section):
         "expects: a rollback reverts the schema first when the target expects an older one.",
     )
 
+    escalate_after: PositiveDuration | None = Field(
+        None,
+        description="How long a run of this service may wait at its approval gate before the "
+        "next contact is asked (default: approvals.escalate_after).",
+    )
+
     def metric_sources(self) -> list[tuple[PluginSpec, tuple[str | int, ...]]]:
         """Each metric source's section and where it is under the service (`probe`, the
         shorthand, first; then `metrics`, or `metrics.N` in a list)."""

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from backout.controller.background import BackgroundRuns
 from backout.controller.watch import Watcher
 from backout.errors import FencedError
+from backout.notify.delivery import Deliverer, NotificationLoop, notifies
 from backout.runs.records import RunResult, RunState, unfinished_runs
 from backout.runs.start import RunHandle, StoredRun, start_run
 from backout.runtime import Runtime
@@ -65,6 +66,8 @@ class Controller:
         self.leadership: LeaseKeeper | None = None  # held while this controller leads
         self._stood_by = False  # said "standing by" (or lost the lease) since it last led
         self._loop: threading.Thread | None = None
+        # Notifications are sent by a thread of their own: a dead target slows no cycle, no run.
+        self.notifications = NotificationLoop(Deliverer(runtime.config, runtime.store), self._stop)
 
     @property
     def watching(self) -> bool:
@@ -174,6 +177,8 @@ class Controller:
     def run_forever(self) -> None:
         """Turn until `stop()`; an unexpected crash of a turn is logged and the loop goes on."""
         interval = self.runtime.config.watch.interval.total_seconds()
+        if notifies(self.runtime.config):
+            self.notifications.start()
         while not self._stop.is_set():
             try:
                 self.cycle()

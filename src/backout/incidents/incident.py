@@ -15,6 +15,7 @@ from backout.errors import RefusedError
 from backout.incidents.events import EventKind
 from backout.redact import redact
 from backout.store import Incident, TimelineEvent, utcnow
+from backout.store.engine import TIMELINE_HOOK
 
 Evidence = list[dict[str, Any]]
 """The measurements behind a decision, one mapping per rule or source (see triggers.py)."""
@@ -131,6 +132,9 @@ def add_event(
     )
     session.add(event)
     session.flush()
+    hook = session.info.get(TIMELINE_HOOK)
+    if hook is not None:
+        hook(session, event)
     return event
 
 

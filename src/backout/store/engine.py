@@ -67,6 +67,11 @@ _SQLITE_PROBLEMS = (
     ),
 )
 
+TIMELINE_HOOK = "backout.on_timeline_event"
+"""The key, in `Store.session_info`, of a callable `(session, event)` that
+`incidents.add_event` runs for every timeline event it adds: the runtime queues there the
+notifications an event causes, so that they are committed with the event or not at all."""
+
 
 class StoreUnavailableError(UnavailableError):
     """backout's own state store cannot be used: unreachable, damaged or read-only."""
@@ -108,6 +113,9 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions: sessionmaker[Session] | None = None
+        # Given to every session this store opens, as `session.info`: what the code above the
+        # store hooks into a unit of work (incidents.TIMELINE_HOOK: the notifications outbox).
+        self.session_info: dict[str, Any] = {}
         # Set while a thread works under a lease (store/leases.py): each transaction the thread
         # opens on this store checks the lease first, so a process that lost it records
         # nothing, whichever code writes.
@@ -209,7 +217,9 @@ class Store:
             # start, which a command that reads rows through `connection()` does not pay.
             from sqlalchemy.orm import sessionmaker  # noqa: PLC0415
 
-            self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+            self._sessions = sessionmaker(
+                self.engine, expire_on_commit=False, info=self.session_info
+            )
         return self._sessions
 
     def close(self) -> None:

@@ -354,3 +354,34 @@ incident_reports = Table(
     _moment("edited_at"),
     _moment("reminded_at"),
 )
+
+
+# The notifications outbox (notify/outbox.py): one row per (event, audience, target), written in
+# the transaction of the timeline event that causes it, sent after that commit by a deliverer
+# that claims it (state `sending` with a lease) so two processes never send one twice.
+# `target` names where it goes (a channel or a contact), never its URL: the URL, and its
+# secrets, stay in the config. Times to compare (`next_attempt_at`, `lease_until`) are seconds
+# since the epoch. `dedupe_key` makes "once per incident and rule" a unique index.
+notifications = Table(
+    "notifications",
+    metadata,
+    _id(),
+    Column("environment", String(64), nullable=False),
+    _references("incident_id", "incidents"),
+    _references("event_id", "timeline_events"),
+    _references("run_id", "runs"),
+    Column("audience", String(64), nullable=False),
+    Column("moment", String(64), nullable=False),  # the rule's when, or outage_longer_than
+    Column("target", String(200), nullable=False, index=True),
+    Column("dedupe_key", String(255), nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Double, nullable=False),
+    Column("claimed_by", String(200), nullable=True),
+    Column("lease_until", Double, nullable=True),
+    Column("last_error", Text, nullable=True),
+    _created("created_at"),
+    _moment("sent_at"),
+)

@@ -215,6 +215,7 @@ class Config(Section):
             )
         return self
 
+    @model_validator(mode="after")
     def _contacts_are_known_to_notifications(self) -> Config:
         names = [contact.name for contact in self.contacts]
         twice = sorted({name for name in names if names.count(name) > 1})

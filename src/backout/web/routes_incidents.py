@@ -41,7 +41,6 @@ def move(incident_id: int, body: IncidentStatusIn, runtime: RuntimeDep, caller: 
 
 @router.post(
     "/incidents/{incident_id}/notes",
-    status_code=201,
     response_model=IncidentDetailOut,
     responses=_ERRORS,
     summary="Add a note to an incident's timeline (public: a public update)",

@@ -38,7 +38,7 @@ def test_a_rollback_opens_an_incident_with_its_timeline(live_api: Backout) -> No
     assert incident["rto_s"] == 900.0  # a critical service's 15 minutes
     kinds = [event["kind"] for event in detail["timeline"]]
     assert kinds[:2] == ["detected", "run_planned"]
-    assert kinds[-2:] == ["run_succeeded", "resolved"]
+    assert kinds[-3:] == ["run_succeeded", "resolved", "status_changed"]
     assert "step_started" in kinds
     assert incident["status"] == "resolved"
     assert incident["time_to_recover_s"] is not None

@@ -156,7 +156,7 @@ def test_a_firing_trigger_opens_an_incident_and_rolls_back_to_the_last_known_goo
     assert incident["time_to_recover_s"] is not None
     kinds = [event["kind"] for event in incident["timeline"]]
     assert kinds[:2] == ["detected", "run_planned"]
-    assert kinds[-3:] == ["step_succeeded", "run_succeeded", "resolved"]
+    assert kinds[-4:] == ["step_succeeded", "run_succeeded", "resolved", "status_changed"]
     assert "recovered" in kinds
 
 

@@ -207,8 +207,15 @@ def test_a_restored_release_that_fails_too_is_marked_suspect_and_a_person_is_ask
     runs = views.list_runs(analysed.runtime, service="api")
     assert [r["kind"] for r in runs].count("application") == 1, "no second rollback"
     incident = views.incident_detail(analysed.runtime, 1)
-    assert incident["status"] != "resolved"
+    assert incident["status"] == "investigating", "the trigger reopened it"
     assert "needs_person" in [event["kind"] for event in incident["timeline"]]
+    moves = [
+        (event["evidence"][0]["from"], event["evidence"][0]["to"], event["actor"])
+        for event in incident["timeline"]
+        if event["kind"] == "status_changed"
+    ]
+    assert moves[0][:2] == ("investigating", "identified")
+    assert moves[-1] == ("monitoring", "investigating", "backout")  # the monitor step saw it
 
 
 @pytest.mark.parametrize("analysed", [{"policy": "notify"}], indirect=True)

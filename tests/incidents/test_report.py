@@ -13,9 +13,10 @@ import yaml
 
 from backout.clock import ManualClock
 from backout.errors import NotFoundError, RefusedError
-from backout.incidents import EventKind, add_event, mark_recovered, open_incident, resolve
+from backout.incidents import EventKind, mark_recovered, open_incident, resolve
 from backout.incidents.report_sections import SectionsEdit
 from backout.operations import views
+from backout.operations.incidents import confirm_item
 from backout.operations.report import (
     ReportFormat,
     ReportReminder,
@@ -24,7 +25,6 @@ from backout.operations.report import (
     render_report,
     report_data,
 )
-from backout.operations.report_context import objectives_of
 from backout.runtime import Runtime
 from backout.store import Incident
 
@@ -81,14 +81,9 @@ def an_incident(runtime: Runtime, title: str = "api 1.1.0: error rate 30.0% > 5.
             evidence=EVIDENCE,
         )
         mark_recovered(session, incident, START + timedelta(minutes=3, seconds=40), actor="run")
-        add_event(
-            session,
-            incident.id,
-            EventKind.CHECKLIST_CONFIRMED,
-            "rollback approved by incident commander",
-            actor="carol",
-        )
-        return incident.id
+        incident_id: int = incident.id
+    confirm_item(runtime, incident_id, "decision_made", actor="carol")
+    return incident_id
 
 
 def test_the_report_tells_impact_error_rates_and_objectives(runtime: Runtime) -> None:
@@ -101,14 +96,12 @@ def test_the_report_tells_impact_error_rates_and_objectives(runtime: Runtime) ->
     assert impact["affected_services"] == ["api"]
     assert [m["sentence"] for m in impact["measurements"]] == ["error rate 30.0% > 5.0% for 2.0s"]
     assert (impact["requests_failed"], impact["requests_measured"]) == (60, 200)
-    [recovery] = data["objectives"]
-    assert (recovery["name"], recovery["measured_s"], recovery["verdict"]) == (
-        "time to recover",
-        180.0,
-        "met",
-    )
-    assert data["checklist"][0]["item"] == "rollback approved by incident commander"
-    assert data["checklist"][0]["by"] == "carol"
+    by_name = {o["label"]: o for o in data["objectives"]}
+    recovery = by_name["time to recover"]
+    assert (recovery["measured_s"], recovery["verdict"]) == (180.0, "met")
+    assert by_name["time to detect"]["verdict"] == "met"
+    assert data["checklist"][0]["item"] == "Rollback approved by incident commander"
+    assert (data["checklist"][0]["by"], data["checklist"][0]["how"]) == ("carol", "confirmed")
     assert data["unwritten"] == ["Root cause", "Lessons learned", "Action items"]
 
 
@@ -122,7 +115,7 @@ def test_both_formats_hold_every_section(runtime: Runtime) -> None:
         for section in ("Root cause", "Lessons learned", "Action items"):
             assert section in text, (fmt, section)
         assert "60 of 200" in text
-        assert "rollback approved by incident commander" in text
+        assert "Rollback approved by incident commander" in text
 
 
 def test_html_is_escaped_and_markdown_tables_keep_their_shape(runtime: Runtime) -> None:
@@ -136,13 +129,6 @@ def test_html_is_escaped_and_markdown_tables_keep_their_shape(runtime: Runtime) 
     detected_row = next(line for line in markdown.splitlines() if "| detected |" in line)
     assert detected_row.count(" | ") == 3  # the title's pipe is escaped: still four cells
     assert "<script>" not in detected_row
-
-
-def test_the_objectives_an_incident_carries_are_the_ones_reported() -> None:
-    measured = [{"name": "time to detect", "objective_s": 60, "measured_s": 90, "met": False}]
-
-    assert objectives_of({"objectives": measured}) == measured
-    assert objectives_of({"rto_s": 900.0, "time_to_recover_s": None})[0]["met"] is None
 
 
 def test_people_write_the_sections_recorded_and_redacted(runtime: Runtime) -> None:

@@ -156,7 +156,8 @@ def test_an_alert_through_alertmanager_rolls_back_and_its_resolution_lands_on_th
         incident = session.get(Incident, incident_id)
         assert incident is not None
         assert incident.trigger == "alertmanager:HighErrorRate"
-    [run] = api.get("/api/v1/runs", tokens.viewer).json()
+    # The rollback is started in the background after the incident's line is written.
+    [run] = wait_for("the rollback run", lambda: api.get("/api/v1/runs", tokens.viewer).json())
     assert run["incident_id"] == incident_id
     assert api.wait_for_run(run["id"], tokens.viewer, timeout=30)["state"] == "succeeded"
 

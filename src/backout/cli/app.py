@@ -81,7 +81,7 @@ COMMANDS: dict[str, CommandEntry] = {
     "release": CommandEntry("release_cmd", "Record releases and give them a verdict."),
     "run": CommandEntry("runs_cmd", "Inspect one run."),
     "token": CommandEntry("token_cmd", "API tokens for `backout serve`."),
-    "incident": CommandEntry("incident_cmd", "Inspect one incident."),
+    "incident": CommandEntry("incident_cmd", "Inspect one incident, or add to it."),
     "db": CommandEntry("db_cmd", "PostgreSQL: backups, integrity, migrations."),
     "flags": CommandEntry("flags_cmd", "Feature flags: the kill switch and gradual exposure."),
     "notify": CommandEntry(

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backout import releases
-from backout.incidents import EventKind, Evidence, IncidentStatus, add_event
+from backout.incidents import EventKind, Evidence, IncidentStatus, Mover, add_event, move_incident
 from backout.releases import ReleaseStatus
 from backout.runs.records import TERMINAL
 from backout.store import Incident, Release, Run, RunSubject
@@ -71,8 +71,6 @@ def ask_a_person(
         return message
     incident = session.get(Incident, run.incident_id)
     if incident is not None:
-        incident.status = IncidentStatus.INVESTIGATING
-        incident.resolved_at = None
         add_event(
             session,
             incident.id,
@@ -81,5 +79,10 @@ def ask_a_person(
             actor=actor,
             at=at,
             evidence=evidence,
+        )
+        reopened = IncidentStatus.INVESTIGATING
+        reason = f"{live.service} {live.version} fails again after the rollback"
+        move_incident(
+            session, incident, reopened, by=Mover.REOPEN, actor=actor, reason=reason, at=at
         )
     return message

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
@@ -13,19 +12,9 @@ from sqlalchemy.orm import Session
 from backout.categories import IncidentCategory
 from backout.errors import RefusedError
 from backout.incidents.events import EventKind
-from backout.redact import redact
-from backout.store import Incident, TimelineEvent, utcnow
-from backout.store.engine import TIMELINE_HOOK
-
-Evidence = list[dict[str, Any]]
-"""The measurements behind a decision, one mapping per rule or source (see triggers.py)."""
-
-
-class IncidentStatus(StrEnum):
-    INVESTIGATING = "investigating"
-    IDENTIFIED = "identified"
-    MONITORING = "monitoring"
-    RESOLVED = "resolved"
+from backout.incidents.lifecycle import IncidentStatus, Mover, move_incident
+from backout.incidents.timeline import Evidence, add_event
+from backout.store import Incident
 
 
 def open_incident(
@@ -109,47 +98,21 @@ def open_incident_for(session: Session, environment: str, service: str) -> Incid
     ).first()
 
 
-def add_event(
-    session: Session,
-    incident_id: int,
-    kind: EventKind,
-    message: str,
-    *,
-    actor: str,
-    run_id: int | None = None,
-    at: datetime | None = None,
-    evidence: Evidence | None = None,
-) -> TimelineEvent:
-    """One line of the incident's timeline; `evidence` keeps the measurements behind it."""
-    event = TimelineEvent(
-        incident_id=incident_id,
-        run_id=run_id,
-        kind=kind,
-        message=redact(message),  # the timeline is read by people, the API and reports
-        actor=actor,
-        at=at or utcnow(),
-        evidence=evidence,
-    )
-    session.add(event)
-    session.flush()
-    hook = session.info.get(TIMELINE_HOOK)
-    if hook is not None:
-        hook(session, event)
-    return event
-
-
 def mark_recovered(session: Session, incident: Incident, at: datetime, *, actor: str) -> None:
-    """The previous version serves and passes its checks: the recovery clock stops here."""
+    """The previous version serves and passes its checks: the recovery clock stops here, and
+    the incident is monitored."""
     if incident.recovered_at is None:
         incident.recovered_at = at
-        incident.status = IncidentStatus.MONITORING
         recovered_in = time_to_recover(incident)
-        add_event(
+        recovered = f"service recovered in {recovered_in:.1f}s (RTO {incident.rto_s:.0f}s)"
+        add_event(session, incident.id, EventKind.RECOVERED, recovered, actor=actor, at=at)
+        move_incident(
             session,
-            incident.id,
-            EventKind.RECOVERED,
-            f"service recovered in {recovered_in:.1f}s (RTO {incident.rto_s:.0f}s)",
+            incident,
+            IncidentStatus.MONITORING,
+            by=Mover.BACKOUT,
             actor=actor,
+            reason="recovery verified by its health checks; watching it",
             at=at,
         )
 
@@ -157,21 +120,30 @@ def mark_recovered(session: Session, incident: Incident, at: datetime, *, actor:
 def withdraw_recovery(session: Session, incident: Incident, *, actor: str) -> None:
     """The run failed after its health checks passed: the service is not recovered after all."""
     incident.recovered_at = None
-    incident.status = IncidentStatus.INVESTIGATING
-    add_event(
+    message = "the rollback failed after its health checks passed: not recovered"
+    add_event(session, incident.id, EventKind.RECOVERY_WITHDRAWN, message, actor=actor)
+    move_incident(
         session,
-        incident.id,
-        EventKind.RECOVERY_WITHDRAWN,
-        "the rollback failed after its health checks passed: not recovered",
+        incident,
+        IncidentStatus.INVESTIGATING,
+        by=Mover.REOPEN,
         actor=actor,
+        reason=message,
     )
 
 
 def resolve(session: Session, incident: Incident, message: str, *, actor: str) -> None:
+    """backout resolves what it verified: the domain line (`resolved`), then the move."""
     if incident.status != IncidentStatus.RESOLVED:
-        incident.status = IncidentStatus.RESOLVED
-        incident.resolved_at = utcnow()
         add_event(session, incident.id, EventKind.RESOLVED, message, actor=actor)
+        move_incident(
+            session,
+            incident,
+            IncidentStatus.RESOLVED,
+            by=Mover.BACKOUT,
+            actor=actor,
+            reason=message,
+        )
 
 
 def time_to_detect(incident: Incident) -> float | None:

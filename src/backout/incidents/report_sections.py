@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from backout.errors import RefusedError
 from backout.incidents.events import EventKind
-from backout.incidents.incident import IncidentStatus, add_event
+from backout.incidents.lifecycle import IncidentStatus
+from backout.incidents.timeline import add_event
 from backout.limits import MAX_ACTION_ITEM_CHARS, MAX_ACTION_ITEMS, MAX_REPORT_SECTION_CHARS
 from backout.redact import redact
 from backout.store.tables import incident_reports, incidents

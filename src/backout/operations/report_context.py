@@ -52,29 +52,16 @@ def report_context(
 
 
 def objectives_of(detail: Detail) -> list[dict[str, Any]]:
-    """Each objective `{name, objective_s, measured_s, met}` of the incident: the list its
-    detail carries when it has one; otherwise the recovery time against the RTO, and the
-    data-loss window against the RPO where a restore measured one."""
-    given = detail.get("objectives")
-    if given is not None:
-        return list(given)
-    found = [
-        _objective("time to recover", detail.get("rto_s"), detail.get("time_to_recover_s")),
-    ]
-    if detail.get("rpo_objective_s") is not None:
-        found.append(_objective("data-loss window", detail["rpo_objective_s"], detail["rpo_s"]))
-    return found
-
-
-def _objective(name: str, objective_s: float | None, measured_s: float | None) -> dict[str, Any]:
-    met = None if objective_s is None or measured_s is None else measured_s <= objective_s
-    return {"name": name, "objective_s": objective_s, "measured_s": measured_s, "met": met}
+    """Each objective `{name, objective_s, measured_s, met}` of the incident, as its detail
+    measures them (incidents/objectives.py)."""
+    return list(detail.get("objectives", []))
 
 
 def objective_line(objective: dict[str, Any]) -> dict[str, Any]:
     met = objective.get("met")
     return {
         **objective,
+        "label": str(objective.get("name", "")).replace("_", " "),  # time_to_recover: people read
         "objective": spoken(objective.get("objective_s")),
         "measured": spoken(objective.get("measured_s")),
         "verdict": "not measured" if met is None else "met" if met else "missed",
@@ -166,27 +153,18 @@ def timeline_line(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def checklist_of(detail: Detail) -> list[dict[str, Any]]:
-    """Each checklist item with who confirmed it and when: the incident's checklist when its
-    detail carries one, otherwise the checklist_confirmed events of its timeline."""
-    items = detail.get("checklist")
-    if items is None:
-        items = [
-            {"item": e.get("text") or e.get("message"), "confirmed_by": e["actor"], "at": e["at"]}
-            for e in detail.get("timeline", [])
-            if e.get("kind") == EventKind.CHECKLIST_CONFIRMED
-        ]
-    return [_checklist_line(item) for item in items if isinstance(item, dict)]
-
-
-def _checklist_line(item: dict[str, Any]) -> dict[str, Any]:
-    who = item.get("confirmed_by") or item.get("by") or item.get("actor")
-    return {
-        "phase": item.get("phase"),
-        "item": item.get("item") or item.get("text") or item.get("name") or item.get("key"),
-        "confirmed": bool(item.get("confirmed", who is not None)),
-        "by": who,
-        "at": item.get("confirmed_at") or item.get("at"),
-    }
+    """Each checklist item of the incident (incidents/checklist.py) with who did it and how."""
+    return [
+        {
+            "phase": item["phase"],
+            "item": item["text"],
+            "confirmed": item["done"],
+            "by": item["by"],
+            "at": item["at"],
+            "how": item["how"],
+        }
+        for item in detail.get("checklist", [])
+    ]
 
 
 def _moment(text: str | None) -> datetime | None:

@@ -162,6 +162,7 @@ def _add_updates(db: Connection, found: list[PublicIncident]) -> None:
             timeline_events.c.incident_id,
             timeline_events.c.kind,
             timeline_events.c.message,
+            timeline_events.c.evidence,
             timeline_events.c.at,
         )
         .where(
@@ -192,7 +193,7 @@ def _public_update(
     if event.kind == EventKind.PUBLIC_UPDATE:
         body, status = str(event.message), current or IncidentStatus.INVESTIGATING
     else:
-        status = _MOVES_TO.get(event.kind) or _status_named(event.message) or current
+        status = _MOVES_TO.get(event.kind) or _status_moved_to(event) or current
         if status is None or status == current:
             return None
         body = STATUS_SENTENCES[IncidentStatus(status)].format(service=incident.service)
@@ -208,9 +209,18 @@ def _public_update(
     }
 
 
+def _status_moved_to(event: Any) -> str | None:
+    """The status a status_changed event moved to: its evidence says (`{"from", "to"}`); an
+    event written before it did is read from its message."""
+    evidence = event.evidence or []
+    if evidence and isinstance(evidence[0], dict) and evidence[0].get("to"):
+        return str(evidence[0]["to"])
+    return _status_named(event.message)
+
+
 def _status_named(message: str) -> str | None:
-    """The status a status_changed event moved to: the status word after its last arrow, or
-    its last status word ('identified → monitoring', 'status set to identified')."""
+    """The status word after a message's last arrow, or its last status word
+    ('identified → monitoring: ...', 'status set to identified')."""
     tail = message.rsplit("→", 1)[-1] if "→" in message else message
     words = _STATUS_WORD.findall(tail)
     if not words:

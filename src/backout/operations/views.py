@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from backout.errors import NotFoundError
 from backout.incidents import time_to_detect, time_to_recover
 from backout.limits import DEFAULT_PAGE_SIZE
+from backout.operations import incidents
 from backout.runs.records import get_run, step_summary
 from backout.runtime import Runtime
 from backout.store import Deployment, Incident, Release, Run, RunSubject
-from backout.store.ids import Row, find_by_id, ids_below
+from backout.store.ids import Row, ids_below
 from backout.subjects import Subject
 
 
@@ -95,7 +95,8 @@ def incident_view(incident: Incident, *, with_timeline: bool = False) -> dict[st
                 "at": _iso(e.at),
                 "kind": e.kind,
                 "actor": e.actor,
-                "message": e.message,
+                "text": e.message,
+                "message": e.message,  # the name before `text`, kept for existing readers
                 "run_id": e.run_id,
                 "evidence": e.evidence,
             }
@@ -251,9 +252,6 @@ def list_incidents(
 
 def incident_detail(runtime: Runtime, incident_id: int) -> dict[str, Any]:
     with runtime.store.session() as session:
-        incident = find_by_id(session, Incident, incident_id)
-        if incident is None:
-            raise NotFoundError(
-                f"there is no incident {incident_id}", hint="list them with: backout incidents"
-            )
-        return incident_view(incident, with_timeline=True)
+        incident = incidents.find_incident(session, incident_id)
+        extras = incidents.objectives_and_checklist(runtime, session, incident)
+        return {**incident_view(incident, with_timeline=True), **extras}

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from backout import releases
 from backout.audit import audit
 from backout.errors import BackoutError, LockedError, RefusedError
-from backout.incidents import EventKind, add_event
+from backout.incidents import EventKind, IncidentStatus, Mover, add_event, move_incident
 from backout.plans import Plan
 from backout.runs import locks
 from backout.runs.records import (
@@ -31,7 +31,7 @@ from backout.runs.records import (
     run_lease,
 )
 from backout.runtime import Runtime
-from backout.store import Run, RunSubject, Step
+from backout.store import Incident, Run, RunSubject, Step
 from backout.store.leases import acquire, this_process
 from backout.subjects import SubjectKind
 
@@ -166,6 +166,22 @@ def _store_steps(session: Session, run: Run, request: NewRun) -> None:
         )
         add_event(
             session, run.incident_id, EventKind.RUN_PLANNED, planned, actor=actor, run_id=run.id
+        )
+        _identified(session, run, f"{run_label(plan.kind)} planned as run {run.id}", actor)
+
+
+def _identified(session: Session, run: Run, reason: str, actor: str) -> None:
+    """A run planned on an incident means its cause is identified (what the run acts on)."""
+    incident = session.get(Incident, run.incident_id)
+    if incident is not None:
+        move_incident(
+            session,
+            incident,
+            IncidentStatus.IDENTIFIED,
+            by=Mover.BACKOUT,
+            actor=actor,
+            reason=reason,
+            run_id=run.id,
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from backout import triggers
 from backout.errors import StepFailedError
-from backout.incidents import EventKind, Evidence, IncidentStatus, add_event
+from backout.incidents import EventKind, Evidence, IncidentStatus, Mover, add_event, move_incident
 from backout.steps.base import StepContext
 from backout.store import Incident
 
@@ -44,8 +44,6 @@ def _on_incident(
     with ctx.runtime.store.session() as session:
         incident = session.get(Incident, ctx.incident_id)
         if incident is not None:
-            if reopen:
-                incident.status = IncidentStatus.INVESTIGATING
             add_event(
                 session,
                 incident.id,
@@ -55,3 +53,7 @@ def _on_incident(
                 run_id=ctx.run_id,
                 evidence=evidence,
             )
+            if reopen:
+                back = IncidentStatus.INVESTIGATING
+                by, actor = Mover.REOPEN, "backout"
+                move_incident(session, incident, back, by=by, actor=actor, reason=message)

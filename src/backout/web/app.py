@@ -21,6 +21,7 @@ from backout.store.changes import StoreChanges
 from backout.web import (
     errors,
     routes_flags,
+    routes_incidents,
     routes_metrics,
     routes_read,
     routes_report,
@@ -89,6 +90,7 @@ def create_app(
     app.include_router(routes_read.router, prefix="/api/v1")
     app.include_router(routes_runs.router, prefix="/api/v1")
     app.include_router(routes_report.router, prefix="/api/v1")
+    app.include_router(routes_incidents.router, prefix="/api/v1")
     app.include_router(routes_flags.router, prefix="/api/v1")
     app.include_router(routes_triggers.router, prefix="/api/v1")
     app.include_router(routes_metrics.router)

@@ -9,7 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from backout.limits import MAX_REASON_CHARS, MAX_VERSION_CHARS
+from backout.incidents.lifecycle import IncidentStatus
+from backout.limits import MAX_NOTE_CHARS, MAX_REASON_CHARS, MAX_VERSION_CHARS
 
 
 class ErrorOut(BaseModel):
@@ -125,7 +126,8 @@ class TimelineEventOut(BaseModel):
     at: str | None
     kind: str
     actor: str
-    message: str
+    text: str = Field(description="What happened, in one or a few sentences.")
+    message: str = Field(description="The same as `text` (its earlier name).")
     run_id: int | None
     evidence: list[dict[str, Any]] | None = Field(
         None,
@@ -134,8 +136,53 @@ class TimelineEventOut(BaseModel):
     )
 
 
+class ObjectiveOut(BaseModel):
+    name: str = Field(
+        description="time_to_detect, time_to_decide (where a gated step was approved), "
+        "time_to_recover, time_to_resolve, data_loss_window (where a database was restored)"
+    )
+    basis: str = Field(description="What the objective is: RTO, RTO + monitoring window, RPO.")
+    objective_s: float | None
+    measured_s: float | None = Field(description="None until the moment is reached.")
+    met: bool | None = Field(
+        description="None: not yet known; false as soon as the objective has run out."
+    )
+
+
+class ChecklistItemOut(BaseModel):
+    id: str = Field(description="What `POST .../checklist/{item}` takes.")
+    phase: str = Field(description="pre, during, post or follow_up")
+    title: str
+    text: str
+    checked_by_backout: bool = Field(description="Whether backout checks it when it happens.")
+    checked_when: str | None = Field(description="What backout checks it by, if it does.")
+    done: bool
+    by: str | None = Field(description="Who checked or confirmed it.")
+    at: str | None
+    how: str | None = Field(description="`confirmed` (by a person), or what backout saw.")
+
+
 class IncidentDetailOut(IncidentOut):
     timeline: list[TimelineEventOut]
+    objectives: list[ObjectiveOut]
+    checklist: list[ChecklistItemOut]
+
+
+class NoteIn(BaseModel):
+    text: str = Field(
+        min_length=1,
+        max_length=MAX_NOTE_CHARS,
+        pattern=r"\S",
+        description="The note; on the incident's timeline.",
+    )
+    public: bool = Field(False, description="A public update: shown on the status page.")
+
+
+class IncidentStatusIn(BaseModel):
+    status: IncidentStatus = Field(description="The status the incident moves to.")
+    message: str | None = Field(
+        None, min_length=1, max_length=MAX_NOTE_CHARS, description="Why; on the timeline."
+    )
 
 
 class WatchOut(BaseModel):

@@ -1,0 +1,206 @@
+"""The runbook's rollback checklist, as data, and where each item stands on an incident.
+
+Each item is either checked by backout itself — recorded when it happens: a step of one of the
+incident's runs succeeded, or an event reached its timeline — or confirmed by a person
+(`backout incident confirm ID ITEM`: a `checklist_confirmed` line, with who). A person may
+also confirm an item backout checks, when it happened outside backout (a backup taken by hand).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from backout.errors import NotFoundError
+from backout.incidents.events import EventKind
+
+
+class Phase(StrEnum):
+    PRE = "pre"
+    DURING = "during"
+    POST = "post"
+    FOLLOW_UP = "follow_up"
+
+
+@dataclass(frozen=True)
+class Check:
+    """What checks an item by itself: a step of this kind succeeded, or an event of this kind
+    reached the timeline; `says` is how backout tells it ("previous version deployed")."""
+
+    says: str
+    step: str | None = None
+    event: EventKind | None = None
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    id: str  # what `backout incident confirm ID ITEM` takes
+    phase: Phase
+    title: str
+    text: str
+    check: Check | None = None  # None: only a person can confirm it
+
+
+def _phase(phase: Phase, *items: tuple[str, str, str, Check | None]) -> list[ChecklistItem]:
+    return [ChecklistItem(id_, phase, title, text, check) for id_, title, text, check in items]
+
+
+_PERSON = None  # only a person can confirm it
+
+# The runbook's "Rollback Checklist": (id, its bold words, its line, what checks it).
+CHECKLIST: tuple[ChecklistItem, ...] = (
+    *_phase(
+        Phase.PRE,
+        (
+            "decision_made",
+            "Decision made",
+            "Rollback approved by incident commander",
+            Check("a gated step was approved", event=EventKind.APPROVED),
+        ),
+        (
+            "backup_taken",
+            "Backup taken",
+            "Current state backed up",
+            Check("a backup was taken", step="db_backup"),
+        ),
+        (
+            "team_notified",
+            "Team notified",
+            "All relevant teams informed",
+            Check("a notification was delivered", event=EventKind.NOTIFICATION_SENT),
+        ),
+        ("communication_prepared", "Communication plan", "User communication prepared", _PERSON),
+    ),
+    *_phase(
+        Phase.DURING,
+        (
+            "traffic_stopped",
+            "Traffic stopped",
+            "Users routed away from affected system",
+            Check("traffic drained", step="drain"),
+        ),
+        (
+            "previous_version",
+            "Previous version",
+            "Correct version identified and ready",
+            Check("previous version deployed", step="deploy"),
+        ),
+        (
+            "database_backup",
+            "Database backup",
+            "Recent backup available and tested",
+            Check("a backup was restored", step="db_restore"),
+        ),
+        (
+            "runbook_followed",
+            "Runbook followed",
+            "Step-by-step procedures executed",
+            Check("a run of the plan succeeded", event=EventKind.RUN_SUCCEEDED),
+        ),
+    ),
+    *_phase(
+        Phase.POST,
+        (
+            "health_verified",
+            "Health verified",
+            "All health checks passing",
+            Check("health checks passing", event=EventKind.RECOVERED),
+        ),
+        (
+            "data_integrity",
+            "Data integrity",
+            "Data verified and intact",
+            Check("integrity verified", step="db_verify"),
+        ),
+        (
+            "traffic_restored",
+            "Traffic restored",
+            "Users gradually routed back",
+            Check("traffic restored", step="restore_traffic"),
+        ),
+        (
+            "monitoring_active",
+            "Monitoring active",
+            "Enhanced monitoring for 24 hours",
+            Check("the monitoring window passed", step="monitor"),
+        ),
+        ("incident_report", "Incident report", "Detailed report prepared", _PERSON),
+    ),
+    *_phase(
+        Phase.FOLLOW_UP,
+        ("root_cause", "Root cause", "Analysis completed", _PERSON),
+        ("improvements", "Improvements", "Process improvements identified", _PERSON),
+        ("documentation", "Documentation", "Procedures updated", _PERSON),
+        ("training", "Training", "Team training conducted if needed", _PERSON),
+    ),
+)
+
+
+def checklist_item(item_id: str) -> ChecklistItem:
+    """The item by its id; NotFoundError listing the ids otherwise."""
+    for item in CHECKLIST:
+        if item.id == item_id:
+            return item
+    raise NotFoundError(
+        f"there is no checklist item {item_id!r}",
+        hint=f"items: {', '.join(i.id for i in CHECKLIST)}",
+    )
+
+
+@dataclass(frozen=True)
+class Happened:
+    """Something recorded on the incident: a timeline event, or a step of one of its runs that
+    succeeded (`kind` is the event's or the step's kind)."""
+
+    kind: str
+    at: datetime
+    actor: str
+    is_step: bool = False
+    item: str | None = None  # a checklist_confirmed event's item
+
+
+@dataclass(frozen=True)
+class ItemState:
+    item: ChecklistItem
+    done: bool
+    by: str | None = None  # who checked or confirmed it
+    at: datetime | None = None
+    how: str | None = None  # "confirmed", or what backout saw
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.item.id,
+            "phase": self.item.phase.value,
+            "title": self.item.title,
+            "text": self.item.text,
+            "checked_by_backout": self.item.check is not None,
+            "checked_when": self.item.check.says if self.item.check is not None else None,
+            "done": self.done,
+            "by": self.by,
+            "at": self.at.isoformat() if self.at is not None else None,
+            "how": self.how,
+        }
+
+
+def checklist_state(happened: Iterable[Happened]) -> list[ItemState]:
+    """Every item, in the runbook's order, done by the first thing that checked or confirmed it."""
+    ordered = sorted(happened, key=lambda h: h.at)
+    return [_state_of(item, ordered) for item in CHECKLIST]
+
+
+def _state_of(item: ChecklistItem, ordered: list[Happened]) -> ItemState:
+    for h in ordered:
+        if h.kind == EventKind.CHECKLIST_CONFIRMED and h.item == item.id:
+            return ItemState(item, True, h.actor, h.at, "confirmed")
+        if item.check is not None and _checks(item.check, h):
+            return ItemState(item, True, h.actor, h.at, item.check.says)
+    return ItemState(item, False)
+
+
+def _checks(check: Check, h: Happened) -> bool:
+    if h.is_step:
+        return check.step == h.kind
+    return check.event is not None and check.event == h.kind

@@ -357,4 +357,3 @@ def with_partial_indexes() -> MetaData:
             postgresql_where=open_only,
         )
     return metadata
-

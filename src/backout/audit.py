@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, insert
 
-from backout.store import AuditEntry
+from backout.store.tables import audit_log
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
-def audit(session: Session, actor: str, action: str, target: str, **detail: Any) -> AuditEntry:
-    entry = AuditEntry(actor=actor, action=action, target=target, detail=detail or None)
-    session.add(entry)
-    return entry
+def audit(rows: Session | Connection, actor: str, action: str, target: str, **detail: Any) -> None:
+    """One entry, written in the transaction of `rows`: an ORM session, or a connection of a
+    unit of work on rows (`Store.connection`) that must not pay for importing the ORM."""
+    rows.execute(
+        insert(audit_log).values(actor=actor, action=action, target=target, detail=detail or None)
+    )

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from backout.audit import audit
 from backout.errors import FencedError
 from backout.store import AuditEntry, Lease, Store
 from backout.store.leases import (
@@ -27,6 +28,7 @@ from backout.store.leases import (
     renew,
     this_process,
 )
+from backout.store.tables import audit_log
 
 ME = this_process()
 ELSEWHERE = "another-node:4242:1"  # a process on another machine: never known dead
@@ -121,6 +123,33 @@ def test_the_fence_refuses_a_holder_that_lost_its_lease_and_keeps_nothing_it_wro
 
     with store.session() as session:
         assert session.scalar(select(func.count()).select_from(AuditEntry)) == 0
+
+
+def test_a_unit_of_work_on_rows_that_writes_is_fenced_as_a_session_is(store: Store) -> None:
+    """`Store.connection(fenced=True)` (a flag change recorded without the ORM) begins with the
+    fence; a read through `connection()` does not."""
+    lapsed = taken(store, ME, lease_s=0.0)
+    taken(store, ELSEWHERE)
+    kept = take(store, ME, name="run:2")
+    assert kept is not None
+
+    with store.fenced(lambda session: hold(session, lapsed)):
+        with (
+            pytest.raises(FencedError, match="lost its lease"),
+            store.connection(fenced=True) as connection,
+        ):
+            audit(connection, "fenced", "flag.changed", "new-checkout")
+        with store.connection() as connection:
+            refused = connection.scalar(select(func.count()).select_from(audit_log))
+    with (
+        store.fenced(lambda session: hold(session, kept)),
+        store.connection(fenced=True) as connection,
+    ):
+        audit(connection, "holder", "flag.changed", "new-checkout")
+
+    assert refused == 0
+    with store.session() as session:
+        assert session.scalars(select(AuditEntry.actor)).all() == ["holder"]
 
 
 def test_a_released_lease_is_free_and_its_fencing_number_never_goes_back(store: Store) -> None:

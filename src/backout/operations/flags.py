@@ -7,11 +7,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from backout.flags import Flag
 from backout.runtime import Runtime
-from backout.store import FlagChange
+from backout.store.tables import flag_changes
+
+# Rows, not ORM objects: `flags_cmd` imports this module for the kill switch too, which must not
+# pay for importing the ORM (actions/flag_changes.py).
+_CHANGE_COLUMNS = (
+    flag_changes.c.at,
+    flag_changes.c.actor,
+    flag_changes.c.reason,
+    flag_changes.c.before,
+    flag_changes.c.after,
+    flag_changes.c.incident_id,
+    flag_changes.c.run_id,
+)
 
 
 def list_flags(runtime: Runtime) -> list[Flag]:
@@ -21,11 +33,11 @@ def list_flags(runtime: Runtime) -> list[Flag]:
 def flag_detail(runtime: Runtime, key: str) -> dict[str, Any]:
     """The flag, the services it guards, and its recorded changes, newest first."""
     flag = runtime.flags().flag(key)
-    with runtime.store.session() as session:
-        changes = session.scalars(
-            select(FlagChange)
-            .where(FlagChange.environment == runtime.environment, FlagChange.key == key)
-            .order_by(FlagChange.id.desc())
+    with runtime.store.connection() as connection:
+        changes = connection.execute(
+            select(*_CHANGE_COLUMNS)
+            .where(flag_changes.c.environment == runtime.environment, flag_changes.c.key == key)
+            .order_by(flag_changes.c.id.desc())
         )
         history = [_change_view(change) for change in changes]
     return {
@@ -48,7 +60,7 @@ def flag_view(flag: Flag) -> dict[str, Any]:
     }
 
 
-def _change_view(change: FlagChange) -> dict[str, Any]:
+def _change_view(change: Row[*tuple[Any, ...]]) -> dict[str, Any]:
     return {
         "at": change.at.isoformat(),
         "actor": change.actor,

@@ -9,11 +9,17 @@ with no good release (a forced rollback from the last known good to an unproven 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from backout.config import ServiceConfig
 from backout.durations import format_duration
 from backout.plans.base import Plan, StepSpec
-from backout.store import Release
 from backout.subjects import Subject
+
+if TYPE_CHECKING:
+    # Only annotated: a plan module must not import the ORM classes (`backout flags disable`
+    # imports the plans room for its ramp-down options).
+    from backout.store import Release
 
 _MARGIN_S = 30.0
 

@@ -204,12 +204,30 @@ class Store:
             self._fence.reset(token)
 
     @contextmanager
-    def connection(self) -> Iterator[Connection]:
+    def connection(self, *, fenced: bool = False) -> Iterator[Connection]:
         """A unit of work on rows (Core queries on store/tables.py), as `session()` commits
-        and rolls back; what a command uses that must not pay for importing the ORM. Reads
-        only: it is not fenced."""
+        and rolls back; what a command uses that must not pay for importing the ORM.
+
+        A read is not fenced. A write that a run may make under its lease (a flag change)
+        passes `fenced=True`: under `fenced(...)` the transaction then begins with the lease
+        check, as a session's does."""
         with self.translating_errors(), self.engine.begin() as connection:
+            fence = self._fence.get() if fenced else None
+            if fence is not None:
+                with self.session_on(connection) as session:
+                    fence(session)
             yield connection
+
+    @contextmanager
+    def session_on(self, connection: Connection) -> Iterator[Session]:
+        """An ORM session inside `connection`'s transaction, for the rare write of a unit of
+        work on rows that only the ORM side knows how to make (an incident's timeline event).
+        It neither commits nor ends the transaction: the connection's block does."""
+        from sqlalchemy.orm import Session  # noqa: PLC0415 - see _session_factory
+
+        with Session(bind=connection, join_transaction_mode="rollback_only") as session:
+            yield session
+            session.flush()
 
     def _session_factory(self) -> sessionmaker[Session]:
         if self._sessions is None:

@@ -12,7 +12,7 @@ from backout.store import tables
 
 
 class Base(DeclarativeBase):
-    metadata = tables.metadata
+    metadata = tables.with_partial_indexes()
 
 
 class Release(Base):

@@ -130,7 +130,12 @@ def backout_config(app_url: str, prometheus_url: str) -> dict[str, Any]:
     return {
         "project": "detection-benchmark",
         "state": {"database": "sqlite:///state.db", "directory": ".backout"},
-        "watch": {"interval": f"{WATCH_INTERVAL_S * 1000:.0f}ms"},
+        # Alert after 10 s blind, not 10 readings (1 s here): each case's app is new, and
+        # Prometheus needs two scrapes of it before rate() says anything.
+        "watch": {
+            "interval": f"{WATCH_INTERVAL_S * 1000:.0f}ms",
+            "inconclusive_alert_after": round(10 / WATCH_INTERVAL_S),
+        },
         "services": {
             PROBE_VIEW: probe_view(app_url),
             PROMETHEUS_VIEW: prometheus_view(prometheus_url),

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import logging
 import statistics
-import threading
 import time
-from collections import deque
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -26,7 +24,7 @@ from backout.categories import IncidentCategory
 from backout.metrics.base import MetricCatalogue, MetricInfo, MetricsSnapshot, Unit
 from backout.metrics.flow_run import FlowRun, run_flow
 from backout.metrics.flow_settings import FlowSettings
-from backout.metrics.window import window_start
+from backout.metrics.sampling import Sampler
 from backout.registry import PluginContext
 
 if TYPE_CHECKING:
@@ -86,61 +84,43 @@ class FlowSource:
 
     def __init__(self, settings: FlowSettings) -> None:
         self.settings = settings
-        self._runs: deque[FlowRun] = deque()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._started_at: float | None = None
+        self._sampler: Sampler[FlowRun] = Sampler(
+            "flow",
+            self._run,
+            interval_s=settings.interval.total_seconds(),
+            keep_s=settings.window.total_seconds(),
+            # a run in flight ends within its current request's timeout
+            join_timeout_s=settings.timeout.total_seconds() + 1,
+        )
 
     @property
     def sample_interval(self) -> timedelta:
         return self.settings.interval
 
     def start(self) -> None:
-        with self._lock:
-            if self._thread is not None:
-                return
-            self._started_at = time.time()
-            self._thread = threading.Thread(target=self._loop, name="flow", daemon=True)
-        self._thread.start()
+        self._sampler.start()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            # A run in flight ends within its current request's timeout; the thread is a
-            # daemon, so a slower one never holds up the process's exit.
-            self._thread.join(timeout=self.settings.timeout.total_seconds() + 1)
+        self._sampler.close()
 
     def snapshot(
         self, since: float | None = None, *, version: str | None = None
     ) -> MetricsSnapshot:
         now = time.time()
-        start = window_start(now, self.settings.window.total_seconds(), since, self._started_at)
-        with self._lock:
-            runs = [run for run in self._runs if run.at >= start]
+        start, runs = self._sampler.window(now, self.settings.window.total_seconds(), since)
         return summarise(runs, max(now - start, 0.0), self.settings.title())
 
-    def _loop(self) -> None:
+    def _run(self) -> FlowRun:
         import httpx  # noqa: PLC0415 - only a started flow needs its client
 
-        interval = self.settings.interval.total_seconds()
-        next_at = time.monotonic()
-        while not self._stop.is_set():
-            # A client per run, without kept-alive connections: each run sees a restarted
-            # server at once, as a new customer would.
-            with httpx.Client(
-                base_url=self.settings.base_url,
-                timeout=self.settings.timeout.total_seconds(),
-                limits=httpx.Limits(max_keepalive_connections=0),
-            ) as client:
-                run = self._run_once(client)
-            if not self._stop.is_set():
-                self._record(run)
-            next_at += interval
-            delay = next_at - time.monotonic()
-            if delay < 0:  # fell behind (slow runs): do not burst to catch up
-                next_at = time.monotonic()
-            self._stop.wait(max(delay, 0))
+        # A client per run, without kept-alive connections: each run sees a restarted server
+        # at once, as a new customer would.
+        with httpx.Client(
+            base_url=self.settings.base_url,
+            timeout=self.settings.timeout.total_seconds(),
+            limits=httpx.Limits(max_keepalive_connections=0),
+        ) as client:
+            return self._run_once(client)
 
     def _run_once(self, client: httpx.Client) -> FlowRun:
         at = time.time()
@@ -149,13 +129,6 @@ class FlowSource:
         except Exception as error:  # the thread must never die silently: a dead flow looks idle
             log.exception("flow %r failed unexpectedly", self.settings.title())
             return FlowRun(at, time.time() - at, f"the flow could not run: {error}")
-
-    def _record(self, run: FlowRun) -> None:
-        horizon = run.at - self.settings.window.total_seconds()
-        with self._lock:
-            self._runs.append(run)
-            while self._runs and self._runs[0].at < horizon:
-                self._runs.popleft()
 
 
 def build_flow(settings: FlowSettings, context: PluginContext) -> FlowSource:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import logging
 import statistics
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -18,7 +16,7 @@ from typing import TYPE_CHECKING
 from backout.config import ProbeSettings
 from backout.metrics.base import MetricsSnapshot
 from backout.metrics.http import HTTP_METRICS
-from backout.metrics.window import window_start
+from backout.metrics.sampling import Sampler
 from backout.registry import PluginContext
 
 if TYPE_CHECKING:
@@ -65,54 +63,46 @@ class Probe:
 
     def __init__(self, settings: ProbeSettings) -> None:
         self.settings = settings
-        self._samples: deque[Sample] = deque()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._started_at: float | None = None
+        self._client: httpx.Client | None = None
+        self._sampler: Sampler[Sample] = Sampler(
+            "probe",
+            self._probe_once,
+            interval_s=settings.interval.total_seconds(),
+            keep_s=settings.window.total_seconds(),
+            join_timeout_s=settings.timeout.total_seconds() + 1,
+        )
 
     def start(self) -> None:
-        if self._thread is None:
-            self._started_at = time.time()
-            self._thread = threading.Thread(target=self._loop, name="probe", daemon=True)
-            self._thread.start()
+        self._sampler.start()
 
     @property
     def sample_interval(self) -> timedelta:
         return self.settings.interval
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.settings.timeout.total_seconds() + 1)
+        self._sampler.close()
+        if self._client is not None:
+            self._client.close()
 
     def snapshot(
         self, since: float | None = None, *, version: str | None = None
     ) -> MetricsSnapshot:
         now = time.time()
-        start = window_start(now, self.settings.window.total_seconds(), since, self._started_at)
-        with self._lock:
-            samples = [s for s in self._samples if s.at >= start]
+        start, samples = self._sampler.window(now, self.settings.window.total_seconds(), since)
         return summarise(samples, max(now - start, 0.0))
 
-    def _loop(self) -> None:
-        import httpx  # noqa: PLC0415 - here: every command builds a probe hub, few start a probe
+    def _probe_once(self) -> Sample:
+        """One request, from the sampler's thread (which alone uses the client)."""
+        if self._client is None:
+            import httpx  # noqa: PLC0415 - here: every command builds a probe hub, few start one
 
-        interval = self.settings.interval.total_seconds()
-        timeout = self.settings.timeout.total_seconds()
-        # A new connection per request: a probe must see a restarted server at once, not a
-        # kept-alive socket to the process that was just stopped.
-        with httpx.Client(
-            timeout=timeout, limits=httpx.Limits(max_keepalive_connections=0)
-        ) as client:
-            next_at = time.monotonic()
-            while not self._stop.is_set():
-                self._record(self._request(client))
-                next_at += interval
-                delay = next_at - time.monotonic()
-                if delay < 0:  # fell behind (slow answers): do not burst to catch up
-                    next_at = time.monotonic()
-                self._stop.wait(max(delay, 0))
+            # A new connection per request: a probe must see a restarted server at once, not a
+            # kept-alive socket to the process that was just stopped.
+            self._client = httpx.Client(
+                timeout=self.settings.timeout.total_seconds(),
+                limits=httpx.Limits(max_keepalive_connections=0),
+            )
+        return self._request(self._client)
 
     def _request(self, client: httpx.Client) -> Sample:
         import httpx  # noqa: PLC0415
@@ -127,13 +117,6 @@ class Probe:
             log.exception("probe of %s failed", self.settings.url)
             return Sample(sent, ok=False, latency_s=None)
         return Sample(sent, ok=response.status_code < 500, latency_s=time.perf_counter() - started)
-
-    def _record(self, sample: Sample) -> None:
-        horizon = sample.at - self.settings.window.total_seconds()
-        with self._lock:
-            self._samples.append(sample)
-            while self._samples and self._samples[0].at < horizon:
-                self._samples.popleft()
 
 
 def build_probe(settings: ProbeSettings, context: PluginContext) -> Probe:

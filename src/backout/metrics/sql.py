@@ -22,18 +22,16 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
-from collections import deque
 from datetime import timedelta
 
 from sqlalchemy.engine import URL
 
 from backout.errors import ConfigError
 from backout.metrics.base import MetricCatalogue, MetricsSnapshot
+from backout.metrics.sampling import Sampler
 from backout.metrics.sql_reading import CheckResult, CheckRunner, Round
 from backout.metrics.sql_settings import CheckKind, DataCheck, SqlMetricSettings, parse_database_url
-from backout.metrics.window import window_start
 from backout.redact import redact, remember_secret
 from backout.registry import PluginContext
 
@@ -49,11 +47,13 @@ class SqlMetricSource:
         self.settings = settings
         self._runner = runner
         self._catalogue = settings.catalogue()
-        self._rounds: deque[Round] = deque()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._started_at: float | None = None
+        self._sampler: Sampler[Round] = Sampler(
+            "data-checks",
+            self._round,
+            interval_s=settings.interval.total_seconds(),
+            keep_s=settings.window.total_seconds(),
+            join_timeout_s=settings.timeout.total_seconds() * 2 + 1,
+        )
 
     @property
     def provides(self) -> MetricCatalogue:
@@ -64,25 +64,19 @@ class SqlMetricSource:
         return self.settings.interval
 
     def start(self) -> None:
-        if self._thread is None:
-            self._started_at = time.time()
-            self._thread = threading.Thread(target=self._loop, name="data-checks", daemon=True)
-            self._thread.start()
+        self._sampler.start()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.settings.timeout.total_seconds() * 2 + 1)
+        self._sampler.close()
         self._runner.close()
 
     def snapshot(
         self, since: float | None = None, *, version: str | None = None
     ) -> MetricsSnapshot:
         now = time.time()
-        start = window_start(now, self.settings.window.total_seconds(), since, self._started_at)
-        with self._lock:
-            newest = self._rounds[-1] if self._rounds else None
-            rounds = [r for r in self._rounds if r.at >= start and r.problem is None]
+        start, taken = self._sampler.window(now, self.settings.window.total_seconds(), since)
+        newest = self._sampler.newest()
+        rounds = [r for r in taken if r.problem is None]
         window_s = max(now - start, 0.0)
         if newest is not None and newest.problem is not None:
             return MetricsSnapshot({}, 0, window_s, self._catalogue, problem=newest.problem)
@@ -118,30 +112,12 @@ class SqlMetricSource:
         against = f"the latest count against the highest of {len(counts)}: {how}"
         return {first: (latest.value, how), drop: (_drop(latest.value, counts), against)}
 
-    def _loop(self) -> None:
-        interval = self.settings.interval.total_seconds()
-        next_at = time.monotonic()
-        while not self._stop.is_set():
-            self._record(self._round())
-            next_at += interval
-            delay = next_at - time.monotonic()
-            if delay < 0:  # a slow round: do not burst to catch up
-                next_at = time.monotonic()
-            self._stop.wait(max(delay, 0))
-
     def _round(self) -> Round:
         try:
             return self._runner.run_round()
         except Exception as error:  # the thread must never die silently: a dead check is quiet
             log.exception("data checks on %s failed", self._runner.database)
             return Round(time.time(), {}, problem=redact(f"the checks failed: {error!r}"))
-
-    def _record(self, taken: Round) -> None:
-        horizon = taken.at - self.settings.window.total_seconds()
-        with self._lock:
-            self._rounds.append(taken)
-            while self._rounds and self._rounds[0].at < horizon:
-                self._rounds.popleft()
 
 
 def _drop(latest: float | None, counts: list[float]) -> float | None:

@@ -53,7 +53,6 @@ INDICATORS = {  # the page's indicator and description by its worst component
     "partial_outage": ("major", "Partial System Outage"),
     "major_outage": ("critical", "Major System Outage"),
 }
-_STATUS_WORD = re.compile("|".join(s.value for s in IncidentStatus))
 
 
 @dataclass
@@ -210,22 +209,12 @@ def _public_update(
 
 
 def _status_moved_to(event: Any) -> str | None:
-    """The status a status_changed event moved to: its evidence says (`{"from", "to"}`); an
-    event written before it did is read from its message."""
+    """The status a status_changed event moved to, as its evidence says (`{"from", "to"}`:
+    incidents/lifecycle.py writes every one of them)."""
     evidence = event.evidence or []
     if evidence and isinstance(evidence[0], dict) and evidence[0].get("to"):
         return str(evidence[0]["to"])
-    return _status_named(event.message)
-
-
-def _status_named(message: str) -> str | None:
-    """The status word after a message's last arrow, or its last status word
-    ('identified → monitoring: ...', 'status set to identified')."""
-    tail = message.rsplit("→", 1)[-1] if "→" in message else message
-    words = _STATUS_WORD.findall(tail)
-    if not words:
-        return None
-    return str(words[0] if "→" in message else words[-1])
+    return None
 
 
 def _deployment_times(

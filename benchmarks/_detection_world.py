@@ -17,12 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 from _detection_cases import Case
 from _detection_traffic import send_traffic
 from _detection_views import VIEWS, WATCH_INTERVAL_S, backout_config
-from _processes import stop_gracefully
 
 from backout import releases
 from backout.controller.watch import Watcher
@@ -39,9 +37,9 @@ from backout.operations.deploy import deploy
 from backout.releases import ReleaseStatus
 from backout.runs.records import RunState
 from backout.runtime import Runtime
+from tests.prometheus_support import ServerProcess
 
 ACTOR = "detection-benchmark"
-READY_DEADLINE_S = 30.0
 # Prometheus reads at least 4 scrapes (4 s) back: a new case's app starts only when the last
 # one's series are out of that range, so no case is judged on its predecessor's requests.
 QUIET_BETWEEN_CASES_S = 5.0
@@ -75,7 +73,7 @@ class App:
 
     port: int
     folder: Path
-    process: subprocess.Popen[bytes] | None = None
+    server: ServerProcess | None = None
     starts: int = 0
     stopped_at: float = field(default_factory=lambda: time.monotonic() - QUIET_BETWEEN_CASES_S)
 
@@ -94,30 +92,19 @@ class App:
         self.starts += 1
         database = self.folder / f"badminton-{self.starts}.db"
         child_env |= {"BADMINTON_DB": str(database)} | env
-        with (self.folder / "app.log").open("ab") as log:
-            self.process = subprocess.Popen(
+        self.server = ServerProcess(
+            "demo app", argv, self.url + HEALTH_PATH, self.folder / "app.log"
+        )
+        with self.server.log.open("ab") as log:
+            self.server.process = subprocess.Popen(
                 argv, cwd=checkout, env=child_env, stdout=log, stderr=subprocess.STDOUT
             )
-        self._wait_until_healthy()
+        self.server.wait_until_ready()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            stop_gracefully(self.process)
+        if self.server is not None and self.server.running:
+            self.server.stop()
             self.stopped_at = time.monotonic()
-
-    def _wait_until_healthy(self) -> None:
-        end = time.monotonic() + READY_DEADLINE_S
-        with httpx.Client(timeout=1.0) as client:
-            while time.monotonic() < end:
-                if self.process is not None and self.process.poll() is not None:
-                    raise RuntimeError(f"the demo app exited: see {self.folder / 'app.log'}")
-                try:
-                    if client.get(self.url + HEALTH_PATH).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.05)
-        raise RuntimeError(f"the demo app was not healthy in {READY_DEADLINE_S:g}s")
 
 
 class TrafficProcess:

@@ -37,6 +37,12 @@ def check(config: ConfigOption = None) -> None:
 
     for problem in missing_variables(loaded):  # a note: the sending process may have them
         say(f"note: {problem}")
+    if loaded.pins is not None:
+        from backout.pins import PinFile  # here: only a config with pins needs it
+
+        pin_problem = PinFile(loaded.pins, loaded.base_dir, loaded.state_dir).problem()
+        if pin_problem is not None:  # a note: the controller's host may have the working copy
+            say(f"note: pins: {pin_problem}")
 
 
 def register(app: typer.Typer) -> None:

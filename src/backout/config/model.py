@@ -18,6 +18,7 @@ from pydantic import (
 
 from backout.config.alerts import AlertSettings
 from backout.config.notifications import ApprovalSettings, NotificationSettings
+from backout.config.pins import PinSettings
 from backout.config.reporting import IncidentSettings, StatusPageSettings
 from backout.config.sections import (
     DEFAULT_CONFIG_NAME,
@@ -77,6 +78,10 @@ class Config(Section):
     status_page: StatusPageSettings = Field(
         default_factory=StatusPageSettings,
         description="The public status page of `backout serve` (docs/status-page.md).",
+    )
+    pins: PinSettings | None = Field(
+        None,
+        description="Pin rolled-back releases in the team's deploy repository (docs/pins.md).",
     )
 
     _source: Path = PrivateAttr(default=Path(DEFAULT_CONFIG_NAME))

@@ -6,7 +6,6 @@ to a release built before needs no network: the git server may be the thing that
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import shutil
@@ -14,9 +13,9 @@ import subprocess
 from pathlib import Path
 
 from backout.errors import DriverError
+from backout.git_command import run_git
 
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}  # never ask for a password; parse English
 _ERROR_LINES = 6
 
 
@@ -101,17 +100,4 @@ def _git(*args: str, cwd: Path | None = None, remote: str | None = None) -> str:
 
 
 def _run_git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            env={**os.environ, **_GIT_ENV},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except FileNotFoundError:
-        raise DriverError(
-            "git is not installed", hint="install git (e.g. apt-get install git)"
-        ) from None
+    return run_git(*args, cwd=cwd, error=DriverError)

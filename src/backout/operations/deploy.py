@@ -7,6 +7,7 @@ from backout.audit import audit
 from backout.errors import ForceRequiredError, LockedError
 from backout.incidents import EventKind, add_event, open_incident_for
 from backout.plans import deploy_plan
+from backout.plans.pinning import with_unpin
 from backout.releases import STOPPED, ReleaseStatus
 from backout.runs import locks
 from backout.runs.records import RunResult, StepListener
@@ -78,13 +79,16 @@ def deploy(
             actor=actor,
             schema_revision=schema_revision,
         )
-        if not force and release.status in (ReleaseStatus.BAD, ReleaseStatus.ROLLED_BACK):
+        taken_away = release.status in (ReleaseStatus.BAD, ReleaseStatus.ROLLED_BACK)
+        if taken_away and not force:
             raise ForceRequiredError(
                 f"{releases.why_not_live(session, release)}; not deploying it again",
                 hint="fix it and ship a new version, or pass --force to deploy this one again",
             )
         current = releases.live(session, runtime.environment, service)
         plan = deploy_plan(service, config, release=release, current=current)
+        if taken_away and runtime.config.pins is not None:
+            plan = with_unpin(plan, version=version, reason=f"deployed again by {actor} (--force)")
     handle = start_run(runtime, NewRun(plan, actor=actor, reason=f"deploy {version}"))
     return handle.execute(on_step)
 

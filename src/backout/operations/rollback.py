@@ -18,6 +18,7 @@ from backout.errors import (
 from backout.incidents import EventKind, add_event, open_incident, open_incident_for
 from backout.plans import Plan, application_plan
 from backout.plans.database import schema_revert_steps
+from backout.plans.pinning import with_pin
 from backout.releases import ReleaseStatus
 from backout.runs import locks
 from backout.runs.records import (
@@ -71,6 +72,8 @@ def plan_rollback(runtime: Runtime, request: RollbackRequest) -> Plan:
             mark_rolled_back=not _would_lose_last_good(session, target, current),
         )
         expected_schema = target.schema_revision
+    if runtime.config.pins is not None:
+        plan = with_pin(plan, reason=request.reason)
     if service.database is None or expected_schema is None:
         return plan
     return _with_schema_revert(runtime, plan, service.database, expected_schema, request.reason)

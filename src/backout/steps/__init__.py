@@ -15,6 +15,7 @@ from backout.steps.deploy import Deploy
 from backout.steps.flags import FlagHold, FlagMarkRemove, FlagSet
 from backout.steps.health import HealthCheck
 from backout.steps.monitor import Monitor
+from backout.steps.pin import PinRelease
 from backout.steps.release import MarkRelease
 from backout.steps.traffic import Drain, RestoreTraffic
 
@@ -28,6 +29,7 @@ STEP_KINDS: dict[str, StepKind] = {
         RestoreTraffic(),
         Monitor(),
         MarkRelease(),
+        PinRelease(),
         DatabaseBackup(),
         DatabaseRestorePoint(),
         DatabaseRevert(),

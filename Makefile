@@ -21,7 +21,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.lock
 setup: $(VENV)/.runtime
 setup-dev: $(VENV)/.dev
 
-## node-deps: the Node programs the tests run (the Unleash Node SDK, an Unleash server), from
+## node-deps: the Node programs the tests run (the Unleash Node SDK, an Unleash server, pm2), from
 ## their lock; install scripts stay off (none of what the tests use needs one)
 NODE_DIR := tests/node
 $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package-lock.json

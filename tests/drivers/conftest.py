@@ -60,4 +60,5 @@ def _kill_recorded_services(tmp_path: Path) -> Iterator[None]:
 @pytest.fixture
 def pm2_home() -> Iterator[Path]:
     """A real pm2 daemon's home of the test's own; the daemon is killed at teardown."""
-    yield from pm2_home_for_test()
+    with pm2_home_for_test() as home:
+        yield home

@@ -10,13 +10,14 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from driver_helpers import write_server
 
 from backout.drivers._pids import is_alive, wait_until
+from tests.drivers.driver_helpers import write_server
 from tests.pg_fixtures import running_in_ci
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,6 +64,7 @@ def write_pm2_app(folder: Path, *, name: str = "web", **options: Any) -> Path:
     return folder
 
 
+@contextmanager
 def pm2_home_for_test() -> Iterator[Path]:
     """A PM2_HOME of its own (short: pm2's socket paths must fit in 107 bytes, tmp_path's
     do not), its daemon killed with `pm2 kill` at the end."""

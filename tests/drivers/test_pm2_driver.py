@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,25 @@ def test_each_release_starts_from_its_own_folder(tmp_path: Path, pm2_home: Path)
     driver.deploy(release("1.1.0", ref="releases/1.1.0"))
     assert (answer(port) or "").startswith("from-1.1.0 ")
     assert driver.current() == "1.1.0"
+
+
+def test_backouts_own_settings_are_not_handed_to_pm2(
+    tmp_path: Path, pm2_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKOUT_DATABASE_URL", "postgresql://backout:s3cret-pw@db/backout")
+    write_pm2_app(tmp_path / "app")
+    driver = pm2_driver(tmp_path, pm2_home, free_port())
+    driver.deploy(release("1.0.0"))
+    listed = subprocess.run(
+        [str(PM2), "jlist"],
+        env={**os.environ, "PM2_HOME": str(pm2_home)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert '"BACKOUT_VERSION":"1.0.0"' in listed
+    assert "s3cret-pw" not in listed
+    assert "s3cret-pw" not in "".join(p.read_text() for p in pm2_home.rglob("*.log"))
 
 
 def wait_for_state(driver: Driver, state: RunState, timeout: float = 30) -> Any:

@@ -83,7 +83,7 @@ class Pm2Cli:
     def run(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
         """Run `pm2 ARGS`; its stdout, or DriverError with the tail of what it said."""
         command = [str(self.program), *args]
-        full_env = {**os.environ, **(env or {}), "PM2_HOME": str(self.home)}
+        full_env = {**_inherited_env(), **(env or {}), "PM2_HOME": str(self.home)}
         try:
             done = subprocess.run(
                 command,
@@ -165,6 +165,12 @@ def tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
     """The last lines of a pm2 output, colours removed, indented for a message."""
     found = [line.rstrip() for line in _ANSI.sub("", text).splitlines() if line.strip()]
     return "\n".join(f"  | {line}" for line in found[-lines:])
+
+
+def _inherited_env() -> dict[str, str]:
+    """backout's environment less its own BACKOUT_* settings (a database URL, tokens): pm2
+    keeps the environment of `pm2 start` with the app, in `pm2 jlist`, `pm2 env` and its dump."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("BACKOUT_")}
 
 
 def _parse_jlist(stdout: str) -> list[dict[str, Any]]:

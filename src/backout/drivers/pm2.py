@@ -34,7 +34,7 @@ from backout.drivers._pm2_cli import Pm2App, Pm2Cli, daemon_running, find_pm2, p
 from backout.drivers._process import log_tail
 from backout.drivers.base import DriverStatus, ReleaseRef, RunState
 from backout.durations import Duration, format_duration
-from backout.errors import DriverError
+from backout.errors import ConfigError, DriverError
 from backout.registry import PluginContext, PluginSettings
 
 logger = logging.getLogger(__name__)
@@ -94,6 +94,13 @@ class Pm2Settings(PluginSettings):
         description="How long one pm2 command (start, stop, delete, jlist) may take.",
     )
 
+    @field_validator("app")
+    @classmethod
+    def _app_is_one_app(cls, app: str | None) -> str | None:
+        if app is not None:
+            _check_app_name(app)
+        return app
+
     @field_validator("env")
     @classmethod
     def _env_is_a_name(cls, env: str) -> str:
@@ -109,6 +116,11 @@ class Pm2Driver:
         self._settings = settings
         self._context = context
         self._app = settings.app or context.service
+        try:
+            _check_app_name(self._app)
+        except ValueError as error:
+            where = f"services.{context.service}.driver.app"
+            raise ConfigError(str(context.config_file), [f"{where}: {error}"]) from None
         self._home = pm2_home(settings.pm2_home, context)
         self._lock_path = context.state_dir / "drivers" / context.service / "lock"
         self._cli: Pm2Cli | None = None
@@ -274,6 +286,15 @@ class Pm2Driver:
         with self._lock_path.open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
+
+
+def _check_app_name(name: str) -> None:
+    # pm2 reads `all` as every app and a number as a process id: `pm2 delete all` must never run.
+    if name == "all" or name.isdigit():
+        raise ValueError(
+            f"pm2 reads {name!r} as no app's name (`all`: every app; a number: a process id); "
+            "set `app:` to the app's name in the ecosystem file"
+        )
 
 
 def _running_version(apps: list[Pm2App]) -> str | None:

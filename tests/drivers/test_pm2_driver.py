@@ -92,7 +92,7 @@ def test_a_pm2_home_too_long_for_its_sockets_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("app", ["all", "3"])
-def test_an_app_name_pm2_reads_as_several_apps_is_refused(tmp_path: Path, app: str) -> None:
+def test_an_app_name_pm2_reads_as_no_app_name_is_refused(tmp_path: Path, app: str) -> None:
     with pytest.raises(ConfigError) as raised:
         pm2_driver(tmp_path, tmp_path / "pm2", free_port(), app=app)
     assert f"services.web.driver.app: pm2 reads {app!r} as no app's name" in str(raised.value)

@@ -85,5 +85,10 @@ bench-api: $(VENV)/.dev system-deps node-deps
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python benchmarks/api.py
 
+## bench-pm2: the pm2 driver's version switch and status beside the raw pm2 commands (real pm2)
+.PHONY: bench-pm2
+bench-pm2: $(VENV)/.dev node-deps
+	$(BIN)/python benchmarks/pm2.py
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -18,6 +18,7 @@ import argparse
 import itertools
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -174,6 +175,8 @@ def main() -> None:
         result = measure(runs, folder, home)
     finally:
         pm2(home, folder, "kill")
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
     package = json.loads((PM2.resolve().parents[1] / "package.json").read_text())
     result.update(runs=runs, pm2_version=package["version"])
     result["load_average_1m"] = round(os.getloadavg()[0], 2)

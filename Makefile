@@ -21,7 +21,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.lock
 setup: $(VENV)/.runtime
 setup-dev: $(VENV)/.dev
 
-## node-deps: the Node programs the tests run (the Unleash Node SDK, an Unleash server), from
+## node-deps: the Node programs the tests run (the Unleash Node SDK, an Unleash server, pm2), from
 ## their lock; install scripts stay off (none of what the tests use needs one)
 NODE_DIR := tests/node
 $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package-lock.json
@@ -84,6 +84,11 @@ bench-controllers: $(VENV)/.dev system-deps
 bench-api: $(VENV)/.dev system-deps node-deps
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python benchmarks/api.py
+
+## bench-pm2: the pm2 driver's version switch and status beside the raw pm2 commands (real pm2)
+.PHONY: bench-pm2
+bench-pm2: $(VENV)/.dev node-deps
+	$(BIN)/python benchmarks/pm2.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from driver_helpers import BUILD, commit_version, git, write_server
+from pm2_helpers import pm2_home_for_test
 
 from backout.drivers._pids import group_alive, group_is_ours, signal_group, wait_until
 from backout.drivers._process import ProcessRecord
@@ -54,3 +55,10 @@ def _kill_recorded_services(tmp_path: Path) -> Iterator[None]:
         if group_is_ours(pgid, record.start_ticks) and group_alive(pgid):
             signal_group(pgid, signal.SIGKILL)
             assert wait_until(lambda: not group_alive(pgid), 5)  # noqa: B023 - called at once
+
+
+@pytest.fixture
+def pm2_home() -> Iterator[Path]:
+    """A real pm2 daemon's home of the test's own; the daemon is killed at teardown."""
+    with pm2_home_for_test() as home:
+        yield home

@@ -1,7 +1,7 @@
 """The guarantees of backout.drivers.base, checked for every driver against a real service.
 
-`process` and `git-build` run a real HTTP server on a loopback port that answers with its
-version and pid; `fake` runs nothing and is observed through its own status.
+`process`, `git-build` and `pm2` (a real pm2 daemon) run a real HTTP server on a loopback port
+that answers with its version and pid; `fake` runs nothing and is observed through its own status.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from driver_helpers import answer, build_driver, free_port, git_build_settings, write_server
+from pm2_helpers import pm2_settings, write_pm2_app
 
 from backout.drivers import Driver, ReleaseRef, RunState
 
@@ -69,6 +70,19 @@ def _git_build(tmp_path: Path, app_repo: Path) -> Subject:
     )
 
 
+def _pm2(tmp_path: Path, pm2_home: Path) -> Subject:
+    write_pm2_app(tmp_path / "app")
+    port = free_port()
+    settings = pm2_settings(pm2_home, port)
+    return Subject(
+        lambda: build_driver("pm2", settings, tmp_path),
+        _release("1.0.0"),
+        _release("1.1.0"),
+        tmp_path / ".backout",
+        _http_observer(port),
+    )
+
+
 def _http_observer(port: int) -> Callable[[float], tuple[str, str] | None]:
     def observe(wait: float) -> tuple[str, str] | None:
         body = answer(port, wait=wait)
@@ -84,12 +98,14 @@ def _release(version: str) -> ReleaseRef:
     return ReleaseRef(service="web", version=version)
 
 
-@pytest.fixture(params=["fake", "process", "git-build"])
+@pytest.fixture(params=["fake", "process", "git-build", "pm2"])
 def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Subject:
     if request.param == "fake":
         return _fake(tmp_path)
     if request.param == "process":
         return _process(tmp_path)
+    if request.param == "pm2":  # a real pm2 daemon of the test's own
+        return _pm2(tmp_path, request.getfixturevalue("pm2_home"))
     return _git_build(tmp_path, request.getfixturevalue("app_repo"))
 
 

@@ -10,5 +10,6 @@ DRIVERS.register_lazy("process", "backout.drivers.process", "ProcessSettings", "
 DRIVERS.register_lazy(
     "git-build", "backout.drivers.git_build", "GitBuildSettings", "GitBuildDriver"
 )
+DRIVERS.register_lazy("docker", "backout.drivers.docker", "DockerSettings", "DockerDriver")
 
 __all__ = ["DRIVERS", "Driver", "DriverStatus", "ReleaseRef", "RunState", "UndoCapable"]

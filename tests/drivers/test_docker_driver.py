@@ -74,16 +74,16 @@ def test_the_replaced_container_is_kept_stopped_until_retired(
     assert driver.retire_previous() == [], "retiring twice is a no-op"
 
 
-def test_one_container_is_kept_per_version_the_newest(driver: Driver, dockerd: Dockerd) -> None:
+def test_only_the_container_replaced_last_is_kept(driver: Driver, dockerd: Dockerd) -> None:
     driver.deploy(_release("1.0.0"))
-    first_kept = _container_id(dockerd, "web")
     driver.deploy(_release("1.1.0"))
     driver.deploy(_release("1.0.0"))
-    second_kept = _container_id(dockerd, "web")
+    assert dockerd.names() == ["web", "web-previous-1.1.0"]
+    replaced_last = _container_id(dockerd, "web")
     driver.deploy(_release("1.1.0"))
 
-    assert dockerd.names() == ["web", "web-previous-1.0.0", "web-previous-1.1.0"]
-    assert _container_id(dockerd, "web-previous-1.0.0") == second_kept != first_kept
+    assert dockerd.names() == ["web", "web-previous-1.0.0"]
+    assert _container_id(dockerd, "web-previous-1.0.0") == replaced_last
 
 
 def test_stop_keeps_the_container_aside_too(driver: Driver, dockerd: Dockerd) -> None:

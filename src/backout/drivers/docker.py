@@ -12,7 +12,8 @@ A deploy follows the runbook: it makes sure the new image is on the docker host 
 unless `pull: never`) before it touches anything, stops the running container and renames it
 `<container>-previous-<version>` — kept, not removed, so that what ran before is still there to
 inspect or start by hand — then runs the new tag under the container's name with the host's
-network. `retire_previous()` removes the kept containers once the new version is verified.
+network. One container is kept, the last one replaced; `retire_previous()` removes it once the
+new version is verified (a rollback plan's `retire_previous` step, after monitoring).
 
 A release's `ref`, when set, is the tag (`1.4.0`, a commit id), or a whole image reference when
 it is not a valid tag (`registry/api:1.4.0`, `api@sha256:...`); without a ref the version is
@@ -209,17 +210,21 @@ class DockerDriver:
                 self._set_aside(info)
 
     def retire_previous(self) -> list[str]:
-        """Remove the containers kept by earlier deploys and stops; their names, sorted.
+        """Remove the container kept by the last deploy or stop; the names removed, sorted.
 
         Call it once the version now running is verified (after monitoring): until then the
         replaced container is what a person would look at, or start again by hand. Idempotent.
         """
         with self._lock():
-            rows = self._cli.containers_labelled(f"{CONTAINER_LABEL}={self._name}")
-            kept = sorted(row["Names"] for row in rows if row["Names"] != self._name)
-            if kept:
-                self._cli.run("rm", "--force", *kept)
-            return kept
+            return self._remove_kept(sparing=None)
+
+    def _remove_kept(self, sparing: str | None) -> list[str]:
+        """Remove every kept container of this service but the one of id `sparing`."""
+        rows = self._cli.containers_labelled(f"{CONTAINER_LABEL}={self._name}")
+        kept = [row for row in rows if row["Names"] != self._name and row["ID"] != sparing]
+        if kept:
+            self._cli.run("rm", "--force", *(row["ID"] for row in kept))
+        return sorted(row["Names"] for row in kept)
 
     def kept_name(self, version: str) -> str:
         """The name a replaced container of `version` is kept under."""
@@ -243,15 +248,13 @@ class DockerDriver:
             raise DriverError(f"image {image} is not on {where} and its pull failed: {reason}")
 
     def _set_aside(self, info: dict[str, Any]) -> None:
-        """Stop the container, then rename it to its kept name (stop first: a renamed container
-        still serving would hold the port while backout believes nothing runs)."""
+        """Stop the container and keep it under its kept name, in place of the one kept before
+        (one is kept: the last replaced). It is stopped first: a renamed container still serving
+        would hold the port while backout believes nothing runs."""
         timeout = self._settings.stop_timeout.total_seconds()
         self._cli.run("stop", "--time", str(int(timeout)), info["Id"], timeout=timeout + 30)
+        self._remove_kept(sparing=info["Id"])
         kept = self.kept_name(_version_of(info) or "unknown")
-        older = self._cli.inspect_container(kept)
-        if older is not None and older["Id"] != info["Id"]:
-            # An older instance of the same version, kept by an earlier deploy: the newer wins.
-            self._cli.run("rm", "--force", older["Id"])
         if info["Name"].lstrip("/") != kept:
             self._cli.run("rename", info["Id"], kept)
 

@@ -15,7 +15,14 @@ from dataclasses import replace
 
 from backout.plans.base import Plan, StepSpec
 
-_PHASE = {"approve": 0, "drain": 1, "restore_traffic": 3, "monitor": 4, "mark_release": 5}
+_PHASE = {
+    "approve": 0,
+    "drain": 1,
+    "restore_traffic": 3,
+    "monitor": 4,
+    "retire_previous": 5,
+    "mark_release": 5,
+}
 _REDEPLOY = 2  # deploy, health, a schema revert's steps: each service's, together
 _DEPENDANTS_FIRST = frozenset({_PHASE["drain"]})
 

@@ -5,6 +5,7 @@ dies at start is reported with its output. Against the tests' own dockerd (docke
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,18 @@ def test_a_missing_docker_cli_is_named(tmp_path: Path) -> None:
     settings = {"image": "demo", "docker": str(tmp_path / "no-docker")}
     with pytest.raises(DriverError, match=r"docker CLI .*no-docker.* is not installed"):
         build_driver("docker", settings, tmp_path).current()
+
+
+def test_a_port_held_by_another_process_is_a_retryable_error(
+    driver: Driver, dockerd: Dockerd, port: int
+) -> None:
+    with (
+        socket.create_server(("127.0.0.1", port)),
+        pytest.raises(DriverError, match=rf"port {port} is still held") as err,
+    ):
+        driver.deploy(_release("1.0.0"))
+    assert err.value.retryable
+    assert dockerd.names() == [], "no container was started"
 
 
 def test_a_container_dying_at_start_fails_the_deploy_with_its_output(

@@ -34,7 +34,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from backout.drivers._docker_cli import DockerCli
-from backout.drivers._pids import POLL_INTERVAL, port_is_listening
+from backout.drivers._pids import POLL_INTERVAL, port_is_free, port_is_listening, wait_until
 from backout.drivers._process import Command, check_command, expand_command
 from backout.drivers.base import DriverStatus, ReleaseRef, RunState
 from backout.durations import Duration, format_duration
@@ -47,6 +47,7 @@ CONTAINER_LABEL = "backout.container"
 START_WINDOW = 0.2  # without a port, a container alive this long after `run` has started
 LOG_TAIL_LINES = 12
 RUN_TIMEOUT = 120.0
+PORT_RELEASE_WAIT = 5.0  # a stopped container's port is free at once; a stranger's is not
 
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _CONTAINER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -199,6 +200,7 @@ class DockerDriver:
             self._ensure_image(image)  # before anything stops: a missing tag changes nothing
             if info is not None:
                 self._set_aside(info)
+            self._wait_port_free(release)
             self._run(release, image)
             self._wait_started(release)
 
@@ -257,6 +259,19 @@ class DockerDriver:
         kept = self.kept_name(_version_of(info) or "unknown")
         if info["Name"].lstrip("/") != kept:
             self._cli.run("rename", info["Id"], kept)
+
+    def _wait_port_free(self, release: ReleaseRef) -> None:
+        """With a port, wait until nothing listens on it: the new container shares the host's
+        network, and a port still held would make a dying listener look like the new one."""
+        port = self._settings.port
+        if port is None or wait_until(lambda: port_is_free(port), PORT_RELEASE_WAIT):
+            return
+        raise DriverError(
+            f"cannot start {self._service} {release.version}: port {port} is still held by a "
+            "process that is not this service's container",
+            retryable=True,
+            hint=f"find it with: ss -ltnp 'sport = :{port}'",
+        )
 
     def _run(self, release: ReleaseRef, image: str) -> None:
         settings = self._settings

@@ -177,6 +177,19 @@ def test_status_says_where_the_service_answers(driver: Driver, dockerd: Dockerd,
     assert labels["backout.container"] == "web"
 
 
+def test_the_container_gets_its_environment(dockerd: Dockerd, tmp_path: Path, port: int) -> None:
+    settings = _settings(dockerd, port, env={"API_TOKEN": "s3cr3t value=with=signs"})
+    build_driver("docker", settings, tmp_path).deploy(_release("1.0.0"))
+    done = dockerd.docker("container", "inspect", "--format", "{{json .Config.Env}}", "web")
+    env = json.loads(done.stdout)
+    assert {
+        "API_TOKEN=s3cr3t value=with=signs",
+        "BACKOUT_SERVICE=web",
+        "BACKOUT_VERSION=1.0.0",
+        f"PORT={port}",
+    } <= set(env)
+
+
 def test_the_release_ref_is_the_tag_or_a_whole_reference(tmp_path: Path) -> None:
     driver = build_driver("docker", {"image": "registry:5000/team/api"}, tmp_path)
     assert isinstance(driver, DockerDriver)
@@ -194,6 +207,7 @@ def test_the_release_ref_is_the_tag_or_a_whole_reference(tmp_path: Path) -> None
         ({"image": "demo", "run_args": ["--network=bridge"]}, "run_args"),
         ({"image": "demo", "command": "serve --port {port}"}, "command"),
         ({"image": "demo", "restart": "sometimes"}, "restart"),
+        ({"image": "demo", "env": {"KEY": "two\nlines"}}, "env"),
     ],
 )
 def test_bad_settings_are_a_config_error_naming_the_key(

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import fcntl
 import re
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,7 +78,9 @@ class DockerSettings(PluginSettings):
         "listens, `status` reports its URL, and the container gets $PORT.",
     )
     env: dict[str, str] = Field(
-        default_factory=dict, description="Environment variables of the container."
+        default_factory=dict,
+        description="Environment variables of the container (given to docker in a file, so "
+        "their values are on no command line); a value is one line.",
     )
     command: Command | None = Field(
         None,
@@ -127,6 +130,14 @@ class DockerSettings(PluginSettings):
                 f"{name!r} is not a docker container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)"
             )
         return name
+
+    @field_validator("env")
+    @classmethod
+    def _env_values_are_lines(cls, env: dict[str, str]) -> dict[str, str]:
+        for key, value in env.items():
+            if "\n" in value or "=" in key or not key:
+                raise ValueError(f"{key!r}: a name without '=' and a value of one line")
+        return env
 
     @field_validator("command")
     @classmethod
@@ -289,12 +300,17 @@ class DockerDriver:
         argv = ["run", "--detach", "--name", self._name, "--network", "host"]
         argv += ["--restart", settings.restart, "--pull", "never"]
         argv += [f"--label={key}={value}" for key, value in labels.items()]
-        argv += [f"--env={key}={value}" for key, value in env.items()]
         argv += [*settings.run_args, image]
         if settings.command is not None:
             values = {"version": release.version, "port": str(settings.port or "")}
             argv += expand_command(settings.command, values)
-        done = self._cli.run(*argv, timeout=RUN_TIMEOUT, check=False)
+        # The environment goes in a file only this user reads, never on a command line that
+        # any process may list (its values may be secrets).
+        with tempfile.NamedTemporaryFile("w", prefix="backout-env-", suffix=".list") as env_file:
+            env_file.write("".join(f"{key}={value}\n" for key, value in env.items()))
+            env_file.flush()
+            argv[1:1] = ["--env-file", env_file.name]
+            done = self._cli.run(*argv, timeout=RUN_TIMEOUT, check=False)
         if done.returncode != 0:
             raise DriverError(
                 f"docker run of {self._service} {release.version} ({image}) failed: "

@@ -14,6 +14,7 @@ runs, the id which container instance.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -97,6 +98,13 @@ def _reason_dockerd_cannot_run() -> str | None:
     return None
 
 
+def _die_with_the_tests() -> None:
+    """In the child before exec: SIGTERM it if the test process dies (killed, no teardown), so
+    no dockerd of the tests outlives them on a shared machine."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _start(folder: Path) -> tuple[subprocess.Popen[bytes], Dockerd]:
     socket = folder / "docker.sock"
     log = (folder / "dockerd.log").open("wb")
@@ -111,6 +119,7 @@ def _start(folder: Path) -> tuple[subprocess.Popen[bytes], Dockerd]:
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_the_tests,
     )
     dockerd = Dockerd(f"unix://{socket}", folder)
     deadline = time.monotonic() + START_TIMEOUT

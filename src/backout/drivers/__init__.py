@@ -1,13 +1,6 @@
 """Drivers: how a service's versions are put live. Picked by `driver.type` in config."""
 
-from backout.drivers.base import (
-    Driver,
-    DriverStatus,
-    ReleaseRef,
-    RetireCapable,
-    RunState,
-    UndoCapable,
-)
+from backout.drivers.base import Driver, DriverStatus, ReleaseRef, RunState, UndoCapable
 from backout.registry import Registry
 
 # Lazily: a command imports only the drivers its config uses.
@@ -18,18 +11,8 @@ DRIVERS.register_lazy(
     "git-build", "backout.drivers.git_build", "GitBuildSettings", "GitBuildDriver"
 )
 DRIVERS.register_lazy("docker", "backout.drivers.docker", "DockerSettings", "DockerDriver")
-
-# The `type:`s whose deploy keeps what it replaced (RetireCapable): a rollback plan of a
+# The `type:`s whose deploy keeps what it replaced (base.RetireCapable): a rollback plan of a
 # service they run ends with a `retire_previous` step, known without importing the driver.
 KEEPS_REPLACED = frozenset({"docker"})
 
-__all__ = [
-    "DRIVERS",
-    "KEEPS_REPLACED",
-    "Driver",
-    "DriverStatus",
-    "ReleaseRef",
-    "RetireCapable",
-    "RunState",
-    "UndoCapable",
-]
+__all__ = ["DRIVERS", "Driver", "DriverStatus", "ReleaseRef", "RunState", "UndoCapable"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from backout.drivers import RetireCapable
+from backout.drivers.base import RetireCapable
 from backout.steps.base import StepContext, StepOutcome
 
 

@@ -155,6 +155,22 @@ def test_a_container_dying_at_start_fails_the_deploy_with_its_output(
     assert "web-previous-1.0.0" in dockerd.names(), "what ran before is kept to put back"
 
 
+def test_a_command_docker_cannot_start_is_reported_and_set_aside_by_the_next_deploy(
+    dockerd: Dockerd, tmp_path: Path, port: int
+) -> None:
+    bad = build_driver("docker", _settings(dockerd, port, command="/bin/no-such-server"), tmp_path)
+    with pytest.raises(
+        DriverError, match=r"docker run of web 1\.0\.0 \(demo:1\.0\.0\) failed: .*no-such-server"
+    ):
+        bad.deploy(_release("1.0.0"))
+    assert bad.status().state is RunState.FAILED
+
+    good = build_driver("docker", _settings(dockerd, port), tmp_path)
+    good.deploy(_release("1.0.0"))
+    assert good.current() == "1.0.0"
+    assert dockerd.names() == ["web", "web-previous-1.0.0"]
+
+
 def test_a_crash_looping_container_with_a_restart_policy_fails_the_deploy(
     dockerd: Dockerd, tmp_path: Path
 ) -> None:

@@ -12,6 +12,10 @@ command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)  # the Prometheus
 # Debian's package installs the binary as prometheus-alertmanager (upstream calls it alertmanager).
 command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 \
   || missing+=(prometheus-alertmanager)  # the Alertmanager webhook trigger
+# The docker driver's tests start their own dockerd (no bridge, no iptables) and import an image
+# made of a static busybox: nothing is pulled.
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+[ -x /bin/busybox ] || missing+=(busybox-static)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   # No service is started by the install: the tests start prometheus as a plain process, on a

@@ -1,7 +1,9 @@
 """The guarantees of backout.drivers.base, checked for every driver against a real service.
 
 `process`, `git-build` and `pm2` (a real pm2 daemon) run a real HTTP server on a loopback port
-that answers with its version and pid; `fake` runs nothing and is observed through its own status.
+that answers with its version and pid; `fake` runs nothing and is observed through its own status;
+`docker` runs the demo images on the tests' own dockerd (tests/docker_support.py), which serve
+their version and an instance id.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from driver_helpers import answer, build_driver, free_port, git_build_settings, 
 from pm2_helpers import pm2_settings, write_pm2_app
 
 from backout.drivers import Driver, ReleaseRef, RunState
+from tests.docker_support import Dockerd
 
 
 @dataclass
@@ -83,6 +86,24 @@ def _pm2(tmp_path: Path, pm2_home: Path) -> Subject:
     )
 
 
+def _docker(tmp_path: Path, dockerd: Dockerd) -> Subject:
+    port = free_port()
+    settings = {
+        "image": "demo",
+        "host": dockerd.host,
+        "port": port,
+        "pull": "never",
+        "stop_timeout": "3s",
+    }
+    return Subject(
+        lambda: build_driver("docker", settings, tmp_path),
+        _release("1.0.0"),
+        _release("1.1.0"),
+        tmp_path / ".backout",
+        _http_observer(port),
+    )
+
+
 def _http_observer(port: int) -> Callable[[float], tuple[str, str] | None]:
     def observe(wait: float) -> tuple[str, str] | None:
         body = answer(port, wait=wait)
@@ -98,7 +119,7 @@ def _release(version: str) -> ReleaseRef:
     return ReleaseRef(service="web", version=version)
 
 
-@pytest.fixture(params=["fake", "process", "git-build", "pm2"])
+@pytest.fixture(params=["fake", "process", "git-build", "pm2", "docker"])
 def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Subject:
     if request.param == "fake":
         return _fake(tmp_path)
@@ -106,6 +127,8 @@ def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Subject:
         return _process(tmp_path)
     if request.param == "pm2":  # a real pm2 daemon of the test's own
         return _pm2(tmp_path, request.getfixturevalue("pm2_home"))
+    if request.param == "docker":
+        return _docker(tmp_path, request.getfixturevalue("dockerd"))
     return _git_build(tmp_path, request.getfixturevalue("app_repo"))
 
 

@@ -11,5 +11,9 @@ DRIVERS.register_lazy(
     "git-build", "backout.drivers.git_build", "GitBuildSettings", "GitBuildDriver"
 )
 DRIVERS.register_lazy("pm2", "backout.drivers.pm2", "Pm2Settings", "Pm2Driver")
+DRIVERS.register_lazy("docker", "backout.drivers.docker", "DockerSettings", "DockerDriver")
+# The `type:`s whose deploy keeps what it replaced (base.RetireCapable): a rollback plan of a
+# service they run ends with a `retire_previous` step, known without importing the driver.
+KEEPS_REPLACED = frozenset({"docker"})
 
 __all__ = ["DRIVERS", "Driver", "DriverStatus", "ReleaseRef", "RunState", "UndoCapable"]

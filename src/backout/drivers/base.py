@@ -18,6 +18,8 @@ Idempotent, possibly slow (a build may take minutes; callers pass no timeout, st
 
 Optional:
     undo()      a platform's native rollback (`kubectl rollout undo`), when it has one.
+    retire_previous()  remove what a deploy replaced but kept (docker keeps the old container),
+                once the new version is verified; idempotent.
 
 Errors: a driver raises DriverError (retryable when trying again can help, e.g. a port still
 held by a dying process), translated from the platform's own exceptions.
@@ -74,3 +76,10 @@ class UndoCapable(Protocol):
     """A driver whose platform has a native rollback."""
 
     def undo(self) -> str: ...
+
+
+@runtime_checkable
+class RetireCapable(Protocol):
+    """A driver that keeps the instance a deploy replaced until it is told to retire it."""
+
+    def retire_previous(self) -> list[str]: ...

@@ -2,7 +2,8 @@
 
     stop traffic → deploy previous → health checks → gradual traffic restore → monitor
 
-with an approval gate first when the policy asks for one, and the rolled-back release marked
+with an approval gate first when the policy asks for one, a driver that keeps what it replaced
+(docker) told to retire it once monitoring has passed, and the rolled-back release marked
 last so it is never chosen as "last known good" — unless that verdict would leave the service
 with no good release (a forced rollback from the last known good to an unproven one).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from backout.config import ServiceConfig
+from backout.drivers import KEEPS_REPLACED
 from backout.durations import format_duration
 from backout.plans.base import Plan, StepSpec
 from backout.subjects import Subject
@@ -87,6 +89,14 @@ def application_plan(
             },
         ),
     ]
+    if service.driver.type in KEEPS_REPLACED:
+        steps.append(
+            StepSpec(
+                "retire_previous",
+                "Retire what the deploy replaced (kept until now)",
+                {"timeout_s": step_timeout},
+            )
+        )
     if bad is not None and mark_rolled_back:
         steps.append(
             StepSpec(

@@ -20,6 +20,7 @@ _PHASE = {
     "drain": 1,
     "restore_traffic": 3,
     "monitor": 4,
+    "retire_previous": 5,
     "mark_release": 5,
     "pin_release": 6,
 }

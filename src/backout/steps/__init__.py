@@ -17,6 +17,7 @@ from backout.steps.health import HealthCheck
 from backout.steps.monitor import Monitor
 from backout.steps.pin import PinRelease
 from backout.steps.release import MarkRelease
+from backout.steps.retire import RetirePrevious
 from backout.steps.traffic import Drain, RestoreTraffic
 
 STEP_KINDS: dict[str, StepKind] = {
@@ -43,6 +44,7 @@ STEP_KINDS: dict[str, StepKind] = {
         FlagSet(),
         FlagHold(),
         FlagMarkRemove(),
+        RetirePrevious(),
     )
 }
 

@@ -14,6 +14,7 @@ from driver_helpers import BUILD, commit_version, git, write_server
 
 from backout.drivers._pids import group_alive, group_is_ours, signal_group, wait_until
 from backout.drivers._process import ProcessRecord
+from tests.aws_support import aws_env, moto  # noqa: F401 - fixtures of the AWS drivers' tests
 
 
 @pytest.fixture

@@ -10,5 +10,9 @@ DRIVERS.register_lazy("process", "backout.drivers.process", "ProcessSettings", "
 DRIVERS.register_lazy(
     "git-build", "backout.drivers.git_build", "GitBuildSettings", "GitBuildDriver"
 )
+DRIVERS.register_lazy(
+    "static-s3", "backout.drivers.static_s3", "StaticS3Settings", "StaticS3Driver"
+)
+DRIVERS.register_lazy("ecs", "backout.drivers.ecs", "EcsSettings", "EcsDriver")
 
 __all__ = ["DRIVERS", "Driver", "DriverStatus", "ReleaseRef", "RunState", "UndoCapable"]

@@ -10,9 +10,11 @@ setup is read, and nothing real is reached.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,10 @@ import pytest
 from tests.prometheus_support import ServerProcess, free_port
 
 REGION = "eu-west-1"
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing-key-id", "AWS_SECRET_ACCESS_KEY": "testing-secret"}
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing-key-id",
+    "AWS_SECRET_ACCESS_KEY": "testing-secret",
+}
 # moto's ECS reports this many running tasks for a new service (0 otherwise): MACHINE.md.
 RUNNING_TASKS = "1"
 
@@ -120,7 +125,9 @@ def s3_text(moto: Moto, bucket: str, key: str) -> str | None:
 
 
 def s3_keys(moto: Moto, bucket: str, prefix: str = "") -> set[str]:
-    pages = moto.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    pages = (
+        moto.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    )
     return {item["Key"] for page in pages for item in page.get("Contents", [])}
 
 
@@ -176,3 +183,67 @@ def ecs_cluster(
     if not running:  # moto reports MOTO_ECS_SERVICE_RUNNING tasks whatever the count asked
         ecs.update_service(cluster=cluster, service="web", desiredCount=0)
     return cluster, "web"
+
+
+class FakeCloudFront:
+    """A fake CloudFront API (not moto: a few lines of XML on a loopback port) that answers
+    invalidations with AWS's own spelling, `Completed`, after `in_progress_reads` reads saying
+    `InProgress` (-1: never completes). boto3 reaches it through AWS_ENDPOINT_URL_CLOUDFRONT."""
+
+    def __init__(self, in_progress_reads: int) -> None:
+        self.in_progress_reads = in_progress_reads
+        self.reads = 0
+        self.created: list[str] = []  # the CallerReference of each invalidation created
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeCloudFront:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _status(self) -> str:
+        self.reads += 1
+        done = self.in_progress_reads >= 0 and self.reads > self.in_progress_reads
+        return "Completed" if done else "InProgress"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
+                reference = body.split("<CallerReference>")[1].split("<")[0]
+                fake.created.append(reference)
+                self._answer(201, _invalidation_xml("I1", "InProgress", reference))
+
+            def do_GET(self) -> None:
+                self._answer(200, _invalidation_xml("I1", fake._status(), fake.created[-1]))
+
+            def _answer(self, code: int, xml: str) -> None:
+                data = xml.encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "text/xml")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
+
+
+def _invalidation_xml(invalidation_id: str, status: str, reference: str) -> str:
+    return (
+        '<?xml version="1.0"?>'
+        '<Invalidation xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/">'
+        f"<Id>{invalidation_id}</Id><Status>{status}</Status>"
+        "<CreateTime>2026-01-01T00:00:00Z</CreateTime><InvalidationBatch>"
+        "<Paths><Quantity>1</Quantity><Items><Path>/*</Path></Items></Paths>"
+        f"<CallerReference>{reference}</CallerReference></InvalidationBatch></Invalidation>"
+    )

@@ -13,6 +13,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    HTTPClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 from pydantic import Field
 
 from backout.errors import DriverError
@@ -64,12 +74,8 @@ class AwsSettings(PluginSettings):
 
 
 def aws_client(settings: AwsSettings, service: str) -> Any:
-    """A boto3 client of `service` built from `settings`; imported here so that a config
-    without an AWS driver never loads boto3."""
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError
-
+    """A boto3 client of `service` built from `settings` (boto3 is loaded only by a config that
+    names an AWS driver: the drivers are registered lazily)."""
     config = Config(
         retries={"max_attempts": settings.max_attempts, "mode": "standard"},
         connect_timeout=5,
@@ -111,14 +117,6 @@ def translate(error: Exception, doing: str, *, not_found: str | None = None) -> 
     """A DriverError saying what failed while `doing` (e.g. "listing s3://site/"), retryable
     for throttling, 5xx answers and lost connections; `not_found` replaces botocore's message
     when the resource named is missing."""
-    from botocore.exceptions import (
-        ClientError,
-        ConnectionError,
-        HTTPClientError,
-        NoCredentialsError,
-        PartialCredentialsError,
-    )
-
     if isinstance(error, NoCredentialsError | PartialCredentialsError):
         return DriverError(
             f"{doing}: no AWS credentials found",
@@ -129,7 +127,9 @@ def translate(error: Exception, doing: str, *, not_found: str | None = None) -> 
         return DriverError(f"{doing}: the AWS endpoint cannot be reached ({error})", retryable=True)
     if isinstance(error, ClientError):
         code, status = error_code(error), _http_status(error)
-        if not_found is not None and (status == 404 or code.endswith(("NotFound", "NotFoundException"))):
+        if not_found is not None and (
+            status == 404 or code.endswith(("NotFound", "NotFoundException"))
+        ):
             return DriverError(f"{doing}: {not_found}")
         retryable = code in _RETRYABLE_CODES or status >= 500
         return DriverError(f"{doing}: {error}", retryable=retryable)
@@ -139,8 +139,6 @@ def translate(error: Exception, doing: str, *, not_found: str | None = None) -> 
 @contextmanager
 def aws_call(doing: str, *, not_found: str | None = None) -> Iterator[None]:
     """Translate botocore's errors raised inside the block (see `translate`)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
         yield
     except (BotoCoreError, ClientError) as error:

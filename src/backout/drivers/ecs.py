@@ -178,18 +178,12 @@ class EcsDriver:
         return self._find_version(release.version)
 
     def _find_version(self, version: str) -> str:
-        doing = f"listing the task definitions of {self._settings.family}"
-        with aws_call(doing):
-            pages = self._ecs().get_paginator("list_task_definitions").paginate(
-                familyPrefix=self._settings.family, sort="DESC"
-            )
-            arns = [arn for page in pages for arn in page.get("taskDefinitionArns", [])]
-        family = [a for a in arns if revision_name(a).rsplit(":", 1)[0] == self._settings.family]
-        for arn in family[:_SEARCHED_REVISIONS]:
+        family = self._settings.family
+        for arn in self._family_revisions(family)[:_SEARCHED_REVISIONS]:
             if self._version_of(arn) == version:
                 return arn
         raise DriverError(
-            f"no task definition of {self._settings.family} is tagged {VERSION_TAG}={version} "
+            f"no task definition of {family} is tagged {VERSION_TAG}={version} "
             f"(newest {_SEARCHED_REVISIONS} revisions searched)",
             hint="give the release its task definition as ref (family:revision or its ARN)",
         )
@@ -198,16 +192,24 @@ class EcsDriver:
         """The newest active revision of the family older than `arn`'s: what undo() goes back
         to when no switch was recorded."""
         family, revision = revision_name(arn).rsplit(":", 1)
+        for candidate in self._family_revisions(family):
+            if int(candidate.rsplit(":", 1)[1]) < int(revision):
+                return candidate
+        raise DriverError(
+            f"{self._where}: no task definition before {revision_name(arn)} to undo to"
+        )
+
+    def _family_revisions(self, family: str) -> list[str]:
+        """The ARNs of the family's active task definitions, newest first."""
         with aws_call(f"listing the task definitions of {family}"):
-            pages = self._ecs().get_paginator("list_task_definitions").paginate(
-                familyPrefix=family, sort="DESC"
+            pages = (
+                self._ecs()
+                .get_paginator("list_task_definitions")
+                .paginate(familyPrefix=family, sort="DESC")
             )
-            arns = [a for page in pages for a in page.get("taskDefinitionArns", [])]
-        for candidate in arns:
-            cand_family, cand_revision = revision_name(candidate).rsplit(":", 1)
-            if cand_family == family and int(cand_revision) < int(revision):
-                return str(candidate)
-        raise DriverError(f"{self._where}: no task definition before {revision_name(arn)} to undo to")
+            arns = [str(arn) for page in pages for arn in page.get("taskDefinitionArns", [])]
+        # familyPrefix is a prefix: `web` also lists `web-worker`'s revisions.
+        return [arn for arn in arns if revision_name(arn).rsplit(":", 1)[0] == family]
 
     def _version_of(self, arn: str) -> str | None:
         if arn not in self._versions:
@@ -226,7 +228,9 @@ class EcsDriver:
     def _service(self) -> dict[str, Any]:
         cluster, name = self._settings.cluster, self._settings.service
         with aws_call(f"reading {self._where}", not_found=f"cluster {cluster} does not exist"):
-            answer = self._ecs().describe_services(cluster=cluster, services=[name], include=["TAGS"])
+            answer = self._ecs().describe_services(
+                cluster=cluster, services=[name], include=["TAGS"]
+            )
         services = [s for s in answer.get("services", []) if s.get("status") == "ACTIVE"]
         if not services:
             raise DriverError(
@@ -265,7 +269,7 @@ def _primary(service: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stable_on(service: dict[str, Any], arn: str) -> str | None:
-    """"stable" when the service runs `arn` with every task it wants and no other deployment."""
+    """ "stable" when the service runs `arn` with every task it wants and no other deployment."""
     others = [d for d in service.get("deployments", []) if d.get("status") != "PRIMARY"]
     settled = service["runningCount"] == service["desiredCount"] and not others
     return "stable" if service["taskDefinition"] == arn and settled else None

@@ -35,8 +35,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pydantic import Field, field_validator, model_validator
 
+from backout import failpoints
 from backout.drivers._aws import AwsSettings, aws_call, aws_client, error_code, poll_until
 from backout.drivers._s3_build import BACKOUT_FOLDER, BuildFile, Manifest, scan_build
 from backout.drivers.base import DriverStatus, ReleaseRef, RunState
@@ -63,8 +65,9 @@ class StaticS3Settings(AwsSettings):
         "relative to the config file; used when a release names no folder of its own.",
     )
     distribution_id: str | None = Field(
-        None, description="The CloudFront distribution in front of the bucket: `/*` is "
-        "invalidated after each switch and waited for."
+        None,
+        description="The CloudFront distribution in front of the bucket: `/*` is "
+        "invalidated after each switch and waited for.",
     )
     invalidation_timeout: Duration = Field(
         timedelta(minutes=10),
@@ -136,7 +139,9 @@ class StaticS3Driver:
             return DriverStatus(RunState.FAILED, None, detail, started_at=marker.changed_at)
         detail = f"{where} serves {marker.version} (deploy {marker.deploy_id})"
         if marker.invalidation == "pending":
-            detail += f"; the CloudFront invalidation of {self._settings.distribution_id} is pending"
+            detail += (
+                f"; the CloudFront invalidation of {self._settings.distribution_id} is pending"
+            )
         return DriverStatus(RunState.RUNNING, marker.version, detail, started_at=marker.changed_at)
 
     # --- changing ------------------------------------------------------------------------
@@ -156,6 +161,7 @@ class StaticS3Driver:
         deploy_id = marker.deploy_id if marker is not None and resuming else uuid.uuid4().hex
         self._write_marker(LiveMarker("syncing", version, deploy_id, _now()))
         self._sync_live(manifest)
+        failpoints.hit("static-s3.after_sync", version)
         pending = "pending" if self._settings.distribution_id else None
         live = LiveMarker("live", version, deploy_id, _now(), pending)
         self._write_marker(live)
@@ -214,11 +220,13 @@ class StaticS3Driver:
         )
 
     def _upload(self, source: Path, key: str, entry: BuildFile) -> None:
-        with aws_call(f"uploading {source} to s3://{self._bucket}/{key}", not_found=self._no_bucket):
-            with source.open("rb") as body:
-                self._s3().put_object(
-                    Bucket=self._bucket, Key=key, Body=body, ContentType=entry.content_type
-                )
+        with (
+            aws_call(f"uploading {source} to s3://{self._bucket}/{key}", not_found=self._no_bucket),
+            source.open("rb") as body,
+        ):
+            self._s3().put_object(
+                Bucket=self._bucket, Key=key, Body=body, ContentType=entry.content_type
+            )
 
     # --- the live prefix -----------------------------------------------------------------
 
@@ -279,7 +287,9 @@ class StaticS3Driver:
             ) from None
 
     def _write_marker(self, marker: LiveMarker) -> None:
-        self._put_text(self._marker_key, json.dumps(asdict(marker), indent=1) + "\n", "application/json")
+        self._put_text(
+            self._marker_key, json.dumps(asdict(marker), indent=1) + "\n", "application/json"
+        )
 
     def _invalidate(self, marker: LiveMarker) -> None:
         distribution = self._settings.distribution_id
@@ -317,8 +327,6 @@ class StaticS3Driver:
         return f"bucket {self._bucket} does not exist (or these credentials cannot see it)"
 
     def _read_text(self, key: str) -> str | None:
-        from botocore.exceptions import ClientError
-
         with aws_call(f"reading s3://{self._bucket}/{key}", not_found=self._no_bucket):
             try:
                 answer = self._s3().get_object(Bucket=self._bucket, Key=key)
@@ -338,8 +346,10 @@ class StaticS3Driver:
     def _etags(self, prefix: str) -> dict[str, str]:
         found: dict[str, str] = {}
         with aws_call(f"listing s3://{self._bucket}/{prefix}", not_found=self._no_bucket):
-            pages = self._s3().get_paginator("list_objects_v2").paginate(
-                Bucket=self._bucket, Prefix=prefix
+            pages = (
+                self._s3()
+                .get_paginator("list_objects_v2")
+                .paginate(Bucket=self._bucket, Prefix=prefix)
             )
             for page in pages:
                 found.update({item["Key"]: _etag(item) for item in page.get("Contents", [])})

@@ -208,8 +208,10 @@ class EcsDriver:
                 .paginate(familyPrefix=family, sort="DESC")
             )
             arns = [str(arn) for page in pages for arn in page.get("taskDefinitionArns", [])]
-        # familyPrefix is a prefix: `web` also lists `web-worker`'s revisions.
-        return [arn for arn in arns if revision_name(arn).rsplit(":", 1)[0] == family]
+        # familyPrefix is a prefix: `web` also lists `web-worker`'s revisions; and the order
+        # is made here (moto ignores sort=DESC).
+        ours = [arn for arn in arns if revision_name(arn).rsplit(":", 1)[0] == family]
+        return sorted(ours, key=lambda arn: int(arn.rsplit(":", 1)[1]), reverse=True)
 
     def _version_of(self, arn: str) -> str | None:
         if arn not in self._versions:

@@ -136,13 +136,13 @@ def test_moto_a_deploy_that_never_settles_is_a_retryable_error(ecs: Ecs, moto: M
 
 def test_moto_an_unknown_cluster_is_a_clear_error(ecs: Ecs, tmp_path: Path) -> None:
     driver = ecs.driver(cluster=unique("nowhere"))
-    with pytest.raises(DriverError, match="cluster nowhere-.* does not exist") as raised:
+    with pytest.raises(DriverError, match=r"cluster nowhere-.* does not exist") as raised:
         driver.current()
     assert not raised.value.retryable
 
 
 def test_moto_an_unknown_service_is_a_clear_error(ecs: Ecs) -> None:
-    with pytest.raises(DriverError, match="service api of cluster .* does not exist"):
+    with pytest.raises(DriverError, match=r"service api of cluster .* does not exist"):
         ecs.driver(service="api").status()
 
 

@@ -25,6 +25,7 @@ circuit breaker) is a DriverError. stop() scales the service to 0 tasks.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -35,6 +36,8 @@ from backout.drivers.base import DriverStatus, ReleaseRef, RunState
 from backout.durations import Duration
 from backout.errors import DriverError
 from backout.registry import PluginContext
+
+logger = logging.getLogger(__name__)
 
 VERSION_TAG = "backout:version"
 PREVIOUS_TAG = "backout:previous"
@@ -136,6 +139,7 @@ class EcsDriver:
         if service["taskDefinition"] != arn:
             self._tag_service(service, {PREVIOUS_TAG: service["taskDefinition"]})
         self._update(taskDefinition=arn, desiredCount=desired)
+        logger.info("%s: switching to %s (%d task(s))", self._where, revision_name(arn), desired)
         self._wait_stable(arn)
 
     def _count_to_start(self, service: dict[str, Any]) -> int:

@@ -28,6 +28,7 @@ again (same CallerReference) by the next deploy of the same version.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from dataclasses import asdict, dataclass
@@ -45,6 +46,8 @@ from backout.drivers.base import DriverStatus, ReleaseRef, RunState
 from backout.durations import Duration
 from backout.errors import DriverError
 from backout.registry import PluginContext
+
+logger = logging.getLogger(__name__)
 
 _SAFE_VERSION = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$")
 _DELETE_BATCH = 1000  # DeleteObjects' limit
@@ -235,11 +238,13 @@ class StaticS3Driver:
         last, then delete what the release does not have."""
         live = self._live_objects()
         source = f"{self._releases}{manifest.version}/"
+        copied = 0
         for path in manifest.in_upload_order():
             entry = manifest.files[path]
             key = self._live + path
             if live.get(key) == entry.md5:
                 continue
+            copied += 1
             with aws_call(f"copying {path} of {manifest.version} live", not_found=self._no_bucket):
                 self._s3().copy_object(
                     Bucket=self._bucket,
@@ -248,7 +253,17 @@ class StaticS3Driver:
                     ContentType=entry.content_type,
                     MetadataDirective="REPLACE",
                 )
-        self._delete([key for key in live if key[len(self._live) :] not in manifest.files])
+        stale = [key for key in live if key[len(self._live) :] not in manifest.files]
+        self._delete(stale)
+        logger.info(
+            "s3://%s/%s now holds %s: %d file(s) copied, %d unchanged, %d deleted",
+            self._bucket,
+            self._live,
+            manifest.version,
+            copied,
+            len(manifest.files) - copied,
+            len(stale),
+        )
 
     def _live_objects(self) -> dict[str, str]:
         """Key → ETag of the site's objects under the live prefix, without the release copies

@@ -9,6 +9,8 @@ A point given without `=value` fires at every place it names.
                              yet: on resume the step is found `running` and must observe() it
     deploy.after_driver=N    the deploy step N's driver put the release live, before the store
                              records it as the live release
+    static-s3.after_sync=V   the static-s3 driver made the live prefix hold version V, before
+                             its live marker says so
 """
 
 from __future__ import annotations

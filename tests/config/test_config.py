@@ -176,9 +176,9 @@ def test_an_unknown_plugin_type_lists_the_available_ones(tmp_path: Path) -> None
     data["services"]["api"]["driver"] = {"type": "kubernetes-ish"}
     with pytest.raises(ConfigError) as raised:
         validate_plugins(load_config(write(tmp_path, data)))
-    # Every registered driver is listed, in order (each platform's driver adds its name).
+    # Every registered driver, in order (the list grows with each platform).
     available = ", ".join(DRIVERS.names())
-    assert available.startswith("fake, git-build, ")
+    assert {"fake", "git-build", "process"} <= set(DRIVERS.names())
     assert raised.value.problems == [
         f"services.api.driver.type: unknown driver 'kubernetes-ish' (available: {available})"
     ]

@@ -3,7 +3,8 @@
 `process`, `git-build` and `pm2` (a real pm2 daemon) run a real HTTP server on a loopback port
 that answers with its version and pid; `fake` runs nothing and is observed through its own status;
 `docker` runs the demo images on the tests' own dockerd (tests/docker_support.py), which serve
-their version and an instance id.
+their version and an instance id; `static-s3` and `ecs` run against moto's server and are
+observed through what the bucket's live prefix and the ECS service report.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from driver_helpers import answer, build_driver, free_port, git_build_settings, 
 from pm2_helpers import pm2_settings, write_pm2_app
 
 from backout.drivers import Driver, ReleaseRef, RunState
+from tests.aws_support import Moto, ecs_cluster, s3_text, unique, write_build
 from tests.docker_support import Dockerd
 
 
@@ -119,7 +121,57 @@ def _release(version: str) -> ReleaseRef:
     return ReleaseRef(service="web", version=version)
 
 
-@pytest.fixture(params=["fake", "process", "git-build", "pm2", "docker"])
+def _static_s3_moto(tmp_path: Path, moto: Moto) -> Subject:
+    bucket = unique("site")
+    moto.client("s3").create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    for version in ("1.0.0", "1.1.0"):
+        write_build(tmp_path / "builds" / version, version)
+    settings = moto.settings(bucket=bucket, builds_dir="builds", live_prefix="site")
+
+    def observe(wait: float) -> tuple[str, str] | None:
+        page = s3_text(moto, bucket, "site/index.html")
+        marker = s3_text(moto, bucket, "site/.backout/live.json")
+        if page is None or marker is None:
+            return None
+        return page.removeprefix("<h1>").removesuffix("</h1>"), marker.split('"deploy_id"')[1]
+
+    return Subject(
+        lambda: build_driver("static-s3", settings, tmp_path),
+        _release("1.0.0"),
+        _release("1.1.0"),
+        tmp_path / ".backout",
+        observe,
+    )
+
+
+def _ecs_moto(tmp_path: Path, moto: Moto) -> Subject:
+    family = unique("web")
+    cluster, service = ecs_cluster(moto, family, ["bootstrap", "1.0.0", "1.1.0"], running=False)
+    settings = moto.settings(cluster=cluster, service=service, family=family)
+    ecs = moto.client("ecs")
+
+    def observe(wait: float) -> tuple[str, str] | None:
+        found = ecs.describe_services(cluster=cluster, services=[service])["services"][0]
+        if found["runningCount"] == 0:
+            return None
+        definition = ecs.describe_task_definition(taskDefinition=found["taskDefinition"])
+        image: str = definition["taskDefinition"]["containerDefinitions"][0]["image"]
+        return image.rsplit(":", 1)[1], found["taskDefinition"]
+
+    return Subject(
+        lambda: build_driver("ecs", settings, tmp_path),
+        ReleaseRef(service="web", version="1.0.0", ref=f"{family}:2"),
+        ReleaseRef(service="web", version="1.1.0", ref=f"{family}:3"),
+        tmp_path / ".backout",
+        observe,
+    )
+
+
+@pytest.fixture(
+    params=["fake", "process", "git-build", "pm2", "docker", "static-s3-moto", "ecs-moto"]
+)
 def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Subject:
     if request.param == "fake":
         return _fake(tmp_path)
@@ -129,6 +181,12 @@ def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Subject:
         return _pm2(tmp_path, request.getfixturevalue("pm2_home"))
     if request.param == "docker":
         return _docker(tmp_path, request.getfixturevalue("dockerd"))
+    if request.param == "static-s3-moto":
+        request.getfixturevalue("aws_env")
+        return _static_s3_moto(tmp_path, request.getfixturevalue("moto"))
+    if request.param == "ecs-moto":
+        request.getfixturevalue("aws_env")
+        return _ecs_moto(tmp_path, request.getfixturevalue("moto"))
     return _git_build(tmp_path, request.getfixturevalue("app_repo"))
 
 

@@ -15,5 +15,9 @@ DRIVERS.register_lazy("docker", "backout.drivers.docker", "DockerSettings", "Doc
 # The `type:`s whose deploy keeps what it replaced (base.RetireCapable): a rollback plan of a
 # service they run ends with a `retire_previous` step, known without importing the driver.
 KEEPS_REPLACED = frozenset({"docker"})
+DRIVERS.register_lazy(
+    "static-s3", "backout.drivers.static_s3", "StaticS3Settings", "StaticS3Driver"
+)
+DRIVERS.register_lazy("ecs", "backout.drivers.ecs", "EcsSettings", "EcsDriver")
 
 __all__ = ["DRIVERS", "Driver", "DriverStatus", "ReleaseRef", "RunState", "UndoCapable"]

@@ -112,6 +112,7 @@ def test_the_runbook_defaults_tell_each_audience_its_moments() -> None:
         "rollback_started",
         "rollback_finished",
         "resolved",
+        "report_reminder",
     ]
     assert [r.moment for r in config.notifications.rules_of("customers")] == [
         "outage_longer_than 1800s"

@@ -27,6 +27,7 @@ DEFAULT_TITLES = {
     "{% endif %}{% if to_version %} to {{ to_version }}{% endif %}",
     "rollback_finished": "[{{ service }}] {{ event }}",
     "resolved": "[{{ service }}] resolved: incident {{ incident_id }}",
+    "report_reminder": "[{{ service }}] the report of incident {{ incident_id }} is due",
     "outage": "[{{ service }}] outage ongoing for {{ elapsed }}",
 }
 DEFAULT_BODY = (

@@ -51,8 +51,9 @@ _MOMENTS: dict[str, str] = {
     EventKind.RUN_FAILED: "rollback_finished",
     EventKind.RUN_ABORTED: "rollback_finished",
     EventKind.RESOLVED: "resolved",
+    EventKind.REPORT_REMINDER: "report_reminder",
 }
-_ONCE_PER_INCIDENT = frozenset({"detected", "resolved"})
+_ONCE_PER_INCIDENT = frozenset({"detected", "resolved", "report_reminder"})
 _NOT_ROLLBACKS = frozenset({"deploy"})  # runs whose start and end are not a rollback's
 
 

@@ -93,9 +93,9 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     config = folder / "notify.yaml"
     config.write_text(yaml.safe_dump(notify_config(receiver, mailbox)), encoding="utf-8")
     workspace, port = folder / "ws", free_port()
+    command = ["quickstart", "--workspace", str(workspace), "--notify-config", str(config)]
     quickstart = subprocess.Popen(
-        [BACKOUT, "quickstart", "--workspace", str(workspace)]
-        + ["--notify-config", str(config), "--json"],
+        [BACKOUT, *command, "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -141,7 +141,7 @@ def test_the_timeline_tells_every_step_and_every_notification(story: Story) -> N
     assert kinds.count("step_succeeded") >= 4
     moved = [e["text"] for e in story.result["timeline"] if e["kind"] == "status_changed"]
     assert len(moved) >= 3, moved  # investigating → identified → monitoring → resolved
-    assert kinds.count("notification_sent") == 8  # 4 moments × (the channel, the e-mail)
+    assert kinds.count("notification_sent") == 8  # 4 moments, each to the channel and by e-mail
     assert "notification_failed" not in kinds
     assert story.result["notifications"] == {"sent": 8, "unsent": 0}
     assert all(e["at"] and e["actor"] for e in story.result["timeline"])

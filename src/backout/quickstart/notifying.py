@@ -6,7 +6,7 @@ from a thread of its own while the story runs, then what is left before it ends.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,7 @@ PEOPLE_SECTIONS = ("notifications", "contacts", "approvals")
 """What a notify config may hold: the sections of backout.yaml that say who is told what."""
 
 DELIVERY_INTERVAL_S = 0.2  # the demo's incident lasts seconds: a pass each second is too slow
-DRAIN_DEADLINE_S = 30.0  # long enough for one retry of a target that failed once (10s back-off)
+DRAIN_DEADLINE_S = 15.0  # long enough for one retry of a target that failed once (10s back-off)
 
 
 def read_people_sections(path: Path) -> dict[str, Any]:
@@ -59,7 +59,7 @@ class Delivered:
 
 
 @contextmanager
-def delivering(runtime: Runtime) -> Iterator[Delivered]:
+def delivering(runtime: Runtime, narrate: Callable[[str], None]) -> Iterator[Delivered]:
     """Send the notifications the story queues while it runs, and what is left when it ends
     (until nothing is left unsent, or DRAIN_DEADLINE_S); nothing at all for a config that
     tells no one."""
@@ -76,6 +76,11 @@ def delivering(runtime: Runtime) -> Iterator[Delivered]:
     finally:
         stop.set()
         loop.join(timeout_s=DRAIN_DEADLINE_S)
+    left = _unsent(counts_by_state(runtime.store))
+    if left:
+        narrate(
+            f"sending the {left} notification(s) still queued (at most {DRAIN_DEADLINE_S:.0f}s)"
+        )
     counts = _drain(runtime, deliverer, runtime.clock)
     delivered.sent = counts.get(SENT, 0)
     delivered.unsent = _unsent(counts)

@@ -70,7 +70,7 @@ def run_quickstart(
     runtime = Runtime.open(workspace.config_file)
     try:
         with workspace_log(runtime) as log_file:
-            with delivering(runtime) as delivered:
+            with delivering(runtime, narrate) as delivered:
                 result = _tell(runtime, workspace, narrate, on_step)
             return _summarise(runtime, workspace, log_file, result, delivered)
     finally:

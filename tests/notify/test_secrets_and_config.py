@@ -1,5 +1,6 @@
 """A channel URL's secrets never leave backout — not in errors, the timeline, the store, the
-command's output or its log — and a bad notifications section names its key."""
+command's output or its log, the incident, its report, the API — and a bad notifications section
+names its key."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import pytest
 from backout.config import parse_config
 from backout.errors import ConfigError
 from tests.notify.conftest import NotifySite, Receiver, wait_for
-from tests.prometheus_support import free_port
 from tests.notify.test_delivery import roll_back
+from tests.prometheus_support import free_port
 
 PASSWORD = "pw-Planted-4711"
 TOKEN = "tok-From-Env-0815"

@@ -28,8 +28,11 @@ from tests.prometheus_support import free_port
 BACKOUT = str(Path(sys.executable).parent / "backout")
 STORY_DEADLINE_S = 240.0
 ON_CALL = "oncall@example.org"
+# The incident is open for the monitoring window (3 s) and more; reading the page more often
+# would only load the machine the demo's latency trigger is measured on.
+PAGE_POLL_S = 0.25
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(STORY_DEADLINE_S + 60)]
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout_s: float) -> None:
@@ -84,9 +87,9 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
-    folder = tmp_path_factory.mktemp("people")
+@pytest.fixture
+def story(tmp_path: Path) -> Iterator[Story]:
+    folder = tmp_path
     receiver, mailbox = Receiver(), Mailbox()
     receiver.start()
     mailbox.start()
@@ -106,9 +109,9 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
         deadline = time.monotonic() + STORY_DEADLINE_S
         while quickstart.poll() is None and time.monotonic() < deadline:
             pages.append(httpx.get(summary, timeout=5.0).json())
-            time.sleep(0.05)
+            time.sleep(PAGE_POLL_S)
         out, err = quickstart.communicate(timeout=30)
-        assert quickstart.returncode == 0, err.decode()
+        assert quickstart.returncode == 0, (out + err).decode()
         pages.append(httpx.get(summary, timeout=5.0).json())
         yield Story(json.loads(out), receiver, mailbox, pages)
     finally:
@@ -120,7 +123,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
         mailbox.stop()
 
 
-def test_the_incident_ends_resolved_within_the_15_minute_objective(story: Story) -> None:
+def check_the_incident_ends_resolved_within_the_15_minute_objective(story: Story) -> None:
     result = story.result
     assert result["rolled_back"] is True
     assert result["incident_status"] == "resolved"
@@ -133,7 +136,7 @@ def test_the_incident_ends_resolved_within_the_15_minute_objective(story: Story)
     assert measured["time_to_resolve"]["met"] is True
 
 
-def test_the_timeline_tells_every_step_and_every_notification(story: Story) -> None:
+def check_the_timeline_tells_every_step_and_every_notification(story: Story) -> None:
     kinds = [event["kind"] for event in story.result["timeline"]]
     assert kinds[0] == "detected"
     story_kinds = ["detected", "run_planned", "recovered", "run_succeeded", "resolved"]
@@ -147,7 +150,7 @@ def test_the_timeline_tells_every_step_and_every_notification(story: Story) -> N
     assert all(e["at"] and e["actor"] for e in story.result["timeline"])
 
 
-def test_each_receiver_had_the_four_moments_in_order(story: Story) -> None:
+def check_each_receiver_had_the_four_moments_in_order(story: Story) -> None:
     incident = story.result["incident_id"]
     titles = story.receiver.titles()
     assert titles == [
@@ -163,7 +166,7 @@ def test_each_receiver_had_the_four_moments_in_order(story: Story) -> None:
     assert {m["to"] for m in story.mailbox.messages} == {ON_CALL}
 
 
-def test_the_status_page_showed_the_incident_open_then_resolved(story: Story) -> None:
+def check_the_status_page_showed_the_incident_open_then_resolved(story: Story) -> None:
     incident = str(story.result["incident_id"])
 
     def shown(page: dict[str, Any]) -> dict[str, Any] | None:
@@ -180,7 +183,7 @@ def test_the_status_page_showed_the_incident_open_then_resolved(story: Story) ->
     assert final["status"]["indicator"] == "none"
 
 
-def test_the_report_is_written_in_both_formats(story: Story) -> None:
+def check_the_report_is_written_in_both_formats(story: Story) -> None:
     reports = {fmt: Path(path) for fmt, path in story.result["reports"].items()}
     assert set(reports) == {"md", "html"}
     markdown = reports["md"].read_text(encoding="utf-8")
@@ -193,3 +196,13 @@ def test_the_report_is_written_in_both_formats(story: Story) -> None:
     assert "| time to recover | 15m" in markdown
     assert "notification_sent" in markdown
     assert html.lstrip().lower().startswith("<!doctype html>")
+
+
+def test_the_quickstart_incident_ends_as_issue_11_says_done_means(story: Story) -> None:
+    # One test of one story: several would each tell it again on a worker of their own, and
+    # the demo's latency trigger is measured on a machine they would all load at once.
+    check_the_incident_ends_resolved_within_the_15_minute_objective(story)
+    check_the_timeline_tells_every_step_and_every_notification(story)
+    check_each_receiver_had_the_four_moments_in_order(story)
+    check_the_status_page_showed_the_incident_open_then_resolved(story)
+    check_the_report_is_written_in_both_formats(story)

@@ -22,7 +22,7 @@ from backout.safe_yaml import YamlProblem, read_yaml
 PEOPLE_SECTIONS = ("notifications", "contacts", "approvals")
 """What a notify config may hold: the sections of backout.yaml that say who is told what."""
 
-DELIVERY_INTERVAL_S = 0.2  # the demo's incident lasts seconds: a pass each second is too slow
+DELIVERY_INTERVAL_S = 0.5  # the demo's incident lasts seconds: a pass each second is too slow
 DRAIN_DEADLINE_S = 15.0  # long enough for one retry of a target that failed once (10s back-off)
 
 

@@ -187,3 +187,53 @@ def test_incident_show_prints_the_objectives_and_the_checklist(live_api: Backout
     assert "checklist" in text
     assert "previous version deployed" in text
     assert "a person confirms it" in text
+
+
+def test_the_gate_asks_for_what_a_person_confirms_before_the_rollback(live_api: Backout) -> None:
+    run_id = live_api.rollback_waiting_for_approval()
+    [waiting] = [e for e in shown(live_api, 1)["timeline"] if e["kind"] == "awaiting_approval"]
+    assert (
+        "to confirm with it: communication_prepared (User communication prepared)"
+        in (waiting["text"])
+    )
+
+    approved = live_api.with_env(BACKOUT_ACTOR="ines").ok(
+        "approve", str(run_id), "--confirm", "communication_prepared"
+    )
+
+    assert approved.stdout.splitlines()[0] == (
+        f"run {run_id} approved by ines, confirming communication_prepared"
+    )
+    done = {c["id"]: (c["by"], c["how"]) for c in shown(live_api, 1)["checklist"] if c["done"]}
+    assert done["communication_prepared"] == ("ines", "confirmed")
+    assert done["decision_made"] == ("ines", "a gated step was approved")
+    text = live_api.ok("incident", "show", "1").stdout
+    still = text[text.index("still to confirm (backout incident confirm 1 ITEM):") :]
+    assert "once the service is recovered: incident_report" in still
+    assert "after the incident, with its report: root_cause, improvements" in still
+    assert "communication_prepared" not in still
+
+
+def test_a_gate_whose_items_were_confirmed_asks_for_nothing_more(live_api: Backout) -> None:
+    open_one(live_api)
+    live_api.ok("incident", "confirm", "1", "communication_prepared")
+
+    run_id = live_api.rollback_waiting_for_approval()  # joins the open incident
+    [waiting] = [e for e in shown(live_api, 1)["timeline"] if e["kind"] == "awaiting_approval"]
+
+    assert "to confirm" not in waiting["text"]
+    approved = live_api("approve", str(run_id), "--confirm", "communication_prepared")
+    assert approved.code == 0, approved
+    [confirmed] = [e for e in shown(live_api, 1)["timeline"] if e["kind"] == "checklist_confirmed"]
+    assert confirmed["actor"] == "alice@test", "confirmed once, before the gate"
+
+
+def test_an_unknown_item_at_the_gate_is_refused_and_the_run_still_waits(
+    live_api: Backout,
+) -> None:
+    run_id = live_api.rollback_waiting_for_approval()
+
+    live_api("approve", str(run_id), "--confirm", "coffee").refused(
+        NOT_FOUND, "there is no checklist item 'coffee'"
+    )
+    assert live_api.run_detail(run_id)["state"] == "awaiting_approval"

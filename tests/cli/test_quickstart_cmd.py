@@ -56,3 +56,29 @@ def test_an_unknown_scenario_is_a_usage_error_naming_the_known_ones(backout: Bac
     assert result.code == 2, result
     assert "app" in result.stderr
     assert "database" in result.stderr
+
+
+def test_a_notify_config_with_another_section_is_refused_naming_it(
+    backout: Backout, tmp_path: Path
+) -> None:
+    notify = tmp_path / "notify.yaml"
+    notify.write_text("notifications: {}\nservices: {}\n", encoding="utf-8")
+
+    result = backout.bare(
+        "quickstart", "--workspace", str(tmp_path / "ws"), "--notify-config", str(notify)
+    )
+
+    assert result.code == 3, result
+    assert "services: not a section a notify config holds" in result.stderr
+    assert "notifications, contacts, approvals" in result.stderr
+    assert not (tmp_path / "ws").exists(), "nothing was created"
+
+
+def test_a_notify_config_is_for_the_app_scenario(backout: Backout, tmp_path: Path) -> None:
+    notify = tmp_path / "notify.yaml"
+    notify.write_text("notifications: {}\n", encoding="utf-8")
+
+    result = backout.bare("quickstart", "--scenario", "flags", "--notify-config", str(notify))
+
+    assert result.code == 2, result
+    assert "only with --scenario app" in result.stderr

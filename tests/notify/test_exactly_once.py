@@ -4,6 +4,7 @@ it once — even two delivering at the same moment."""
 
 from __future__ import annotations
 
+import signal
 import threading
 
 from backout.notify.delivery import CLAIM_LEASE_S
@@ -63,3 +64,23 @@ def test_a_claim_whose_holder_died_is_taken_over_after_its_lease(
     with nsite.runtime().store.session() as session:
         late = dead._finish(session, claimed, state="sent")
     assert not late, "the dead holder's late word is refused"
+
+
+def test_a_rollback_killed_mid_run_loses_no_notification_and_repeats_none(
+    nsite: NotifySite, receiver: Receiver
+) -> None:
+    nsite.tell(team(receiver))
+    died = nsite.backout("rollback", "api", "--yes", failpoints="executor.after_step=2")
+    assert died.returncode == -signal.SIGKILL, died.stderr
+    assert [n["moment"] for n in nsite.notifications()] == MOMENTS[:2], "committed with events"
+
+    told_then = nsite.backout("notify", "deliver")
+    resumed = nsite.backout("resume")
+    told_after = nsite.backout("notify", "deliver")
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert told_then.stdout.startswith("2 sent, 0 failed"), told_then.stdout
+    assert told_after.stdout.startswith("2 sent, 0 failed"), told_after.stdout
+    moments = [n["moment"] for n in nsite.notifications()]
+    assert moments == MOMENTS, "each moment queued once, across the crash"
+    assert len(receiver.titles()) == len(set(receiver.titles())) == 4

@@ -117,6 +117,30 @@ def test_an_approved_gate_is_the_decision_measured_and_ticked(
     )
 
 
+def test_the_approver_confirms_what_the_gate_asks_with_the_approval(
+    api: Api, runtime: Runtime, tokens: Tokens
+) -> None:
+    run_id = park_a_run_at_its_gate(runtime)
+    path = f"/api/v1/runs/{run_id}/approve"
+    unknown = api.post(path, tokens.approver, json={"confirm": ["coffee"]})
+
+    approved = api.post(path, tokens.approver, json={"confirm": ["communication_prepared"]})
+    api.wait_for_run(run_id, tokens.viewer)
+
+    assert unknown.status_code == 404, "nothing approved"
+    assert approved.status_code == 202, approved.text
+    checklist = {c["id"]: c for c in detail(api, tokens, 1)["checklist"]}
+    prepared = checklist["communication_prepared"]
+    assert (prepared["done"], prepared["by"], prepared["how"]) == (
+        True,
+        "token:approver",
+        "confirmed",
+    )
+    assert prepared["asked"] == "at the approval gate"
+    assert checklist["root_cause"]["asked"] == "after the incident, with its report"
+    assert checklist["previous_version"]["asked"] is None, "backout checks it"
+
+
 def test_a_checklist_item_is_confirmed_once_by_an_operator(api: Api, tokens: Tokens) -> None:
     incident_id = incident_of_a_rollback(api, tokens)
     item = f"/api/v1/incidents/{incident_id}/checklist/root_cause"

@@ -104,6 +104,19 @@ def show(
             for c in detail["checklist"]
         ],
     )
+    _say_still_to_confirm(detail)
+
+
+def _say_still_to_confirm(detail: dict[str, Any]) -> None:
+    """The items only people confirm that are still open, by when the runbook asks for them."""
+    waiting: dict[str, list[str]] = {}
+    for item in detail["checklist"]:
+        if item["asked"] and not item["done"]:
+            waiting.setdefault(item["asked"], []).append(item["id"])
+    if waiting:
+        say(f"still to confirm (backout incident confirm {detail['id']} ITEM):")
+        for asked, items in waiting.items():
+            say(f"  {asked}: {', '.join(items)}")
 
 
 def _met(objective: dict[str, Any]) -> str:

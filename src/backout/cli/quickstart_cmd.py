@@ -48,6 +48,14 @@ def quickstart(
             "flags: the bad code path turned off by its feature flag, no redeploy."
         ),
     ] = Scenario.APP,
+    notify_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--notify-config",
+            help="A YAML file of backout.yaml's notifications:, contacts: and approvals: "
+            "sections (docs/notifications.md): the demo's incident tells them (app scenario).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Deploy a good and a bad release of the demo app; watch backout detect and roll back."""
@@ -57,11 +65,15 @@ def quickstart(
         else (lambda line: err_console.print(f"[bold]•[/] {escape(line)}", highlight=False))
     )
     story = _STORIES[scenario]
+    told = {"notify_config": notify_config} if notify_config is not None else {}
+    if told and scenario is not Scenario.APP:
+        raise typer.BadParameter("only with --scenario app", param_hint="--notify-config")
     result = story.run(
         workspace,
         narrate=narrate,
         on_step=None if as_json else show_step,
         keep_running=keep_running,
+        **told,
     )
     if as_json:
         print_json(result.as_dict())
@@ -127,8 +139,23 @@ def _render(result: QuickstartResult) -> None:
         f"time to detect {_s(result.time_to_detect_s)}, time to recover "
         f"{_s(result.time_to_recover_s)} against an RTO of {result.rto_s / 60:.0f} min"
     )
+    print_table(
+        f"incident {result.incident_id} objectives ({result.incident_status})",
+        ["objective", "measured", "objective", "met"],
+        [
+            [o["name"], _s(o["measured_s"]), _s(o["objective_s"]), _met(o["met"])]
+            for o in result.objectives
+        ],
+    )
+    if result.notifications.get("sent") or result.notifications.get("unsent"):
+        say(
+            f"notifications: {result.notifications['sent']} sent, "
+            f"{result.notifications['unsent']} still queued (backout notify list)"
+        )
     say(f"workspace: {result.workspace}")
     say(f"  state: {result.state_database}\n  log:   {result.logs}")
+    for fmt, path in result.reports.items():
+        say(f"  report ({fmt}): {path}")
     say(f"  try:   cd {result.workspace} && backout status")
     say(f"         backout incident show {result.incident_id}")
 
@@ -137,6 +164,10 @@ def _offset(first: str | None, at: str) -> str:
     if first is None:
         return ""
     return f"{(datetime.fromisoformat(at) - datetime.fromisoformat(first)).total_seconds():.2f}"
+
+
+def _met(met: bool | None) -> str:
+    return {True: "met", False: "MISSED", None: "not yet known"}[met]
 
 
 def _s(value: float | None) -> str:

@@ -114,14 +114,23 @@ def abort(
 
 def approve(
     run_id: Annotated[int, typer.Argument(help="The run waiting for approval.")],
+    confirm: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--confirm",
+            help="A checklist item you confirm with the approval, as the gate asks "
+            "(communication_prepared); repeatable.",
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Approve a run waiting at its gate, and carry it on in this process."""
     from backout.operations.rollback import approve_run
 
     with runtime(config) as rt:
-        run = approve_run(rt, run_id, actor())
-        say(f"run {run_id} approved by {actor()}")
+        run = approve_run(rt, run_id, actor(), confirm=confirm or ())
+        confirmed = f", confirming {', '.join(confirm)}" if confirm else ""
+        say(f"run {run_id} approved by {actor()}{confirmed}")
         result = run.execute(show_step)
     say(result.message)
     raise typer.Exit(int(result.exit_code))

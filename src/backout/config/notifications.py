@@ -29,7 +29,7 @@ from backout.durations import PositiveDuration
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]{0,127})\}")
 _SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://")
 
-Moment = Literal["detected", "rollback_started", "rollback_finished", "resolved"]
+Moment = Literal["detected", "rollback_started", "rollback_finished", "resolved", "report_reminder"]
 ROLES = (
     "lead_developer",
     "devops",
@@ -62,8 +62,9 @@ class NotificationRule(Section):
 
     when: Moment | None = Field(
         None,
-        description="detected (at once), rollback_started, rollback_finished or resolved; "
-        "or give outage_longer_than instead.",
+        description="detected (at once), rollback_started, rollback_finished, resolved, or "
+        "report_reminder (the post-incident report is still unwritten when due); or give "
+        "outage_longer_than instead.",
     )
     outage_longer_than: PositiveDuration | None = Field(
         None,
@@ -118,9 +119,12 @@ def _rules(*moments: Moment, outage: timedelta | None = None) -> list[Notificati
 
 # The runbook's Communication Plan: the team at once and at each rollback status, the
 # incident channel with the rollback status, stakeholders told of the impact, users by
-# e-mail/SMS for prolonged outages (and socially after 30 minutes).
+# e-mail/SMS for prolonged outages (and socially after 30 minutes). The team is also reminded
+# of a report still unwritten when due (the runbook: a report within 24 hours).
 DEFAULT_RULES: dict[str, list[NotificationRule]] = {
-    "team": _rules("detected", "rollback_started", "rollback_finished", "resolved"),
+    "team": _rules(
+        "detected", "rollback_started", "rollback_finished", "resolved", "report_reminder"
+    ),
     "incident_channel": _rules("detected", "rollback_started", "rollback_finished", "resolved"),
     "stakeholders": _rules("detected", "resolved"),
     "customers": _rules(outage=timedelta(minutes=30)),

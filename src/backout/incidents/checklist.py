@@ -4,6 +4,11 @@ Each item is either checked by backout itself — recorded when it happens: a st
 incident's runs succeeded, or an event reached its timeline — or confirmed by a person
 (`backout incident confirm ID ITEM`: a `checklist_confirmed` line, with who). A person may
 also confirm an item backout checks, when it happened outside backout (a backup taken by hand).
+
+An item only a person confirms is asked for at its point of the runbook (`asked`): those
+before and during the rollback at its approval gate (`backout approve RUN --confirm ITEM`,
+recorded with the approval), the later ones by `incident show` and the report until someone
+confirms them.
 """
 
 from __future__ import annotations
@@ -14,8 +19,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from backout.errors import NotFoundError
 from backout.incidents.events import EventKind
+from backout.store import TimelineEvent
 
 
 class Phase(StrEnum):
@@ -42,6 +51,22 @@ class ChecklistItem:
     title: str
     text: str
     check: Check | None = None  # None: only a person can confirm it
+
+    @property
+    def asked(self) -> str | None:
+        """When a person is asked to confirm it (None: backout checks it)."""
+        return None if self.check is not None else _ASKED[self.phase]
+
+
+# Where the runbook's person-only items are asked for: before the rollback acts, the gate a
+# person approves it at; after it, whoever reads the incident or writes its report.
+GATE_PHASES = frozenset({Phase.PRE, Phase.DURING})
+_ASKED = {
+    Phase.PRE: "at the approval gate",
+    Phase.DURING: "at the approval gate",
+    Phase.POST: "once the service is recovered",
+    Phase.FOLLOW_UP: "after the incident, with its report",
+}
 
 
 def _phase(phase: Phase, *items: tuple[str, str, str, Check | None]) -> list[ChecklistItem]:
@@ -139,6 +164,23 @@ CHECKLIST: tuple[ChecklistItem, ...] = (
 )
 
 
+def asked_at_gate() -> list[ChecklistItem]:
+    """The items only a person confirms that come before or during the rollback: what an
+    approval gate asks for."""
+    return [item for item in CHECKLIST if item.check is None and item.phase in GATE_PHASES]
+
+
+def confirmed_items(session: Session, incident_id: int) -> set[str]:
+    """The ids of the items a person confirmed on the incident (its checklist_confirmed lines)."""
+    evidence = session.scalars(
+        select(TimelineEvent.evidence).where(
+            TimelineEvent.incident_id == incident_id,
+            TimelineEvent.kind == EventKind.CHECKLIST_CONFIRMED,
+        )
+    )
+    return {str(e[0]["item"]) for e in evidence if e and isinstance(e[0], dict) and "item" in e[0]}
+
+
 def checklist_item(item_id: str) -> ChecklistItem:
     """The item by its id; NotFoundError listing the ids otherwise."""
     for item in CHECKLIST:
@@ -178,6 +220,7 @@ class ItemState:
             "text": self.item.text,
             "checked_by_backout": self.item.check is not None,
             "checked_when": self.item.check.says if self.item.check is not None else None,
+            "asked": self.item.asked,
             "done": self.done,
             "by": self.by,
             "at": self.at.isoformat() if self.at is not None else None,

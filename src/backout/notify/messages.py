@@ -27,6 +27,7 @@ DEFAULT_TITLES = {
     "{% endif %}{% if to_version %} to {{ to_version }}{% endif %}",
     "rollback_finished": "[{{ service }}] {{ event }}",
     "resolved": "[{{ service }}] resolved: incident {{ incident_id }}",
+    "report_reminder": "[{{ service }}] the report of incident {{ incident_id }} is due",
     "outage": "[{{ service }}] outage ongoing for {{ elapsed }}",
 }
 DEFAULT_BODY = (
@@ -35,6 +36,8 @@ DEFAULT_BODY = (
     "Detected {{ detected_at }}{% if elapsed %}, {{ elapsed }} ago{% endif %}."
     "{% for o in objectives %}\n{{ o.name }}: {{ o.measured }} against {{ o.objective }}"
     " ({{ 'met' if o.met else 'missed' }}){% endfor %}"
+    "{% if rto_missed and not recovered_at %}\nNot recovered within its RTO of {{ rto }}: missed."
+    "{% endif %}"
     "{% if url %}\n{{ url }}{% endif %}"
 )
 
@@ -86,12 +89,20 @@ def incident_facts(
         "time_to_detect": human(time_to_detect(incident)),
         "time_to_recover": human(time_to_recover(incident)),
         "rto": human(incident.rto_s),
+        "rto_missed": _rto_missed(incident, now),
         "objectives": objectives,
         "from_version": versions[0],
         "to_version": versions[1],
         "event": event,
         "url": url,
     }
+
+
+def _rto_missed(incident: Incident, now: datetime) -> bool:
+    """Whether the recovery came (or has not come by `now`) later than the RTO after detection,
+    as incidents/objectives.py judges time_to_recover."""
+    recovered = incident.recovered_at or now
+    return (recovered - incident.detected_at).total_seconds() > incident.rto_s
 
 
 def _when(moment: datetime | None) -> str | None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -51,8 +51,9 @@ _MOMENTS: dict[str, str] = {
     EventKind.RUN_FAILED: "rollback_finished",
     EventKind.RUN_ABORTED: "rollback_finished",
     EventKind.RESOLVED: "resolved",
+    EventKind.REPORT_REMINDER: "report_reminder",
 }
-_ONCE_PER_INCIDENT = frozenset({"detected", "resolved"})
+_ONCE_PER_INCIDENT = frozenset({"detected", "resolved", "report_reminder"})
 _NOT_ROLLBACKS = frozenset({"deploy"})  # runs whose start and end are not a rollback's
 
 
@@ -224,3 +225,15 @@ def recent_notifications(store: Store, limit: int) -> list[dict[str, Any]]:
     with store.connection() as connection:
         rows = connection.execute(select(*columns).order_by(n.c.id.desc()).limit(limit))
         return [dict(row._mapping) for row in rows]
+
+
+UNSENT = (PENDING, SENDING, FAILED)
+"""The states of a notification still to be sent (given up is an end, like sent)."""
+
+
+def counts_by_state(store: Store) -> dict[str, int]:
+    """How many notifications are in each state (states without any are left out)."""
+    n = tables.notifications
+    with store.connection() as connection:
+        rows = connection.execute(select(n.c.state, func.count()).group_by(n.c.state))
+        return {state: count for state, count in rows}

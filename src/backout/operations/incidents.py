@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session
 
 from backout.errors import NotFoundError, RefusedError
 from backout.incidents import EventKind, IncidentStatus, Mover, add_event, move_incident
-from backout.incidents.checklist import Happened, checklist_item, checklist_state
+from backout.incidents.checklist import (
+    ChecklistItem,
+    Happened,
+    ItemState,
+    checklist_item,
+    checklist_state,
+)
 from backout.incidents.objectives import IncidentClock, decision_moments, measure
 from backout.limits import MAX_NOTE_CHARS
 from backout.runs.records import TERMINAL, StepState
@@ -59,21 +65,42 @@ def confirm_item(runtime: Runtime, incident_id: int, item_id: str, *, actor: str
     item = checklist_item(item_id)
     with runtime.store.session() as session:
         incident = find_incident(session, incident_id)
-        state = next(s for s in checklist_state(_happened(session, incident)) if s.item is item)
+        state = _state(session, incident, item)
         if state.done:
             raise RefusedError(
                 f"checklist item {item.id} of incident {incident_id} is done already: "
                 f"{state.how} by {state.by} at {state.at:%Y-%m-%d %H:%M:%S}"
             )
-        add_event(
-            session,
-            incident.id,
-            EventKind.CHECKLIST_CONFIRMED,
-            f"confirmed {item.id}: {item.title} — {item.text}",
-            actor=actor,
-            evidence=[{"item": item.id}],
-        )
+        _confirm(session, incident, item, actor)
         return f"{item.id} confirmed on incident {incident_id} by {actor}"
+
+
+def confirm_with_approval(
+    session: Session, incident: Incident, items: list[ChecklistItem], *, actor: str
+) -> list[str]:
+    """The approver confirms `items` with an approval, in its transaction: each one not done
+    yet is a checklist_confirmed line (a done one is left as it is); the ids confirmed."""
+    confirmed = []
+    for item in items:
+        if not _state(session, incident, item).done:
+            _confirm(session, incident, item, actor)
+            confirmed.append(item.id)
+    return confirmed
+
+
+def _state(session: Session, incident: Incident, item: ChecklistItem) -> ItemState:
+    return next(s for s in checklist_state(_happened(session, incident)) if s.item is item)
+
+
+def _confirm(session: Session, incident: Incident, item: ChecklistItem, actor: str) -> None:
+    add_event(
+        session,
+        incident.id,
+        EventKind.CHECKLIST_CONFIRMED,
+        f"confirmed {item.id}: {item.title} — {item.text}",
+        actor=actor,
+        evidence=[{"item": item.id}],
+    )
 
 
 def objectives_and_checklist(

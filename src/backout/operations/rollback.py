@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session
@@ -16,6 +17,8 @@ from backout.errors import (
     RefusedError,
 )
 from backout.incidents import EventKind, add_event, open_incident, open_incident_for
+from backout.incidents.checklist import checklist_item
+from backout.operations.incidents import confirm_with_approval, find_incident
 from backout.plans import Plan, application_plan
 from backout.plans.database import schema_revert_steps
 from backout.plans.pinning import with_pin
@@ -188,12 +191,17 @@ def _incident_for_manual_rollback(
     return incident.id
 
 
-def approve_run(runtime: Runtime, run_id: int, actor: str) -> RunHandle:
+def approve_run(
+    runtime: Runtime, run_id: int, actor: str, *, confirm: Sequence[str] = ()
+) -> RunHandle:
     """Record an approval on the run's waiting gate; the handle carries the run on.
+    `confirm` names checklist items the approver confirms with it (what the gate asked for:
+    "communication_prepared"), recorded in the approval's transaction.
 
     The approving process owns the run from the approval on, so that a controller looking for
     orphaned runs leaves it to the handle; should this process die, the run is orphaned again.
     """
+    items = [checklist_item(item_id) for item_id in dict.fromkeys(confirm)]  # unknown: refused
     with runtime.store.session() as session:
         run = get_run(session, run_id)
         gate = next(
@@ -201,6 +209,8 @@ def approve_run(runtime: Runtime, run_id: int, actor: str) -> RunHandle:
         )
         if run.state != RunState.AWAITING_APPROVAL or gate is None:
             raise RefusedError(f"run {run_id} is not waiting for an approval (it is {run.state})")
+        if items and run.incident_id is None:
+            raise RefusedError(f"run {run_id} has no incident whose checklist items to confirm")
         gate.output = {"approved_by": actor, "approved_at": utcnow().isoformat()}
         run.state = RunState.PLANNED
         lease_s = runtime.config.state.lease.total_seconds()
@@ -215,6 +225,8 @@ def approve_run(runtime: Runtime, run_id: int, actor: str) -> RunHandle:
                 actor=actor,
                 run_id=run_id,
             )
+            incident = find_incident(session, run.incident_id)
+            confirm_with_approval(session, incident, items, actor=actor)
 
     return start_run(runtime, StoredRun(run_id, actor))
 

@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from backout import releases
+from backout.atomic import write_text_atomic
 from backout.controller.watch import Watcher
 from backout.errors import BackoutError
 from backout.operations import service_facts, views
 from backout.operations.deploy import deploy
+from backout.operations.report import ReportFormat, render_report
+from backout.quickstart.notifying import Delivered, delivering, read_people_sections
 from backout.quickstart.workspace import ACTOR, SERVICE, Workspace, create_workspace
 from backout.releases import ReleaseStatus
 from backout.runs.records import RunResult, RunState, StepListener
@@ -39,9 +42,13 @@ class QuickstartResult:
     config: str
     state_database: str
     logs: str
+    incident_status: str | None = None
     decisions: list[str] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    objectives: list[dict[str, Any]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
+    notifications: dict[str, int] = field(default_factory=dict)  # sent, unsent
+    reports: dict[str, str] = field(default_factory=dict)  # format → the file written
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,14 +60,19 @@ def run_quickstart(
     narrate: Narrate = lambda _: None,
     on_step: StepListener | None = None,
     keep_running: bool = False,
+    notify_config: Path | None = None,
 ) -> QuickstartResult:
-    """Tell the whole story; the workspace stays, so every command works on it afterwards."""
-    workspace = create_workspace(workspace_dir)
+    """Tell the whole story; the workspace stays, so every command works on it afterwards.
+    `notify_config` (a YAML file of notifications, contacts, approvals) says who is told."""
+    sections = read_people_sections(notify_config) if notify_config is not None else None
+    workspace = create_workspace(workspace_dir, sections)
     narrate(f"workspace {workspace.path}: demo app repository with tags v1.0.0 and v1.1.0")
     runtime = Runtime.open(workspace.config_file)
     try:
         with workspace_log(runtime) as log_file:
-            return _tell(runtime, workspace, log_file, narrate, on_step)
+            with delivering(runtime, narrate) as delivered:
+                result = _tell(runtime, workspace, narrate, on_step)
+            return _summarise(runtime, workspace, log_file, result, delivered)
     finally:
         if not keep_running:
             runtime.driver(SERVICE).stop()
@@ -86,20 +98,22 @@ def workspace_log(runtime: Runtime) -> Iterator[Path]:
         handler.close()
 
 
+@dataclass(frozen=True)
+class _Told:
+    """What the story did: the rollback's result and the watch loop's decisions."""
+
+    result: RunResult
+    decisions: list[str]
+
+
 def _tell(
-    runtime: Runtime,
-    workspace: Workspace,
-    log_file: Path,
-    narrate: Narrate,
-    on_step: StepListener | None,
-) -> QuickstartResult:
-    bad = workspace.repo.bad_version
+    runtime: Runtime, workspace: Workspace, narrate: Narrate, on_step: StepListener | None
+) -> _Told:
     watcher, decisions = ship_good_then_bad(
         runtime, workspace, narrate, on_step, bad_is=", the bad release, under steady traffic"
     )
     watch_until(watcher, lambda: bool(watcher.results), ROLLBACK_DEADLINE_S)
-    result = watcher.wait_for_runs()[0]
-    return _summarise(runtime, workspace, log_file, result, decisions, bad)
+    return _Told(watcher.wait_for_runs()[0], decisions)
 
 
 def ship_good_then_bad(
@@ -159,14 +173,10 @@ def watch_until(watcher: Watcher, done: Callable[[], bool], deadline_s: float) -
         clock.sleep(interval)
 
 
-def _summarise(  # noqa: PLR0917 - private, called once
-    runtime: Runtime,
-    workspace: Workspace,
-    log_file: Path,
-    result: RunResult,
-    decisions: list[str],
-    bad: str,
+def _summarise(
+    runtime: Runtime, workspace: Workspace, log_file: Path, told: _Told, delivered: Delivered
 ) -> QuickstartResult:
+    result, bad = told.result, workspace.repo.bad_version
     run = views.run_detail(runtime, result.run_id)
     incident = views.incident_detail(runtime, run["incident_id"]) if run["incident_id"] else None
     status = service_facts.service_statuses(runtime)[0]
@@ -188,7 +198,23 @@ def _summarise(  # noqa: PLR0917 - private, called once
         config=str(workspace.config_file),
         state_database=runtime.config.database_url(),
         logs=str(log_file),
-        decisions=decisions,
+        incident_status=incident["status"] if incident else None,
+        decisions=told.decisions,
         timeline=incident["timeline"] if incident else [],
+        objectives=incident["objectives"] if incident else [],
         steps=run["steps"],
+        notifications=delivered.as_dict(),
+        reports=write_reports(runtime, workspace.path, incident["id"]) if incident else {},
     )
+
+
+def write_reports(runtime: Runtime, folder: Path, incident_id: int) -> dict[str, str]:
+    """The incident's post-incident report in each format, under `folder`/reports (what
+    `backout incident report ID --format F -o FILE` writes); format → path."""
+    written = {}
+    for fmt in ReportFormat:
+        path = folder / "reports" / f"incident-{incident_id}.{fmt.value}"
+        path.parent.mkdir(exist_ok=True)
+        write_text_atomic(path, render_report(runtime, incident_id, fmt))
+        written[fmt.value] = str(path)
+    return written

@@ -89,8 +89,9 @@ def demo_config(repo_dir: Path, data_dir: Path, port: int) -> dict[str, Any]:
     }
 
 
-def create_workspace(path: Path | None = None) -> Workspace:
-    """A new folder (given, or made under the system's temp folder) ready for the story."""
+def create_workspace(path: Path | None = None, sections: dict[str, Any] | None = None) -> Workspace:
+    """A new folder (given, or made under the system's temp folder) ready for the story;
+    `sections` replace the demo config's sections of the same names (--notify-config)."""
     if path is None:
         path = Path(tempfile.mkdtemp(prefix="backout-quickstart-"))
     path = path.resolve()
@@ -101,6 +102,7 @@ def create_workspace(path: Path | None = None) -> Workspace:
     port = free_port()
     config_file = path / "backout.yaml"
     text = "# Written by `backout quickstart`: the demo Badminton Group app.\n"
-    text += yaml.safe_dump(demo_config(repo.path, data_dir, port), sort_keys=False)
+    config = demo_config(repo.path, data_dir, port) | (sections or {})
+    text += yaml.safe_dump(config, sort_keys=False)
     write_text_atomic(config_file, text)
     return Workspace(path, config_file, repo, port)

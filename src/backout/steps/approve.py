@@ -1,10 +1,17 @@
-"""The approval gate: the run waits here until a person with the right role approves."""
+"""The approval gate: the run waits here until a person with the right role approves.
+
+The gate also asks for what the runbook's checklist wants a person to confirm before the
+rollback acts ("User communication prepared"): the items still open are named in its message
+(the `awaiting_approval` line), and the approver confirms them with the approval
+(`backout approve RUN --confirm ITEM`).
+"""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
 from backout.errors import AwaitingApprovalError
+from backout.incidents.checklist import ChecklistItem, asked_at_gate, confirmed_items
 from backout.steps.base import StepContext, StepOutcome
 
 
@@ -14,9 +21,13 @@ class Approve:
     def run(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome:
         outcome = self.observe(ctx, params)
         if outcome is None:
+            asked = open_at_gate(ctx)
+            confirm = "".join(f" --confirm {item.id}" for item in asked)
             raise AwaitingApprovalError(
-                f"run {ctx.run_id} waits for approval: {params.get('question', 'proceed?')}",
-                hint=f"backout approve {ctx.run_id} (needs role {params.get('role', 'approver')})",
+                f"run {ctx.run_id} waits for approval: {params.get('question', 'proceed?')}"
+                + _asking(asked),
+                hint=f"backout approve {ctx.run_id}{confirm} "
+                f"(needs role {params.get('role', 'approver')})",
             )
         return outcome
 
@@ -25,3 +36,19 @@ class Approve:
         if approved_by is None:
             return None
         return StepOutcome.done(f"approved by {approved_by}", **ctx.recorded_output)
+
+
+def open_at_gate(ctx: StepContext) -> list[ChecklistItem]:
+    """The checklist items this gate asks a person for, less those confirmed already."""
+    if ctx.incident_id is None:
+        return []
+    with ctx.runtime.store.session() as session:
+        done = confirmed_items(session, ctx.incident_id)
+    return [item for item in asked_at_gate() if item.id not in done]
+
+
+def _asking(items: list[ChecklistItem]) -> str:
+    if not items:
+        return ""
+    listed = "; ".join(f"{item.id} ({item.text})" for item in items)
+    return f" — and to confirm with it: {listed}"

@@ -23,6 +23,7 @@ from backout.web.auth import Caller, ControllerDep, RuntimeDep, caller_with
 from backout.web.schemas import (
     TOKEN_ERRORS,
     AbortIn,
+    ApproveIn,
     PlannedStepOut,
     PlanOut,
     RollbackIn,
@@ -72,9 +73,14 @@ def rollback(
     summary="Approve a run waiting at its approval gate; it goes on in the server",
 )
 def approve(
-    run_id: int, runtime: RuntimeDep, controller: ControllerDep, caller: ApproveCaller
+    run_id: int,
+    runtime: RuntimeDep,
+    controller: ControllerDep,
+    caller: ApproveCaller,
+    body: ApproveIn | None = None,
 ) -> RunAcceptedOut:
-    return _accept(runtime, controller, approve_run(runtime, run_id, caller.actor))
+    confirm = body.confirm if body is not None else []
+    return _accept(runtime, controller, approve_run(runtime, run_id, caller.actor, confirm=confirm))
 
 
 @router.post(

@@ -5,7 +5,7 @@ The read shapes mirror the dicts of `backout.operations.views`; a test keeps the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -160,6 +160,11 @@ class ChecklistItemOut(BaseModel):
     by: str | None = Field(description="Who checked or confirmed it.")
     at: str | None
     how: str | None = Field(description="`confirmed` (by a person), or what backout saw.")
+    asked: str | None = Field(
+        None,
+        description="When a person is asked to confirm it (at the approval gate, once the "
+        "service is recovered, after the incident); null for an item backout checks.",
+    )
 
 
 class IncidentDetailOut(IncidentOut):
@@ -230,6 +235,15 @@ class RunAcceptedOut(BaseModel):
     run_id: int
     incident_id: int | None
     state: str = Field(description="The run's state when the answer was sent.")
+
+
+class ApproveIn(BaseModel):
+    confirm: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Checklist items the approver confirms with the approval, as the gate "
+        "asks (e.g. communication_prepared); recorded with who approved.",
+    )
 
 
 class AbortIn(BaseModel):

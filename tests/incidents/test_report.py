@@ -116,6 +116,8 @@ def test_both_formats_hold_every_section(runtime: Runtime) -> None:
             assert section in text, (fmt, section)
         assert "60 of 200" in text
         assert "Rollback approved by incident commander" in text
+    markdown = render_report(runtime, incident_id, ReportFormat.MD)
+    assert "| error rate 30.0% > 5.0% for 2.0s |" in markdown  # as a person reads it, not &gt;
 
 
 def test_html_is_escaped_and_markdown_tables_keep_their_shape(runtime: Runtime) -> None:

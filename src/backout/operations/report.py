@@ -168,9 +168,10 @@ def templates() -> Environment:
 
 def markdown_cell(value: Any) -> str:
     """Text safe inside a Markdown table cell: one line, pipes escaped, no HTML tag (a title
-    or a message is text, never markup a renderer would run)."""
+    or a message is text, never markup a renderer would run). A lone `>` opens no tag and is
+    left as is, so "error rate 33% > 5%" reads the same in the file as rendered."""
     text = "" if value is None else str(value)
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace("&", "&amp;").replace("<", "&lt;")
     return " ".join(text.split()).replace("|", "\\|")
 
 

@@ -74,7 +74,8 @@ def list_(
         error = f" — {row['last_error']}" if row["last_error"] else ""
         say(
             f"{row['id']:>5} {row['state']:<9} {row['audience']} through {row['target']} "
-            f"({row['moment']}, {row['attempts']} attempts): {row['title']}{error}"
+            f"({row['moment']}, {row['attempts']} attempt{'' if row['attempts'] == 1 else 's'}): "
+            f"{row['title']}{error}"
         )
 
 

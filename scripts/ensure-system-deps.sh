@@ -12,6 +12,8 @@ command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)  # the Prometheus
 # Debian's package installs the binary as prometheus-alertmanager (upstream calls it alertmanager).
 command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 \
   || missing+=(prometheus-alertmanager)  # the Alertmanager webhook trigger
+command -v named >/dev/null 2>&1 || missing+=(bind9)  # DNS rollbacks: RFC 2136 updates to BIND
+command -v nsupdate >/dev/null 2>&1 || missing+=(bind9-dnsutils)  # tsig-keygen's partner; dig
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   # No service is started by the install: the tests start prometheus as a plain process, on a

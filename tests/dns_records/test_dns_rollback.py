@@ -152,7 +152,6 @@ def test_a_wrong_key_fails_the_run_saying_so_and_bind_is_unchanged(
     backout(workspace, "dns", "record")
     rfc2136(bind).apply(BAD)
     backout(workspace, "dns", "record")
-    bind_key = bind.key_file.read_text()
     wrong = workspace / "wrong.key"
     wrong.write_text('key "backout" { algorithm hmac-sha256; secret "d3Jvbmd3cm9uZ3dyb25n"; };')
     text = (workspace / "backout.yaml").read_text().replace(str(bind.key_file), str(wrong))
@@ -163,7 +162,7 @@ def test_a_wrong_key_fails_the_run_saying_so_and_bind_is_unchanged(
     assert done.code == 1, done
     said = done.stdout + done.stderr
     assert "the key 'backout' is not allowed to update zone example.com" in said
-    assert "d3Jvbmd3cm9uZ3dyb25n" not in said and bind_key not in said
+    assert "d3Jvbmd3cm9uZ3dyb25n" not in said
     assert bind.answers("www.example.com") == ["203.0.113.66"]
 
 

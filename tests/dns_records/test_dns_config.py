@@ -94,6 +94,7 @@ def test_an_unset_secret_variable_is_named_when_the_key_is_needed(
             RecordSet.of("www.example.com", "A", ["192.0.2.1"], 60)
         )
 
-    assert "dns[0].provider.key_secret_env: the environment variable NO_SUCH_TSIG is not set" in (
-        raised.value.problems[0]
+    assert (
+        "dns[0].provider.key_secret_env: the environment variable NO_SUCH_TSIG is not set"
+        in (raised.value.problems[0])
     )

@@ -73,9 +73,11 @@ def _opened(workspace: Path) -> Iterator[Runtime]:
         runtime.close()
 
 
-def backout(workspace: Path, *args: str) -> Done:
+def backout(workspace: Path, *args: str, failpoints: str | None = None) -> Done:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BACKOUT_")}
     env.update(COLUMNS="200", BACKOUT_ACTOR="alice@test")
+    if failpoints is not None:
+        env["BACKOUT_FAILPOINTS"] = failpoints
     done = subprocess.run(
         [str(BACKOUT), *args, "--config", str(workspace / "backout.yaml")],
         cwd=workspace,
@@ -182,3 +184,34 @@ def test_full_rollback_parts_name_each_record_or_why_it_is_left(
     assert str(target.subject) == "dns_record:www.example.com"
     assert target.to_version == "192.0.2.10 ttl 300"
     assert [s.kind for s in steps] == ["dns_set", "dns_verify"]
+
+
+@pytest.mark.parametrize("step", [1, 2])
+def test_a_rollback_killed_after_a_step_acted_resumes_without_acting_twice(
+    workspace: Path, bind: Bind, step: int
+) -> None:
+    backout(workspace, "dns", "record")
+    rfc2136(bind).apply(BAD)
+    backout(workspace, "dns", "record")
+
+    killed = backout(
+        workspace,
+        "rollback",
+        "dns_record:www.example.com",
+        "--yes",
+        failpoints=f"executor.after_act={step}",
+    )
+    assert killed.code == -9, killed
+    resumed = backout(workspace, "resume")
+
+    assert resumed.code == 0, resumed
+    assert "observed after an interruption" in json.dumps(_steps(workspace)), _steps(workspace)
+    assert bind.answers("www.example.com") == ["192.0.2.10"]
+    shown = backout(workspace, "dns", "show", "--json").json()[0]
+    assert shown["recorded_live"] == "A 192.0.2.10 (ttl 300)"
+
+
+def _steps(workspace: Path) -> list[dict[str, Any]]:
+    done = backout(workspace, "run", "show", "1", "--json")
+    steps: list[dict[str, Any]] = done.json()["steps"]
+    return steps

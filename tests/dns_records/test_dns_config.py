@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from backout.config import load_config
+from backout.dns import RecordSet, dns_provider_for
 from backout.errors import ConfigError
 from backout.runtime import validate_plugins
 
@@ -78,8 +79,6 @@ def test_route53_needs_its_hosted_zone_id(tmp_path: Path) -> None:
 def test_an_unset_secret_variable_is_named_when_the_key_is_needed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from backout.dns import RecordSet, dns_provider_for  # noqa: PLC0415
-
     monkeypatch.delenv("NO_SUCH_TSIG", raising=False)
     provider = {
         "type": "rfc2136",

@@ -21,7 +21,8 @@ from backout.dns import RecordSet
 from backout.operations.dns_runs import dns_rollback_parts
 from backout.runtime import Runtime
 from tests.bind_support import Bind
-from tests.dns_records.conftest import SEEDED, rfc2136
+from tests.dns_records.conftest import SEEDED, Moto, rfc2136
+from tests.dns_records.conftest import route53 as moto_provider
 
 BACKOUT = Path(sys.executable).with_name("backout")
 BAD = RecordSet.of("www.example.com", "A", ["203.0.113.66"], 60)
@@ -215,3 +216,43 @@ def _steps(workspace: Path) -> list[dict[str, Any]]:
     done = backout(workspace, "run", "show", "1", "--json")
     steps: list[dict[str, Any]] = done.json()["steps"]
     return steps
+
+
+def test_route53_on_moto_rollback_dns_record_puts_the_previous_target_back(
+    tmp_path: Path, moto: Moto
+) -> None:
+    zone_id = moto.hosted_zone("example.com", SEEDED)
+    record = {
+        "name": "www.example.com",
+        "zone": "example.com",
+        "provider": {"type": "route53", "hosted_zone_id": zone_id, "endpoint_url": moto.url},
+    }
+    config = {"project": "dns-test", "dns": [record]}
+    (tmp_path / "backout.yaml").write_text(yaml.safe_dump(config))
+    route53 = moto_provider(moto, zone_id)
+    assert backout(tmp_path, "dns", "record").code == 0
+    route53.apply(BAD)
+    assert backout(tmp_path, "dns", "record").code == 0
+
+    done = backout(tmp_path, "rollback", "dns_record:www.example.com", "--yes", "--json")
+
+    assert done.code == 0, done
+    assert route53.read("www.example.com", "A") == SEEDED
+
+
+def test_the_tsig_secret_is_never_shown_nor_stored(workspace: Path, bind: Bind) -> None:
+    secret = bind.key_file.read_text().split('secret "')[1].split('"')[0]
+    backout(workspace, "dns", "record")
+    rfc2136(bind).apply(BAD)
+    backout(workspace, "dns", "record")
+    said = [
+        backout(workspace, "rollback", "dns_record:www.example.com", "--yes"),
+        backout(workspace, "run", "show", "1", "--json"),
+        backout(workspace, "dns", "show"),
+    ]
+
+    for done in said:
+        assert secret not in done.stdout + done.stderr
+    for written in (workspace / ".backout").rglob("*"):  # the store, its WAL, the logs
+        if written.is_file():
+            assert secret.encode() not in written.read_bytes(), written

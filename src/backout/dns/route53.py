@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import boto3
+import botocore.config
 import botocore.exceptions
 from pydantic import Field
 
@@ -122,5 +123,11 @@ class Route53Provider:
                 "route53",
                 region_name=self._settings.region,
                 endpoint_url=self._settings.endpoint_url,
+                # Few retries here: a failed step is retried by the run, with its own back-off.
+                config=botocore.config.Config(
+                    retries={"max_attempts": 2, "mode": "standard"},
+                    connect_timeout=5,
+                    read_timeout=30,
+                ),
             )
         return self._client_made

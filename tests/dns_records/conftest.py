@@ -4,7 +4,6 @@ each started once per module, and a provider of each kind over them."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -119,7 +118,3 @@ def provider(request: pytest.FixtureRequest, tmp_path: Path) -> DnsProvider:
         moto: Moto = request.getfixturevalue("moto")
         return route53(moto, moto.hosted_zone(ZONE, SEEDED))
     return fake(tmp_path)
-
-
-def nsupdate_available() -> bool:
-    return subprocess.run(["which", "nsupdate"], capture_output=True).returncode == 0

@@ -150,6 +150,16 @@ def _plugin_sections(config: Config) -> Iterator[Section]:
         yield from _database_sections(config)
     flags = config.flags.provider
     yield FLAG_PROVIDERS, flags, ("flags", "provider"), flag_plugin_context(config, None)
+    if config.dns:
+        yield from _dns_sections(config)
+
+
+def _dns_sections(config: Config) -> Iterator[Section]:
+    from backout.dns import DNS_PROVIDERS, dns_plugin_context  # noqa: PLC0415 - when configured
+
+    for index, record in enumerate(config.dns):
+        where = ("dns", index, "provider")
+        yield DNS_PROVIDERS, record.provider, where, dns_plugin_context(config, index)
 
 
 def _database_sections(config: Config) -> Iterator[Section]:

@@ -84,6 +84,7 @@ COMMANDS: dict[str, CommandEntry] = {
     "incident": CommandEntry("incident_cmd", "Inspect one incident, or add to it."),
     "db": CommandEntry("db_cmd", "PostgreSQL: backups, integrity, migrations."),
     "flags": CommandEntry("flags_cmd", "Feature flags: the kill switch and gradual exposure."),
+    "dns": CommandEntry("dns_cmd", "DNS records: record their targets, show them."),
     "notify": CommandEntry(
         "notify_cmd", "Notifications: send what is queued (for cron), test a channel."
     ),

@@ -19,6 +19,8 @@ from backout.cli._common import (
 )
 from backout.operations.rollback import RollbackRequest, plan_rollback, start_rollback
 
+DNS_PREFIX = "dns_record:"
+
 if TYPE_CHECKING:
     from backout.operations.several_rollback import SeveralRollback
     from backout.plans import Plan
@@ -69,6 +71,12 @@ def rollback(
         raise typer.BadParameter("name the service(s) to roll back, or give --all: not both")
     if not every and not named:
         raise typer.BadParameter("name the service(s) to roll back, or give --all")
+    if len(named) == 1 and named[0].startswith(DNS_PREFIX):
+        if to is not None or force:
+            raise typer.BadParameter("a DNS record goes back to its previous target: no --to")
+        name = named[0].removeprefix(DNS_PREFIX)
+        _roll_back_dns(name, reason, config=config, dry_run=dry_run, yes=yes, as_json=as_json)
+        return
     if len(named) == 1:
         request = RollbackRequest(service=named[0], to_version=to, reason=reason, force=force)
         _roll_back_one(request, config=config, dry_run=dry_run, yes=yes, as_json=as_json)
@@ -112,6 +120,43 @@ def _roll_back_one(
         else:
             say(result.message)
         raise typer.Exit(int(result.exit_code))
+
+
+def _roll_back_dns(
+    name: str, reason: str, *, config: ConfigOption, dry_run: bool, yes: bool, as_json: bool
+) -> None:
+    """`backout rollback dns_record:NAME`: the record back to its previous recorded target."""
+    from backout.operations.dns_runs import plan_dns_rollback, start_dns_rollback
+
+    with runtime(config) as rt:
+        plan = plan_dns_rollback(rt, name, reason=reason)
+        label = plan.subject.name
+        if dry_run:
+            if as_json:
+                print_json(
+                    {
+                        "record": label,
+                        "from_version": plan.from_version,
+                        "to_version": plan.target_version,
+                        "steps": _steps(plan),
+                    }
+                )
+            else:
+                say(f"plan: set {label} back from {plan.from_version} to {plan.target_version}")
+                for line in plan.describe():
+                    say(f"  {line}")
+                say("dry run: nothing was changed")
+            return
+        confirm(yes, f"Set {label} back from {plan.from_version} to {plan.target_version}?")
+        run = start_dns_rollback(rt, plan, actor=actor(), reason=reason)
+        if not as_json:
+            say(f"run {run.run_id}: setting {label} back to {plan.target_version}")
+        result = run.execute(None if as_json else show_step)
+    if as_json:
+        print_json({"run_id": result.run_id, "state": result.state, "message": result.message})
+    else:
+        say(result.message)
+    raise typer.Exit(int(result.exit_code))
 
 
 def _roll_back_several(

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from backout.config.alerts import AlertSettings
+from backout.config.dns import DnsRecordConfig, dns_problems
 from backout.config.notifications import ApprovalSettings, NotificationSettings
 from backout.config.pins import PinSettings
 from backout.config.reporting import IncidentSettings, StatusPageSettings
@@ -82,6 +83,11 @@ class Config(Section):
     pins: PinSettings | None = Field(
         None,
         description="Pin rolled-back releases in the team's deploy repository (docs/pins.md).",
+    )
+    dns: list[DnsRecordConfig] = Field(
+        default_factory=list,
+        description="DNS records a rollback may set back to their previous target "
+        "(docs/platforms.md, dns).",
     )
 
     _source: Path = PrivateAttr(default=Path(DEFAULT_CONFIG_NAME))
@@ -243,6 +249,22 @@ class Config(Section):
                     f"(known: {', '.join(names) or '(none)'})"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _dns_names_once(self) -> Config:
+        problems = dns_problems(self.dns)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def dns_record(self, name: str) -> DnsRecordConfig:
+        """The record `name` of `dns:`; NotFoundError lists the known ones."""
+        wanted = name.rstrip(".").lower()
+        found = next((record for record in self.dns if record.name == wanted), None)
+        if found is None:
+            known = ", ".join(record.name for record in self.dns) or "(none)"
+            raise NotFoundError(f"unknown DNS record {name!r}", hint=f"dns: in the config: {known}")
+        return found
 
     def contacts_for(self, names_or_roles: list[str]) -> list[Contact]:
         """The contacts named, or holding a role named, in that order, each once."""

@@ -12,6 +12,7 @@ from backout.steps.database_reset import DatabaseReset, DatabaseUpgrade
 from backout.steps.database_restore import DatabaseRestore, LostWrites
 from backout.steps.database_switch import DatabaseCopyIn, DatabaseSwitch
 from backout.steps.deploy import Deploy
+from backout.steps.dns import DnsSet, DnsVerify
 from backout.steps.flags import FlagHold, FlagMarkRemove, FlagSet
 from backout.steps.health import HealthCheck
 from backout.steps.monitor import Monitor
@@ -45,6 +46,8 @@ STEP_KINDS: dict[str, StepKind] = {
         FlagHold(),
         FlagMarkRemove(),
         RetirePrevious(),
+        DnsSet(),
+        DnsVerify(),
     )
 }
 

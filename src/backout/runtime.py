@@ -17,7 +17,7 @@ from backout.flags.context import flag_plugin_context
 from backout.metrics import METRIC_SOURCES, ConfiguredMetricHub, MetricHub, MetricSource
 from backout.metrics.hub import SourceSpecs
 from backout.registry import PluginContext, Registry
-from backout.routers import ROUTERS, Router
+from backout.routers import ROUTERS, Router, VersionLocating
 from backout.store import Store
 from backout.store.engine import TIMELINE_HOOK
 
@@ -99,7 +99,15 @@ class Runtime:
 
     def _build_router(self, service: str) -> Router:
         spec = self.config.service(service).router
-        return ROUTERS.build(spec, ("services", service, "router"), self._context(service))
+        router = ROUTERS.build(spec, ("services", service, "router"), self._context(service))
+        if isinstance(router, VersionLocating):
+            router.use_locator(lambda version: self._port_of(service, version))
+        return router
+
+    def _port_of(self, service: str, version: str) -> int | None:
+        """The port `version` of `service` runs on, as its driver reports it; None if it does not."""
+        status = self.driver(service).status()
+        return status.port if status.version == version else None
 
     def _build_health_checks(self, service: str) -> list[Check]:
         specs = self.config.service(service).health

@@ -105,7 +105,7 @@ class Runtime:
         return router
 
     def _port_of(self, service: str, version: str) -> int | None:
-        """The port `version` of `service` runs on, as its driver reports it; None if it does not."""
+        """The port `version` of `service` runs on, as its driver says; None if it runs nowhere."""
         status = self.driver(service).status()
         return status.port if status.version == version else None
 

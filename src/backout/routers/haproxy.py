@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 from pydantic import Field
 
@@ -36,7 +35,9 @@ FULL_WEIGHT = 100  # a share in percent is a weight: HAProxy weighs servers from
 
 
 class HaproxySettings(PluginSettings):
-    socket: str = Field(description="HAProxy's admin stats socket (`stats socket ... level admin`).")
+    socket: str = Field(
+        description="HAProxy's admin stats socket (`stats socket ... level admin`)."
+    )
     backend: str = Field(description="The backend whose servers run the service's versions.")
     state_file: str | None = Field(
         None,
@@ -75,7 +76,9 @@ class HaproxyRouter:
             return
         self._set_state(server.name, "drain")
         timeout = self._settings.drain_timeout.total_seconds()
-        if not poll_until(lambda: self._api.sessions(self._backend).get(server.name, 0) == 0, timeout):
+        if not poll_until(
+            lambda: self._api.sessions(self._backend).get(server.name, 0) == 0, timeout
+        ):
             raise RouterError(
                 f"{self._backend}/{server.name} ({version}) still has requests in flight after "
                 f"{format_duration(self._settings.drain_timeout)}; it takes no new ones",

@@ -98,8 +98,7 @@ class Runtime:
         return DRIVERS.build(spec, ("services", service, "driver"), self._context(service))
 
     def _build_router(self, service: str) -> Router:
-        spec = self.config.service(service).router
-        router = ROUTERS.build(spec, ("services", service, "router"), self._context(service))
+        router = build_router(self.config, service)
         if isinstance(router, VersionLocating):
             router.use_locator(lambda version: self._port_of(service, version))
         return router
@@ -131,6 +130,12 @@ def plugin_context(config: Config, service: str) -> PluginContext:
         state_dir=config.state_dir,
         environment=config.environment,
     )
+
+
+def build_router(config: Config, service: str) -> Router:
+    """`service`'s router, built from its section (no side effects)."""
+    spec = config.service(service).router
+    return ROUTERS.build(spec, ("services", service, "router"), plugin_context(config, service))
 
 
 def metric_source_specs(config: Config) -> SourceSpecs:

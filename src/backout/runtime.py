@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from backout.checks import CHECKS, Check
 from backout.clock import Clock, SystemClock
 from backout.config import Config, PluginSpec, key_path, load_config
-from backout.drivers import DRIVERS, Driver
+from backout.drivers import DRIVERS, Driver, SlotCapable
 from backout.errors import ConfigError
 from backout.flags import FLAG_PROVIDERS, FlagProvider
 from backout.flags.context import flag_plugin_context
@@ -105,7 +105,10 @@ class Runtime:
 
     def _port_of(self, service: str, version: str) -> int | None:
         """The port `version` of `service` runs on, as its driver says; None if it runs nowhere."""
-        status = self.driver(service).status()
+        driver = self.driver(service)
+        if isinstance(driver, SlotCapable):
+            return driver.port_of(version)
+        status = driver.status()
         return status.port if status.version == version else None
 
     def _build_health_checks(self, service: str) -> list[Check]:

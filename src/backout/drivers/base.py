@@ -74,3 +74,22 @@ class UndoCapable(Protocol):
     """A driver whose platform has a native rollback."""
 
     def undo(self) -> str: ...
+
+
+@runtime_checkable
+class SlotCapable(Protocol):
+    """A driver that can run two versions side by side, each in its own slot (a port), so a
+    router can shift traffic between them (the two-slot application plan).
+
+        deploy_beside(release)  start `release` in the idle slot, leaving the live one running;
+                                returns the slot's port. Idempotent (a release already running
+                                stays in its slot); DriverError when no slot is idle.
+        retire(version)         stop the slot that runs `version`; a no-op when none does.
+        port_of(version)        the port `version` runs on now, or None. Read-only, fast.
+    """
+
+    def deploy_beside(self, release: ReleaseRef) -> int: ...
+
+    def retire(self, version: str) -> None: ...
+
+    def port_of(self, version: str) -> int | None: ...

@@ -86,7 +86,11 @@ class SlotCapable(Protocol):
                                 stays in its slot); DriverError when no slot is idle.
         retire(version)         stop the slot that runs `version`; a no-op when none does.
         port_of(version)        the port `version` runs on now, or None. Read-only, fast.
+        slot_ports()            the ports of its slots; empty when this one is configured to
+                                run one version at a time (then only port_of is meaningful).
     """
+
+    def slot_ports(self) -> list[int]: ...
 
     def deploy_beside(self, release: ReleaseRef) -> int: ...
 

@@ -110,6 +110,11 @@ class ProcessDriver:
     def deploy_beside(self, release: ReleaseRef) -> int:
         """Start `release` in the idle slot, leaving the other running; its slot's port.
         Idempotent: a release already running in a slot stays there."""
+        if not self._slots:
+            raise DriverError(
+                f"{self._context.service} has no slots to deploy beside the live version",
+                hint="set `slots: [PORT1, PORT2]` in its driver section instead of `port`",
+            )
         with self._process.lock():
             port = self.port_of(release.version)
             if port is not None:
@@ -127,6 +132,9 @@ class ProcessDriver:
             for slot in self._slots:
                 if slot.running_version() == version:
                     slot.stop()
+
+    def slot_ports(self) -> list[int]:
+        return list(self._settings.slots)
 
     def port_of(self, version: str) -> int | None:
         """The port of the slot running `version` (or `port` when it runs without slots)."""

@@ -16,6 +16,7 @@ from backout.steps.flags import FlagHold, FlagMarkRemove, FlagSet
 from backout.steps.health import HealthCheck
 from backout.steps.monitor import Monitor
 from backout.steps.release import MarkRelease
+from backout.steps.slots import DeployBeside, Retire
 from backout.steps.traffic import Drain, RestoreTraffic
 
 STEP_KINDS: dict[str, StepKind] = {
@@ -41,6 +42,8 @@ STEP_KINDS: dict[str, StepKind] = {
         FlagSet(),
         FlagHold(),
         FlagMarkRemove(),
+        DeployBeside(),
+        Retire(),
     )
 }
 

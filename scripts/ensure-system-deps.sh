@@ -18,6 +18,7 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 [ -x /bin/busybox ] || missing+=(busybox-static)
 command -v named >/dev/null 2>&1 || missing+=(bind9)  # DNS rollbacks: RFC 2136 updates to BIND
 command -v nsupdate >/dev/null 2>&1 || missing+=(bind9-dnsutils)  # tsig-keygen's partner; dig
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)  # the haproxy router (runtime API)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   # No service is started by the install: the tests start prometheus as a plain process, on a

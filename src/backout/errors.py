@@ -202,3 +202,7 @@ class DriverError(StepFailedError):
 
 class CheckError(BackoutError):
     """A check could not run at all (as opposed to running and failing)."""
+
+
+class RouterError(StepFailedError):
+    """A router could not do what it was asked; raised by routers/, translated from its protocol."""

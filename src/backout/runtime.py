@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 from backout.checks import CHECKS, Check
 from backout.clock import Clock, SystemClock
 from backout.config import Config, PluginSpec, key_path, load_config
-from backout.drivers import DRIVERS, Driver
+from backout.drivers import DRIVERS, Driver, SlotCapable
 from backout.errors import ConfigError
 from backout.flags import FLAG_PROVIDERS, FlagProvider
 from backout.flags.context import flag_plugin_context
 from backout.metrics import METRIC_SOURCES, ConfiguredMetricHub, MetricHub, MetricSource
 from backout.metrics.hub import SourceSpecs
 from backout.registry import PluginContext, Registry
-from backout.routers import ROUTERS, Router
+from backout.routers import ROUTERS, Router, VersionLocating
 from backout.store import Store
 from backout.store.engine import TIMELINE_HOOK
 
@@ -98,8 +98,18 @@ class Runtime:
         return DRIVERS.build(spec, ("services", service, "driver"), self._context(service))
 
     def _build_router(self, service: str) -> Router:
-        spec = self.config.service(service).router
-        return ROUTERS.build(spec, ("services", service, "router"), self._context(service))
+        router = build_router(self.config, service)
+        if isinstance(router, VersionLocating):
+            router.use_locator(lambda version: self._port_of(service, version))
+        return router
+
+    def _port_of(self, service: str, version: str) -> int | None:
+        """The port `version` of `service` runs on, as its driver says; None if it runs nowhere."""
+        driver = self.driver(service)
+        if isinstance(driver, SlotCapable):
+            return driver.port_of(version)
+        status = driver.status()
+        return status.port if status.version == version else None
 
     def _build_health_checks(self, service: str) -> list[Check]:
         specs = self.config.service(service).health
@@ -123,6 +133,12 @@ def plugin_context(config: Config, service: str) -> PluginContext:
         state_dir=config.state_dir,
         environment=config.environment,
     )
+
+
+def build_router(config: Config, service: str) -> Router:
+    """`service`'s router, built from its section (no side effects)."""
+    spec = config.service(service).router
+    return ROUTERS.build(spec, ("services", service, "router"), plugin_context(config, service))
 
 
 def metric_source_specs(config: Config) -> SourceSpecs:

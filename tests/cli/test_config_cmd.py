@@ -8,6 +8,7 @@ from textwrap import dedent
 from typing import TYPE_CHECKING
 
 from backout.starter import STARTER_CONFIG
+from tests.cli.conftest import config_text, fake_service
 
 if TYPE_CHECKING:
     from tests.cli.conftest import Backout, Result
@@ -276,3 +277,18 @@ def test_check_refuses_two_sources_of_one_metric_for_one_service(backout: Backou
         "services.api.metrics: error_rate, latency_p50, latency_p95, latency_p99, request_rate "
         "provided by services.api.probe (probe) already",
     )
+
+
+def test_check_says_what_an_haproxy_router_finds_missing(backout: Backout, tmp_path: Path) -> None:
+    service = fake_service()
+    service["router"] = {"type": "haproxy", "socket": str(tmp_path / "gone.sock"), "backend": "api"}
+    path = backout.config.with_name("haproxy.yaml")
+    path.write_text(config_text(api=service), encoding="utf-8")
+
+    checked = backout.at(path)("check")
+
+    assert checked.code == 0, checked  # the load balancer may run on another machine
+    assert (
+        f"router: services.api.router: no HAProxy admin socket at {tmp_path / 'gone.sock'} "
+        "(HAProxy's global section needs: stats socket <path> mode 600 level admin)"
+    ) in checked.stdout

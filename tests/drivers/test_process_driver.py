@@ -23,7 +23,7 @@ from driver_helpers import (
     write_server,
 )
 
-from backout.drivers import Driver, ReleaseRef, RunState
+from backout.drivers import Driver, ReleaseRef, RunState, SlotCapable
 from backout.errors import ConfigError, DriverError
 
 V1 = ReleaseRef("web", "1.0.0")
@@ -250,3 +250,33 @@ def test_invalid_settings_are_config_errors_naming_the_key(
     with pytest.raises(ConfigError) as raised:
         build_driver("process", settings, tmp_path)
     assert problem in str(raised.value)
+
+
+def test_two_slots_run_two_versions_side_by_side(tmp_path: Path, app: Path) -> None:
+    slots = [free_port(), free_port()]
+    driver = process_driver(tmp_path, command="{python} server.py {port} {version}", slots=slots)
+    assert isinstance(driver, SlotCapable)
+
+    driver.deploy(V2)
+    assert driver.port_of("1.1.0") == slots[0]
+    assert driver.deploy_beside(V1) == slots[1]
+    assert driver.deploy_beside(V1) == slots[1]  # again: stays where it is
+    assert answer(slots[0]) is not None
+    assert answer(slots[1]) is not None
+    assert driver.current() == "1.0.0"  # the one started last
+
+    with pytest.raises(DriverError, match="both slots of web are busy"):
+        driver.deploy_beside(ReleaseRef("web", "2.0.0"))
+
+    driver.retire("1.1.0")
+    assert wait_for(lambda: answer(slots[0]) is None)
+    assert driver.port_of("1.1.0") is None
+    assert driver.port_of("1.0.0") == slots[1]
+    driver.retire("1.1.0")  # again: a no-op
+    driver.stop()
+    assert wait_for(lambda: answer(slots[1]) is None)
+
+
+def test_slots_are_two_different_ports(tmp_path: Path, app: Path) -> None:
+    with pytest.raises(ConfigError, match="slots are two different ports"):
+        process_driver(tmp_path, command="{python} server.py {port}", slots=[8001, 8001])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from backout.config import PluginSpec
-from backout.errors import BackoutError
+from backout.errors import BackoutError, ConfigError
 from backout.registry import PluginContext
 from backout.routers import ROUTERS, Router
 
@@ -38,3 +38,25 @@ def test_the_none_router_refuses_to_pretend(tmp_path: Path) -> None:
 def test_building_a_router_touches_nothing(tmp_path: Path) -> None:
     build("fake", tmp_path)
     assert not (tmp_path / ".backout").exists()
+
+
+def test_the_haproxy_router_is_registered_and_built_without_touching_anything(
+    tmp_path: Path,
+) -> None:
+    context = PluginContext("api", tmp_path / "backout.yaml", tmp_path, tmp_path / ".backout")
+    spec = PluginSpec.model_validate(
+        {"type": "haproxy", "socket": "haproxy.sock", "backend": "api", "state_file": "state"}
+    )
+    router = ROUTERS.build(spec, ("services", "api", "router"), context)
+    assert "haproxy" in ROUTERS.names()
+    assert router.routes_traffic
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_haproxy_router_needs_a_socket_and_a_backend(tmp_path: Path) -> None:
+    context = PluginContext("api", tmp_path / "backout.yaml", tmp_path, tmp_path / ".backout")
+    with pytest.raises(ConfigError) as raised:
+        ROUTERS.build(PluginSpec(type="haproxy"), ("services", "api", "router"), context)
+    problems = " ".join(raised.value.problems)
+    assert "services.api.router.socket" in problems
+    assert "services.api.router.backend" in problems

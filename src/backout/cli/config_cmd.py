@@ -9,7 +9,7 @@ import typer
 
 from backout.atomic import write_text_atomic
 from backout.cli._common import ConfigOption, say
-from backout.config import DEFAULT_CONFIG_NAME, load_config
+from backout.config import DEFAULT_CONFIG_NAME, Config, load_config
 from backout.errors import RefusedError
 from backout.starter import STARTER_CONFIG
 
@@ -43,6 +43,22 @@ def check(config: ConfigOption = None) -> None:
         pin_problem = PinFile(loaded.pins, loaded.base_dir, loaded.state_dir).problem()
         if pin_problem is not None:  # a note: the controller's host may have the working copy
             say(f"note: pins: {pin_problem}")
+    for problem in _router_problems(loaded):
+        say(f"router: {problem}")
+
+
+def _router_problems(loaded: Config) -> list[str]:
+    """What each router that can look at its load balancer finds missing there (the socket,
+    the backend, its servers); reported, not fatal: the load balancer may run elsewhere."""
+    from backout.routers import VersionLocating  # here: only `check` needs it
+    from backout.runtime import build_router
+
+    found: list[str] = []
+    for name in loaded.services:
+        router = build_router(loaded, name)
+        if isinstance(router, VersionLocating):
+            found += [f"services.{name}.router: {p}" for p in router.problems()]
+    return found
 
 
 def register(app: typer.Typer) -> None:

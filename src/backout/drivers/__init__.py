@@ -1,6 +1,13 @@
 """Drivers: how a service's versions are put live. Picked by `driver.type` in config."""
 
-from backout.drivers.base import Driver, DriverStatus, ReleaseRef, RunState, UndoCapable
+from backout.drivers.base import (
+    Driver,
+    DriverStatus,
+    ReleaseRef,
+    RunState,
+    SlotCapable,
+    UndoCapable,
+)
 from backout.registry import Registry
 
 # Lazily: a command imports only the drivers its config uses.
@@ -20,4 +27,12 @@ DRIVERS.register_lazy(
 )
 DRIVERS.register_lazy("ecs", "backout.drivers.ecs", "EcsSettings", "EcsDriver")
 
-__all__ = ["DRIVERS", "Driver", "DriverStatus", "ReleaseRef", "RunState", "UndoCapable"]
+__all__ = [
+    "DRIVERS",
+    "Driver",
+    "DriverStatus",
+    "ReleaseRef",
+    "RunState",
+    "SlotCapable",
+    "UndoCapable",
+]

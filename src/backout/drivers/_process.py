@@ -156,12 +156,20 @@ class ProcessRecord:
 class ServiceProcess:
     """The one process of one service: start, stop, observe; no side effects on creation."""
 
-    def __init__(self, settings: LaunchSettings, context: PluginContext) -> None:
+    def __init__(
+        self, settings: LaunchSettings, context: PluginContext, slot: int | None = None
+    ) -> None:
+        """`slot`: the port of one of the service's slots (two versions side by side); each
+        slot keeps its own record and log, and the slot's port replaces `port`."""
         self._settings = settings
         self._service = context.service
+        self._port = slot if slot is not None else settings.port
         self.state_dir = context.state_dir / "drivers" / context.service
+        name = context.service if slot is None else f"{context.service}-slot-{slot}"
+        if slot is not None:
+            self.state_dir = self.state_dir / f"slot-{slot}"
         self.record_path = self.state_dir / "process.json"
-        self.log_path = context.state_dir / "logs" / f"{context.service}.log"
+        self.log_path = context.state_dir / "logs" / f"{name}.log"
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -241,24 +249,24 @@ class ServiceProcess:
 
     def placeholders(self, version: str, directory: Path) -> dict[str, str]:
         values = {"python": sys.executable, "version": version, "release_dir": str(directory)}
-        if self._settings.port is not None:
-            values["port"] = str(self._settings.port)
+        if self._port is not None:
+            values["port"] = str(self._port)
         return values
 
     def env(self, version: str) -> dict[str, str]:
         """backout's environment, the service's name, version and port, then the settings'."""
         env = dict(os.environ)
         env.update(BACKOUT_SERVICE=self._service, BACKOUT_VERSION=version)
-        if self._settings.port is not None:
-            env["PORT"] = str(self._settings.port)
+        if self._port is not None:
+            env["PORT"] = str(self._port)
         env.update(self._settings.env)
         return env
 
     def replace(self, launch: Launch) -> ProcessRecord:
         """Stop what runs, wait for the port to be free, start `launch`; call under lock()."""
         self.stop()
-        if self._settings.port is not None:
-            self._wait_port_free(self._settings.port)
+        if self._port is not None:
+            self._wait_port_free(self._port)
         return self._start(launch)
 
     def stop(self) -> None:
@@ -302,7 +310,7 @@ class ServiceProcess:
             started_at=started_at,
             directory=str(launch.directory),
             argv=launch.argv,
-            port=self._settings.port,
+            port=self._port,
         )
         self._save(record)  # before waiting: a backout that dies now still knows the pid
         self._await_start(popen, record)
@@ -312,7 +320,7 @@ class ServiceProcess:
     def _await_start(self, popen: subprocess.Popen[bytes], record: ProcessRecord) -> None:
         grace = self._settings.start_grace.total_seconds()
         deadline = time.monotonic() + max(grace, IMMEDIATE_EXIT_WINDOW)
-        port = self._settings.port if grace == 0 else None
+        port = self._port if grace == 0 else None
         while True:
             code = popen.poll()
             if code is not None:

@@ -83,3 +83,26 @@ class RetireCapable(Protocol):
     """A driver that keeps the instance a deploy replaced until it is told to retire it."""
 
     def retire_previous(self) -> list[str]: ...
+
+
+@runtime_checkable
+class SlotCapable(Protocol):
+    """A driver that can run two versions side by side, each in its own slot (a port), so a
+    router can shift traffic between them (the two-slot application plan).
+
+        deploy_beside(release)  start `release` in the idle slot, leaving the live one running;
+                                returns the slot's port. Idempotent (a release already running
+                                stays in its slot); DriverError when no slot is idle.
+        retire(version)         stop the slot that runs `version`; a no-op when none does.
+        port_of(version)        the port `version` runs on now, or None. Read-only, fast.
+        slot_ports()            the ports of its slots; empty when this one is configured to
+                                run one version at a time (then only port_of is meaningful).
+    """
+
+    def slot_ports(self) -> list[int]: ...
+
+    def deploy_beside(self, release: ReleaseRef) -> int: ...
+
+    def retire(self, version: str) -> None: ...
+
+    def port_of(self, version: str) -> int | None: ...

@@ -27,10 +27,16 @@ from backout.drivers._process import (
     check_command,
 )
 from backout.drivers.base import DriverStatus, ReleaseRef
+from backout.errors import DriverError
 from backout.registry import PluginContext
 
 
 class ProcessSettings(LaunchSettings):
+    slots: list[int] = Field(
+        default_factory=list,
+        description="Two ports to run two versions side by side (`deploy_beside`), e.g. "
+        "[8001, 8002], each behind its own server of a router's backend; instead of `port`.",
+    )
     command: Command = Field(
         description="The command that runs the service in the foreground: one string in shell "
         "syntax (no shell features: it is split, not run by a shell) or a list of arguments.",
@@ -44,28 +50,48 @@ class ProcessSettings(LaunchSettings):
     @field_validator("command")
     @classmethod
     def _command_is_usable(cls, command: Command, info: ValidationInfo) -> Command:
-        return check_command(command, info.data.get("port"))
+        slots = info.data.get("slots") or []
+        return check_command(command, info.data.get("port") or (slots[0] if slots else None))
+
+    @field_validator("slots")
+    @classmethod
+    def _two_distinct_ports(cls, slots: list[int], info: ValidationInfo) -> list[int]:
+        if slots and (len(slots) != 2 or slots[0] == slots[1]):
+            raise ValueError("slots are two different ports, e.g. [8001, 8002]")
+        if slots and info.data.get("port") is not None:
+            raise ValueError("set either `port` or `slots`, not both")
+        if any(not 1 <= p <= 65535 for p in slots):
+            raise ValueError("a slot is a port, from 1 to 65535")
+        return slots
 
 
 class ProcessDriver:
-    """Runs one version of the service as a local process group."""
+    """Runs one version of the service as a local process group; with `slots`, up to two
+    versions side by side, one per slot (SlotCapable: see drivers/base.py)."""
 
     def __init__(self, settings: ProcessSettings, context: PluginContext) -> None:
         self._settings = settings
         self._context = context
         self._process = ServiceProcess(settings, context)
+        self._slots = [ServiceProcess(settings, context, slot) for slot in settings.slots]
 
     def current(self) -> str | None:
-        return self._process.running_version()
+        return self._live().running_version()
 
     def status(self) -> DriverStatus:
-        return self._process.status()
+        return self._live().status()
 
     def prepare(self, release: ReleaseRef) -> None:
         """Check that the release can start here: its folder exists and its program is found."""
         self._process.launch(self._settings.command, release.version, self.directory_for(release))
 
     def deploy(self, release: ReleaseRef) -> None:
+        if self._slots:
+            self.deploy_beside(release)
+            for slot in self._slots:  # then it is the only one running
+                if slot.running_version() not in (None, release.version):
+                    self.retire(slot.running_version() or "")
+            return
         with self._process.lock():
             if self._process.running_version() == release.version:
                 return
@@ -76,7 +102,61 @@ class ProcessDriver:
 
     def stop(self) -> None:
         with self._process.lock():
-            self._process.stop()
+            for process in [self._process, *self._slots]:
+                process.stop()
+
+    # -- two slots ---------------------------------------------------------------------------
+
+    def deploy_beside(self, release: ReleaseRef) -> int:
+        """Start `release` in the idle slot, leaving the other running; its slot's port.
+        Idempotent: a release already running in a slot stays there."""
+        if not self._slots:
+            raise DriverError(
+                f"{self._context.service} has no slots to deploy beside the live version",
+                hint="set `slots: [PORT1, PORT2]` in its driver section instead of `port`",
+            )
+        with self._process.lock():
+            port = self.port_of(release.version)
+            if port is not None:
+                return port
+            idle = self._idle_slot()
+            launch = idle.launch(
+                self._settings.command, release.version, self.directory_for(release)
+            )
+            idle.replace(launch)
+            return self._settings.slots[self._slots.index(idle)]
+
+    def retire(self, version: str) -> None:
+        """Stop the slot that runs `version`; a no-op when none does."""
+        with self._process.lock():
+            for slot in self._slots:
+                if slot.running_version() == version:
+                    slot.stop()
+
+    def slot_ports(self) -> list[int]:
+        return list(self._settings.slots)
+
+    def port_of(self, version: str) -> int | None:
+        """The port of the slot running `version` (or `port` when it runs without slots)."""
+        if not self._slots:
+            return self._settings.port if self._process.running_version() == version else None
+        for port, slot in zip(self._settings.slots, self._slots, strict=True):
+            if slot.running_version() == version:
+                return port
+        return None
+
+    def _idle_slot(self) -> ServiceProcess:
+        for slot in self._slots:
+            if slot.running() is None:
+                return slot
+        running = ", ".join(
+            f"{s.running_version()} on {p}"
+            for p, s in zip(self._settings.slots, self._slots, strict=True)
+        )
+        raise DriverError(
+            f"both slots of {self._context.service} are busy ({running})",
+            hint="retire one version first (a rollback retires the bad one at its end)",
+        )
 
     def directory_for(self, release: ReleaseRef) -> Path:
         """The release's own folder when its ref names one, else `cwd`, else the config's."""
@@ -85,3 +165,15 @@ class ProcessDriver:
             if folder.is_dir():
                 return folder
         return self._context.resolve(self._settings.cwd or ".")
+
+    def _live(self) -> ServiceProcess:
+        """The process that is `current`: with slots, the one started last that runs."""
+        running = [s for s in self._slots if s.running() is not None]
+        if not running:
+            return self._slots[0] if self._slots else self._process
+        return max(running, key=_started_at)
+
+
+def _started_at(process: ServiceProcess) -> str:
+    record = process.running()
+    return record.started_at if record is not None else ""

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from backout import releases
 from backout.audit import audit
 from backout.db.migrations import migration_adapter_for
+from backout.drivers import SlotCapable
 from backout.errors import (
     BackoutError,
     ForceRequiredError,
@@ -73,6 +74,7 @@ def plan_rollback(runtime: Runtime, request: RollbackRequest) -> Plan:
             approval_gate=request.approval_gate,
             reason=request.reason,
             mark_rolled_back=not _would_lose_last_good(session, target, current),
+            two_slots=_two_slots(runtime, request.service, current) and service.database is None,
         )
         expected_schema = target.schema_revision
     if runtime.config.pins is not None:
@@ -80,6 +82,17 @@ def plan_rollback(runtime: Runtime, request: RollbackRequest) -> Plan:
     if service.database is None or expected_schema is None:
         return plan
     return _with_schema_revert(runtime, plan, service.database, expected_schema, request.reason)
+
+
+def _two_slots(runtime: Runtime, service: str, current: Release | None) -> bool:
+    """Whether the rollback can start the target beside the live version and shift traffic."""
+    driver = runtime.driver(service)
+    return (
+        current is not None
+        and runtime.router(service).routes_traffic
+        and isinstance(driver, SlotCapable)
+        and bool(driver.slot_ports())
+    )
 
 
 def _with_schema_revert(

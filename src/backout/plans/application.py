@@ -2,6 +2,13 @@
 
     stop traffic → deploy previous → health checks → gradual traffic restore → monitor
 
+or, with `two_slots` (the router routes traffic and the driver runs two versions side by side),
+the order that never leaves nobody serving:
+
+    deploy previous beside the bad one (no traffic yet) → health checks → gradual traffic
+    restore (weights move from the bad one to the restored one) → stop traffic to the bad one
+    (drain, then maintenance) → retire the bad one → monitor
+
 with an approval gate first when the policy asks for one, a driver that keeps what it replaced
 (docker) told to retire it once monitoring has passed, and the rolled-back release marked
 last so it is never chosen as "last known good" — unless that verdict would leave the service
@@ -35,6 +42,7 @@ def application_plan(
     approval_gate: bool,
     reason: str,
     mark_rolled_back: bool = True,
+    two_slots: bool = False,
 ) -> Plan:
     bad = current.version if current is not None and current.id != target.id else None
     step_timeout = service.steps.timeout.total_seconds()
@@ -52,43 +60,40 @@ def application_plan(
                 },
             )
         )
-    steps += [
-        StepSpec(
-            "drain",
-            f"Stop traffic to {bad}" if bad else "Stop traffic (nothing else is live)",
-            {"version": bad, "timeout_s": step_timeout},
-        ),
-        StepSpec(
-            "deploy",
-            f"Deploy previous version {target.version}",
-            {"version": target.version, "ref": target.ref, "timeout_s": step_timeout},
-        ),
-        StepSpec(
-            "health",
-            "Health checks",
-            {"timeout_s": service.health_timeout.total_seconds()},
-        ),
-        StepSpec(
-            "restore_traffic",
-            f"Gradual traffic restore to {target.version} "
-            f"({' → '.join(f'{p}%' for p in service.traffic_restore)})",
-            {
-                "version": target.version,
-                "stages": service.traffic_restore,
-                "hold_s": hold,
-                "timeout_s": hold * len(service.traffic_restore) + _MARGIN_S,
-            },
-        ),
-        StepSpec(
-            "monitor",
-            f"Monitor for {format_duration(service.monitor)}",
-            {
-                "version": target.version,
-                "duration_s": monitor_s,
-                "timeout_s": monitor_s + _MARGIN_S,
-            },
-        ),
-    ]
+    drain = StepSpec(
+        "drain",
+        f"Stop traffic to {bad}" if bad else "Stop traffic (nothing else is live)",
+        {"version": bad, "timeout_s": step_timeout},
+    )
+    deploy_params = {"version": target.version, "ref": target.ref, "timeout_s": step_timeout}
+    health = StepSpec(
+        "health", "Health checks", {"timeout_s": service.health_timeout.total_seconds()}
+    )
+    restore = StepSpec(
+        "restore_traffic",
+        f"Gradual traffic restore to {target.version} "
+        f"({' → '.join(f'{p}%' for p in service.traffic_restore)})",
+        {
+            "version": target.version,
+            "stages": service.traffic_restore,
+            "hold_s": hold,
+            "timeout_s": hold * len(service.traffic_restore) + _MARGIN_S,
+        },
+    )
+    monitor = StepSpec(
+        "monitor",
+        f"Monitor for {format_duration(service.monitor)}",
+        {"version": target.version, "duration_s": monitor_s, "timeout_s": monitor_s + _MARGIN_S},
+    )
+    if two_slots:
+        beside = StepSpec(
+            "deploy_beside", f"Deploy previous version {target.version} beside {bad}", deploy_params
+        )
+        retire = StepSpec("retire", f"Retire {bad}", {"version": bad, "timeout_s": step_timeout})
+        steps += [beside, health, restore, drain, retire, monitor]
+    else:
+        deploy = StepSpec("deploy", f"Deploy previous version {target.version}", deploy_params)
+        steps += [drain, deploy, health, restore, monitor]
     if service.driver.type in KEEPS_REPLACED:
         steps.append(
             StepSpec(

@@ -16,6 +16,7 @@ Errors: RouterError, translated from the router's own protocol errors.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 
@@ -32,3 +33,16 @@ class Router(Protocol):
     def set_share(self, version: str, percent: float) -> None: ...
 
     def share(self, version: str) -> float: ...
+
+
+@runtime_checkable
+class VersionLocating(Protocol):
+    """A router that routes by port and asks where a version runs (the runtime tells it, from
+    the service's driver): `locate(version)` is the port `version` runs on, or None."""
+
+    def use_locator(self, locate: Callable[[str], int | None]) -> None: ...
+
+    def problems(self) -> list[str]:
+        """What keeps the router from working where this runs (its socket, its backend);
+        read-only, for `backout check`."""
+        ...

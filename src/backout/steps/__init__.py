@@ -19,6 +19,7 @@ from backout.steps.monitor import Monitor
 from backout.steps.pin import PinRelease
 from backout.steps.release import MarkRelease
 from backout.steps.retire import RetirePrevious
+from backout.steps.slots import DeployBeside, Retire
 from backout.steps.traffic import Drain, RestoreTraffic
 
 STEP_KINDS: dict[str, StepKind] = {
@@ -48,6 +49,8 @@ STEP_KINDS: dict[str, StepKind] = {
         RetirePrevious(),
         DnsSet(),
         DnsVerify(),
+        DeployBeside(),
+        Retire(),
     )
 }
 

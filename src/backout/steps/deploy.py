@@ -21,18 +21,19 @@ class Deploy:
         driver = ctx.runtime.driver(ctx.service)
         driver.deploy(ReleaseRef(ctx.service, params["version"], params.get("ref")))
         failpoints.hit("deploy.after_driver", ctx.position)
-        self._record_live(ctx, params["version"])
+        self.record_live(ctx, params["version"])
         return StepOutcome.done(f"{params['version']} started: {driver.status().detail}")
 
     def observe(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome | None:
         status = ctx.runtime.driver(ctx.service).status()
         if status.state is RunState.RUNNING and status.version == params["version"]:
-            self._record_live(ctx, params["version"])
+            self.record_live(ctx, params["version"])
             return StepOutcome.done(f"{params['version']} was already running: {status.detail}")
         return None
 
     @staticmethod
-    def _record_live(ctx: StepContext, version: str) -> None:
+    def record_live(ctx: StepContext, version: str) -> None:
+        """Record `version` as the live release of the service (once)."""
         runtime = ctx.runtime
         with runtime.store.session() as session:
             release = releases.find(session, runtime.environment, ctx.service, version)

@@ -1,0 +1,163 @@
+"""A rollback behind a real HAProxy fails no client request: the process driver runs 1.1.0 in
+one slot, steady client load goes through HAProxy, and the real plan and executor start 1.0.0
+in the other slot, check it, shift the weights 10 → 50 → 100, drain and retire 1.1.0."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from backout.drivers import ReleaseRef
+from backout.operations.deploy import record_release
+from backout.operations.rollback import RollbackRequest, plan_rollback, start_rollback
+from backout.releases import ReleaseStatus
+from backout.runs.records import RunState
+from backout.runtime import Runtime
+from tests.haproxy_support import Haproxy
+from tests.prometheus_support import free_port, wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+APP = """\
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+port, version = int(sys.argv[1]), sys.argv[2]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = version.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+"""
+
+
+@dataclass
+class Load:
+    """Client threads doing requests through HAProxy, counting answers by version and failures."""
+
+    url: str
+    served: dict[str, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self, clients: int = 4) -> None:
+        self.threads = [threading.Thread(target=self._client) for _ in range(clients)]
+        for thread in self.threads:
+            thread.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(10)
+
+    def _client(self) -> None:
+        with httpx.Client(timeout=5) as client:
+            while not self.stop.is_set():
+                try:
+                    response = client.get(self.url)
+                except httpx.HTTPError as error:
+                    self.failures.append(repr(error))
+                    continue
+                if response.status_code != 200:
+                    self.failures.append(f"{response.status_code} {response.text[:80]}")
+                else:
+                    self.served[response.text] = self.served.get(response.text, 0) + 1
+
+
+@pytest.fixture
+def proxy(tmp_path: Path) -> Iterator[Haproxy]:
+    proxy = Haproxy(tmp_path / "haproxy", free_port(), [free_port(), free_port()])
+    proxy.folder.mkdir()
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+def write_config(tmp_path: Path, proxy: Haproxy) -> Path:
+    (tmp_path / "app.py").write_text(APP, encoding="utf-8")
+    service = {
+        "tier": "critical",
+        "driver": {
+            "type": "process",
+            "command": [sys.executable, "app.py", "{port}", "{version}"],
+            "slots": proxy.slot_ports,
+            "stop_timeout": "5s",
+        },
+        "router": {
+            "type": "haproxy",
+            "socket": str(proxy.socket),
+            "backend": proxy.backend,
+            "state_file": str(proxy.state_file),
+            "drain_timeout": "10s",
+        },
+        # The idle slot is where 1.0.0 lands (1.1.0 runs in the first): check it there.
+        "health": [{"type": "http", "url": f"http://127.0.0.1:{proxy.slot_ports[1]}/"}],
+        "traffic_restore": [10, 50, 100],
+        "traffic_hold": "1s",
+        "monitor": "0s",
+        "bake_time": "0s",
+    }
+    config = {
+        "project": "haproxy-e2e",
+        "state": {"database": "sqlite:///state.db", "directory": ".backout"},
+        "services": {"api": service},
+    }
+    path = tmp_path / "backout.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_a_rollback_behind_haproxy_fails_no_request(tmp_path: Path, proxy: Haproxy) -> None:
+    runtime = Runtime.open(write_config(tmp_path, proxy))
+    load = Load(proxy.url)
+    try:
+        for version, status in (("1.0.0", ReleaseStatus.GOOD), ("1.1.0", ReleaseStatus.LIVE)):
+            record_release(runtime, "api", version, ref=None, actor="pipeline", status=status)
+        runtime.driver("api").deploy(ReleaseRef("api", "1.1.0"))
+        wait_for(lambda: httpx.get(proxy.url).text == "1.1.0", "1.1.0 serving through HAProxy")
+        load.start()
+        wait_for(lambda: load.served.get("1.1.0", 0) > 50, "load on 1.1.0")
+
+        request = RollbackRequest("api", reason="e2e")
+        plan = plan_rollback(runtime, request)
+        assert [s.kind for s in plan.steps] == [
+            "deploy_beside", "health", "restore_traffic", "drain", "retire", "monitor",
+            "mark_release",
+        ]  # fmt: skip
+        result = start_rollback(runtime, request, actor="e2e", plan=plan).execute()
+        served_before = load.served.get("1.0.0", 0)
+        wait_for(lambda: load.served.get("1.0.0", 0) > served_before + 50, "load on 1.0.0")
+        share_at_end = runtime.router("api").share("1.0.0")
+        live_port = runtime.driver("api").status().port
+    finally:
+        load.finish()
+        runtime.driver("api").stop()
+        runtime.close()
+
+    assert result.state == RunState.SUCCEEDED, result
+    assert load.failures == []
+    assert share_at_end == 100
+    assert live_port == proxy.slot_ports[1]  # 1.0.0 runs alone, in the second slot
+    assert load.served.get("1.1.0", 0) > 50  # the load ran across the whole switch

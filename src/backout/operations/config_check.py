@@ -1,0 +1,37 @@
+"""`backout check`: a config validated whole, and the notes on what only this host can tell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from backout.config import Config, load_config
+from backout.notify.targets import missing_variables
+from backout.pins import PinFile
+from backout.routers import VersionLocating
+from backout.runtime import build_router, validate_plugins
+
+
+def check_config(path: Path | str | None) -> tuple[Config, list[str]]:
+    """The loaded config (ConfigError listing every problem when it is invalid) and notes: what
+    is missing here but may be present where backout really runs (a variable the sending
+    process has, a deploy repository, a load balancer on another host)."""
+    config = load_config(path)
+    validate_plugins(config)
+    notes = [f"note: {problem}" for problem in missing_variables(config)]
+    if config.pins is not None:
+        pin_problem = PinFile(config.pins, config.base_dir, config.state_dir).problem()
+        if pin_problem is not None:
+            notes.append(f"note: pins: {pin_problem}")
+    notes += [f"router: {problem}" for problem in _router_problems(config)]
+    return config, notes
+
+
+def _router_problems(config: Config) -> list[str]:
+    """What each router that can look at its load balancer finds missing there (the socket,
+    the backend, its servers)."""
+    found: list[str] = []
+    for name in config.services:
+        router = build_router(config, name)
+        if isinstance(router, VersionLocating):
+            found += [f"services.{name}.router: {p}" for p in router.problems()]
+    return found

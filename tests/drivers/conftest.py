@@ -14,6 +14,9 @@ from driver_helpers import BUILD, commit_version, git, write_server
 
 from backout.drivers._pids import group_alive, group_is_ours, signal_group, wait_until
 from backout.drivers._process import ProcessRecord
+from tests.kubernetes_fake_api import fake_kube_api
+
+__all__ = ["fake_kube_api"]  # a fixture of the kubernetes driver's tests
 
 
 @pytest.fixture

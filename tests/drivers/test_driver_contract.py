@@ -1,11 +1,13 @@
 """The guarantees of backout.drivers.base, checked for every driver against a real service.
 
 `process` and `git-build` run a real HTTP server on a loopback port that answers with its
-version and pid; `fake` runs nothing and is observed through its own status.
+version and pid; `fake` runs nothing and is observed through its own status;
+`kubernetes_fake_api` rolls deployments on a FAKE API server (tests/kubernetes_fake_api.py).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from driver_helpers import answer, build_driver, free_port, git_build_settings, write_server
 
 from backout.drivers import Driver, ReleaseRef, RunState
+from tests.kubernetes_fake_api import FakeKubeApi, write_kubeconfig
 
 
 @dataclass
@@ -69,6 +72,35 @@ def _git_build(tmp_path: Path, app_repo: Path) -> Subject:
     )
 
 
+def _kubernetes_fake_api(tmp_path: Path, api: FakeKubeApi) -> Subject:
+    api.add_deployment("shop-backend", "registry.test/shop:0.9.0", replicas=0)
+    settings = {
+        "kubeconfig": str(write_kubeconfig(tmp_path / "kubeconfig", api.url)),
+        "namespace": api.namespace,
+        "deployments": ["shop-backend"],
+        "image": "registry.test/shop",
+        "rollout_timeout": "5s",
+    }
+
+    def observe(wait: float) -> tuple[str, str] | None:
+        deadline = time.monotonic() + wait
+        while True:
+            version, replicaset, available = api.serving("shop-backend")
+            if available and version is not None:
+                return version, replicaset
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+
+    return Subject(
+        lambda: build_driver("kubernetes", settings, tmp_path),
+        _release("1.0.0"),
+        _release("1.1.0"),
+        tmp_path / ".backout",
+        observe,
+    )
+
+
 def _http_observer(port: int) -> Callable[[float], tuple[str, str] | None]:
     def observe(wait: float) -> tuple[str, str] | None:
         body = answer(port, wait=wait)
@@ -84,12 +116,14 @@ def _release(version: str) -> ReleaseRef:
     return ReleaseRef(service="web", version=version)
 
 
-@pytest.fixture(params=["fake", "process", "git-build"])
+@pytest.fixture(params=["fake", "process", "git-build", "kubernetes_fake_api"])
 def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Subject:
     if request.param == "fake":
         return _fake(tmp_path)
     if request.param == "process":
         return _process(tmp_path)
+    if request.param == "kubernetes_fake_api":
+        return _kubernetes_fake_api(tmp_path, request.getfixturevalue("fake_kube_api"))
     return _git_build(tmp_path, request.getfixturevalue("app_repo"))
 
 

@@ -10,5 +10,8 @@ DRIVERS.register_lazy("process", "backout.drivers.process", "ProcessSettings", "
 DRIVERS.register_lazy(
     "git-build", "backout.drivers.git_build", "GitBuildSettings", "GitBuildDriver"
 )
+DRIVERS.register_lazy(
+    "kubernetes", "backout.drivers.kubernetes", "KubernetesSettings", "KubernetesDriver"
+)
 
 __all__ = ["DRIVERS", "Driver", "DriverStatus", "ReleaseRef", "RunState", "UndoCapable"]

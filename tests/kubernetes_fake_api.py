@@ -67,10 +67,18 @@ class FakeKubeApi:
         self.deployments[name] = {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": {"name": name, "namespace": self.namespace, "generation": 1,
-                         "annotations": {}, "uid": f"uid-{name}"},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": template},
+            "metadata": {
+                "name": name,
+                "namespace": self.namespace,
+                "generation": 1,
+                "annotations": {},
+                "uid": f"uid-{name}",
+            },
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": template,
+            },
             "status": {},
         }
         self._record_template(name)
@@ -119,19 +127,34 @@ class FakeKubeApi:
             replicaset = {
                 "apiVersion": "apps/v1",
                 "kind": "ReplicaSet",
-                "metadata": {"name": f"{name}-{digest}", "namespace": self.namespace,
-                             "labels": dict(owned["metadata"]["labels"]), "annotations": {},
-                             "ownerReferences": [{"kind": "Deployment", "name": name,
-                                                  "uid": f"uid-{name}", "apiVersion": "apps/v1"}]},
-                "spec": {"replicas": 0, "template": owned,
-                         "selector": {"matchLabels": dict(owned["metadata"]["labels"])}},
+                "metadata": {
+                    "name": f"{name}-{digest}",
+                    "namespace": self.namespace,
+                    "labels": dict(owned["metadata"]["labels"]),
+                    "annotations": {},
+                    "ownerReferences": [
+                        {
+                            "kind": "Deployment",
+                            "name": name,
+                            "uid": f"uid-{name}",
+                            "apiVersion": "apps/v1",
+                        }
+                    ],
+                },
+                "spec": {
+                    "replicas": 0,
+                    "template": owned,
+                    "selector": {"matchLabels": dict(owned["metadata"]["labels"])},
+                },
             }
             self.replicasets.append(replicaset)
         replicaset["metadata"]["annotations"][REVISION] = str(revision)
         deployment["metadata"]["annotations"][REVISION] = str(revision)
 
     def _owned(self, name: str) -> list[dict[str, Any]]:
-        return [rs for rs in self.replicasets if rs["metadata"]["ownerReferences"][0]["name"] == name]
+        return [
+            rs for rs in self.replicasets if rs["metadata"]["ownerReferences"][0]["name"] == name
+        ]
 
     def _replicaset_for(self, name: str, template: dict[str, Any]) -> dict[str, Any] | None:
         for replicaset in self._owned(name):
@@ -188,7 +211,7 @@ def _merge(target: dict[str, Any], patch: dict[str, Any], *, strategic: bool) ->
 class _Handler(BaseHTTPRequestHandler):
     api: FakeKubeApi
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_GET(self) -> None:
@@ -209,8 +232,15 @@ class _Handler(BaseHTTPRequestHandler):
         with self.api.lock:
             if kind == "replicasets":
                 selector = parse_qs(url.query).get("labelSelector", [""])[0]
-                return self._send(200, {"kind": "ReplicaSetList", "apiVersion": "apps/v1",
-                                        "metadata": {}, "items": self._select(selector)})
+                return self._send(
+                    200,
+                    {
+                        "kind": "ReplicaSetList",
+                        "apiVersion": "apps/v1",
+                        "metadata": {},
+                        "items": self._select(selector),
+                    },
+                )
             if name not in self.api.deployments:
                 return self._send(404, _failure(404, f'deployments.apps "{name}" not found'))
             if method == "GET":
@@ -223,8 +253,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _select(self, selector: str) -> list[dict[str, Any]]:
         wanted = dict(term.split("=", 1) for term in selector.split(",") if term)
-        return [rs for rs in self.api.replicasets
-                if wanted.items() <= rs["metadata"]["labels"].items()]
+        return [
+            rs for rs in self.api.replicasets if wanted.items() <= rs["metadata"]["labels"].items()
+        ]
 
     def _send(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -236,14 +267,21 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _failure(code: int, message: str) -> dict[str, Any]:
-    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
-            "code": code}
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": message,
+        "code": code,
+    }
 
 
 def write_kubeconfig(path: Path, url: str, context: str = "fake") -> Path:
     """A kubeconfig whose context `context` points at the fake API with a bearer token."""
     config = {
-        "apiVersion": "v1", "kind": "Config", "current-context": context,
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": context,
         "clusters": [{"name": "fake", "cluster": {"server": url}}],
         "users": [{"name": "tester", "user": {"token": "fake-token"}}],
         "contexts": [{"name": context, "context": {"cluster": "fake", "user": "tester"}}],

@@ -94,7 +94,8 @@ def test_fake_api_deploy_waits_for_the_rollout(api: FakeKubeApi, tmp_path: Path)
     api.rollout_delay = 1.0
     driver = _driver(api, tmp_path)
     driver.deploy(_release("1.0.0"))
-    assert api.serving(BACKEND)[2] and api.serving(FRONTEND)[2], "returned once available"
+    for name in (BACKEND, FRONTEND):
+        assert api.serving(name)[2], "deploy returns once the new pods are available"
 
 
 def test_fake_api_missing_deployment_is_named(api: FakeKubeApi, tmp_path: Path) -> None:

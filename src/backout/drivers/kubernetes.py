@@ -23,8 +23,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from kubernetes import client, config  # type: ignore[import-untyped]
-from kubernetes.client.rest import ApiException  # type: ignore[import-untyped]
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 from pydantic import Field
 from urllib3.exceptions import HTTPError
 
@@ -86,7 +86,9 @@ class KubernetesDriver:
             details.append(f"{name} {version} available {available}/{replicas}")
         version = versions.pop() if len(versions) == 1 else None
         state = RunState.RUNNING if running else RunState.STOPPED
-        return DriverStatus(state, version if running else None, "kubernetes: " + "; ".join(details))
+        return DriverStatus(
+            state, version if running else None, "kubernetes: " + "; ".join(details)
+        )
 
     # --- changing ------------------------------------------------------------------------
 
@@ -118,7 +120,9 @@ class KubernetesDriver:
             deployment = self._read(name)
             if deployment.spec.replicas:
                 annotations = {REPLICAS_ANNOTATION: str(deployment.spec.replicas)}
-                self._patch(name, {"metadata": {"annotations": annotations}, "spec": {"replicas": 0}})
+                self._patch(
+                    name, {"metadata": {"annotations": annotations}, "spec": {"replicas": 0}}
+                )
 
     def undo(self) -> str:
         """`kubectl rollout undo` of every deployment; returns the version now current."""
@@ -251,10 +255,15 @@ class KubernetesDriver:
         try:
             if settings.kubeconfig is None:
                 configuration = client.Configuration()
-                config.load_incluster_config(client_configuration=configuration)
+                # The client's config loaders are its only untyped functions.
+                config.load_incluster_config(  # type: ignore[no-untyped-call]
+                    client_configuration=configuration
+                )
                 return client.ApiClient(configuration)
             path = str(self._context.resolve(settings.kubeconfig))
-            return config.new_client_from_config(config_file=path, context=settings.context)
+            return config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=path, context=settings.context
+            )
         except (config.ConfigException, OSError) as error:
             key = "kubeconfig" if settings.kubeconfig else "kubeconfig (unset: in-cluster)"
             raise ConfigError(str(self._context.config_file), [f"driver.{key}: {error}"]) from None

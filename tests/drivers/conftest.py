@@ -17,6 +17,7 @@ from backout.drivers._pids import group_alive, group_is_ours, signal_group, wait
 from backout.drivers._process import ProcessRecord
 from tests.aws_support import aws_env, moto  # noqa: F401 - fixtures of the AWS drivers' tests
 from tests.docker_support import dockerd, dockerd_session  # noqa: F401 - fixtures of docker tests
+from tests.kubernetes_fake_api import fake_kube_api  # noqa: F401 - the kubernetes driver's tests
 
 
 @pytest.fixture

@@ -4,11 +4,13 @@
 that answers with its version and pid; `fake` runs nothing and is observed through its own status;
 `docker` runs the demo images on the tests' own dockerd (tests/docker_support.py), which serve
 their version and an instance id; `static-s3` and `ecs` run against moto's server and are
-observed through what the bucket's live prefix and the ECS service report.
+observed through what the bucket's live prefix and the ECS service report;
+`kubernetes_fake_api` rolls deployments on a FAKE API server (tests/kubernetes_fake_api.py).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from pm2_helpers import pm2_settings, write_pm2_app
 from backout.drivers import Driver, ReleaseRef, RunState
 from tests.aws_support import Moto, ecs_cluster, s3_text, unique, write_build
 from tests.docker_support import Dockerd
+from tests.kubernetes_fake_api import FakeKubeApi, write_kubeconfig
 
 
 @dataclass
@@ -106,6 +109,35 @@ def _docker(tmp_path: Path, dockerd: Dockerd) -> Subject:
     )
 
 
+def _kubernetes_fake_api(tmp_path: Path, api: FakeKubeApi) -> Subject:
+    api.add_deployment("shop-backend", "registry.test/shop:0.9.0", replicas=0)
+    settings = {
+        "kubeconfig": str(write_kubeconfig(tmp_path / "kubeconfig", api.url)),
+        "namespace": api.namespace,
+        "deployments": ["shop-backend"],
+        "image": "registry.test/shop",
+        "rollout_timeout": "5s",
+    }
+
+    def observe(wait: float) -> tuple[str, str] | None:
+        deadline = time.monotonic() + wait
+        while True:
+            version, replicaset, available = api.serving("shop-backend")
+            if available and version is not None:
+                return version, replicaset
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+
+    return Subject(
+        lambda: build_driver("kubernetes", settings, tmp_path),
+        _release("1.0.0"),
+        _release("1.1.0"),
+        tmp_path / ".backout",
+        observe,
+    )
+
+
 def _http_observer(port: int) -> Callable[[float], tuple[str, str] | None]:
     def observe(wait: float) -> tuple[str, str] | None:
         body = answer(port, wait=wait)
@@ -170,7 +202,16 @@ def _ecs_moto(tmp_path: Path, moto: Moto) -> Subject:
 
 
 @pytest.fixture(
-    params=["fake", "process", "git-build", "pm2", "docker", "static-s3-moto", "ecs-moto"]
+    params=[
+        "fake",
+        "process",
+        "git-build",
+        "pm2",
+        "docker",
+        "static-s3-moto",
+        "ecs-moto",
+        "kubernetes_fake_api",
+    ]
 )
 def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Subject:
     if request.param == "fake":
@@ -187,6 +228,8 @@ def subject(request: pytest.FixtureRequest, tmp_path: Path) -> Subject:
     if request.param == "ecs-moto":
         request.getfixturevalue("aws_env")
         return _ecs_moto(tmp_path, request.getfixturevalue("moto"))
+    if request.param == "kubernetes_fake_api":
+        return _kubernetes_fake_api(tmp_path, request.getfixturevalue("fake_kube_api"))
     return _git_build(tmp_path, request.getfixturevalue("app_repo"))
 
 

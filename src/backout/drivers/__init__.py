@@ -26,6 +26,9 @@ DRIVERS.register_lazy(
     "static-s3", "backout.drivers.static_s3", "StaticS3Settings", "StaticS3Driver"
 )
 DRIVERS.register_lazy("ecs", "backout.drivers.ecs", "EcsSettings", "EcsDriver")
+DRIVERS.register_lazy(
+    "kubernetes", "backout.drivers.kubernetes", "KubernetesSettings", "KubernetesDriver"
+)
 
 __all__ = [
     "DRIVERS",

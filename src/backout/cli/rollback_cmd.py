@@ -36,6 +36,14 @@ def rollback(
     every: Annotated[
         bool, typer.Option("--all", help="Every service with something to roll back, in one run.")
     ] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="The whole environment (the runbook's Full System Rollback): every service "
+            "and DNS record with something to roll back, in one run.",
+        ),
+    ] = False,
     to: Annotated[
         str | None,
         typer.Option("--to", "--version", help="Target version (default: last known good)."),
@@ -65,8 +73,19 @@ def rollback(
 
     Several services (or --all) roll back in one run and one incident, in the order their
     depends_on gives: traffic to dependants stops first, dependencies come back first.
+    --full adds the DNS records (the runbook's Full System Rollback); dns_record:NAME rolls
+    one record back.
     """
     named = services or []
+    if full:
+        if every or named or to is not None or force:
+            raise typer.BadParameter(
+                "--full rolls back everything: no names, --all, --to or --force"
+            )
+        _roll_back_several(
+            None, reason, config=config, dry_run=dry_run, yes=yes, as_json=as_json, full=True
+        )
+        return
     if every and named:
         raise typer.BadParameter("name the service(s) to roll back, or give --all: not both")
     if not every and not named:
@@ -167,7 +186,9 @@ def _roll_back_several(
     dry_run: bool,
     yes: bool,
     as_json: bool,
+    full: bool = False,
 ) -> None:
+    from backout.operations.full_rollback import plan_full
     from backout.operations.several_rollback import (
         plan_several,
         service_outcomes,
@@ -175,7 +196,10 @@ def _roll_back_several(
     )
 
     with runtime(config) as rt:
-        preview = plan_several(rt, services, reason=reason)
+        if full:
+            preview = plan_full(rt, reason=reason)
+        else:
+            preview = plan_several(rt, services, reason=reason)
         if dry_run:
             _show_several_plan(preview, as_json)
             return
@@ -211,7 +235,7 @@ def _show_several_plan(preview: SeveralRollback, as_json: bool) -> None:
     plan = preview.plan
     if as_json:
         targets = [
-            {"service": t.subject.name, "from_version": t.from_version, "to_version": t.to_version}
+            {"service": t.subject.key, "from_version": t.from_version, "to_version": t.to_version}
             for t in plan.targets
         ]
         print_json({"services": targets, "untouched": preview.untouched, "steps": _steps(plan)})

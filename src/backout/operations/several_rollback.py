@@ -17,13 +17,13 @@ from backout.errors import NotFoundError
 from backout.incidents import open_incident, open_incident_for
 from backout.operations.rollback import RollbackRequest, plan_rollback
 from backout.plans import Plan, StepSpec
-from backout.plans.several import several_services_plan
+from backout.plans.several import FULL_PLAN, several_services_plan
 from backout.releases import ReleaseStatus
 from backout.runs.records import StepState, get_run, step_subject
 from backout.runs.start import NewRun, RunHandle, start_run
 from backout.runtime import Runtime
 from backout.store import Run
-from backout.subjects import Subject
+from backout.subjects import Subject, SubjectKind
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,12 @@ class SeveralRollback:
 
     @property
     def services(self) -> list[str]:
-        return [target.subject.name for target in self.plan.targets]
+        """The services among the plan's targets (a full rollback has other subjects too)."""
+        return [
+            target.subject.name
+            for target in self.plan.targets
+            if target.subject.kind is SubjectKind.SERVICE
+        ]
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,21 @@ def plan_several(
 ) -> SeveralRollback:
     """The one plan for `services`; read-only. None means every service whose live release
     is not known good (`--all`): a service running its last known good is left alone."""
+    plans, untouched = service_rollback_plans(runtime, services, reason=reason)
+    if not plans:
+        said = "; ".join(f"{name}: {why}" for name, why in untouched.items())
+        raise NotFoundError(f"no service has anything to roll back ({said})")
+    plan = several_services_plan(plans)
+    if approval_gate:
+        plan = with_one_gate(plan, reason)
+    return SeveralRollback(plan, untouched, reason)
+
+
+def service_rollback_plans(
+    runtime: Runtime, services: list[str] | None, *, reason: str
+) -> tuple[list[Plan], dict[str, str]]:
+    """Each service's application plan, dependencies first, and the services left alone with
+    why; None means every service (those live and good are left alone). Read-only."""
     names = list(runtime.config.services) if services is None else services
     for name in names:
         runtime.config.service(name)  # an unknown name is refused before anything is planned
@@ -64,16 +84,14 @@ def plan_several(
             plans.append(plan_rollback(runtime, request))
         except NotFoundError as nothing:  # nothing deployed, or live and good
             untouched[name] = nothing.message
-    if not plans:
-        said = "; ".join(f"{name}: {why}" for name, why in untouched.items())
-        raise NotFoundError(f"no service has anything to roll back ({said})")
-    plan = several_services_plan(plans)
-    if approval_gate:  # one gate for the whole run, before anything
-        question = f"roll {plan.label} back? ({reason})"
-        params = {"role": "approver", "question": question}
-        gate = StepSpec("approve", "Approval by the incident commander", params)
-        plan = Plan(plan.kind, plan.targets, [gate, *plan.steps])
-    return SeveralRollback(plan, untouched, reason)
+    return plans, untouched
+
+
+def with_one_gate(plan: Plan, reason: str) -> Plan:
+    """`plan` behind one approval gate for the whole run, before anything."""
+    params = {"role": "approver", "question": f"roll {plan.label} back? ({reason})"}
+    gate = StepSpec("approve", "Approval by the incident commander", params)
+    return Plan(plan.kind, plan.targets, [gate, *plan.steps])
 
 
 def _live_and_good(runtime: Runtime, names: list[str]) -> dict[str, str]:
@@ -122,15 +140,19 @@ def _shared_incident(
         found = open_incident_for(session, env, name)
         if found is not None:
             return found.id
-    first = preview.services[0]
+    full = preview.plan.kind == FULL_PLAN
     incident = open_incident(
         session,
         environment=env,
-        service=first,
+        service=preview.services[0] if preview.services else preview.plan.subject.key,
         title=f"{preview.plan.label}: {preview.reason}",
         trigger=trigger or "manual",
         release_id=None,
-        rto_s=min(runtime.config.rto_for(n).total_seconds() for n in preview.services),
+        rto_s=(
+            runtime.config.objectives.rto.full_system.total_seconds()
+            if full or not preview.services
+            else min(runtime.config.rto_for(n).total_seconds() for n in preview.services)
+        ),
         detected_at=runtime.clock.now(),
         impact_started_at=None,
         actor=actor,
@@ -139,26 +161,29 @@ def _shared_incident(
 
 
 def service_outcomes(runtime: Runtime, run_id: int) -> list[ServiceOutcome]:
-    """Where the run left each of its services."""
+    """Where the run left each of its subjects, in the plan's order (services by their bare
+    name, anything else as `kind:name`)."""
     with runtime.store.session() as session:
         run = get_run(session, run_id)
         return [
-            _outcome(run, target.subject_name, target.target_version) for target in run.subjects
+            _outcome(run, Subject(SubjectKind(t.subject_kind), t.subject_name), t.target_version)
+            for t in run.subjects
         ]
 
 
-def _outcome(run: Run, service: str, to_version: str | None) -> ServiceOutcome:
-    mine = [s for s in run.steps if step_subject(run, s) == Subject.service(service)]
+def _outcome(run: Run, subject: Subject, to_version: str | None) -> ServiceOutcome:
+    mine = [s for s in run.steps if step_subject(run, s) == subject]
+    name = subject.key
     failed = next((s for s in mine if s.state == StepState.FAILED), None)
     if failed is not None:
-        return ServiceOutcome(service, "failed", f"step {failed.position} failed: {failed.message}")
+        return ServiceOutcome(name, "failed", f"step {failed.position} failed: {failed.message}")
     done = [s for s in mine if s.state in (StepState.SUCCEEDED, StepState.SKIPPED)]
     if mine and len(done) == len(mine):
-        return ServiceOutcome(service, "rolled_back", f"rolled back to {to_version}")
+        return ServiceOutcome(name, "rolled_back", f"rolled back to {to_version}")
     if not any(s.attempts for s in mine):
-        return ServiceOutcome(service, "untouched", "nothing was done to it")
+        return ServiceOutcome(name, "untouched", "nothing was done to it")
     kinds = [s.kind for s in done]
     detail = f"stopped part-way (done: {', '.join(kinds) or 'nothing'})"
     if "drain" in kinds and "restore_traffic" not in kinds:
         detail += "; its traffic is stopped: restore it, or roll it back again"
-    return ServiceOutcome(service, "part_way", detail)
+    return ServiceOutcome(name, "part_way", detail)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from backout.plans.base import Plan, StepSpec
+from backout.plans.base import Plan, StepSpec, Target
 
 _PHASE = {
     "approve": 0,
@@ -24,6 +24,8 @@ _PHASE = {
     "mark_release": 5,
     "pin_release": 6,
 }
+FULL_PLAN = "full"
+Part = tuple[Target, list[StepSpec]]  # one subject of a full rollback and its steps
 _REDEPLOY = 2  # deploy, health, a schema revert's steps: each service's, together
 _DEPENDANTS_FIRST = frozenset({_PHASE["drain"]})
 
@@ -43,3 +45,30 @@ def several_services_plan(plans: list[Plan]) -> Plan:
     ordered.sort(key=lambda keyed: keyed[0])
     targets = tuple(target for plan in plans for target in plan.targets)
     return Plan("application", targets, [spec for _, spec in ordered])
+
+
+def full_environment_plan(
+    infrastructure: list[Part], services: Plan | None, records: list[Part]
+) -> Plan:
+    """The runbook's Full System Rollback as one plan: infrastructure stacks first (the services
+    come back on the infrastructure they were built for), then the services in the order above,
+    then DNS records (a name points back only at services that answer again)."""
+    targets: list[Target] = []
+    steps: list[StepSpec] = []
+    for target, part in infrastructure:
+        targets.append(target)
+        steps += part
+    if services is not None:
+        targets += services.targets
+        steps += [_named(services, spec) for spec in services.steps]
+    for target, part in records:
+        targets.append(target)
+        steps += part
+    return Plan(FULL_PLAN, tuple(targets), steps)
+
+
+def _named(plan: Plan, spec: StepSpec) -> StepSpec:
+    """`spec` with its subject set, and titled with it when the plan did not say whose it is."""
+    subject = plan.subject_of(spec)
+    title = spec.title if len(plan.targets) > 1 else f"{subject.label}: {spec.title}"
+    return replace(spec, title=title, subject=subject)

@@ -1,0 +1,39 @@
+"""`backout rollback --full`, the runbook's "Full System Rollback": one run and one incident
+over everything in the config that has something to roll back — the services (each to its last
+known good, in their `depends_on` order) and the DNS records (each to its previous recorded
+target) — in the order plans/several.py's `full_environment_plan` gives. What has nothing to
+roll back is left as it is, and said so.
+"""
+
+from __future__ import annotations
+
+from backout.errors import NotFoundError
+from backout.operations.dns_runs import dns_rollback_parts
+from backout.operations.several_rollback import (
+    SeveralRollback,
+    service_rollback_plans,
+    with_one_gate,
+)
+from backout.plans import Plan
+from backout.plans.several import Part, full_environment_plan, several_services_plan
+from backout.runtime import Runtime
+
+
+def plan_full(runtime: Runtime, *, reason: str, approval_gate: bool = False) -> SeveralRollback:
+    """The one plan of the whole environment; read-only. NotFoundError when nothing in it has
+    anything to roll back."""
+    plans, untouched = service_rollback_plans(runtime, None, reason=reason)
+    services = several_services_plan(plans) if plans else None
+    infrastructure: list[Part] = []  # Terraform stacks join here (issue 12)
+    dns = dns_rollback_parts(runtime, reason=reason)
+    untouched.update({f"dns_record:{name}": why for name, why in dns.untouched.items()})
+    if services is None and not infrastructure and not dns.parts:
+        said = (
+            "; ".join(f"{name}: {why}" for name, why in untouched.items())
+            or "nothing is configured"
+        )
+        raise NotFoundError(f"nothing in the environment has anything to roll back ({said})")
+    plan: Plan = full_environment_plan(infrastructure, services, dns.parts)
+    if approval_gate:
+        plan = with_one_gate(plan, reason)
+    return SeveralRollback(plan, untouched, reason)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,6 +116,26 @@ class Runtime:
         context = self._context(service)
         return [
             CHECKS.build(spec, ("services", service, "health", i), context)
+            for i, spec in enumerate(specs)
+        ]
+
+    def health_checks_at(self, service: str, port: Callable[[], int | None]) -> list[Check]:
+        """The service's health checks aimed at where the version under check runs: `{port}`
+        in a check's settings becomes `port()` (asked only when a check has the placeholder),
+        so a check follows a version into the slot it was started in."""
+        specs = self.config.service(service).health
+        if not any(_mentions_port(spec.settings()) for spec in specs):
+            return self.health_checks(service)
+        where = port()
+        if where is None:
+            raise ConfigError(
+                str(self.config.source),
+                [f"services.{service}.health: {{port}} is used, but its driver knows no port"],
+                hint="give the driver a port (or slots), or write the port in the check",
+            )
+        context = self._context(service)
+        return [
+            CHECKS.build(_aimed(spec, where), ("services", service, "health", i), context)
             for i, spec in enumerate(specs)
         ]
 
@@ -241,3 +261,31 @@ def _metric_source_problems(
         for i, rule in enumerate(config.service(service).triggers)
         if rule.metric not in provider
     ]
+
+
+PORT_PLACEHOLDER = "{port}"
+
+
+def _mentions_port(value: Any) -> bool:
+    if isinstance(value, str):
+        return PORT_PLACEHOLDER in value
+    if isinstance(value, list):
+        return any(_mentions_port(item) for item in value)
+    if isinstance(value, dict):
+        return any(_mentions_port(item) for item in value.values())
+    return False
+
+
+def _with_port(value: Any, port: int) -> Any:
+    if isinstance(value, str):
+        return value.replace(PORT_PLACEHOLDER, str(port))
+    if isinstance(value, list):
+        return [_with_port(item, port) for item in value]
+    if isinstance(value, dict):
+        return {key: _with_port(item, port) for key, item in value.items()}
+    return value
+
+
+def _aimed(spec: PluginSpec, port: int) -> PluginSpec:
+    """`spec` with `{port}` filled in wherever its settings say it."""
+    return PluginSpec(type=spec.type, **_with_port(spec.settings(), port))

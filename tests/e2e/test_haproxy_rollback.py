@@ -112,8 +112,8 @@ def write_config(tmp_path: Path, proxy: Haproxy) -> Path:
             "state_file": str(proxy.state_file),
             "drain_timeout": "10s",
         },
-        # The idle slot is where 1.0.0 lands (1.1.0 runs in the first): check it there.
-        "health": [{"type": "http", "url": f"http://127.0.0.1:{proxy.slot_ports[1]}/"}],
+        # `{port}`: the slot the version under check runs in (1.0.0 lands in the idle one).
+        "health": [{"type": "http", "url": "http://127.0.0.1:{port}/"}],
         "traffic_restore": [10, 50, 100],
         "traffic_hold": "1s",
         "monitor": "0s",

@@ -85,7 +85,8 @@ class HttpCheckSettings(CheckSettings):
     def _http_url(cls, value: str) -> str:
         # urllib, not httpx: validating a config must not load an HTTP client (CLI start-up)
         try:
-            url = urlsplit(value)
+            # `{port}` is filled in with where the version under check runs (runtime.py).
+            url = urlsplit(value.replace("{port}", "1"))
             url.port  # noqa: B018 - raises on a port that is not a number in 0-65535
         except ValueError as error:
             raise ValueError(f"not a valid URL ({error}): {value!r}") from None

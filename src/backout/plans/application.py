@@ -67,7 +67,9 @@ def application_plan(
     )
     deploy_params = {"version": target.version, "ref": target.ref, "timeout_s": step_timeout}
     health = StepSpec(
-        "health", "Health checks", {"timeout_s": service.health_timeout.total_seconds()}
+        "health",
+        "Health checks",
+        {"version": target.version, "timeout_s": service.health_timeout.total_seconds()},
     )
     restore = StepSpec(
         "restore_traffic",

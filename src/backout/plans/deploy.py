@@ -24,7 +24,11 @@ def deploy_plan(
             f"Deploy {release.version}",
             {"version": release.version, "ref": release.ref, "timeout_s": timeout},
         ),
-        StepSpec("health", "Health checks", {"timeout_s": service.health_timeout.total_seconds()}),
+        StepSpec(
+            "health",
+            "Health checks",
+            {"version": release.version, "timeout_s": service.health_timeout.total_seconds()},
+        ),
         StepSpec(
             "mark_release",
             f"Mark {release.version} live",

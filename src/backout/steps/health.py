@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from backout.checks import CheckResult
+from backout.drivers import SlotCapable
 from backout.errors import StepFailedError
 from backout.incidents import mark_recovered
 from backout.steps.base import StepContext, StepOutcome
@@ -18,7 +19,9 @@ class HealthCheck:
     kind: ClassVar[str] = "health"
 
     def run(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome:
-        checks = ctx.runtime.health_checks(ctx.service)
+        checks = ctx.runtime.health_checks_at(
+            ctx.service, lambda: _port_of(ctx, params.get("version"))
+        )
         if not checks:
             # Nothing can verify the recovery: the incident's clock does not stop here.
             return StepOutcome.skipped("no health checks configured: the recovery is unverified")
@@ -53,6 +56,14 @@ class HealthCheck:
             incident = session.get(Incident, ctx.incident_id)
             if incident is not None:
                 mark_recovered(session, incident, runtime.clock.now(), actor=ctx.actor)
+
+
+def _port_of(ctx: StepContext, version: str | None) -> int | None:
+    """Where `version` runs: its slot, for a driver with two; else the driver's one port."""
+    driver = ctx.runtime.driver(ctx.service)
+    if version is not None and isinstance(driver, SlotCapable):
+        return driver.port_of(version)
+    return driver.status().port
 
 
 def _failures(results: list[CheckResult]) -> str:

@@ -12,6 +12,7 @@ command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)  # the Prometheus
 # Debian's package installs the binary as prometheus-alertmanager (upstream calls it alertmanager).
 command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 \
   || missing+=(prometheus-alertmanager)  # the Alertmanager webhook trigger
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the dashboard's browser tests (Playwright)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   # No service is started by the install: the tests start prometheus as a plain process, on a

@@ -63,8 +63,18 @@ def revoke_token(runtime: Runtime, name: str, *, actor: str) -> None:
 
 def authenticate(runtime: Runtime, token: str) -> tuple[str, Role]:
     """The (name, role) of a valid token; PermissionDeniedError otherwise."""
+    return authenticate_digest(runtime, _digest(token))
+
+
+def token_digest(token: str) -> str:
+    """What is kept of a token: the dashboard's sessions remember this, never the token."""
+    return _digest(token)
+
+
+def authenticate_digest(runtime: Runtime, digest: str) -> tuple[str, Role]:
+    """The (name, role) of the valid token whose `token_digest` is `digest`."""
     with runtime.store.session() as session:
-        row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _digest(token))).first()
+        row = session.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).first()
         if row is None or row.revoked_at is not None:
             raise PermissionDeniedError("invalid or revoked API token")
         return row.name, Role.parse(row.role)

@@ -1,0 +1,87 @@
+"""Helpers of the dashboard's tests: the config served, the server's start, signing in."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import yaml
+from playwright.sync_api import Page, expect
+
+from backout.operations.tokens import Role
+from backout.runtime import Runtime
+
+SCREENSHOTS_ENV = "BACKOUT_SCREENSHOTS"
+DEPLOY_DELAY = "1s"  # each deploy of `api` takes this long: long enough to watch it run
+
+
+def write_config(directory: Path) -> Path:
+    service = {"tier": "critical", "monitor": "0s", "traffic_hold": "0s", "policy": "rollback"}
+    config = {
+        "project": "dashboard-test",
+        "state": {"database": "sqlite:///state.db", "directory": ".backout"},
+        "watch": {"interval": "50ms"},
+        "services": {
+            "api": {
+                **service,
+                "guarded_by": ["waitlist"],
+                "driver": {"type": "fake", "deploy_delay": DEPLOY_DELAY},
+            },
+            "worker": {**service, "tier": "core", "driver": {"type": "fake"}},
+        },
+        "flags": {"definitions": {"waitlist": {"description": "The new waitlist page."}}},
+    }
+    path = directory / "backout.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_until_up(server: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        assert server.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "the server did not answer in 30s"
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    url: str
+    tokens: dict[Role, str]
+    runtime: Runtime
+
+    def sign_in(self, page: Page, role: Role) -> None:
+        """Sign in through the form, as a person would, and land on the services page."""
+        page.goto(self.url + "/")
+        page.get_by_label("API token").fill(self.tokens[role])
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Services", exact=True)).to_be_visible()
+        expect(page.locator(".who")).to_contain_text(role.name.lower())
+
+    def csrf_of(self, page: Page) -> str:
+        """The signed-in page's CSRF token (every form carries it)."""
+        value = page.locator("input[name=csrf]").first.get_attribute("value")
+        assert value
+        return value
+
+
+def run_id_of(page: Page) -> int:
+    found = re.search(r"/runs/(\d+)$", page.url)
+    assert found, page.url
+    return int(found.group(1))

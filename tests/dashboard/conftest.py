@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from dashboard_support import (
     SCREENSHOTS_ENV,
+    SERVICES,
     Dashboard,
     free_port,
     wait_until_up,
@@ -80,23 +81,30 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    """The test's own view of the store the server uses (to prepare states and check them)."""
-    opened = Runtime.open(write_config(tmp_path))
-    for service in ("api", "worker"):
+@pytest.fixture(scope="module")
+def served_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("dashboard")
+
+
+@pytest.fixture(scope="module")
+def runtime(served_folder: Path) -> Iterator[Runtime]:
+    """The tests' own view of the store the server uses (to prepare states and check them)."""
+    opened = Runtime.open(write_config(served_folder))
+    for service in SERVICES:
         for version, status in (("1.0.0", ReleaseStatus.GOOD), ("1.1.0", ReleaseStatus.LIVE)):
             record_release(opened, service, version, ref=None, actor="test", status=status)
     yield opened
     opened.close()
 
 
-@pytest.fixture
-def dashboard(runtime: Runtime, tmp_path: Path) -> Iterator[Dashboard]:
-    """`backout serve --no-watch` over `runtime`'s config, until the test ends."""
+@pytest.fixture(scope="module")
+def dashboard(runtime: Runtime, served_folder: Path) -> Iterator[Dashboard]:
+    """`backout serve --no-watch` over `runtime`'s config, one per test module: the server
+    takes seconds to start, so the tests of a module share it and each acts on a service, a
+    flag or a token that no other test of the module changes."""
     tokens = {role: create_token(runtime, role.name.lower(), role, actor="test") for role in Role}
     port = free_port()
-    log = (tmp_path / "serve.log").open("w")
+    log = (served_folder / "serve.log").open("w")
     server = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "backout"),
@@ -107,13 +115,13 @@ def dashboard(runtime: Runtime, tmp_path: Path) -> Iterator[Dashboard]:
             "--config",
             str(runtime.config.source),
         ],
-        cwd=tmp_path,
+        cwd=served_folder,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(server, url, tmp_path / "serve.log")
+        wait_until_up(server, url, served_folder / "serve.log")
         yield Dashboard(url, tokens, runtime)
     finally:
         server.terminate()
@@ -122,4 +130,4 @@ def dashboard(runtime: Runtime, tmp_path: Path) -> Iterator[Dashboard]:
         finally:
             server.kill()
             log.close()
-    assert server.returncode == 0, (tmp_path / "serve.log").read_text()
+    assert server.returncode == 0, (served_folder / "serve.log").read_text()

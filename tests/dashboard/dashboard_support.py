@@ -20,7 +20,12 @@ SCREENSHOTS_ENV = "BACKOUT_SCREENSHOTS"
 DEPLOY_DELAY = "1s"  # each deploy of `api` takes this long: long enough to watch it run
 
 
+SERVICES = ("api", "worker", "cron", "mailer")
+
+
 def write_config(directory: Path) -> Path:
+    """Four fake-driven services, so that the tests sharing a server each act on their own:
+    `api` (whose deploys take DEPLOY_DELAY), `worker`, `cron` and `mailer`; `api` guarded by a flag."""
     service = {"tier": "critical", "monitor": "0s", "traffic_hold": "0s", "policy": "rollback"}
     config = {
         "project": "dashboard-test",
@@ -33,6 +38,8 @@ def write_config(directory: Path) -> Path:
                 "driver": {"type": "fake", "deploy_delay": DEPLOY_DELAY},
             },
             "worker": {**service, "tier": "core", "driver": {"type": "fake"}},
+            "cron": {**service, "tier": "core", "driver": {"type": "fake"}},
+            "mailer": {**service, "tier": "core", "driver": {"type": "fake"}},
         },
         "flags": {"definitions": {"waitlist": {"description": "The new waitlist page."}}},
     }
@@ -66,10 +73,11 @@ class Dashboard:
     tokens: dict[Role, str]
     runtime: Runtime
 
-    def sign_in(self, page: Page, role: Role) -> None:
-        """Sign in through the form, as a person would, and land on the services page."""
+    def sign_in(self, page: Page, role: Role, *, token: str | None = None) -> None:
+        """Sign in through the form (with the role's token, or `token` of that role), as a
+        person would, and land on the services page."""
         page.goto(self.url + "/")
-        page.get_by_label("API token").fill(self.tokens[role])
+        page.get_by_label("API token").fill(token or self.tokens[role])
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("heading", name="Services", exact=True)).to_be_visible()
         expect(page.locator(".who")).to_contain_text(role.name.lower())

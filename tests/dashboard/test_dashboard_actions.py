@@ -112,5 +112,5 @@ def test_a_viewer_downloads_an_incidents_report(page: Page, dashboard: Dashboard
 
     download = download_info.value
     assert download.suggested_filename == f"incident-{incident_id}-report.md"
-    text = open(download.path(), encoding="utf-8").read()  # noqa: PTH123 - Playwright's path
+    text = download.path().read_text(encoding="utf-8")
     assert "cron" in text

@@ -82,7 +82,7 @@ def test_every_page_fits_contrasts_and_is_kept_as_a_screenshot(
         assert overflow <= 0, f"{name} is {overflow}px wider than the {width} screen"
         assert page.evaluate(LOW_CONTRAST) == [], name
         page.screenshot(path=screenshots / f"{name}-{width}.png", full_page=True)
-    print(f"screenshots: {screenshots}")  # noqa: T201 - where to look, with pytest -s
+    print(f"screenshots: {screenshots}")
 
 
 def test_the_dashboard_works_by_keyboard(page: Page, dashboard: Dashboard) -> None:

@@ -42,7 +42,8 @@ def test_a_session_is_found_by_its_random_id_and_keeps_no_token() -> None:
 
     assert store.get(session.id) == session
     assert store.get("another id") is None
-    assert len(session.id) >= 40 and session.csrf != session.id
+    assert len(session.id) >= 40
+    assert session.csrf != session.id
     assert session.actor == "token:alice"
 
 

@@ -7,20 +7,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dashboard_support import (
-    SCREENSHOTS_ENV,
-    SERVICES,
-    Dashboard,
-    free_port,
-    wait_until_up,
-    write_config,
-)
+from dashboard_support import SCREENSHOTS_ENV, SERVICES, Dashboard, serving, write_config
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from backout.operations.deploy import record_release
@@ -103,31 +94,5 @@ def dashboard(runtime: Runtime, served_folder: Path) -> Iterator[Dashboard]:
     takes seconds to start, so the tests of a module share it and each acts on a service, a
     flag or a token that no other test of the module changes."""
     tokens = {role: create_token(runtime, role.name.lower(), role, actor="test") for role in Role}
-    port = free_port()
-    log = (served_folder / "serve.log").open("w")
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "backout"),
-            "serve",
-            "--no-watch",
-            "--port",
-            str(port),
-            "--config",
-            str(runtime.config.source),
-        ],
-        cwd=served_folder,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(server, url, served_folder / "serve.log")
-        yield Dashboard(url, tokens, runtime)
-    finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        finally:
-            server.kill()
-            log.close()
-    assert server.returncode == 0, (served_folder / "serve.log").read_text()
+    with serving(runtime, served_folder) as served:
+        yield Dashboard(served.url, tokens, runtime)

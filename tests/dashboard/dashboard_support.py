@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +56,45 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def serving(runtime: Runtime, folder: Path) -> Iterator[Served]:
+    """`backout serve --no-watch` over `runtime`'s config, from `folder`. At the end it must
+    stop on SIGTERM, cleanly, within 20 s (its log in folder/serve.log)."""
+    port = free_port()
+    log_path = folder / "serve.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "backout"),
+                "serve",
+                "--no-watch",
+                "--port",
+                str(port),
+                "--config",
+                str(runtime.config.source),
+            ],
+            cwd=folder,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_until_up(server, url, log_path)
+            yield Served(url, server)
+            server.terminate()
+            returncode = server.wait(20)
+        finally:
+            server.kill()
+            server.wait()
+    assert returncode == 0, log_path.read_text()
 
 
 def wait_until_up(server: subprocess.Popen[bytes], url: str, log: Path) -> None:

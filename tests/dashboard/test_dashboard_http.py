@@ -4,14 +4,20 @@ forms that are not what a page sends, and the vendored htmx."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
-from dashboard_support import Dashboard
+from dashboard_support import Dashboard, serving, write_config
 
+from backout.operations.deploy import record_release
 from backout.operations.rollback import RollbackRequest, start_rollback
-from backout.operations.tokens import Role
+from backout.operations.tokens import Role, create_token
+from backout.releases import ReleaseStatus
+from backout.runs.records import RunState
+from backout.runtime import Runtime
 
 
 def sign_in(client: httpx.Client, dashboard: Dashboard, role: Role) -> str:
@@ -111,3 +117,29 @@ def test_htmx_is_served_from_the_package_with_its_license(dashboard: Dashboard) 
     assert script.status_code == 200
     assert "htmx" in script.text
     assert "Zero-Clause BSD" in license_text.text or "BSD" in license_text.text
+
+
+def test_the_server_stops_at_once_with_a_runs_stream_open(tmp_path: Path) -> None:
+    """A run waiting for approval streams forever; SIGTERM must end the stream, not wait."""
+    runtime = Runtime.open(write_config(tmp_path))
+    try:
+        record_release(runtime, "api", "1.0.0", ref=None, actor="t", status=ReleaseStatus.GOOD)
+        record_release(runtime, "api", "1.1.0", ref=None, actor="t", status=ReleaseStatus.LIVE)
+        token = create_token(runtime, "viewer", Role.VIEWER, actor="test")
+        request = RollbackRequest(service="api", reason="parked", approval_gate=True)
+        parked = start_rollback(runtime, request, actor="test")
+        assert parked.execute().state is RunState.AWAITING_APPROVAL
+        with (
+            serving(runtime, tmp_path) as served,
+            httpx.Client(base_url=served.url, timeout=15) as client,
+        ):
+            sign_in(client, Dashboard(served.url, {Role.VIEWER: token}, runtime), Role.VIEWER)
+            with client.stream("GET", f"/runs/{parked.run_id}/events") as stream:
+                lines = stream.iter_lines()
+                assert next(lines) == "event: run"
+                served.process.terminate()
+                rest = list(lines)  # ends when the server closes the stream
+            assert served.process.wait(10) == 0
+        assert "event: done" not in rest
+    finally:
+        runtime.close()

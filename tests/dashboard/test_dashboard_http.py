@@ -4,7 +4,6 @@ forms that are not what a page sends, and the vendored htmx."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -7,10 +7,10 @@ import time
 
 import pytest
 from dashboard_support import SERVICES, Dashboard
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from backout.operations import views
-from backout.operations.tokens import Role, create_token, revoke_token
+from backout.operations.tokens import Role, create_token, list_tokens, revoke_token
 
 ROLES = [Role.VIEWER, Role.OPERATOR, Role.APPROVER, Role.ADMIN]
 
@@ -133,3 +133,37 @@ def test_the_api_keeps_its_bearer_tokens(page: Page, dashboard: Dashboard) -> No
 
     assert answer.status == 200
     assert {s["service"] for s in answer.json()} == set(SERVICES)
+
+
+def test_an_admin_makes_a_token_shown_once_and_revokes_it(
+    page: Page, browser: Browser, dashboard: Dashboard
+) -> None:
+    dashboard.sign_in(page, Role.ADMIN)
+    page.get_by_role("link", name="Tokens").click()
+    page.get_by_label("Name").fill("night-shift")
+    page.get_by_label("Role").select_option("approver")
+    page.get_by_role("button", name="Make a token").click()
+
+    token = page.get_by_label("New token").input_value()
+    assert token.startswith("bk_")
+    with browser.new_context() as other:
+        dashboard.sign_in(other.new_page(), Role.APPROVER, token=token)
+    page.goto(dashboard.url + "/tokens")
+    expect(page.get_by_label("New token")).to_have_count(0)  # shown once only
+
+    page.get_by_role("button", name="Revoke night-shift").click()
+    expect(page.locator("#token-night-shift")).to_contain_text("revoked")
+
+
+def test_only_an_admin_sees_and_manages_tokens(page: Page, dashboard: Dashboard) -> None:
+    dashboard.sign_in(page, Role.APPROVER)
+
+    expect(page.get_by_role("link", name="Tokens")).to_have_count(0)
+    assert page.request.get(dashboard.url + "/tokens").status == 403
+    made = page.request.post(
+        dashboard.url + "/tokens",
+        form={"csrf": dashboard.csrf_of(page), "name": "sneaky", "role": "admin"},
+        max_redirects=0,
+    )
+    assert made.status == 403
+    assert "sneaky" not in {t["name"] for t in list_tokens(dashboard.runtime)}

@@ -85,3 +85,18 @@ def require(role: Role, needed: Role, action: str) -> None:
         raise PermissionDeniedError(
             f"{action} needs role {needed.name.lower()}; this token has {role.name.lower()}"
         )
+
+
+def list_tokens(runtime: Runtime) -> list[dict[str, str | None]]:
+    """Every token's name, role and dates, oldest first (never the token: it is not kept)."""
+    with runtime.store.session() as session:
+        rows = session.scalars(select(ApiToken).order_by(ApiToken.id))
+        return [
+            {
+                "name": row.name,
+                "role": row.role,
+                "created_at": row.created_at.isoformat(),
+                "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+            }
+            for row in rows
+        ]

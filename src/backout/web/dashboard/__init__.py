@@ -20,6 +20,7 @@ from backout.web.dashboard import (
     routes_runs,
     routes_services,
     routes_sign_in,
+    routes_tokens,
 )
 from backout.web.dashboard.sessions import SessionStore
 
@@ -32,5 +33,13 @@ def install(app: FastAPI, runtime: Runtime) -> None:
         lambda digest: authenticate_digest(runtime, digest), runtime.clock.monotonic
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (routes_sign_in, routes_services, routes_runs, routes_flags, routes_incidents):
+    modules = (
+        routes_sign_in,
+        routes_services,
+        routes_runs,
+        routes_flags,
+        routes_incidents,
+        routes_tokens,
+    )
+    for module in modules:
         app.include_router(module.router)

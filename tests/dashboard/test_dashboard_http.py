@@ -55,7 +55,7 @@ def test_a_finished_runs_stream_sends_the_run_then_done_and_ends(
         body = "".join(stream.iter_text())
 
     events = re.findall(r"^event: (\w+)$", body, flags=re.MULTILINE)
-    assert events == ["run", "done"]
+    assert events == ["actions", "steps", "done"]
     assert 'id="run-state" class="badge succeeded"' in body
 
 
@@ -135,7 +135,7 @@ def test_the_server_stops_at_once_with_a_runs_stream_open(tmp_path: Path) -> Non
             sign_in(client, Dashboard(served.url, {Role.VIEWER: token}, runtime), Role.VIEWER)
             with client.stream("GET", f"/runs/{parked.run_id}/events") as stream:
                 lines = stream.iter_lines()
-                assert next(lines) == "event: run"
+                assert next(lines) == "event: actions"
                 served.process.terminate()
                 rest = list(lines)  # ends when the server closes the stream
             assert served.process.wait(10) == 0

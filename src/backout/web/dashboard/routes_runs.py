@@ -28,6 +28,9 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 POLL_S = 0.25  # how often a stream looks for a change (a read of the store, kept while unchanged)
 HEARTBEAT_S = 15.0  # a comment line that keeps proxies from closing an idle stream
 STREAM_MAX_S = 600.0  # then the stream ends and the browser reconnects (its session rechecked)
+# The parts of the run page the stream sends, each as an event of its name when it changed:
+# the state and the buttons (their forms kept while a person types), and the steps.
+LIVE_PARTS = ("actions", "steps")
 
 
 @router.get("/runs/{run_id}")
@@ -40,8 +43,8 @@ def run_page(request: Request, run_id: int, session: SignedIn, runtime: RuntimeD
 async def run_events(
     request: Request, run_id: int, session: SignedIn, runtime: RuntimeDep
 ) -> Response:
-    """`event: run` with the run's live part as HTML each time it changes; `event: done` once
-    the run has ended (the page then closes the stream)."""
+    """`event: actions` and `event: steps`, each with that part of the run page as HTML each
+    time it changes; `event: done` once the run has ended (the page then closes the stream)."""
     await asyncio.to_thread(views.run_detail, runtime, run_id)  # an unknown run is a 404 page
     return StreamingResponse(
         _run_stream(request, run_id, session, runtime),
@@ -57,7 +60,7 @@ async def _run_stream(
     # The flag feed closes when the server starts to stop (streaming_server.py): so do these.
     feed = cast(FlagFeed, request.app.state.flag_feed)
     started = last_sent = time.monotonic()
-    shown = None
+    shown: dict[str, str] = {}
     while not feed.closed and time.monotonic() - started < STREAM_MAX_S:
         if await request.is_disconnected():
             return
@@ -65,10 +68,11 @@ async def _run_stream(
         if live_session is None:
             return  # signed out, or its token revoked: nothing more is shown
         run = await asyncio.to_thread(_read_run, cache, runtime, run_id)
-        html = render_text("dashboard/_run_live.html", session=live_session, run=run)
-        if html != shown:
-            shown, last_sent = html, time.monotonic()
-            yield server_sent_event("run", html)
+        for part in LIVE_PARTS:
+            html = render_text(f"dashboard/_run_{part}.html", session=live_session, run=run)
+            if shown.get(part) != html:
+                shown[part], last_sent = html, time.monotonic()
+                yield server_sent_event(part, html)
         if run["state"] in TERMINAL:
             yield server_sent_event("done", "")
             return

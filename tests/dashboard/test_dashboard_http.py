@@ -142,3 +142,11 @@ def test_the_server_stops_at_once_with_a_runs_stream_open(tmp_path: Path) -> Non
         assert "event: done" not in rest
     finally:
         runtime.close()
+
+
+def test_a_refresh_without_a_session_sends_htmx_to_the_sign_in_page(client: httpx.Client) -> None:
+    answer = client.get("/fragments/services", headers={"HX-Request": "true"})
+    page = client.get("/fragments/services")
+
+    assert (answer.status_code, answer.headers["hx-redirect"], answer.text) == (200, "/", "")
+    assert (page.status_code, page.headers["location"]) == (303, "/")

@@ -85,6 +85,9 @@ class PageRoute(APIRoute):
             try:
                 return await handler(request)
             except SignInNeededError:
+                if request.headers.get("HX-Request") == "true":
+                    # htmx would swap the sign-in page into a table: have it load the page.
+                    return Response(status_code=200, headers={"HX-Redirect": "/"})
                 return see_other("/")
             except BackoutError as error:
                 status = 422 if isinstance(error, FormError) else http_status(error)

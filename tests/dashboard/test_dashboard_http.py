@@ -44,7 +44,7 @@ def viewer(client: httpx.Client, dashboard: Dashboard) -> httpx.Client:
     return client
 
 
-def test_a_finished_runs_stream_sends_the_run_then_done_and_ends(
+def test_a_finished_runs_stream_sends_its_parts_then_done_and_ends(
     dashboard: Dashboard, viewer: httpx.Client
 ) -> None:
     request = RollbackRequest(service="worker", reason="stream test")

@@ -19,6 +19,7 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v named >/dev/null 2>&1 || missing+=(bind9)  # DNS rollbacks: RFC 2136 updates to BIND
 command -v nsupdate >/dev/null 2>&1 || missing+=(bind9-dnsutils)  # tsig-keygen's partner; dig
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)  # the haproxy router (runtime API)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the dashboard's browser tests (Playwright)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   # No service is started by the install: the tests start prometheus as a plain process, on a

@@ -63,8 +63,18 @@ def revoke_token(runtime: Runtime, name: str, *, actor: str) -> None:
 
 def authenticate(runtime: Runtime, token: str) -> tuple[str, Role]:
     """The (name, role) of a valid token; PermissionDeniedError otherwise."""
+    return authenticate_digest(runtime, _digest(token))
+
+
+def token_digest(token: str) -> str:
+    """What is kept of a token: the dashboard's sessions remember this, never the token."""
+    return _digest(token)
+
+
+def authenticate_digest(runtime: Runtime, digest: str) -> tuple[str, Role]:
+    """The (name, role) of the valid token whose `token_digest` is `digest`."""
     with runtime.store.session() as session:
-        row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _digest(token))).first()
+        row = session.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).first()
         if row is None or row.revoked_at is not None:
             raise PermissionDeniedError("invalid or revoked API token")
         return row.name, Role.parse(row.role)
@@ -75,3 +85,18 @@ def require(role: Role, needed: Role, action: str) -> None:
         raise PermissionDeniedError(
             f"{action} needs role {needed.name.lower()}; this token has {role.name.lower()}"
         )
+
+
+def list_tokens(runtime: Runtime) -> list[dict[str, str | None]]:
+    """Every token's name, role and dates, oldest first (never the token: it is not kept)."""
+    with runtime.store.session() as session:
+        rows = session.scalars(select(ApiToken).order_by(ApiToken.id))
+        return [
+            {
+                "name": row.name,
+                "role": row.role,
+                "created_at": row.created_at.isoformat(),
+                "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+            }
+            for row in rows
+        ]

@@ -19,6 +19,7 @@ from backout.operations.tokens import authenticate
 from backout.runtime import Runtime
 from backout.store.changes import StoreChanges
 from backout.web import (
+    dashboard,
     errors,
     routes_flags,
     routes_incidents,
@@ -96,6 +97,7 @@ def create_app(
     app.include_router(routes_metrics.router)
     app.include_router(routes_unleash.router, prefix="/api/client")
     app.include_router(routes_status.router)  # public: no token
+    dashboard.install(app, runtime)  # `/`: pages for people, signed in with a token
     return app
 
 

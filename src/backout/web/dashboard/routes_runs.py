@@ -1,0 +1,122 @@
+"""A run, live: its page, its steps streamed by server-sent events as they change, and the
+approve and abort buttons of those whose role allows them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+
+from backout.operations import views
+from backout.operations.rollback import abort_run, approve_run
+from backout.runtime import Runtime
+from backout.store.tables import TERMINAL
+from backout.web.auth import ControllerDep, RuntimeDep
+from backout.web.dashboard.access import Aborting, Approving, SignedIn, session_store
+from backout.web.dashboard.forms import Form
+from backout.web.dashboard.pages import PageRoute, page, render_text, see_other
+from backout.web.dashboard.sessions import DashboardSession
+from backout.web.flag_feed import FlagFeed
+from backout.web.read_cache import ReadCache
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+POLL_S = 0.25  # how often a stream looks for a change (a read of the store, kept while unchanged)
+HEARTBEAT_S = 15.0  # a comment line that keeps proxies from closing an idle stream
+STREAM_MAX_S = 600.0  # then the stream ends and the browser reconnects (its session rechecked)
+# The parts of the run page the stream sends, each as an event of its name when it changed:
+# the state and the buttons (their forms kept while a person types), and the steps.
+LIVE_PARTS = ("actions", "steps")
+
+
+@router.get("/runs/{run_id}")
+def run_page(request: Request, run_id: int, session: SignedIn, runtime: RuntimeDep) -> Response:
+    run = views.run_detail(runtime, run_id)
+    return page(request, "dashboard/run.html", session, run=run, live=run["state"] not in TERMINAL)
+
+
+@router.get("/runs/{run_id}/events")
+async def run_events(
+    request: Request, run_id: int, session: SignedIn, runtime: RuntimeDep
+) -> Response:
+    """`event: actions` and `event: steps`, each with that part of the run page as HTML each
+    time it changes; `event: done` once the run has ended (the page then closes the stream)."""
+    await asyncio.to_thread(views.run_detail, runtime, run_id)  # an unknown run is a 404 page
+    return StreamingResponse(
+        _run_stream(request, run_id, session, runtime),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _run_stream(
+    request: Request, run_id: int, session: DashboardSession, runtime: Runtime
+) -> AsyncIterator[str]:
+    cache = cast(ReadCache, request.app.state.read_cache)
+    # The flag feed closes when the server starts to stop (streaming_server.py): so do these.
+    feed = cast(FlagFeed, request.app.state.flag_feed)
+    started = last_sent = time.monotonic()
+    shown: dict[str, str] = {}
+    while not feed.closed and time.monotonic() - started < STREAM_MAX_S:
+        if await request.is_disconnected():
+            return
+        live_session = await _still_signed_in(request, session)
+        if live_session is None:
+            return  # signed out, or its token revoked: nothing more is shown
+        run = await asyncio.to_thread(_read_run, cache, runtime, run_id)
+        for part in LIVE_PARTS:
+            html = render_text(f"dashboard/_run_{part}.html", session=live_session, run=run)
+            if shown.get(part) != html:
+                shown[part], last_sent = html, time.monotonic()
+                yield server_sent_event(part, html)
+        if run["state"] in TERMINAL:
+            yield server_sent_event("done", "")
+            return
+        if time.monotonic() - last_sent >= HEARTBEAT_S:
+            last_sent = time.monotonic()
+            yield ": still here\n\n"
+        await asyncio.sleep(POLL_S)
+
+
+async def _still_signed_in(request: Request, session: DashboardSession) -> DashboardSession | None:
+    store = session_store(request)
+    current = store.get(session.id)
+    if current is not None and store.due_for_check(current):
+        current = await asyncio.to_thread(store.recheck, current)
+    return current
+
+
+def _read_run(cache: ReadCache, runtime: Runtime, run_id: int) -> dict[str, Any]:
+    run: dict[str, Any] = cache.get(
+        f"run-detail|{run_id}", lambda: views.run_detail(runtime, run_id)
+    )
+    return run
+
+
+def server_sent_event(event: str, data: str) -> str:
+    """One event; each line of `data` on a `data:` line of its own, as the format wants."""
+    lines = "".join(f"data: {line}\n" for line in (data.splitlines() or [""]))
+    return f"event: {event}\n{lines}\n"
+
+
+@router.post("/runs/{run_id}/approve")
+def approve(
+    run_id: int, session: Approving, runtime: RuntimeDep, controller: ControllerDep
+) -> Response:
+    approve_run(runtime, run_id, session.actor).execute_in_background(controller)
+    return see_other(f"/runs/{run_id}")
+
+
+@router.post("/runs/{run_id}/abort")
+def abort(
+    run_id: int,
+    session: Aborting,
+    runtime: RuntimeDep,
+    form: Form,
+) -> Response:
+    abort_run(runtime, run_id, session.actor, form.text("reason"))
+    return see_other(f"/runs/{run_id}")

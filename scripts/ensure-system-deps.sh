@@ -19,6 +19,9 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v named >/dev/null 2>&1 || missing+=(bind9)  # DNS rollbacks: RFC 2136 updates to BIND
 command -v nsupdate >/dev/null 2>&1 || missing+=(bind9-dnsutils)  # tsig-keygen's partner; dig
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)  # the haproxy router (runtime API)
+# Terraform stacks: Debian has no terraform package, so it is not installed here; its tests skip.
+command -v terraform >/dev/null 2>&1 || echo "note: terraform is not on the PATH: the infrastructure" \
+  "tests skip (install it: https://developer.hashicorp.com/terraform/install)" >&2
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   # No service is started by the install: the tests start prometheus as a plain process, on a

@@ -27,7 +27,8 @@ variable "replicas" {
   default = 1
 }
 resource "terraform_data" "app" {
-  input = { image = var.image, replicas = var.replicas }
+  input            = { image = var.image, replicas = var.replicas }
+  triggers_replace = [var.image, var.replicas] # a new deploy (and its provisioner) per change
   provisioner "local-exec" {
     command = "echo ${var.image} >> ${path.module}/deployed.log"
   }

@@ -30,9 +30,9 @@ def test_a_stack_named_twice_is_refused_by_its_key(tmp_path: Path) -> None:
 
 def test_an_unknown_tool_and_a_tool_key_are_named(tmp_path: Path) -> None:
     path = write_config(tmp_path, {"name": "net", "tool": {"type": "pulumi"}})
-    assert "infrastructure.0.tool.type: unknown infrastructure tool 'pulumi'" in _problems(path)
+    assert "infrastructure[0].tool.type: unknown infrastructure tool 'pulumi'" in _problems(path)
     path = write_config(tmp_path, {"name": "net", "tool": {"type": "terraform"}})
-    assert "infrastructure.0.tool.dir" in _problems(path)
+    assert "infrastructure[0].tool.dir" in _problems(path)
 
 
 def test_a_missing_stack_folder_is_named_with_its_key(tmp_path: Path) -> None:
@@ -56,13 +56,16 @@ def test_recording_without_variables_names_what_is_missing(tmp_path: Path) -> No
 
 def test_the_terraform_tool_plans_applies_and_reads_outputs(tmp_path: Path, stack: Stack) -> None:
     stack.apply({"image": "app:v1"})
-    path = write_config(tmp_path, {"name": "app", "tool": {"type": "terraform", "dir": "infra/app"}})
+    path = write_config(
+        tmp_path, {"name": "app", "tool": {"type": "terraform", "dir": "infra/app"}}
+    )
     tool = stack_tool_for(load_config(path), "app")
     assert tool.matches({"image": "app:v1"})
     assert not tool.matches({"image": "app:v2"})
 
     plan = tool.plan({"image": "app:v2"}, tmp_path / "plans" / "p.tfplan")
-    assert plan.changes and plan.summary == "1 to add, 0 to change, 1 to destroy"
+    assert plan.changes
+    assert plan.summary == "1 to add, 0 to change, 1 to destroy"
     assert tool.outputs()["image"] == "app:v1", "a plan changes nothing"
     tool.apply(plan.saved)
 

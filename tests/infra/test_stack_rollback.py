@@ -81,7 +81,7 @@ def test_after_the_rollback_the_bad_variables_are_not_the_previous_ones(
     again = backout(workspace, "rollback", "stack:app", "--dry-run", "--json")
 
     assert again.code != 0
-    assert "no previous variables of stack app" in again.stderr
+    assert "no previous variables of stack app" in again.json()["error"]["message"]
 
 
 def test_a_stack_applied_by_hand_goes_back_to_the_recorded_live_variables(
@@ -140,5 +140,6 @@ def test_a_terraform_error_is_a_clear_message_and_nothing_is_applied(
     done = backout(workspace, "rollback", "stack:app", "--yes")
 
     assert done.code not in (0, AWAITING_APPROVAL)
-    assert "terraform plan in" in done.stderr and "Reference to undeclared" in done.stderr
+    assert "terraform plan in" in done.stderr
+    assert "Reference to undeclared" in done.stderr
     assert "Traceback" not in done.stderr

@@ -34,9 +34,7 @@ class StackConfig(Section):
     @classmethod
     def _a_plain_name(cls, value: str) -> str:
         if not PLAIN_NAME.fullmatch(value):
-            raise ValueError(
-                f"expected letters, digits, '.', '_' or '-' (up to 63), got {value!r}"
-            )
+            raise ValueError(f"expected letters, digits, '.', '_' or '-' (up to 63), got {value!r}")
         return value
 
 

@@ -276,7 +276,8 @@ class Config(Section):
         if found is None:
             known = ", ".join(stack.name for stack in self.infrastructure) or "(none)"
             raise NotFoundError(
-                f"unknown infrastructure stack {name!r}", hint=f"infrastructure: in the config: {known}"
+                f"unknown infrastructure stack {name!r}",
+                hint=f"infrastructure: in the config: {known}",
             )
         return found
 

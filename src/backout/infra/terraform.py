@@ -28,6 +28,7 @@ _TAIL_LINES = 12
 _SUMMARY = re.compile(r"^Plan: .*$", re.MULTILINE)
 # Exit codes of `plan -detailed-exitcode`.
 _NO_CHANGES, _CHANGES = 0, 2
+_MAY_ASK = frozenset({"init", "plan", "apply"})  # the commands taking -input=false
 
 
 class TerraformSettings(PluginSettings):
@@ -92,7 +93,8 @@ class Terraform:
         if command != "init" and not self._initialised:
             self._terraform("init")
             self._initialised = True
-        done = self._run([self._binary, command, "-input=false", "-no-color", *args])
+        asks = ["-input=false"] if command in _MAY_ASK else []
+        done = self._run([self._binary, command, *asks, "-no-color", *args])
         if done.returncode not in ok:
             raise InfraError(
                 f"terraform {command} in {self._dir} failed (exit {done.returncode}): "
@@ -128,7 +130,10 @@ class Terraform:
 
 
 def _tail(text: str) -> str:
-    """The last lines of what terraform said, without its box drawing."""
+    """The last lines of what terraform said from its first error on (its warnings before, such
+    as a missing CLI configuration, say nothing of this failure), without its box drawing."""
     lines = [line.strip(" │╷╵") for line in text.strip().splitlines()]
     kept = [line for line in lines if line]
+    first_error = next((i for i, line in enumerate(kept) if line.startswith("Error:")), 0)
+    kept = kept[first_error:]
     return " / ".join(kept[-_TAIL_LINES:]) or "(it said nothing)"

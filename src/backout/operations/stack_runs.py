@@ -24,7 +24,6 @@ from backout.infra.recording import (
     previous_release,
     record_applied,
     recorded_variables,
-    version_of,
 )
 from backout.plans import Plan, StepSpec
 from backout.plans.base import Target
@@ -79,7 +78,7 @@ def read_variables(path: Path) -> Variables:
     except (OSError, ValueError) as error:
         raise RefusedError(f"cannot read the variables in {path}: {error}") from None
     if not isinstance(found, dict):
-        raise RefusedError(f"{path} holds no JSON object of variables ({{\"name\": value}})")
+        raise RefusedError(f'{path} holds no JSON object of variables ({{"name": value}})')
     return found
 
 

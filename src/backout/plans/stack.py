@@ -52,7 +52,9 @@ def stack_rollback_steps(
     return [
         StepSpec("stack_plan", f"Plan stack {name} back to {to_version}", params, subject=subject),
         StepSpec("approve", f"Approval of the plan of stack {name}", gate, subject=subject),
-        StepSpec("stack_apply", f"Apply the approved plan to stack {name}", params, subject=subject),
+        StepSpec(
+            "stack_apply", f"Apply the approved plan to stack {name}", params, subject=subject
+        ),
         StepSpec(
             "stack_verify",
             f"Check stack {name} matches {to_version}, read its outputs; record it applied",

@@ -143,3 +143,16 @@ def test_a_terraform_error_is_a_clear_message_and_nothing_is_applied(
     assert "terraform plan in" in done.stderr
     assert "Reference to undeclared" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_plan_gone_stale_before_its_approval_is_never_applied(
+    workspace: Path, stack: Stack
+) -> None:
+    run_id = backout(workspace, "rollback", "stack:app", "--yes", "--json").json()["run_id"]
+    stack.apply({"image": "app:hotfix", "replicas": 1})  # someone applies while it waits
+
+    approved = backout(workspace, "approve", str(run_id))
+
+    assert approved.code not in (0, AWAITING_APPROVAL)
+    assert "nothing is applied without an approved plan" in approved.stdout
+    assert stack.outputs()["image"] == "app:hotfix"

@@ -41,8 +41,8 @@ def rollback(
         bool,
         typer.Option(
             "--full",
-            help="The whole environment (the runbook's Full System Rollback): every service "
-            "and DNS record with something to roll back, in one run.",
+            help="The whole environment (the runbook's Full System Rollback): every "
+            "infrastructure stack, service and DNS record with something to roll back, in one run.",
         ),
     ] = False,
     to: Annotated[

@@ -100,7 +100,8 @@ class StackTarget:
 
 def rollback_target(runtime: Runtime, name: str) -> StackTarget:
     """Which variables `name` would go back to; NotFoundError when nothing recorded says,
-    RefusedError when the stack matches them already. Runs the tool's plan (read-only)."""
+    RefusedError when the stack matches the previous ones already (applied by hand). Runs the
+    tool's plan (read-only)."""
     stack = runtime.config.stack(name)
     tool = stack_tool_for(runtime.config, stack.name)
     with runtime.store.session() as session:
@@ -115,6 +116,11 @@ def rollback_target(runtime: Runtime, name: str) -> StackTarget:
             hint=f"record them as they are applied: backout infra record {stack.name} --vars FILE",
         )
     changed_unrecorded = not tool.matches(recorded_variables(live))
+    if changed_unrecorded and previous is not None and tool.matches(recorded_variables(previous)):
+        raise RefusedError(
+            f"stack {stack.name} matches its previous variables ({previous.version}) already",
+            hint=f"applied without being recorded: backout infra record {stack.name} --vars FILE",
+        )
     back_to = live if changed_unrecorded else previous
     if back_to is None:
         raise NotFoundError(

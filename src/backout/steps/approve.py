@@ -18,6 +18,8 @@ from backout.errors import AwaitingApprovalError
 from backout.incidents.checklist import ChecklistItem, asked_at_gate, confirmed_items
 from backout.steps.base import StepContext, StepOutcome
 
+_SHOWN_CHARS = 6_000  # of what the gate shows (a Terraform plan) in its message
+
 
 class Approve:
     kind: ClassVar[str] = "approve"
@@ -33,7 +35,7 @@ class Approve:
             raise AwaitingApprovalError(
                 f"run {ctx.run_id} waits for approval: {params.get('question', 'proceed?')}"
                 + _asking(asked)
-                + _showing(shown),
+                + _showing(shown, ctx.run_id),
                 hint=f"backout approve {ctx.run_id}{confirm} "
                 f"(needs role {params.get('role', 'approver')})",
             )
@@ -62,7 +64,12 @@ def _asking(items: list[ChecklistItem]) -> str:
     return f" — and to confirm with it: {listed}"
 
 
-def _showing(shown: dict[str, Any] | None) -> str:
+def _showing(shown: dict[str, Any] | None, run_id: int) -> str:
+    """The plan the gate asks about; a long one is cut (it goes on the timeline and in
+    notifications), the whole of it is the earlier step's output."""
     if shown is None:
         return ""
-    return f" — the plan ({shown.get('summary', '')}):\n{shown.get('plan', '')}"
+    text = str(shown.get("plan", ""))
+    if len(text) > _SHOWN_CHARS:
+        text = text[:_SHOWN_CHARS] + f"\n... (the whole plan: backout run show {run_id} --json)"
+    return f" — the plan ({shown.get('summary', '')}):\n{text}"

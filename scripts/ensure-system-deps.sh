@@ -20,6 +20,9 @@ command -v named >/dev/null 2>&1 || missing+=(bind9)  # DNS rollbacks: RFC 2136 
 command -v nsupdate >/dev/null 2>&1 || missing+=(bind9-dnsutils)  # tsig-keygen's partner; dig
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)  # the haproxy router (runtime API)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the dashboard's browser tests (Playwright)
+# Terraform stacks: Debian has no terraform package, so it is not installed here; its tests skip.
+command -v terraform >/dev/null 2>&1 || echo "note: terraform is not on the PATH: the infrastructure" \
+  "tests skip (install it: https://developer.hashicorp.com/terraform/install)" >&2
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   # No service is started by the install: the tests start prometheus as a plain process, on a

@@ -188,6 +188,16 @@ def _plugin_sections(config: Config) -> Iterator[Section]:
     yield FLAG_PROVIDERS, flags, ("flags", "provider"), flag_plugin_context(config, None)
     if config.dns:
         yield from _dns_sections(config)
+    if config.infrastructure:
+        yield from _stack_sections(config)
+
+
+def _stack_sections(config: Config) -> Iterator[Section]:
+    from backout.infra import STACK_TOOLS, stack_plugin_context  # noqa: PLC0415 - when configured
+
+    for index, stack in enumerate(config.infrastructure):
+        where = ("infrastructure", index, "tool")
+        yield STACK_TOOLS, stack.tool, where, stack_plugin_context(config, index)
 
 
 def _dns_sections(config: Config) -> Iterator[Section]:

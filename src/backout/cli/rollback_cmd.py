@@ -20,6 +20,7 @@ from backout.cli._common import (
 from backout.operations.rollback import RollbackRequest, plan_rollback, start_rollback
 
 DNS_PREFIX = "dns_record:"
+STACK_PREFIX = "stack:"
 
 if TYPE_CHECKING:
     from backout.operations.several_rollback import SeveralRollback
@@ -40,8 +41,8 @@ def rollback(
         bool,
         typer.Option(
             "--full",
-            help="The whole environment (the runbook's Full System Rollback): every service "
-            "and DNS record with something to roll back, in one run.",
+            help="The whole environment (the runbook's Full System Rollback): every "
+            "infrastructure stack, service and DNS record with something to roll back, in one run.",
         ),
     ] = False,
     to: Annotated[
@@ -74,7 +75,7 @@ def rollback(
     Several services (or --all) roll back in one run and one incident, in the order their
     depends_on gives: traffic to dependants stops first, dependencies come back first.
     --full adds the DNS records (the runbook's Full System Rollback); dns_record:NAME rolls
-    one record back.
+    one record back; stack:NAME applies a stack's previous variables (after an approved plan).
     """
     named = services or []
     if full:
@@ -95,6 +96,12 @@ def rollback(
             raise typer.BadParameter("a DNS record goes back to its previous target: no --to")
         name = named[0].removeprefix(DNS_PREFIX)
         _roll_back_dns(name, reason, config=config, dry_run=dry_run, yes=yes, as_json=as_json)
+        return
+    if len(named) == 1 and named[0].startswith(STACK_PREFIX):
+        if to is not None or force:
+            raise typer.BadParameter("a stack goes back to its previous variables: no --to")
+        name = named[0].removeprefix(STACK_PREFIX)
+        _roll_back_stack(name, reason, config=config, dry_run=dry_run, yes=yes, as_json=as_json)
         return
     if len(named) == 1:
         request = RollbackRequest(service=named[0], to_version=to, reason=reason, force=force)
@@ -170,6 +177,44 @@ def _roll_back_dns(
         run = start_dns_rollback(rt, plan, actor=actor(), reason=reason)
         if not as_json:
             say(f"run {run.run_id}: setting {label} back to {plan.target_version}")
+        result = run.execute(None if as_json else show_step)
+    if as_json:
+        print_json({"run_id": result.run_id, "state": result.state, "message": result.message})
+    else:
+        say(result.message)
+    raise typer.Exit(int(result.exit_code))
+
+
+def _roll_back_stack(
+    name: str, reason: str, *, config: ConfigOption, dry_run: bool, yes: bool, as_json: bool
+) -> None:
+    """`backout rollback stack:NAME`: the stack's previous variables applied again, once a
+    person has read and approved the plan (the run waits at the gate: `backout approve RUN`)."""
+    from backout.operations.stack_runs import plan_stack_rollback, start_stack_rollback
+
+    with runtime(config) as rt:
+        plan = plan_stack_rollback(rt, name, reason=reason)
+        label = plan.subject.label
+        if dry_run:
+            if as_json:
+                print_json(
+                    {
+                        "stack": plan.subject.name,
+                        "from_version": plan.from_version,
+                        "to_version": plan.target_version,
+                        "steps": _steps(plan),
+                    }
+                )
+            else:
+                say(f"plan: {label} back from {plan.from_version} to {plan.target_version}")
+                for line in plan.describe():
+                    say(f"  {line}")
+                say("dry run: nothing was changed")
+            return
+        confirm(yes, f"Apply {label} back from {plan.from_version} to {plan.target_version}?")
+        run = start_stack_rollback(rt, plan, actor=actor(), reason=reason)
+        if not as_json:
+            say(f"run {run.run_id}: {label} back to {plan.target_version}")
         result = run.execute(None if as_json else show_step)
     if as_json:
         print_json({"run_id": result.run_id, "state": result.state, "message": result.message})

@@ -18,6 +18,7 @@ from pydantic import (
 
 from backout.config.alerts import AlertSettings
 from backout.config.dns import DnsRecordConfig, dns_problems
+from backout.config.infrastructure import StackConfig, stack_problems
 from backout.config.notifications import ApprovalSettings, NotificationSettings
 from backout.config.pins import PinSettings
 from backout.config.reporting import IncidentSettings, StatusPageSettings
@@ -88,6 +89,11 @@ class Config(Section):
         default_factory=list,
         description="DNS records a rollback may set back to their previous target "
         "(docs/platforms.md, dns).",
+    )
+    infrastructure: list[StackConfig] = Field(
+        default_factory=list,
+        description="Infrastructure stacks (Terraform) a rollback may apply again with their "
+        "previous variables (docs/platforms.md, terraform).",
     )
 
     _source: Path = PrivateAttr(default=Path(DEFAULT_CONFIG_NAME))
@@ -256,6 +262,24 @@ class Config(Section):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @model_validator(mode="after")
+    def _stack_names_once(self) -> Config:
+        problems = stack_problems(self.infrastructure)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def stack(self, name: str) -> StackConfig:
+        """The stack `name` of `infrastructure:`; NotFoundError lists the known ones."""
+        found = next((stack for stack in self.infrastructure if stack.name == name), None)
+        if found is None:
+            known = ", ".join(stack.name for stack in self.infrastructure) or "(none)"
+            raise NotFoundError(
+                f"unknown infrastructure stack {name!r}",
+                hint=f"infrastructure: in the config: {known}",
+            )
+        return found
 
     def dns_record(self, name: str) -> DnsRecordConfig:
         """The record `name` of `dns:`; NotFoundError lists the known ones."""

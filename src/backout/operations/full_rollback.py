@@ -1,5 +1,6 @@
 """`backout rollback --full`, the runbook's "Full System Rollback": one run and one incident
-over everything in the config that has something to roll back — the services (each to its last
+over everything in the config that has something to roll back — the infrastructure stacks
+(each to its previous variables, behind an approved plan), the services (each to its last
 known good, in their `depends_on` order) and the DNS records (each to its previous recorded
 target) — in the order plans/several.py's `full_environment_plan` gives. What has nothing to
 roll back is left as it is, and said so.
@@ -14,6 +15,7 @@ from backout.operations.several_rollback import (
     service_rollback_plans,
     with_one_gate,
 )
+from backout.operations.stack_runs import stack_rollback_parts
 from backout.plans import Plan
 from backout.plans.several import Part, full_environment_plan, several_services_plan
 from backout.runtime import Runtime
@@ -24,7 +26,9 @@ def plan_full(runtime: Runtime, *, reason: str, approval_gate: bool = False) -> 
     anything to roll back."""
     plans, untouched = service_rollback_plans(runtime, None, reason=reason)
     services = several_services_plan(plans) if plans else None
-    infrastructure: list[Part] = []  # Terraform stacks join here (issue 12)
+    stacks = stack_rollback_parts(runtime, reason=reason)
+    infrastructure: list[Part] = stacks.parts
+    untouched.update({f"stack:{name}": why for name, why in stacks.untouched.items()})
     dns = dns_rollback_parts(runtime, reason=reason)
     untouched.update({f"dns_record:{name}": why for name, why in dns.untouched.items()})
     if services is None and not infrastructure and not dns.parts:

@@ -20,6 +20,7 @@ from backout.steps.pin import PinRelease
 from backout.steps.release import MarkRelease
 from backout.steps.retire import RetirePrevious
 from backout.steps.slots import DeployBeside, Retire
+from backout.steps.stack import StackApply, StackPlanStep, StackVerify
 from backout.steps.traffic import Drain, RestoreTraffic
 
 STEP_KINDS: dict[str, StepKind] = {
@@ -51,6 +52,9 @@ STEP_KINDS: dict[str, StepKind] = {
         DnsVerify(),
         DeployBeside(),
         Retire(),
+        StackPlanStep(),
+        StackApply(),
+        StackVerify(),
     )
 }
 

@@ -4,6 +4,10 @@ The gate also asks for what the runbook's checklist wants a person to confirm be
 rollback acts ("User communication prepared"): the items still open are named in its message
 (the `awaiting_approval` line), and the approver confirms them with the approval
 (`backout approve RUN --confirm ITEM`).
+
+A gate may show what it asks to approve: with `shows: KIND` in its params, the output of the
+earlier step of that kind on its subject (a Terraform plan, `stack_plan`) ends its message, and
+the gate is skipped when that step found nothing to change.
 """
 
 from __future__ import annotations
@@ -14,18 +18,24 @@ from backout.errors import AwaitingApprovalError
 from backout.incidents.checklist import ChecklistItem, asked_at_gate, confirmed_items
 from backout.steps.base import StepContext, StepOutcome
 
+_SHOWN_CHARS = 6_000  # of what the gate shows (a Terraform plan) in its message
+
 
 class Approve:
     kind: ClassVar[str] = "approve"
 
     def run(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome:
+        shown = ctx.find_output(params["shows"]) if "shows" in params else None
+        if shown is not None and shown.get("changes") is False:
+            return StepOutcome.skipped(f"nothing to approve: {shown.get('summary', 'no changes')}")
         outcome = self.observe(ctx, params)
         if outcome is None:
             asked = open_at_gate(ctx)
             confirm = "".join(f" --confirm {item.id}" for item in asked)
             raise AwaitingApprovalError(
                 f"run {ctx.run_id} waits for approval: {params.get('question', 'proceed?')}"
-                + _asking(asked),
+                + _asking(asked)
+                + _showing(shown, ctx.run_id),
                 hint=f"backout approve {ctx.run_id}{confirm} "
                 f"(needs role {params.get('role', 'approver')})",
             )
@@ -52,3 +62,14 @@ def _asking(items: list[ChecklistItem]) -> str:
         return ""
     listed = "; ".join(f"{item.id} ({item.text})" for item in items)
     return f" — and to confirm with it: {listed}"
+
+
+def _showing(shown: dict[str, Any] | None, run_id: int) -> str:
+    """The plan the gate asks about; a long one is cut (it goes on the timeline and in
+    notifications), the whole of it is the earlier step's output."""
+    if shown is None:
+        return ""
+    text = str(shown.get("plan", ""))
+    if len(text) > _SHOWN_CHARS:
+        text = text[:_SHOWN_CHARS] + f"\n... (the whole plan: backout run show {run_id} --json)"
+    return f" — the plan ({shown.get('summary', '')}):\n{text}"

@@ -1,0 +1,231 @@
+"""Infrastructure stacks: record the variables applied, show them, and apply a stack's previous
+variables again.
+
+The previous variables of a stack are what its history (infra/recording.py) says: those applied
+before the recorded live ones — unless the stack no longer matches the recorded live variables
+(applied by hand, without `backout infra record`), in which case the recorded live variables are
+the ones to go back to.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from backout.errors import BackoutError, ConfigError, NotFoundError, RefusedError
+from backout.incidents import open_incident, open_incident_for
+from backout.infra import Variables, stack_tool_for
+from backout.infra.recording import (
+    live_release,
+    previous_release,
+    record_applied,
+    recorded_variables,
+)
+from backout.plans import Plan, StepSpec
+from backout.plans.base import Target
+from backout.plans.stack import (
+    stack_rollback_plan,
+    stack_rollback_steps,
+    stack_rollback_target,
+    stack_subject,
+)
+from backout.runs.start import NewRun, RunHandle, start_run
+from backout.runs.storing import IncidentOpener
+from backout.runtime import Runtime
+from backout.store import Release, Run
+
+
+@dataclass(frozen=True)
+class RecordedStack:
+    name: str
+    version: str
+    changed: bool  # new variables were recorded live (False: they were the live ones already)
+
+
+def record_stack(
+    runtime: Runtime, name: str, *, actor: str, vars_file: Path | None = None
+) -> RecordedStack:
+    """Record the variables in `vars_file` (default: the stack's `variables:` file) as the ones
+    stack `name` is applied with now."""
+    stack = runtime.config.stack(name)
+    if vars_file is None:
+        if stack.variables is None:
+            index = runtime.config.infrastructure.index(stack)
+            raise ConfigError(
+                str(runtime.config.source),
+                [f"infrastructure[{index}].variables: not set, and no --vars given for {name}"],
+            )
+        vars_file = runtime.config.resolve_path(stack.variables)
+    variables = read_variables(vars_file)
+    with runtime.store.session() as session:
+        release, changed = record_applied(
+            session, runtime.environment, stack.name, variables, actor=actor
+        )
+        version = release.version
+    return RecordedStack(stack.name, version, changed)
+
+
+def read_variables(path: Path) -> Variables:
+    """A JSON object of variables; RefusedError says what is wrong with the file."""
+    try:
+        found = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RefusedError(f"no variables file at {path}") from None
+    except (OSError, ValueError) as error:
+        raise RefusedError(f"cannot read the variables in {path}: {error}") from None
+    if not isinstance(found, dict):
+        raise RefusedError(f'{path} holds no JSON object of variables ({{"name": value}})')
+    return found
+
+
+@dataclass(frozen=True)
+class StackTarget:
+    """Where one stack stands and what a rollback applies to it."""
+
+    name: str
+    live: Release | None
+    back_to: Release
+
+    @property
+    def variables(self) -> Variables:
+        return recorded_variables(self.back_to)
+
+    def from_version(self) -> str | None:
+        return self.live.version if self.live is not None else None
+
+
+def rollback_target(runtime: Runtime, name: str) -> StackTarget:
+    """Which variables `name` would go back to; NotFoundError when nothing recorded says,
+    RefusedError when the stack matches the previous ones already (applied by hand). Runs the
+    tool's plan (read-only)."""
+    stack = runtime.config.stack(name)
+    tool = stack_tool_for(runtime.config, stack.name)
+    with runtime.store.session() as session:
+        live = live_release(session, runtime.environment, stack.name)
+        previous = previous_release(session, runtime.environment, stack.name)
+        for release in (live, previous):
+            if release is not None:
+                session.expunge(release)
+    if live is None:
+        raise NotFoundError(
+            f"no variables of stack {stack.name} are recorded",
+            hint=f"record them as they are applied: backout infra record {stack.name} --vars FILE",
+        )
+    changed_unrecorded = not tool.matches(recorded_variables(live))
+    if changed_unrecorded and previous is not None and tool.matches(recorded_variables(previous)):
+        raise RefusedError(
+            f"stack {stack.name} matches its previous variables ({previous.version}) already",
+            hint=f"applied without being recorded: backout infra record {stack.name} --vars FILE",
+        )
+    back_to = live if changed_unrecorded else previous
+    if back_to is None:
+        raise NotFoundError(
+            f"no previous variables of stack {stack.name} are recorded (only the live ones)",
+            hint=f"history: backout infra show; record each apply: backout infra record {name}",
+        )
+    return StackTarget(stack.name, None if changed_unrecorded else live, back_to)
+
+
+def plan_stack_rollback(runtime: Runtime, name: str, *, reason: str) -> Plan:
+    """The plan applying `name`'s previous variables again; read-only."""
+    target = rollback_target(runtime, name)
+    return stack_rollback_plan(
+        target.name,
+        target.variables,
+        from_version=target.from_version(),
+        to_version=target.back_to.version,
+        reason=reason,
+    )
+
+
+@dataclass
+class StackParts:
+    """For a run over several subjects (`rollback --full`): each stack's target and steps, and
+    the stacks left alone with the reason."""
+
+    parts: list[tuple[Target, list[StepSpec]]] = field(default_factory=list)
+    untouched: dict[str, str] = field(default_factory=dict)
+
+
+def stack_rollback_parts(
+    runtime: Runtime, *, reason: str, names: list[str] | None = None
+) -> StackParts:
+    """Every stack of `infrastructure:` (or `names`) with previous variables recorded: its
+    target and its steps (plan, approval, apply, verify), to add to a multi-subject plan.
+    Read-only. A stack with nothing recorded to go back to is left out with the reason; one
+    whose tool fails (InfraError) stops the preview: a full rollback does not go on without it."""
+    found = StackParts()
+    for name in names or [stack.name for stack in runtime.config.infrastructure]:
+        try:
+            target = rollback_target(runtime, name)
+        except (NotFoundError, RefusedError) as why:
+            found.untouched[name] = why.message
+            continue
+        steps = stack_rollback_steps(
+            target.name,
+            target.variables,
+            from_version=target.from_version(),
+            to_version=target.back_to.version,
+            reason=reason,
+        )
+        goal = stack_rollback_target(target.name, target.from_version(), target.back_to.version)
+        found.parts.append((goal, steps))
+    return found
+
+
+def start_stack_rollback(runtime: Runtime, plan: Plan, *, actor: str, reason: str) -> RunHandle:
+    """Store the previewed plan as a run holding `stack:NAME`, inside an incident."""
+    opener = _incident_opener(runtime, actor, plan.subject.name, reason)
+    return start_run(runtime, NewRun(plan, actor=actor, reason=reason, open_incident=opener))
+
+
+def stacks_overview(runtime: Runtime) -> list[dict[str, Any]]:
+    """Each stack of `infrastructure:`: its tool, the variables recorded live, the previous
+    ones, and whether the stack matches the live ones (a plan; None when it cannot be run)."""
+    rows = []
+    for stack in runtime.config.infrastructure:
+        with runtime.store.session() as session:
+            live = live_release(session, runtime.environment, stack.name)
+            previous = previous_release(session, runtime.environment, stack.name)
+            live_vars = recorded_variables(live) if live is not None else None
+            row: dict[str, Any] = {
+                "stack": stack.name,
+                "tool": stack.tool.type,
+                "recorded_live": live.version if live else None,
+                "previous": previous.version if previous else None,
+            }
+        try:
+            tool = stack_tool_for(runtime.config, stack.name)
+            matches = tool.matches(live_vars) if live_vars is not None else None
+        except BackoutError as error:
+            matches, row["problem"] = None, error.message
+        rows.append({**row, "matches_live": matches})
+    return rows
+
+
+def _incident_opener(runtime: Runtime, actor: str, name: str, reason: str) -> IncidentOpener:
+    """Open (or join) the stack's incident inside the run's own transaction."""
+
+    def incident_for(session: Session, run: Run) -> int:
+        subject = stack_subject(name).key
+        incident = open_incident_for(session, runtime.environment, subject)
+        if incident is None:
+            incident = open_incident(
+                session,
+                environment=runtime.environment,
+                service=subject,
+                title=f"stack {name}: {reason}",
+                trigger="manual",
+                release_id=None,
+                rto_s=runtime.config.objectives.rto.full_system.total_seconds(),
+                detected_at=runtime.clock.now(),
+                impact_started_at=None,
+                actor=actor,
+            )
+        return incident.id
+
+    return incident_for

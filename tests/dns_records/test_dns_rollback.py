@@ -140,6 +140,24 @@ def test_a_change_nobody_recorded_goes_back_to_the_recorded_target(
     assert bind.answers("www.example.com") == ["192.0.2.10"]
 
 
+def test_a_target_put_back_by_hand_is_not_rolled_forward_to_the_bad_one(
+    workspace: Path, bind: Bind
+) -> None:
+    backout(workspace, "dns", "record")
+    good = rfc2136(bind).read("www.example.com", "A")
+    assert good is not None
+    rfc2136(bind).apply(BAD)
+    backout(workspace, "dns", "record")
+    rfc2136(bind).apply(good)  # someone on call put it back by hand, and recorded nothing
+
+    done = backout(workspace, "rollback", "dns_record:www.example.com", "--yes")
+
+    assert done.code == 1, done
+    assert "answers its previous target already" in done.stderr
+    assert "backout dns record www.example.com" in done.stderr
+    assert bind.answers("www.example.com") == ["192.0.2.10"]  # left alone, not set to BAD
+
+
 def test_nothing_recorded_is_a_readable_refusal(workspace: Path) -> None:
     done = backout(workspace, "rollback", "dns_record:www.example.com", "--yes")
 

@@ -82,12 +82,17 @@ def rollback_target(runtime: Runtime, name: str) -> DnsTarget:
     answers = dns_provider_for(runtime.config, config.name).read(config.name, config.type)
     with runtime.store.session() as session:
         live = live_release(session, runtime.environment, config.name)
+        previous = previous_release(session, runtime.environment, config.name)
         changed_unrecorded = live is not None and not recorded_set(live).same_as(answers)
-        back_to = (
-            live
-            if changed_unrecorded
-            else previous_release(session, runtime.environment, config.name)
-        )
+        if changed_unrecorded and previous is not None and recorded_set(previous).same_as(answers):
+            # Put back by hand and not recorded: going "back" to the recorded live set would
+            # bring the bad target forward again.
+            raise RefusedError(
+                f"{config.name} answers its previous target already "
+                f"({recorded_set(previous).describe()}), set by hand",
+                hint=f"record it: backout dns record {config.name}",
+            )
+        back_to = live if changed_unrecorded else previous
         if back_to is None:
             raise NotFoundError(
                 f"no previous target of {config.name} is recorded",

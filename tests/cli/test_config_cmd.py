@@ -145,12 +145,12 @@ def test_check_reports_an_unknown_driver_and_lists_the_available_ones(backout: B
         services:
           api:
             tier: critical
-            driver: {type: kubernetes}
+            driver: {type: nomad}
         """,
     )
 
     result.refused(
-        INVALID_CONFIG, "services.api.driver.type: unknown driver 'kubernetes'", "fake", "git-build"
+        INVALID_CONFIG, "services.api.driver.type: unknown driver 'nomad'", "fake", "git-build"
     )
     assert "process" in result.stderr
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from backout.db.backup import PhysicalBackupEngine, backup_engine_for
 from backout.db.migrations import MigrationStatus, RevertPlan, migration_adapter_for
 from backout.db.reset import ResetScope, reset_scope
 from backout.errors import RefusedError
-from backout.incidents import open_incident, open_incident_for
+from backout.operations.subject_incidents import manual_incident_opener
 from backout.plans import Plan
 from backout.plans.database import (
     RestorePlacement,
@@ -23,7 +21,6 @@ from backout.runs.records import StepState, get_run, subjects_of
 from backout.runs.start import NewRun, RunHandle, start_run
 from backout.runs.storing import IncidentOpener
 from backout.runtime import Runtime
-from backout.store import Run
 from backout.subjects import Subject
 
 
@@ -121,27 +118,13 @@ def _start(runtime: Runtime, name: str, plan: Plan, actor: str, reason: str) -> 
 
 
 def _incident_opener(runtime: Runtime, actor: str, name: str, reason: str) -> IncidentOpener:
-    """Open (or join) the database's incident inside the run's own transaction."""
-
-    def incident_for(session: Session, run: Run) -> int:
-        subject = Subject.database(name).key
-        incident = open_incident_for(session, runtime.environment, subject)
-        if incident is None:
-            incident = open_incident(
-                session,
-                environment=runtime.environment,
-                service=subject,
-                title=f"database {name}: {reason}",
-                trigger="manual",
-                release_id=None,
-                rto_s=runtime.config.objectives.rto.database.total_seconds(),
-                detected_at=runtime.clock.now(),
-                impact_started_at=None,
-                actor=actor,
-            )
-        return incident.id
-
-    return incident_for
+    return manual_incident_opener(
+        runtime,
+        Subject.database(name),
+        actor=actor,
+        reason=reason,
+        rto=runtime.config.objectives.rto.database,
+    )
 
 
 def live_data_after(runtime: Runtime, run_id: int) -> str:

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from backout.dns import DnsError, RecordSet, dns_provider_for
 from backout.dns.recording import (
     live_release,
@@ -22,7 +20,7 @@ from backout.dns.recording import (
     version_of,
 )
 from backout.errors import NotFoundError, RefusedError
-from backout.incidents import open_incident, open_incident_for
+from backout.operations.subject_incidents import manual_incident_opener
 from backout.plans import Plan, StepSpec
 from backout.plans.base import Target
 from backout.plans.dns import (
@@ -34,7 +32,7 @@ from backout.plans.dns import (
 from backout.runs.start import NewRun, RunHandle, start_run
 from backout.runs.storing import IncidentOpener
 from backout.runtime import Runtime
-from backout.store import Release, Run
+from backout.store import Release
 
 
 @dataclass(frozen=True)
@@ -191,24 +189,10 @@ def _params_of(record: RecordSet) -> dict[str, Any]:
 
 
 def _incident_opener(runtime: Runtime, actor: str, name: str, reason: str) -> IncidentOpener:
-    """Open (or join) the record's incident inside the run's own transaction."""
-
-    def incident_for(session: Session, run: Run) -> int:
-        subject = dns_record_subject(name).key
-        incident = open_incident_for(session, runtime.environment, subject)
-        if incident is None:
-            incident = open_incident(
-                session,
-                environment=runtime.environment,
-                service=subject,
-                title=f"dns record {name}: {reason}",
-                trigger="manual",
-                release_id=None,
-                rto_s=runtime.config.objectives.rto.full_system.total_seconds(),
-                detected_at=runtime.clock.now(),
-                impact_started_at=None,
-                actor=actor,
-            )
-        return incident.id
-
-    return incident_for
+    return manual_incident_opener(
+        runtime,
+        dns_record_subject(name),
+        actor=actor,
+        reason=reason,
+        rto=runtime.config.objectives.rto.full_system,
+    )

@@ -14,10 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from backout.errors import BackoutError, ConfigError, NotFoundError, RefusedError
-from backout.incidents import open_incident, open_incident_for
 from backout.infra import Variables, stack_tool_for
 from backout.infra.recording import (
     live_release,
@@ -25,6 +22,7 @@ from backout.infra.recording import (
     record_applied,
     recorded_variables,
 )
+from backout.operations.subject_incidents import manual_incident_opener
 from backout.plans import Plan, StepSpec
 from backout.plans.base import Target
 from backout.plans.stack import (
@@ -36,7 +34,7 @@ from backout.plans.stack import (
 from backout.runs.start import NewRun, RunHandle, start_run
 from backout.runs.storing import IncidentOpener
 from backout.runtime import Runtime
-from backout.store import Release, Run
+from backout.store import Release
 
 
 @dataclass(frozen=True)
@@ -208,24 +206,10 @@ def stacks_overview(runtime: Runtime) -> list[dict[str, Any]]:
 
 
 def _incident_opener(runtime: Runtime, actor: str, name: str, reason: str) -> IncidentOpener:
-    """Open (or join) the stack's incident inside the run's own transaction."""
-
-    def incident_for(session: Session, run: Run) -> int:
-        subject = stack_subject(name).key
-        incident = open_incident_for(session, runtime.environment, subject)
-        if incident is None:
-            incident = open_incident(
-                session,
-                environment=runtime.environment,
-                service=subject,
-                title=f"stack {name}: {reason}",
-                trigger="manual",
-                release_id=None,
-                rto_s=runtime.config.objectives.rto.full_system.total_seconds(),
-                detected_at=runtime.clock.now(),
-                impact_started_at=None,
-                actor=actor,
-            )
-        return incident.id
-
-    return incident_for
+    return manual_incident_opener(
+        runtime,
+        stack_subject(name),
+        actor=actor,
+        reason=reason,
+        rto=runtime.config.objectives.rto.full_system,
+    )

@@ -29,15 +29,17 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Module, not session: Playwright's sync API keeps an asyncio loop running in the thread while
+# it is open, and every later test of the worker calling asyncio.run() would fail under it.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    """One Chromium per worker; each test gets a context of its own (fresh cookies). Playwright
+    """One Chromium per test module; each test gets a context of its own (fresh cookies). Playwright
     gives each launch a fresh temporary profile (user-data-dir) and removes it at close."""
     executable = shutil.which("chromium")
     if executable is None:

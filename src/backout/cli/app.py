@@ -85,7 +85,9 @@ COMMANDS: dict[str, CommandEntry] = {
     "db": CommandEntry("db_cmd", "PostgreSQL: backups, integrity, migrations."),
     "flags": CommandEntry("flags_cmd", "Feature flags: the kill switch and gradual exposure."),
     "dns": CommandEntry("dns_cmd", "DNS records: record their targets, show them."),
-    "infra": CommandEntry("infra_cmd", "Infrastructure stacks: record the variables applied."),
+    "infra": CommandEntry(
+        "infra_cmd", "Infrastructure stacks: record the variables applied, show them."
+    ),
     "notify": CommandEntry(
         "notify_cmd", "Notifications: send what is queued (for cron), test a channel."
     ),

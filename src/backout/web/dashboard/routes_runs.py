@@ -4,9 +4,11 @@ approve and abort buttons of those whose role allows them."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any, cast
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
@@ -36,31 +38,46 @@ LIVE_PARTS = ("actions", "steps")
 @router.get("/runs/{run_id}")
 def run_page(request: Request, run_id: int, session: SignedIn, runtime: RuntimeDep) -> Response:
     run = views.run_detail(runtime, run_id)
-    return page(request, "dashboard/run.html", session, run=run, live=run["state"] not in TERMINAL)
+    # The stream is told what the page shows, so its first events do not swap in the same
+    # parts again (which would wipe a reason typed into the abort form meanwhile).
+    seen = urlencode({part: _digest(_live_part(part, session, run)) for part in LIVE_PARTS})
+    live = run["state"] not in TERMINAL
+    return page(request, "dashboard/run.html", session, run=run, live=live, seen=seen)
 
 
 @router.get("/runs/{run_id}/events")
 async def run_events(
-    request: Request, run_id: int, session: SignedIn, runtime: RuntimeDep
+    request: Request,
+    run_id: int,
+    session: SignedIn,
+    runtime: RuntimeDep,
+    *,
+    actions: str = "",
+    steps: str = "",
 ) -> Response:
     """`event: actions` and `event: steps`, each with that part of the run page as HTML each
-    time it changes; `event: done` once the run has ended (the page then closes the stream)."""
+    time it differs from what was shown (the page passes the digests of its own parts);
+    `event: done` once the run has ended (the page then closes the stream)."""
     await asyncio.to_thread(views.run_detail, runtime, run_id)  # an unknown run is a 404 page
+    seen = {"actions": actions, "steps": steps}
     return StreamingResponse(
-        _run_stream(request, run_id, session, runtime),
+        _run_stream(request, run_id, session, runtime, seen),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
 async def _run_stream(
-    request: Request, run_id: int, session: DashboardSession, runtime: Runtime
+    request: Request,
+    run_id: int,
+    session: DashboardSession,
+    runtime: Runtime,
+    shown: dict[str, str],
 ) -> AsyncIterator[str]:
     cache = cast(ReadCache, request.app.state.read_cache)
     # The flag feed closes when the server starts to stop (streaming_server.py): so do these.
     feed = cast(FlagFeed, request.app.state.flag_feed)
     started = last_sent = time.monotonic()
-    shown: dict[str, str] = {}
     while not feed.closed and time.monotonic() - started < STREAM_MAX_S:
         if await request.is_disconnected():
             return
@@ -69,9 +86,9 @@ async def _run_stream(
             return  # signed out, or its token revoked: nothing more is shown
         run = await asyncio.to_thread(_read_run, cache, runtime, run_id)
         for part in LIVE_PARTS:
-            html = render_text(f"dashboard/_run_{part}.html", session=live_session, run=run)
-            if shown.get(part) != html:
-                shown[part], last_sent = html, time.monotonic()
+            html = _live_part(part, live_session, run)
+            if shown.get(part) != (digest := _digest(html)):
+                shown[part], last_sent = digest, time.monotonic()
                 yield server_sent_event(part, html)
         if run["state"] in TERMINAL:
             yield server_sent_event("done", "")
@@ -88,6 +105,14 @@ async def _still_signed_in(request: Request, session: DashboardSession) -> Dashb
     if current is not None and store.due_for_check(current):
         current = await asyncio.to_thread(store.recheck, current)
     return current
+
+
+def _live_part(part: str, session: DashboardSession, run: dict[str, Any]) -> str:
+    return render_text(f"dashboard/_run_{part}.html", session=session, run=run)
+
+
+def _digest(html: str) -> str:
+    return hashlib.blake2b(html.encode(), digest_size=8).hexdigest()
 
 
 def _read_run(cache: ReadCache, runtime: Runtime, run_id: int) -> dict[str, Any]:

@@ -59,6 +59,33 @@ def test_a_finished_runs_stream_sends_its_parts_then_done_and_ends(
     assert 'id="run-state" class="badge succeeded"' in body
 
 
+def test_a_stream_does_not_send_again_the_parts_its_page_shows(
+    dashboard: Dashboard, viewer: httpx.Client
+) -> None:
+    request = RollbackRequest(service="cron", reason="stream test", approval_gate=True)
+    parked = start_rollback(dashboard.runtime, request, actor="test")
+    assert parked.execute().state is RunState.AWAITING_APPROVAL
+    page = viewer.get(f"/runs/{parked.run_id}")
+    found = re.search(r'sse-connect="(/runs/\d+/events\?[^"]+)"', page.text)
+    assert found is not None, page.text
+    shown_url = found.group(1).replace("&amp;", "&")
+
+    assert _first_event(viewer, f"/runs/{parked.run_id}/events") == "actions"
+    assert _first_event(viewer, shown_url) is None  # nothing changed since the page
+
+
+def _first_event(client: httpx.Client, url: str) -> str | None:
+    """The first event a stream sends within 2 s, or None when it sends none."""
+    try:
+        with client.stream("GET", url, timeout=httpx.Timeout(15, read=2.0)) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event: "):
+                    return line.removeprefix("event: ")
+    except httpx.ReadTimeout:
+        return None
+    return None
+
+
 def test_an_unknown_run_is_a_404_page(viewer: httpx.Client) -> None:
     page = viewer.get("/runs/999")
     stream = viewer.get("/runs/999/events")

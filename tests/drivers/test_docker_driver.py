@@ -127,6 +127,14 @@ def test_a_missing_docker_cli_is_named(tmp_path: Path) -> None:
         build_driver("docker", settings, tmp_path).current()
 
 
+def test_a_docker_setting_that_is_no_program_is_named(tmp_path: Path) -> None:
+    not_a_program = tmp_path / "docker.txt"
+    not_a_program.write_text("not a program\n")
+    settings = {"image": "demo", "docker": str(not_a_program)}
+    with pytest.raises(DriverError, match=r"cannot run the docker CLI .*docker\.txt"):
+        build_driver("docker", settings, tmp_path).current()
+
+
 def test_a_port_held_by_another_process_is_a_retryable_error(
     driver: Driver, dockerd: Dockerd, port: int
 ) -> None:

@@ -64,6 +64,11 @@ class DockerCli:
                 f"docker {args[0]} got no answer from {self.where} within {timeout:g}s",
                 retryable=True,
             ) from None
+        except OSError as error:  # not a program (a folder, a file without the exec bit ...)
+            raise DriverError(
+                f"cannot run the docker CLI {self._binary!r}: {error.strerror}",
+                hint="set the driver's `docker:` to the docker program's path",
+            ) from None
         if done.returncode != 0:
             if _says_unreachable(done.stderr):
                 raise DriverError(

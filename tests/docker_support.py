@@ -22,7 +22,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,13 +173,3 @@ def dockerd(dockerd_session: Dockerd) -> Iterator[Dockerd]:
     """The session's dockerd; every container a test made is removed after it."""
     yield dockerd_session
     dockerd_session.remove_all_containers()
-
-
-def poll(condition: Callable[[], bool], timeout: float) -> bool:
-    """Whether `condition` holds within `timeout` seconds (polled, never slept through)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True

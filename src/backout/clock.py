@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -54,3 +55,14 @@ class ManualClock:
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=max(seconds, 0))
         self._monotonic += max(seconds, 0)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, *, interval: float = 0.02) -> bool:
+    """Poll `condition` every `interval` seconds until it holds (True) or `timeout` seconds
+    have passed (False); the condition is asked at least once."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True

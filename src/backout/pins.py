@@ -12,7 +12,6 @@ the two commits the file on its next attempt, and pinning a pinned release chang
 
 from __future__ import annotations
 
-import fcntl
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from typing import Any
 from backout.atomic import write_text_atomic
 from backout.config.pins import PinSettings
 from backout.errors import StepFailedError
+from backout.file_lock import file_lock
 from backout.git_command import run_git
 
 _ERROR_LINES = 6
@@ -108,9 +108,7 @@ class PinFile:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         """One writer at a time: two runs pinning two services must not lose one of the pins."""
-        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock_path.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with file_lock(self._lock_path):
             yield
 
     def _save_and_commit(self, pins: Pins, message: str) -> str:

@@ -13,7 +13,8 @@ import pytest
 from driver_helpers import BUILD, commit_version, git, write_server
 from pm2_helpers import pm2_home_for_test
 
-from backout.drivers._pids import group_alive, group_is_ours, signal_group, wait_until
+from backout.clock import wait_until
+from backout.drivers._pids import group_alive, group_is_ours, signal_group
 from backout.drivers._process import ProcessRecord
 from tests.aws_support import aws_env, moto  # noqa: F401 - fixtures of the AWS drivers' tests
 from tests.docker_support import dockerd, dockerd_session  # noqa: F401 - fixtures of docker tests

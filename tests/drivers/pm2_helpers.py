@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from backout.drivers._pids import is_alive, wait_until
+from backout.clock import wait_until
+from backout.drivers._pids import is_alive
 from tests.drivers.driver_helpers import write_server
 from tests.pg_fixtures import running_in_ci
 

@@ -53,7 +53,8 @@ def test_fake_api_deploy_rolls_backend_and_frontend(api: FakeKubeApi, tmp_path: 
     driver.deploy(_release("1.0.0"))
     for name in (BACKEND, FRONTEND):
         assert _image(api, name) == "registry.test/shop:1.0.0"
-        assert api.serving(name) == ("1.0.0", api.serving(name)[1], True)
+        version, _, available = api.serving(name)
+        assert (version, available) == ("1.0.0", True)
         assert api.deployments[name]["metadata"]["annotations"][REVISION] == "2"
     assert driver.current() == "1.0.0"
     status = driver.status()

@@ -4,6 +4,7 @@ from backout.drivers.base import (
     Driver,
     DriverStatus,
     ReleaseRef,
+    RetireCapable,
     RunState,
     SlotCapable,
     UndoCapable,
@@ -19,9 +20,6 @@ DRIVERS.register_lazy(
 )
 DRIVERS.register_lazy("pm2", "backout.drivers.pm2", "Pm2Settings", "Pm2Driver")
 DRIVERS.register_lazy("docker", "backout.drivers.docker", "DockerSettings", "DockerDriver")
-# The `type:`s whose deploy keeps what it replaced (base.RetireCapable): a rollback plan of a
-# service they run ends with a `retire_previous` step, known without importing the driver.
-KEEPS_REPLACED = frozenset({"docker"})
 DRIVERS.register_lazy(
     "static-s3", "backout.drivers.static_s3", "StaticS3Settings", "StaticS3Driver"
 )
@@ -35,6 +33,7 @@ __all__ = [
     "Driver",
     "DriverStatus",
     "ReleaseRef",
+    "RetireCapable",
     "RunState",
     "SlotCapable",
     "UndoCapable",

@@ -17,7 +17,6 @@ as having died at start.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -37,6 +36,7 @@ from typing import Any
 from pydantic import Field
 
 from backout.atomic import write_text_atomic
+from backout.clock import wait_until
 from backout.drivers._pids import (
     POLL_INTERVAL,
     describe_exit,
@@ -48,11 +48,11 @@ from backout.drivers._pids import (
     signal_group,
     start_ticks,
     track_child,
-    wait_until,
 )
-from backout.drivers.base import DriverStatus, RunState
+from backout.drivers.base import DriverStatus, ReleaseRef, RunState
 from backout.durations import Duration, format_duration
 from backout.errors import DriverError
+from backout.file_lock import file_lock
 from backout.registry import PluginContext, PluginSettings
 
 logger = logging.getLogger(__name__)
@@ -228,9 +228,7 @@ class ServiceProcess:
     @contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the service's lock file, so two backout processes never start it at once."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        with (self.state_dir / "lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with file_lock(self.state_dir / "lock"):
             yield
 
     def launch(self, command: Command, version: str, directory: Path) -> Launch:
@@ -377,7 +375,21 @@ class ServiceProcess:
             log.write(f"{_LOG_HEADER} {_now()}: {text}\n")
 
     def _indented_log_tail(self) -> str:
-        return "\n".join(f"  | {line}" for line in log_tail(self.log_path)) or "  (no output)"
+        return indented_log_tail(self.log_path, empty="  (no output)")
+
+
+def indented_log_tail(path: Path, *, empty: str) -> str:
+    """The log's last lines, each as `  | line`, for an error message; `empty` if none."""
+    return "\n".join(f"  | {line}" for line in log_tail(path)) or empty
+
+
+def release_folder(context: PluginContext, release: ReleaseRef, cwd: str | None) -> Path:
+    """The release's own folder when its ref names one, else `cwd`, else the config's."""
+    if release.ref:
+        folder = context.resolve(release.ref)
+        if folder.is_dir():
+            return folder
+    return context.resolve(cwd or ".")
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:

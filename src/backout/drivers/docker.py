@@ -23,7 +23,6 @@ the tag. Every container carries the labels `backout.version`, `backout.service`
 
 from __future__ import annotations
 
-import fcntl
 import re
 import tempfile
 import time
@@ -34,12 +33,14 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from backout.clock import wait_until
 from backout.drivers._docker_cli import DockerCli
-from backout.drivers._pids import POLL_INTERVAL, port_is_free, port_is_listening, wait_until
+from backout.drivers._pids import POLL_INTERVAL, port_is_free, port_is_listening
 from backout.drivers._process import Command, check_command, expand_command
 from backout.drivers.base import DriverStatus, ReleaseRef, RunState
 from backout.durations import Duration, format_duration
 from backout.errors import DriverError
+from backout.file_lock import file_lock
 from backout.registry import PluginContext, PluginSettings
 
 VERSION_LABEL = "backout.version"
@@ -359,9 +360,7 @@ class DockerDriver:
     @contextmanager
     def _lock(self) -> Iterator[None]:
         """Hold the service's lock file, so two backout processes never change it at once."""
-        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock_path.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with file_lock(self._lock_path):
             yield
 
 

@@ -18,7 +18,6 @@ app stays in `pm2 ls`, stopped.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import re
 import time
@@ -31,10 +30,11 @@ from pydantic import Field, field_validator
 
 from backout.drivers._pids import port_is_listening
 from backout.drivers._pm2_cli import Pm2App, Pm2Cli, daemon_running, find_pm2, pm2_home
-from backout.drivers._process import log_tail
+from backout.drivers._process import indented_log_tail, release_folder
 from backout.drivers.base import DriverStatus, ReleaseRef, RunState
 from backout.durations import Duration, format_duration
 from backout.errors import ConfigError, DriverError
+from backout.file_lock import file_lock
 from backout.registry import PluginContext, PluginSettings
 
 logger = logging.getLogger(__name__)
@@ -174,11 +174,7 @@ class Pm2Driver:
 
     def directory_for(self, release: ReleaseRef) -> Path:
         """The release's own folder when its ref names one, else `cwd`, else the config's."""
-        if release.ref:
-            folder = self._context.resolve(release.ref)
-            if folder.is_dir():
-                return folder
-        return self._context.resolve(self._settings.cwd or ".")
+        return release_folder(self._context, release, self._settings.cwd)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -282,9 +278,7 @@ class Pm2Driver:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         """Hold the service's lock file, so two backout processes never change it at once."""
-        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock_path.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with file_lock(self._lock_path):
             yield
 
 
@@ -309,5 +303,4 @@ def _log_lines(apps: list[Pm2App]) -> str:
     log = apps[0].error_log
     if log is None:
         return "pm2 keeps no error log for it"
-    lines = "\n".join(f"  | {line}" for line in log_tail(log)) or "  (nothing)"
-    return f"last lines of {log}:\n{lines}"
+    return f"last lines of {log}:\n{indented_log_tail(log, empty='  (nothing)')}"

@@ -25,6 +25,7 @@ from backout.drivers._process import (
     LaunchSettings,
     ServiceProcess,
     check_command,
+    release_folder,
 )
 from backout.drivers.base import DriverStatus, ReleaseRef
 from backout.errors import DriverError
@@ -88,9 +89,10 @@ class ProcessDriver:
     def deploy(self, release: ReleaseRef) -> None:
         if self._slots:
             self.deploy_beside(release)
-            for slot in self._slots:  # then it is the only one running
-                if slot.running_version() not in (None, release.version):
-                    self.retire(slot.running_version() or "")
+            others = {slot.running_version() for slot in self._slots} - {None, release.version}
+            for version in others:  # then it is the only one running
+                if version is not None:
+                    self.retire(version)
             return
         with self._process.lock():
             if self._process.running_version() == release.version:
@@ -160,20 +162,11 @@ class ProcessDriver:
 
     def directory_for(self, release: ReleaseRef) -> Path:
         """The release's own folder when its ref names one, else `cwd`, else the config's."""
-        if release.ref:
-            folder = self._context.resolve(release.ref)
-            if folder.is_dir():
-                return folder
-        return self._context.resolve(self._settings.cwd or ".")
+        return release_folder(self._context, release, self._settings.cwd)
 
     def _live(self) -> ServiceProcess:
         """The process that is `current`: with slots, the one started last that runs."""
-        running = [s for s in self._slots if s.running() is not None]
+        running = [(record.started_at, slot) for slot in self._slots if (record := slot.running())]
         if not running:
             return self._slots[0] if self._slots else self._process
-        return max(running, key=_started_at)
-
-
-def _started_at(process: ServiceProcess) -> str:
-    record = process.running()
-    return record.started_at if record is not None else ""
+        return max(running, key=lambda started: started[0])[1]

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from backout import releases
 from backout.audit import audit
 from backout.db.migrations import migration_adapter_for
-from backout.drivers import SlotCapable
+from backout.drivers import RetireCapable, SlotCapable
 from backout.errors import (
     BackoutError,
     ForceRequiredError,
@@ -75,6 +75,7 @@ def plan_rollback(runtime: Runtime, request: RollbackRequest) -> Plan:
             reason=request.reason,
             mark_rolled_back=not _would_lose_last_good(session, target, current),
             two_slots=_two_slots(runtime, request.service, current) and service.database is None,
+            keeps_replaced=isinstance(runtime.driver(request.service), RetireCapable),
         )
         expected_schema = target.schema_revision
     if runtime.config.pins is not None:

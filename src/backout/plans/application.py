@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from backout.config import ServiceConfig
-from backout.drivers import KEEPS_REPLACED
 from backout.durations import format_duration
 from backout.plans.base import Plan, StepSpec
 from backout.subjects import Subject
@@ -43,6 +42,7 @@ def application_plan(
     reason: str,
     mark_rolled_back: bool = True,
     two_slots: bool = False,
+    keeps_replaced: bool = False,
 ) -> Plan:
     bad = current.version if current is not None and current.id != target.id else None
     step_timeout = service.steps.timeout.total_seconds()
@@ -96,7 +96,7 @@ def application_plan(
     else:
         deploy = StepSpec("deploy", f"Deploy previous version {target.version}", deploy_params)
         steps += [drain, deploy, health, restore, monitor]
-    if service.driver.type in KEEPS_REPLACED:
+    if keeps_replaced:
         steps.append(
             StepSpec(
                 "retire_previous",

@@ -24,11 +24,11 @@ from datetime import timedelta
 from pydantic import Field
 
 from backout.atomic import write_text_atomic
+from backout.clock import wait_until
 from backout.durations import Duration, format_duration
 from backout.errors import RouterError
 from backout.registry import PluginContext, PluginSettings
 from backout.routers._haproxy_api import RuntimeApi, ServerState
-from backout.routers._polling import poll_until
 
 Locator = Callable[[str], "int | None"]  # version -> the port it runs on, None when it runs nowhere
 FULL_WEIGHT = 100  # a share in percent is a weight: HAProxy weighs servers from 0 to 256
@@ -76,8 +76,10 @@ class HaproxyRouter:
             return
         self._set_state(server.name, "drain")
         timeout = self._settings.drain_timeout.total_seconds()
-        if not poll_until(
-            lambda: self._api.sessions(self._backend).get(server.name, 0) == 0, timeout
+        if not wait_until(
+            lambda: self._api.sessions(self._backend).get(server.name, 0) == 0,
+            timeout,
+            interval=0.05,
         ):
             raise RouterError(
                 f"{self._backend}/{server.name} ({version}) still has requests in flight after "

@@ -12,6 +12,7 @@ MAX_REQUEST_BODY_BYTES = 64 * 1024  # larger bodies are refused with 413 before 
 MAX_REASON_CHARS = 1_000  # a reason (rollback, abort, flag change): a sentence, or a short log
 MAX_NOTE_CHARS = 4_000  # a note or public update on an incident: a few paragraphs
 MAX_VERSION_CHARS = 128  # a release version, as long as the store's column
+MAX_REF_CHARS = 512  # a release's ref (a commit, an image, a recorded record set), the same
 
 DEFAULT_PAGE_SIZE = 50  # list endpoints without ?limit=
 MAX_PAGE_SIZE = 1_000  # the largest ?limit= a list endpoint accepts

@@ -160,6 +160,65 @@ def live(session: Session, environment: str, service: str) -> Release | None:
     return deployment.release if deployment is not None else None
 
 
+def record_observed(
+    session: Session,
+    environment: str,
+    subject_key: str,
+    version: str,
+    *,
+    ref: str,
+    actor: str,
+    run_id: int | None = None,
+) -> tuple[Release, bool]:
+    """Record `version` as live now for a subject whose state backout reads rather than starts
+    (a DNS record's target, a stack's variables); True when that is a change.
+
+    Idempotent: recording the live one again adds nothing. The one it replaces keeps the
+    verdict `good` (it was live and nobody judged it), so it can be gone back to.
+    """
+    release = record(
+        session, environment, subject_key, version, ref=ref, actor=actor, status=ReleaseStatus.LIVE
+    )
+    current = live(session, environment, subject_key)
+    if current is not None and current.id == release.id:
+        return release, False
+    if current is not None and current.status == ReleaseStatus.LIVE:
+        mark(current, ReleaseStatus.GOOD, reason=f"replaced by {version}")
+    mark(release, ReleaseStatus.LIVE)
+    record_deployment(session, release, actor=actor, run_id=run_id)
+    return release, True
+
+
+def previous_live(session: Session, environment: str, subject_key: str) -> Release | None:
+    """The newest release deployed before the live one and not rolled back: where a subject
+    whose history is its deployments goes back to."""
+    deployments = session.scalars(
+        select(Deployment)
+        .where(Deployment.environment == environment, Deployment.service == subject_key)
+        .order_by(Deployment.id.desc())
+    )
+    live_id: int | None = None
+    for deployment in deployments:
+        release = deployment.release
+        if live_id is None:
+            live_id = release.id
+        elif release.id != live_id and release.status != ReleaseStatus.ROLLED_BACK:
+            return release
+    return None
+
+
+def mark_rolled_back_if_recorded(
+    session: Session, environment: str, subject_key: str, version: str, *, reason: str
+) -> None:
+    """Mark `version` of the subject rolled back, if it was ever recorded (a target set by
+    hand and never recorded has no release to mark)."""
+    try:
+        release = find(session, environment, subject_key, version)
+    except UnknownVersionError:
+        return
+    mark(release, ReleaseStatus.ROLLED_BACK, reason=reason)
+
+
 _NOT_TO_PUT_BACK = (
     ReleaseStatus.BAD,
     ReleaseStatus.ROLLED_BACK,

@@ -40,6 +40,14 @@ class Subject:
         return cls(SubjectKind.FLAG, key)
 
     @classmethod
+    def stack(cls, name: str) -> Subject:
+        return cls(SubjectKind.STACK, name)
+
+    @classmethod
+    def dns_record(cls, name: str) -> Subject:
+        return cls(SubjectKind.DNS_RECORD, name)
+
+    @classmethod
     def parse(cls, text: str) -> Subject:
         """`kind:name` as `str()` writes it; ValueError names what was expected."""
         kind, sep, name = text.partition(":")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -18,13 +20,15 @@ from backout.cli._common import (
     show_step,
 )
 from backout.operations.rollback import RollbackRequest, plan_rollback, start_rollback
+from backout.subjects import SubjectKind
 
-DNS_PREFIX = "dns_record:"
-STACK_PREFIX = "stack:"
+DNS_PREFIX = f"{SubjectKind.DNS_RECORD}:"
+STACK_PREFIX = f"{SubjectKind.STACK}:"
 
 if TYPE_CHECKING:
     from backout.operations.several_rollback import SeveralRollback
     from backout.plans import Plan
+    from backout.runs.start import RunHandle
 
 
 def rollback(
@@ -120,32 +124,15 @@ def _roll_back_one(
     service = request.service
     with runtime(config) as rt:
         plan = plan_rollback(rt, request)
-        if dry_run:
-            if as_json:
-                print_json(
-                    {
-                        "service": service,
-                        "from_version": plan.from_version,
-                        "to_version": plan.target_version,
-                        "steps": _steps(plan),
-                    }
-                )
-            else:
-                say(f"plan: roll {service} back from {plan.from_version} to {plan.target_version}")
-                for line in plan.describe():
-                    say(f"  {line}")
-                say("dry run: nothing was changed")
-            return
-        confirm(yes, f"Roll {service} back from {plan.from_version} to {plan.target_version}?")
-        run = start_rollback(rt, request, actor=actor(), plan=plan)
-        if not as_json:
-            say(f"run {run.run_id}: rolling {service} back to {plan.target_version}")
-        result = run.execute(None if as_json else show_step)
-        if as_json:
-            print_json({"run_id": result.run_id, "state": result.state, "message": result.message})
-        else:
-            say(result.message)
-        raise typer.Exit(int(result.exit_code))
+        wording = _Wording("service", f"roll {service}", f"Roll {service}", f"rolling {service}")
+        _preview_then_run(
+            plan,
+            lambda: start_rollback(rt, request, actor=actor(), plan=plan),
+            wording,
+            dry_run=dry_run,
+            yes=yes,
+            as_json=as_json,
+        )
 
 
 def _roll_back_dns(
@@ -157,32 +144,14 @@ def _roll_back_dns(
     with runtime(config) as rt:
         plan = plan_dns_rollback(rt, name, reason=reason)
         label = plan.subject.name
-        if dry_run:
-            if as_json:
-                print_json(
-                    {
-                        "record": label,
-                        "from_version": plan.from_version,
-                        "to_version": plan.target_version,
-                        "steps": _steps(plan),
-                    }
-                )
-            else:
-                say(f"plan: set {label} back from {plan.from_version} to {plan.target_version}")
-                for line in plan.describe():
-                    say(f"  {line}")
-                say("dry run: nothing was changed")
-            return
-        confirm(yes, f"Set {label} back from {plan.from_version} to {plan.target_version}?")
-        run = start_dns_rollback(rt, plan, actor=actor(), reason=reason)
-        if not as_json:
-            say(f"run {run.run_id}: setting {label} back to {plan.target_version}")
-        result = run.execute(None if as_json else show_step)
-    if as_json:
-        print_json({"run_id": result.run_id, "state": result.state, "message": result.message})
-    else:
-        say(result.message)
-    raise typer.Exit(int(result.exit_code))
+        _preview_then_run(
+            plan,
+            lambda: start_dns_rollback(rt, plan, actor=actor(), reason=reason),
+            _Wording("record", f"set {label}", f"Set {label}", f"setting {label}"),
+            dry_run=dry_run,
+            yes=yes,
+            as_json=as_json,
+        )
 
 
 def _roll_back_stack(
@@ -195,27 +164,59 @@ def _roll_back_stack(
     with runtime(config) as rt:
         plan = plan_stack_rollback(rt, name, reason=reason)
         label = plan.subject.label
-        if dry_run:
-            if as_json:
-                print_json(
-                    {
-                        "stack": plan.subject.name,
-                        "from_version": plan.from_version,
-                        "to_version": plan.target_version,
-                        "steps": _steps(plan),
-                    }
-                )
-            else:
-                say(f"plan: {label} back from {plan.from_version} to {plan.target_version}")
-                for line in plan.describe():
-                    say(f"  {line}")
-                say("dry run: nothing was changed")
-            return
-        confirm(yes, f"Apply {label} back from {plan.from_version} to {plan.target_version}?")
-        run = start_stack_rollback(rt, plan, actor=actor(), reason=reason)
-        if not as_json:
-            say(f"run {run.run_id}: {label} back to {plan.target_version}")
-        result = run.execute(None if as_json else show_step)
+        _preview_then_run(
+            plan,
+            lambda: start_stack_rollback(rt, plan, actor=actor(), reason=reason),
+            _Wording("stack", label, f"Apply {label}", label),
+            dry_run=dry_run,
+            yes=yes,
+            as_json=as_json,
+        )
+
+
+@dataclass(frozen=True)
+class _Wording:
+    """How a one-subject rollback is said: `json_key` names the subject in --json; the rest
+    are followed by "back from X to Y" (the plan, the question) or "back to Y" (the run)."""
+
+    json_key: str
+    planned: str
+    asked: str
+    running: str
+
+
+def _preview_then_run(
+    plan: Plan,
+    start: Callable[[], RunHandle],
+    wording: _Wording,
+    *,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Show the plan (a dry run ends there), ask, run it step by step, and exit with its code."""
+    span = f"back from {plan.from_version} to {plan.target_version}"
+    if dry_run:
+        if as_json:
+            print_json(
+                {
+                    wording.json_key: plan.subject.name,
+                    "from_version": plan.from_version,
+                    "to_version": plan.target_version,
+                    "steps": _steps(plan),
+                }
+            )
+        else:
+            say(f"plan: {wording.planned} {span}")
+            for line in plan.describe():
+                say(f"  {line}")
+            say("dry run: nothing was changed")
+        return
+    confirm(yes, f"{wording.asked} {span}?")
+    run = start()
+    if not as_json:
+        say(f"run {run.run_id}: {wording.running} back to {plan.target_version}")
+    result = run.execute(None if as_json else show_step)
     if as_json:
         print_json({"run_id": result.run_id, "state": result.state, "message": result.message})
     else:

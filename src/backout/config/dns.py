@@ -56,16 +56,3 @@ class DnsRecordConfig(Section):
         if self.name != self.zone and not self.name.endswith("." + self.zone):
             raise ValueError(f"name {self.name!r} is not in zone {self.zone!r}")
         return self
-
-
-def dns_problems(records: list[DnsRecordConfig]) -> list[str]:
-    """A name listed twice (it is one subject, one lock): each repeat, by its key."""
-    seen: dict[str, int] = {}
-    problems = []
-    for i, record in enumerate(records):
-        if record.name in seen:
-            problems.append(
-                f"dns[{i}].name: {record.name!r} is listed already as dns[{seen[record.name]}]"
-            )
-        seen.setdefault(record.name, i)
-    return problems

@@ -36,17 +36,3 @@ class StackConfig(Section):
         if not PLAIN_NAME.fullmatch(value):
             raise ValueError(f"expected letters, digits, '.', '_' or '-' (up to 63), got {value!r}")
         return value
-
-
-def stack_problems(stacks: list[StackConfig]) -> list[str]:
-    """A name listed twice (it is one subject, one lock): each repeat, by its key."""
-    seen: dict[str, int] = {}
-    problems = []
-    for i, stack in enumerate(stacks):
-        if stack.name in seen:
-            problems.append(
-                f"infrastructure[{i}].name: {stack.name!r} is listed already as "
-                f"infrastructure[{seen[stack.name]}]"
-            )
-        seen.setdefault(stack.name, i)
-    return problems

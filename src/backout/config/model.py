@@ -17,8 +17,8 @@ from pydantic import (
 )
 
 from backout.config.alerts import AlertSettings
-from backout.config.dns import DnsRecordConfig, dns_problems
-from backout.config.infrastructure import StackConfig, stack_problems
+from backout.config.dns import DnsRecordConfig
+from backout.config.infrastructure import StackConfig
 from backout.config.notifications import ApprovalSettings, NotificationSettings
 from backout.config.pins import PinSettings
 from backout.config.reporting import IncidentSettings, StatusPageSettings
@@ -32,6 +32,7 @@ from backout.config.sections import (
     Section,
     StateSettings,
     WatchSettings,
+    repeated_names,
     role_name,
 )
 from backout.config.services import ServiceConfig
@@ -258,14 +259,14 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _dns_names_once(self) -> Config:
-        problems = dns_problems(self.dns)
+        problems = repeated_names("dns", [record.name for record in self.dns])
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")
     def _stack_names_once(self) -> Config:
-        problems = stack_problems(self.infrastructure)
+        problems = repeated_names("infrastructure", [s.name for s in self.infrastructure])
         if problems:
             raise ValueError("; ".join(problems))
         return self

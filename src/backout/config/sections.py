@@ -194,6 +194,20 @@ class WatchSettings(Section):
     )
 
 
+def repeated_names(section: str, names: list[str]) -> list[str]:
+    """Each name of a list section given again (it is one subject, one lock), by its key:
+    `dns[2].name: 'www.example.com' is listed already as dns[0]`."""
+    first: dict[str, int] = {}
+    problems = []
+    for i, name in enumerate(names):
+        if name in first:
+            problems.append(
+                f"{section}[{i}].name: {name!r} is listed already as {section}[{first[name]}]"
+            )
+        first.setdefault(name, i)
+    return problems
+
+
 def role_name(role: str) -> str:
     """'Incident-Commander' and 'incident commander' are the role incident_commander."""
     return re.sub(r"[\s\-]+", "_", role.strip().lower())

@@ -12,28 +12,20 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backout import releases
 from backout.dns.base import RecordSet
 from backout.errors import RefusedError
-from backout.releases import ReleaseStatus
-from backout.store import Deployment, Release
-from backout.subjects import Subject, SubjectKind
-
-_VERSION_LENGTH = 128  # releases.version
-_REF_LENGTH = 512  # releases.ref
-
-
-def record_subject(name: str) -> Subject:
-    return Subject(SubjectKind.DNS_RECORD, name)
+from backout.limits import MAX_REF_CHARS, MAX_VERSION_CHARS
+from backout.store import Release
+from backout.subjects import Subject
 
 
 def version_of(record: RecordSet) -> str:
     """`192.0.2.10,192.0.2.11 ttl 300`; a digest when that would not fit the column."""
     label = f"{','.join(record.values)} ttl {record.ttl}"
-    if len(label) <= _VERSION_LENGTH:
+    if len(label) <= MAX_VERSION_CHARS:
         return label
     return "sha256:" + hashlib.sha256(record.to_json().encode()).hexdigest()[:32]
 
@@ -52,61 +44,22 @@ def record_live(
     Idempotent: recording the live set again adds nothing.
     """
     ref = record.to_json()
-    if len(ref) > _REF_LENGTH:
+    if len(ref) > MAX_REF_CHARS:
         raise RefusedError(
             f"the record set of {record.name} is {len(ref)} characters long; backout records "
-            f"sets of up to {_REF_LENGTH}"
+            f"sets of up to {MAX_REF_CHARS}"
         )
-    key = record_subject(record.name).key
-    release = releases.record(
-        session,
-        environment,
-        key,
-        version_of(record),
-        ref=ref,
-        actor=actor,
-        status=ReleaseStatus.LIVE,
+    key = Subject.dns_record(record.name).key
+    return releases.record_observed(
+        session, environment, key, version_of(record), ref=ref, actor=actor, run_id=run_id
     )
-    live = releases.live(session, environment, key)
-    if live is not None and live.id == release.id:
-        return release, False
-    if live is not None and live.status == ReleaseStatus.LIVE:
-        releases.mark(live, ReleaseStatus.GOOD, reason="replaced by another record set")
-    releases.mark(release, ReleaseStatus.LIVE)
-    releases.record_deployment(session, release, actor=actor, run_id=run_id)
-    return release, True
 
 
 def live_release(session: Session, environment: str, name: str) -> Release | None:
     """The record set last recorded as live, if any was."""
-    return releases.live(session, environment, record_subject(name).key)
+    return releases.live(session, environment, Subject.dns_record(name).key)
 
 
 def previous_release(session: Session, environment: str, name: str) -> Release | None:
     """The previous target: the newest set deployed before the live one and not rolled back."""
-    key = record_subject(name).key
-    deployments = session.scalars(
-        select(Deployment)
-        .where(Deployment.environment == environment, Deployment.service == key)
-        .order_by(Deployment.id.desc())
-    )
-    live_id: int | None = None
-    for deployment in deployments:
-        release = deployment.release
-        if live_id is None:
-            live_id = release.id
-        elif release.id != live_id and release.status != ReleaseStatus.ROLLED_BACK:
-            return release
-    return None
-
-
-def history(session: Session, environment: str, name: str) -> list[Deployment]:
-    """Every deployment of the record's sets, newest first."""
-    key = record_subject(name).key
-    return list(
-        session.scalars(
-            select(Deployment)
-            .where(Deployment.environment == environment, Deployment.service == key)
-            .order_by(Deployment.id.desc())
-        )
-    )
+    return releases.previous_live(session, environment, Subject.dns_record(name).key)

@@ -13,22 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backout import releases
 from backout.errors import RefusedError
 from backout.infra.base import Variables
-from backout.releases import ReleaseStatus
-from backout.store import Deployment, Release
-from backout.subjects import Subject, SubjectKind
-
-_VERSION_LENGTH = 128  # releases.version
-_REF_LENGTH = 512  # releases.ref
-
-
-def stack_subject(name: str) -> Subject:
-    return Subject(SubjectKind.STACK, name)
+from backout.limits import MAX_REF_CHARS, MAX_VERSION_CHARS
+from backout.store import Release
+from backout.subjects import Subject
 
 
 def canonical(variables: Variables) -> str:
@@ -40,7 +32,7 @@ def version_of(variables: Variables) -> str:
     """`image=v1.2, replicas=3`; `sha256:...` when that would not fit the column."""
     label = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(variables.items()))
     label = label.replace('"', "") or "(no variables)"
-    if len(label) <= _VERSION_LENGTH:
+    if len(label) <= MAX_VERSION_CHARS:
         return label
     return "sha256:" + hashlib.sha256(canonical(variables).encode()).hexdigest()[:32]
 
@@ -65,52 +57,24 @@ def record_applied(
     Idempotent: recording the live variables again adds nothing.
     """
     ref = canonical(variables)
-    if len(ref) > _REF_LENGTH:
+    if len(ref) > MAX_REF_CHARS:
         raise RefusedError(
             f"the variables of stack {name} are {len(ref)} characters of JSON; backout records "
-            f"up to {_REF_LENGTH}",
+            f"up to {MAX_REF_CHARS}",
             hint="keep in the recorded variables only what changes between releases "
             "(image tags, counts); the rest belongs in the stack's own .tf files",
         )
-    key = stack_subject(name).key
-    release = releases.record(
-        session, environment, key, version_of(variables), ref=ref, actor=actor,
-        status=ReleaseStatus.LIVE,
-    )  # fmt: skip
-    live = releases.live(session, environment, key)
-    if live is not None and live.id == release.id:
-        return release, False
-    if live is not None and live.status == ReleaseStatus.LIVE:
-        releases.mark(live, ReleaseStatus.GOOD, reason="replaced by other variables")
-    releases.mark(release, ReleaseStatus.LIVE)
-    releases.record_deployment(session, release, actor=actor, run_id=run_id)
-    return release, True
+    key = Subject.stack(name).key
+    return releases.record_observed(
+        session, environment, key, version_of(variables), ref=ref, actor=actor, run_id=run_id
+    )
 
 
 def live_release(session: Session, environment: str, name: str) -> Release | None:
     """The variables last recorded as applied, if any were."""
-    return releases.live(session, environment, stack_subject(name).key)
+    return releases.live(session, environment, Subject.stack(name).key)
 
 
 def previous_release(session: Session, environment: str, name: str) -> Release | None:
     """The previous variables: the newest deployed before the live ones and not rolled back."""
-    live_id: int | None = None
-    for deployment in history(session, environment, name):
-        release = deployment.release
-        if live_id is None:
-            live_id = release.id
-        elif release.id != live_id and release.status != ReleaseStatus.ROLLED_BACK:
-            return release
-    return None
-
-
-def history(session: Session, environment: str, name: str) -> list[Deployment]:
-    """Every deployment of the stack's variables, newest first."""
-    key = stack_subject(name).key
-    return list(
-        session.scalars(
-            select(Deployment)
-            .where(Deployment.environment == environment, Deployment.service == key)
-            .order_by(Deployment.id.desc())
-        )
-    )
+    return releases.previous_live(session, environment, Subject.stack(name).key)

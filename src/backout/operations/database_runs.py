@@ -9,7 +9,7 @@ from backout.db.backup import PhysicalBackupEngine, backup_engine_for
 from backout.db.migrations import MigrationStatus, RevertPlan, migration_adapter_for
 from backout.db.reset import ResetScope, reset_scope
 from backout.errors import RefusedError
-from backout.operations.subject_incidents import manual_incident_opener
+from backout.operations.subject_incidents import start_subject_run
 from backout.plans import Plan
 from backout.plans.database import (
     RestorePlacement,
@@ -18,10 +18,8 @@ from backout.plans.database import (
     revert_plan,
 )
 from backout.runs.records import StepState, get_run, subjects_of
-from backout.runs.start import NewRun, RunHandle, start_run
-from backout.runs.storing import IncidentOpener
+from backout.runs.start import RunHandle
 from backout.runtime import Runtime
-from backout.subjects import Subject
 
 
 def plan_revert(runtime: Runtime, name: str, to: str, *, reason: str) -> tuple[Plan, RevertPlan]:
@@ -35,7 +33,7 @@ def plan_revert(runtime: Runtime, name: str, to: str, *, reason: str) -> tuple[P
 def start_revert(runtime: Runtime, name: str, plan: Plan, *, actor: str, reason: str) -> RunHandle:
     """Store the previewed revert (`plan_revert`) as a run holding the database's lock, inside
     an incident."""
-    return _start(runtime, name, plan, actor, reason)
+    return _start(runtime, plan, actor, reason)
 
 
 def start_restore(
@@ -66,7 +64,7 @@ def start_restore(
         placement=RestorePlacement(into=into, in_place=in_place),
         side_cluster=side_cluster,
     )
-    return _start(runtime, name, plan, actor, reason)
+    return _start(runtime, plan, actor, reason)
 
 
 @dataclass(frozen=True)
@@ -109,22 +107,12 @@ def start_reset(
             f"{typed_dbname!r} is not the name of database {name!r} "
             f"({preview.scope.dbname!r} on its server): nothing was changed"
         )
-    return _start(runtime, name, preview.plan, actor, reason)
+    return _start(runtime, preview.plan, actor, reason)
 
 
-def _start(runtime: Runtime, name: str, plan: Plan, actor: str, reason: str) -> RunHandle:
-    opener = _incident_opener(runtime, actor, name, reason)
-    return start_run(runtime, NewRun(plan, actor=actor, reason=reason, open_incident=opener))
-
-
-def _incident_opener(runtime: Runtime, actor: str, name: str, reason: str) -> IncidentOpener:
-    return manual_incident_opener(
-        runtime,
-        Subject.database(name),
-        actor=actor,
-        reason=reason,
-        rto=runtime.config.objectives.rto.database,
-    )
+def _start(runtime: Runtime, plan: Plan, actor: str, reason: str) -> RunHandle:
+    rto = runtime.config.objectives.rto.database
+    return start_subject_run(runtime, plan, actor=actor, reason=reason, rto=rto)
 
 
 def live_data_after(runtime: Runtime, run_id: int) -> str:

@@ -8,7 +8,7 @@ one to go back to.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from backout.dns import DnsError, RecordSet, dns_provider_for
@@ -20,17 +20,15 @@ from backout.dns.recording import (
     version_of,
 )
 from backout.errors import NotFoundError, RefusedError
-from backout.operations.subject_incidents import manual_incident_opener
-from backout.plans import Plan, StepSpec
-from backout.plans.base import Target
+from backout.operations.subject_incidents import start_subject_run
+from backout.plans import Plan
 from backout.plans.dns import (
-    dns_record_subject,
-    dns_rollback_plan,
+    DNS_PLAN,
     dns_rollback_steps,
     dns_rollback_target,
 )
-from backout.runs.start import NewRun, RunHandle, start_run
-from backout.runs.storing import IncidentOpener
+from backout.plans.several import Part, SubjectParts, collect_parts
+from backout.runs.start import RunHandle
 from backout.runtime import Runtime
 from backout.store import Release
 
@@ -106,9 +104,16 @@ def rollback_target(runtime: Runtime, name: str) -> DnsTarget:
 
 def plan_dns_rollback(runtime: Runtime, name: str, *, reason: str) -> Plan:
     """The plan setting `name` back to its previous target; read-only."""
+    target, steps = dns_rollback_part(runtime, name, reason=reason)
+    return Plan(DNS_PLAN, (target,), steps)
+
+
+def dns_rollback_part(runtime: Runtime, name: str, *, reason: str) -> Part:
+    """`name`'s target and its two steps (set, verify); NotFoundError or RefusedError when it
+    has nothing to go back to. Read-only."""
     target = rollback_target(runtime, name)
     record = target.record
-    return dns_rollback_plan(
+    steps = dns_rollback_steps(
         target.name,
         _params_of(record),
         from_version=target.from_version(),
@@ -116,47 +121,23 @@ def plan_dns_rollback(runtime: Runtime, name: str, *, reason: str) -> Plan:
         shown=record.describe(),
         reason=reason,
     )
-
-
-@dataclass
-class DnsParts:
-    """For a run over several subjects (`rollback --full`): each record's target and steps,
-    and the records left alone with the reason."""
-
-    parts: list[tuple[Target, list[StepSpec]]] = field(default_factory=list)
-    untouched: dict[str, str] = field(default_factory=dict)
+    goal = dns_rollback_target(target.name, target.from_version(), target.back_to.version)
+    return goal, steps
 
 
 def dns_rollback_parts(
     runtime: Runtime, *, reason: str, names: list[str] | None = None
-) -> DnsParts:
-    """Every record of `dns:` (or `names`) with a previous target it does not answer: its
-    target and its two steps, to add to a multi-subject plan; read-only."""
-    found = DnsParts()
-    for name in names or [record.name for record in runtime.config.dns]:
-        try:
-            target = rollback_target(runtime, name)
-        except (NotFoundError, RefusedError) as why:
-            found.untouched[name] = why.message
-            continue
-        record = target.record
-        steps = dns_rollback_steps(
-            target.name,
-            _params_of(record),
-            from_version=target.from_version(),
-            to_version=target.back_to.version,
-            shown=record.describe(),
-            reason=reason,
-        )
-        goal = dns_rollback_target(target.name, target.from_version(), target.back_to.version)
-        found.parts.append((goal, steps))
-    return found
+) -> SubjectParts:
+    """Every record of `dns:` (or `names`) with a previous target it does not answer, to add
+    to a multi-subject plan; read-only."""
+    chosen = names or [record.name for record in runtime.config.dns]
+    return collect_parts(chosen, lambda name: dns_rollback_part(runtime, name, reason=reason))
 
 
 def start_dns_rollback(runtime: Runtime, plan: Plan, *, actor: str, reason: str) -> RunHandle:
     """Store the previewed plan as a run holding `dns_record:NAME`, inside an incident."""
-    opener = _incident_opener(runtime, actor, plan.subject.name, reason)
-    return start_run(runtime, NewRun(plan, actor=actor, reason=reason, open_incident=opener))
+    rto = runtime.config.objectives.rto.full_system
+    return start_subject_run(runtime, plan, actor=actor, reason=reason, rto=rto)
 
 
 def dns_overview(runtime: Runtime) -> list[dict[str, Any]]:
@@ -186,13 +167,3 @@ def dns_overview(runtime: Runtime) -> list[dict[str, Any]]:
 
 def _params_of(record: RecordSet) -> dict[str, Any]:
     return {"type": record.rtype, "ttl": record.ttl, "values": list(record.values)}
-
-
-def _incident_opener(runtime: Runtime, actor: str, name: str, reason: str) -> IncidentOpener:
-    return manual_incident_opener(
-        runtime,
-        dns_record_subject(name),
-        actor=actor,
-        reason=reason,
-        rto=runtime.config.objectives.rto.full_system,
-    )

@@ -13,15 +13,13 @@ from backout.operations.dns_runs import dns_rollback_parts
 from backout.operations.several_rollback import (
     SeveralRollback,
     service_rollback_plans,
-    with_one_gate,
 )
 from backout.operations.stack_runs import stack_rollback_parts
-from backout.plans import Plan
 from backout.plans.several import Part, full_environment_plan, several_services_plan
 from backout.runtime import Runtime
 
 
-def plan_full(runtime: Runtime, *, reason: str, approval_gate: bool = False) -> SeveralRollback:
+def plan_full(runtime: Runtime, *, reason: str) -> SeveralRollback:
     """The one plan of the whole environment; read-only. NotFoundError when nothing in it has
     anything to roll back."""
     plans, untouched = service_rollback_plans(runtime, None, reason=reason)
@@ -37,7 +35,5 @@ def plan_full(runtime: Runtime, *, reason: str, approval_gate: bool = False) -> 
             or "nothing is configured"
         )
         raise NotFoundError(f"nothing in the environment has anything to roll back ({said})")
-    plan: Plan = full_environment_plan(infrastructure, services, dns.parts)
-    if approval_gate:
-        plan = with_one_gate(plan, reason)
+    plan = full_environment_plan(infrastructure, services, dns.parts)
     return SeveralRollback(plan, untouched, reason)

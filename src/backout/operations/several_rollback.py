@@ -150,7 +150,7 @@ def _shared_incident(
         release_id=None,
         rto_s=(
             runtime.config.objectives.rto.full_system.total_seconds()
-            if full or not preview.services
+            if full
             else min(runtime.config.rto_for(n).total_seconds() for n in preview.services)
         ),
         detected_at=runtime.clock.now(),

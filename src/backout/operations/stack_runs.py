@@ -10,7 +10,7 @@ the ones to go back to.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +22,15 @@ from backout.infra.recording import (
     record_applied,
     recorded_variables,
 )
-from backout.operations.subject_incidents import manual_incident_opener
-from backout.plans import Plan, StepSpec
-from backout.plans.base import Target
+from backout.operations.subject_incidents import start_subject_run
+from backout.plans import Plan
+from backout.plans.several import Part, SubjectParts, collect_parts
 from backout.plans.stack import (
-    stack_rollback_plan,
+    STACK_PLAN,
     stack_rollback_steps,
     stack_rollback_target,
-    stack_subject,
 )
-from backout.runs.start import NewRun, RunHandle, start_run
-from backout.runs.storing import IncidentOpener
+from backout.runs.start import RunHandle
 from backout.runtime import Runtime
 from backout.store import Release
 
@@ -130,55 +128,40 @@ def rollback_target(runtime: Runtime, name: str) -> StackTarget:
 
 def plan_stack_rollback(runtime: Runtime, name: str, *, reason: str) -> Plan:
     """The plan applying `name`'s previous variables again; read-only."""
+    target, steps = stack_rollback_part(runtime, name, reason=reason)
+    return Plan(STACK_PLAN, (target,), steps)
+
+
+def stack_rollback_part(runtime: Runtime, name: str, *, reason: str) -> Part:
+    """`name`'s target and its steps (plan, approval, apply, verify); NotFoundError or
+    RefusedError when it has nothing to go back to. Read-only."""
     target = rollback_target(runtime, name)
-    return stack_rollback_plan(
+    steps = stack_rollback_steps(
         target.name,
         target.variables,
         from_version=target.from_version(),
         to_version=target.back_to.version,
         reason=reason,
     )
-
-
-@dataclass
-class StackParts:
-    """For a run over several subjects (`rollback --full`): each stack's target and steps, and
-    the stacks left alone with the reason."""
-
-    parts: list[tuple[Target, list[StepSpec]]] = field(default_factory=list)
-    untouched: dict[str, str] = field(default_factory=dict)
+    goal = stack_rollback_target(target.name, target.from_version(), target.back_to.version)
+    return goal, steps
 
 
 def stack_rollback_parts(
     runtime: Runtime, *, reason: str, names: list[str] | None = None
-) -> StackParts:
-    """Every stack of `infrastructure:` (or `names`) with previous variables recorded: its
-    target and its steps (plan, approval, apply, verify), to add to a multi-subject plan.
-    Read-only. A stack with nothing recorded to go back to is left out with the reason; one
-    whose tool fails (InfraError) stops the preview: a full rollback does not go on without it."""
-    found = StackParts()
-    for name in names or [stack.name for stack in runtime.config.infrastructure]:
-        try:
-            target = rollback_target(runtime, name)
-        except (NotFoundError, RefusedError) as why:
-            found.untouched[name] = why.message
-            continue
-        steps = stack_rollback_steps(
-            target.name,
-            target.variables,
-            from_version=target.from_version(),
-            to_version=target.back_to.version,
-            reason=reason,
-        )
-        goal = stack_rollback_target(target.name, target.from_version(), target.back_to.version)
-        found.parts.append((goal, steps))
-    return found
+) -> SubjectParts:
+    """Every stack of `infrastructure:` (or `names`) with previous variables recorded, to add
+    to a multi-subject plan. Read-only. A stack with nothing recorded to go back to is left
+    out with the reason; one whose tool fails (InfraError) stops the preview: a full rollback
+    does not go on without it."""
+    chosen = names or [stack.name for stack in runtime.config.infrastructure]
+    return collect_parts(chosen, lambda name: stack_rollback_part(runtime, name, reason=reason))
 
 
 def start_stack_rollback(runtime: Runtime, plan: Plan, *, actor: str, reason: str) -> RunHandle:
     """Store the previewed plan as a run holding `stack:NAME`, inside an incident."""
-    opener = _incident_opener(runtime, actor, plan.subject.name, reason)
-    return start_run(runtime, NewRun(plan, actor=actor, reason=reason, open_incident=opener))
+    rto = runtime.config.objectives.rto.full_system
+    return start_subject_run(runtime, plan, actor=actor, reason=reason, rto=rto)
 
 
 def stacks_overview(runtime: Runtime) -> list[dict[str, Any]]:
@@ -203,13 +186,3 @@ def stacks_overview(runtime: Runtime) -> list[dict[str, Any]]:
             matches, row["problem"] = None, error.message
         rows.append({**row, "matches_live": matches})
     return rows
-
-
-def _incident_opener(runtime: Runtime, actor: str, name: str, reason: str) -> IncidentOpener:
-    return manual_incident_opener(
-        runtime,
-        stack_subject(name),
-        actor=actor,
-        reason=reason,
-        rto=runtime.config.objectives.rto.full_system,
-    )

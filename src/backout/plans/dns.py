@@ -11,18 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from backout.plans.base import Plan, StepSpec, Target
-from backout.subjects import Subject, SubjectKind
+from backout.plans.base import StepSpec, Target
+from backout.subjects import Subject
 
 DNS_PLAN = "dns"
 
 
-def dns_record_subject(name: str) -> Subject:
-    return Subject(SubjectKind.DNS_RECORD, name)
-
-
 def dns_rollback_target(name: str, from_version: str | None, to_version: str) -> Target:
-    return Target(dns_record_subject(name), from_version, to_version)
+    return Target(Subject.dns_record(name), from_version, to_version)
 
 
 def dns_rollback_steps(
@@ -36,7 +32,7 @@ def dns_rollback_steps(
 ) -> list[StepSpec]:
     """Set `name` back to `target` ({type, ttl, values}, the recorded release `to_version`;
     `shown` as a person reads it), then verify and record it."""
-    subject = dns_record_subject(name)
+    subject = Subject.dns_record(name)
     params = {
         "record": name,
         "target": target,
@@ -53,24 +49,3 @@ def dns_rollback_steps(
             subject=subject,
         ),
     ]
-
-
-def dns_rollback_plan(
-    name: str,
-    target: dict[str, Any],
-    *,
-    from_version: str | None,
-    to_version: str,
-    shown: str,
-    reason: str,
-) -> Plan:
-    steps = dns_rollback_steps(
-        name, target, from_version=from_version, to_version=to_version, shown=shown, reason=reason
-    )
-    return Plan.single(
-        DNS_PLAN,
-        dns_record_subject(name),
-        steps,
-        from_version=from_version,
-        to_version=to_version,
-    )

@@ -11,8 +11,10 @@ redeployed, so a dependant's health checks run against the versions it will live
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 
+from backout.errors import NotFoundError, RefusedError
 from backout.plans.base import Plan, StepSpec, Target
 
 _PHASE = {
@@ -72,3 +74,24 @@ def _named(plan: Plan, spec: StepSpec) -> StepSpec:
     subject = plan.subject_of(spec)
     title = spec.title if len(plan.targets) > 1 else f"{subject.label}: {spec.title}"
     return replace(spec, title=title, subject=subject)
+
+
+@dataclass
+class SubjectParts:
+    """Subjects of one kind for a run over several (`rollback --full`): each one's target and
+    steps, and those left alone with why, by name."""
+
+    parts: list[Part] = field(default_factory=list)
+    untouched: dict[str, str] = field(default_factory=dict)
+
+
+def collect_parts(names: Iterable[str], part_of: Callable[[str], Part]) -> SubjectParts:
+    """`part_of(name)` of each name; one that has nothing to roll back (NotFoundError) or is
+    there already (RefusedError) is left out, with its message."""
+    found = SubjectParts()
+    for name in names:
+        try:
+            found.parts.append(part_of(name))
+        except (NotFoundError, RefusedError) as why:
+            found.untouched[name] = why.message
+    return found

@@ -13,18 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from backout.plans.base import Plan, StepSpec, Target
-from backout.subjects import Subject, SubjectKind
+from backout.plans.base import StepSpec, Target
+from backout.subjects import Subject
 
 STACK_PLAN = "stack"
 
 
-def stack_subject(name: str) -> Subject:
-    return Subject(SubjectKind.STACK, name)
-
-
 def stack_rollback_target(name: str, from_version: str | None, to_version: str) -> Target:
-    return Target(stack_subject(name), from_version, to_version)
+    return Target(Subject.stack(name), from_version, to_version)
 
 
 def stack_rollback_steps(
@@ -36,7 +32,7 @@ def stack_rollback_steps(
     reason: str,
 ) -> list[StepSpec]:
     """Apply `variables` (the recorded release `to_version`) to stack `name` again."""
-    subject = stack_subject(name)
+    subject = Subject.stack(name)
     params = {
         "stack": name,
         "variables": variables,
@@ -62,19 +58,3 @@ def stack_rollback_steps(
             subject=subject,
         ),
     ]
-
-
-def stack_rollback_plan(
-    name: str,
-    variables: dict[str, Any],
-    *,
-    from_version: str | None,
-    to_version: str,
-    reason: str,
-) -> Plan:
-    steps = stack_rollback_steps(
-        name, variables, from_version=from_version, to_version=to_version, reason=reason
-    )
-    return Plan.single(
-        STACK_PLAN, stack_subject(name), steps, from_version=from_version, to_version=to_version
-    )

@@ -10,10 +10,10 @@ from typing import Any, ClassVar
 
 from backout import releases
 from backout.dns import RecordSet, dns_provider_for
-from backout.dns.recording import live_release, record_live, record_subject
-from backout.errors import StepFailedError, UnknownVersionError
-from backout.releases import ReleaseStatus
+from backout.dns.recording import live_release, record_live
+from backout.errors import StepFailedError
 from backout.steps.base import StepContext, StepOutcome
+from backout.subjects import Subject
 
 _POLL_S = 0.5
 
@@ -90,12 +90,9 @@ class DnsVerify:
         with runtime.store.session() as session:
             left = params.get("from_version")
             if left is not None and left != params["to_version"]:
-                key = record_subject(target.name).key
-                try:
-                    release = releases.find(session, runtime.environment, key, left)
-                except UnknownVersionError:
-                    release = None  # the set it answered was never recorded: nothing to mark
-                if release is not None:
-                    reason = f"rolled back by run {ctx.run_id}: {params['reason']}"
-                    releases.mark(release, ReleaseStatus.ROLLED_BACK, reason=reason)
+                key = Subject.dns_record(target.name).key
+                reason = f"rolled back by run {ctx.run_id}: {params['reason']}"
+                releases.mark_rolled_back_if_recorded(
+                    session, runtime.environment, key, left, reason=reason
+                )
             record_live(session, runtime.environment, target, actor=ctx.actor, run_id=ctx.run_id)

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from backout import releases
-from backout.errors import StepFailedError, UnknownVersionError
+from backout.errors import StepFailedError
 from backout.infra import stack_tool_for
-from backout.infra.recording import live_release, record_applied, stack_subject
-from backout.releases import ReleaseStatus
+from backout.infra.recording import live_release, record_applied
 from backout.steps.base import StepContext, StepOutcome
+from backout.subjects import Subject
 
 _SHOWN_PLAN_CHARS = 20_000  # a plan longer than this is cut in the step's output
 
@@ -108,15 +108,11 @@ class StackVerify:
         with runtime.store.session() as session:
             left = params.get("from_version")
             if left is not None and left != params["to_version"]:
-                try:
-                    release = releases.find(
-                        session, runtime.environment, stack_subject(name).key, left
-                    )
-                except UnknownVersionError:
-                    release = None
-                if release is not None:
-                    reason = f"rolled back by run {ctx.run_id}: {params['reason']}"
-                    releases.mark(release, ReleaseStatus.ROLLED_BACK, reason=reason)
+                key = Subject.stack(name).key
+                reason = f"rolled back by run {ctx.run_id}: {params['reason']}"
+                releases.mark_rolled_back_if_recorded(
+                    session, runtime.environment, key, left, reason=reason
+                )
             record_applied(
                 session, runtime.environment, name, params["variables"],
                 actor=ctx.actor, run_id=ctx.run_id,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from playwright.sync_api import Page, expect
 
 from backout.operations.tokens import Role
 from backout.runtime import Runtime
+from tests.prometheus_support import free_port
 
 SCREENSHOTS_ENV = "BACKOUT_SCREENSHOTS"
 DEPLOY_DELAY = "1s"  # each deploy of `api` takes this long: long enough to watch it run
@@ -49,13 +49,6 @@ def write_config(directory: Path) -> Path:
     path = directory / "backout.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)

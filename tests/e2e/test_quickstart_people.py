@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.notify.conftest import Mailbox, Receiver
+from tests.notify.conftest import Mailbox, Receiver, answers_200, wait_for
 from tests.prometheus_support import free_port
 
 BACKOUT = str(Path(sys.executable).parent / "backout")
@@ -33,14 +33,6 @@ ON_CALL = "oncall@example.org"
 PAGE_POLL_S = 0.25
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(STORY_DEADLINE_S + 60)]
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:g}s waiting for: {what}")
-        time.sleep(0.05)
 
 
 def notify_config(receiver: Receiver, mailbox: Mailbox) -> dict[str, Any]:
@@ -76,15 +68,8 @@ def serve(workspace: Path, port: int) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), "backout serve", 30)
+    wait_for(lambda: answers_200(f"http://127.0.0.1:{port}/healthz"), "backout serve", 30)
     return server
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.fixture

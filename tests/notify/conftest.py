@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from aiosmtpd.controller import Controller as SmtpController
@@ -32,6 +33,14 @@ def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 15.0) 
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout_s:g}s waiting for: {what}")
         time.sleep(0.02)
+
+
+def answers_200(url: str) -> bool:
+    """Whether `url` answers 200 now (a server still starting, or gone, does not)."""
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 class Receiver:

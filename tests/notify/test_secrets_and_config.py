@@ -12,7 +12,7 @@ import pytest
 
 from backout.config import parse_config
 from backout.errors import ConfigError
-from tests.notify.conftest import NotifySite, Receiver, wait_for
+from tests.notify.conftest import NotifySite, Receiver, answers_200, wait_for
 from tests.notify.test_delivery import roll_back
 from tests.prometheus_support import free_port
 
@@ -73,7 +73,7 @@ def test_nor_in_the_incident_its_report_or_the_api(
     port = free_port()
     nsite.start("serve", "--no-watch", "--port", str(port))
     base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: _answers(f"{base}/healthz"), "backout serve")
+    wait_for(lambda: answers_200(f"{base}/healthz"), "backout serve")
 
     outputs = [
         nsite.backout("incident", "show", incident),
@@ -98,13 +98,6 @@ def test_nor_in_the_incident_its_report_or_the_api(
     for text in shown:
         assert PASSWORD not in text
         assert TOKEN not in text
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.mark.parametrize(

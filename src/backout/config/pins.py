@@ -22,7 +22,7 @@ class PinSettings(Section):
         "backout-pins.json",
         min_length=1,
         description="The pin file, relative to the repository: JSON, "
-        '{"pinned": {SERVICE: {VERSION: {reason, incident, environment, at}}}}.',
+        '{"pinned": {ENVIRONMENT: {SERVICE: {VERSION: {reason, incident, at}}}}}.',
     )
     push: bool = Field(
         False, description="Push each pin commit to the branch's upstream after committing."

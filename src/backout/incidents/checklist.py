@@ -178,7 +178,14 @@ def confirmed_items(session: Session, incident_id: int) -> set[str]:
             TimelineEvent.kind == EventKind.CHECKLIST_CONFIRMED,
         )
     )
-    return {str(e[0]["item"]) for e in evidence if e and isinstance(e[0], dict) and "item" in e[0]}
+    return {item for e in evidence if (item := confirmed_item(e)) is not None}
+
+
+def confirmed_item(evidence: list[dict[str, Any]] | None) -> str | None:
+    """The item id a checklist_confirmed line's evidence names, if it names one."""
+    first = (evidence or [{}])[0]
+    item = first.get("item") if isinstance(first, dict) else None
+    return item if isinstance(item, str) else None
 
 
 def checklist_item(item_id: str) -> ChecklistItem:

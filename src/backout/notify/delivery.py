@@ -33,7 +33,7 @@ from backout.config import Config
 from backout.errors import BackoutError
 from backout.incidents import EventKind, add_event
 from backout.notify.escalation import escalate_waiting_approvals
-from backout.notify.outbox import FAILED, GIVEN_UP, PENDING, SENDING, SENT, Outbox
+from backout.notify.outbox import FAILED, GIVEN_UP, SENDING, SENT, UNSENT, Outbox
 from backout.notify.sender import SendFailed, send
 from backout.notify.targets import label_of, url_of
 from backout.redact import redact
@@ -199,10 +199,7 @@ class Deliverer:
 def _due_heads(session: Session, now: float) -> list[Row[Any]]:
     """Each target's oldest unfinished notification, if it is due (or its claim lapsed)."""
     rows = session.execute(
-        select(_T)
-        .where(_T.c.state.in_([PENDING, FAILED, SENDING]))
-        .order_by(_T.c.id)
-        .limit(_HEADS_READ)
+        select(_T).where(_T.c.state.in_(UNSENT)).order_by(_T.c.id).limit(_HEADS_READ)
     ).all()
     heads: dict[str, Row[Any]] = {}
     for row in rows:

@@ -41,6 +41,7 @@ PENDING = "pending"
 SENDING = "sending"
 SENT = "sent"
 FAILED = "failed"  # the last try failed; tried again at next_attempt_at
+UNSENT = (PENDING, SENDING, FAILED)  # still to be sent (given up is an end, like sent)
 GIVEN_UP = "given_up"
 
 # Which timeline events are which moment of a rule.
@@ -225,10 +226,6 @@ def recent_notifications(store: Store, limit: int) -> list[dict[str, Any]]:
     with store.connection() as connection:
         rows = connection.execute(select(*columns).order_by(n.c.id.desc()).limit(limit))
         return [dict(row._mapping) for row in rows]
-
-
-UNSENT = (PENDING, SENDING, FAILED)
-"""The states of a notification still to be sent (given up is an end, like sent)."""
 
 
 def counts_by_state(store: Store) -> dict[str, int]:

@@ -19,6 +19,7 @@ from backout.incidents.checklist import (
     ItemState,
     checklist_item,
     checklist_state,
+    confirmed_item,
 )
 from backout.incidents.objectives import IncidentClock, decision_moments, measure
 from backout.limits import MAX_NOTE_CHARS
@@ -77,15 +78,13 @@ def confirm_item(runtime: Runtime, incident_id: int, item_id: str, *, actor: str
 
 def confirm_with_approval(
     session: Session, incident: Incident, items: list[ChecklistItem], *, actor: str
-) -> list[str]:
+) -> None:
     """The approver confirms `items` with an approval, in its transaction: each one not done
-    yet is a checklist_confirmed line (a done one is left as it is); the ids confirmed."""
-    confirmed = []
+    yet is a checklist_confirmed line (a done one is left as it is)."""
+    done = {s.item.id for s in checklist_state(_happened(session, incident)) if s.done}
     for item in items:
-        if not _state(session, incident, item).done:
+        if item.id not in done:
             _confirm(session, incident, item, actor)
-            confirmed.append(item.id)
-    return confirmed
 
 
 def _state(session: Session, incident: Incident, item: ChecklistItem) -> ItemState:
@@ -135,7 +134,7 @@ def _clock(runtime: Runtime, incident: Incident) -> IncidentClock:
 def _happened(session: Session, incident: Incident) -> list[Happened]:
     """The incident's timeline, and the steps of its runs that succeeded."""
     happened = [
-        Happened(e.kind, e.at, e.actor, item=_confirmed_item(e.evidence)) for e in incident.events
+        Happened(e.kind, e.at, e.actor, item=confirmed_item(e.evidence)) for e in incident.events
     ]
     steps = session.execute(
         select(Step.kind, Step.finished_at, Run.actor)
@@ -148,11 +147,6 @@ def _happened(session: Session, incident: Incident) -> list[Happened]:
         if finished is not None
     ]
     return happened
-
-
-def _confirmed_item(evidence: list[dict[str, Any]] | None) -> str | None:
-    item = (evidence or [{}])[0].get("item")
-    return item if isinstance(item, str) else None
 
 
 def _refuse_while_running(session: Session, incident: Incident) -> None:

@@ -36,7 +36,8 @@ class Role(IntEnum):
             raise RefusedError(f"unknown role {name!r}", hint=hint) from None
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """What is kept of a token (the store, the dashboard's sessions): never the token itself."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -45,7 +46,7 @@ def create_token(runtime: Runtime, name: str, role: Role, *, actor: str) -> str:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     try:
         with runtime.store.session() as session:
-            session.add(ApiToken(name=name, role=role.name.lower(), token_hash=_digest(token)))
+            session.add(ApiToken(name=name, role=role.name.lower(), token_hash=token_digest(token)))
             audit(session, actor, "token.created", name, role=role.name.lower())
     except IntegrityError:
         raise RefusedError(f"a token named {name!r} exists", hint="pick another name") from None
@@ -63,12 +64,7 @@ def revoke_token(runtime: Runtime, name: str, *, actor: str) -> None:
 
 def authenticate(runtime: Runtime, token: str) -> tuple[str, Role]:
     """The (name, role) of a valid token; PermissionDeniedError otherwise."""
-    return authenticate_digest(runtime, _digest(token))
-
-
-def token_digest(token: str) -> str:
-    """What is kept of a token: the dashboard's sessions remember this, never the token."""
-    return _digest(token)
+    return authenticate_digest(runtime, token_digest(token))
 
 
 def authenticate_digest(runtime: Runtime, digest: str) -> tuple[str, Role]:

@@ -26,6 +26,7 @@ from backout.errors import (
 )
 from backout.operations.webhook_signatures import BadSignatureError
 from backout.web.auth import NotAuthenticatedError
+from backout.web.dashboard.forms import FormError
 
 # Looked up along the error's class hierarchy, so the most specific class wins.
 _HTTP_STATUS: dict[type[BackoutError], int] = {
@@ -36,6 +37,7 @@ _HTTP_STATUS: dict[type[BackoutError], int] = {
     RefusedError: 409,
     PermissionDeniedError: 403,
     ConfigError: 422,
+    FormError: 422,  # a dashboard form's field missing or too long
     AwaitingApprovalError: 202,
     UnavailableError: 503,
 }

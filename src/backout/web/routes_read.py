@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from backout.limits import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from backout.operations import service_facts, views
+from backout.runtime import Runtime
 from backout.web.auth import ControllerDep, ReadCacheDep, RuntimeDep, Viewer
 from backout.web.read_cache import ReadCache
 from backout.web.schemas import (
@@ -82,10 +83,15 @@ def encode(value: Any) -> bytes:
     summary="Every service: live version, last known good, active runs, open incidents",
 )
 def services(runtime: RuntimeDep, cache: ReadCacheDep, caller: Viewer) -> Response:
-    # What the store knows is kept until it changes; what the drivers see is asked each time.
-    facts = cache.get("service-facts", lambda: service_facts.read_facts(runtime))
-    body = encode(service_facts.service_statuses(runtime, facts))
+    body = encode(service_rows(runtime, cache))
     return Response(body, media_type="application/json")
+
+
+def service_rows(runtime: Runtime, cache: ReadCache) -> list[dict[str, Any]]:
+    """Each service as `GET /api/v1/services` answers it: what the store knows is kept until it
+    changes; what the drivers see is asked each time."""
+    facts = cache.get("service-facts", lambda: service_facts.read_facts(runtime))
+    return service_facts.service_statuses(runtime, facts)
 
 
 @router.get(

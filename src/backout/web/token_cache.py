@@ -9,11 +9,10 @@ as many entries as there are tokens (bounded by MAX_ENTRIES all the same).
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable
 
-from backout.operations.tokens import Role
+from backout.operations.tokens import Role, token_digest
 
 TOKEN_RECHECK_S = 5.0
 MAX_ENTRIES = 10_000
@@ -36,7 +35,7 @@ class TokenCache:
 
     def caller_of(self, token: str) -> tuple[str, Role] | None:
         """The (name, role) of `token` if it was found valid less than `recheck_s` ago."""
-        key = _key(token)
+        key = token_digest(token)
         entry = self._valid.get(key)
         if entry is None:
             return None
@@ -51,10 +50,5 @@ class TokenCache:
         with self._lock:
             if len(self._valid) >= MAX_ENTRIES:
                 self._valid.clear()
-            self._valid[_key(token)] = (name, role, self._monotonic())
+            self._valid[token_digest(token)] = (name, role, self._monotonic())
         return name, role
-
-
-def _key(token: str) -> str:
-    # Not the token itself: a memory dump of the server must not hand out working tokens.
-    return hashlib.sha256(token.encode()).hexdigest()

@@ -40,8 +40,14 @@ def session_store(request: Request) -> SessionStore:
 
 async def session_of(request: Request) -> DashboardSession | None:
     """The request's live session, its token checked again when that is due."""
+    return await live_session(request, request.cookies.get(SESSION_COOKIE, ""))
+
+
+async def live_session(request: Request, session_id: str) -> DashboardSession | None:
+    """The session `session_id` if it is still signed in (its token checked again when that
+    is due: a revoked token ends it); None otherwise."""
     store = session_store(request)
-    session = store.get(request.cookies.get(SESSION_COOKIE, ""))
+    session = store.get(session_id)
     if session is not None and store.due_for_check(session):
         session = await asyncio.to_thread(store.recheck, session)
     return session

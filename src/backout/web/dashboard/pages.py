@@ -15,8 +15,8 @@ from jinja2 import Environment
 from backout.errors import BackoutError
 from backout.operations.report import templates
 from backout.operations.tokens import Role
+from backout.store.tables import TERMINAL
 from backout.web.dashboard.access import CSRF_FIELD, CSRF_HEADER, SignInNeededError
-from backout.web.dashboard.forms import FormError
 from backout.web.dashboard.sessions import DashboardSession
 from backout.web.errors import http_status
 
@@ -40,7 +40,12 @@ def environment() -> Environment:
     """The report's template environment (autoescaped HTML, `moment`), built once."""
     env = templates()
     env.globals.update(
-        HTMX=HTMX, HTMX_SSE=HTMX_SSE, CSRF_FIELD=CSRF_FIELD, CSRF_HEADER=CSRF_HEADER, Role=Role
+        HTMX=HTMX,
+        HTMX_SSE=HTMX_SSE,
+        CSRF_FIELD=CSRF_FIELD,
+        CSRF_HEADER=CSRF_HEADER,
+        Role=Role,
+        TERMINAL=TERMINAL,
     )
     return env
 
@@ -67,10 +72,6 @@ def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers=SECURITY_HEADERS)
 
 
-def can(session: DashboardSession | None, role: Role) -> bool:
-    return session is not None and session.role >= role
-
-
 Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
@@ -90,7 +91,7 @@ class PageRoute(APIRoute):
                     return Response(status_code=200, headers={"HX-Redirect": "/"})
                 return see_other("/")
             except BackoutError as error:
-                status = 422 if isinstance(error, FormError) else http_status(error)
+                status = http_status(error)
                 return page(
                     request,
                     "dashboard/error.html",

@@ -18,7 +18,7 @@ from backout.operations.rollback import abort_run, approve_run
 from backout.runtime import Runtime
 from backout.store.tables import TERMINAL
 from backout.web.auth import ControllerDep, RuntimeDep
-from backout.web.dashboard.access import Aborting, Approving, SignedIn, session_store
+from backout.web.dashboard.access import Aborting, Approving, SignedIn, live_session
 from backout.web.dashboard.forms import Form
 from backout.web.dashboard.pages import PageRoute, page, render_text, see_other
 from backout.web.dashboard.sessions import DashboardSession
@@ -81,12 +81,12 @@ async def _run_stream(
     while not feed.closed and time.monotonic() - started < STREAM_MAX_S:
         if await request.is_disconnected():
             return
-        live_session = await _still_signed_in(request, session)
-        if live_session is None:
+        current = await live_session(request, session.id)
+        if current is None:
             return  # signed out, or its token revoked: nothing more is shown
         run = await asyncio.to_thread(_read_run, cache, runtime, run_id)
         for part in LIVE_PARTS:
-            html = _live_part(part, live_session, run)
+            html = _live_part(part, current, run)
             if shown.get(part) != (digest := _digest(html)):
                 shown[part], last_sent = digest, time.monotonic()
                 yield server_sent_event(part, html)
@@ -97,14 +97,6 @@ async def _run_stream(
             last_sent = time.monotonic()
             yield ": still here\n\n"
         await asyncio.sleep(POLL_S)
-
-
-async def _still_signed_in(request: Request, session: DashboardSession) -> DashboardSession | None:
-    store = session_store(request)
-    current = store.get(session.id)
-    if current is not None and store.due_for_check(current):
-        current = await asyncio.to_thread(store.recheck, current)
-    return current
 
 
 def _live_part(part: str, session: DashboardSession, run: dict[str, Any]) -> str:

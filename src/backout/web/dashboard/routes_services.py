@@ -3,12 +3,12 @@ its plan shown first, then started once confirmed."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from backout.operations import service_facts, views
+from backout.operations import views
 from backout.operations.rollback import RollbackRequest, plan_rollback, start_rollback
 from backout.runtime import Runtime
 from backout.web.auth import ControllerDep, RuntimeDep
@@ -17,6 +17,7 @@ from backout.web.dashboard.forms import Form
 from backout.web.dashboard.pages import SECURITY_HEADERS, PageRoute, page, render_text, see_other
 from backout.web.dashboard.sessions import DashboardSession
 from backout.web.read_cache import ReadCache
+from backout.web.routes_read import service_rows
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -26,12 +27,8 @@ RELEASES_SHOWN = 50
 Version = Annotated[str | None, Query(max_length=200, description="The version to go back to.")]
 
 
-def service_rows(request: Request, runtime: Runtime) -> list[dict[str, Any]]:
-    """Each service as `GET /api/v1/services` answers it (the store's facts kept until the
-    store changes, the drivers asked each time)."""
-    cache = cast(ReadCache, request.app.state.read_cache)
-    facts = cache.get("service-facts", lambda: service_facts.read_facts(runtime))
-    return service_facts.service_statuses(runtime, facts)
+def _read_cache(request: Request) -> ReadCache:
+    return cast(ReadCache, request.app.state.read_cache)
 
 
 def services_page(request: Request, session: DashboardSession, runtime: Runtime) -> Response:
@@ -39,7 +36,7 @@ def services_page(request: Request, session: DashboardSession, runtime: Runtime)
         request,
         "dashboard/services.html",
         session,
-        services=service_rows(request, runtime),
+        services=service_rows(runtime, _read_cache(request)),
         runs=views.list_runs(runtime, limit=RECENT_RUNS),
     )
 
@@ -51,7 +48,7 @@ def services_fragment(request: Request, session: SignedIn, runtime: RuntimeDep) 
         "dashboard/_services_rows.html",
         request=request,
         session=session,
-        services=service_rows(request, runtime),
+        services=service_rows(runtime, _read_cache(request)),
     )
     return HTMLResponse(html, headers=SECURITY_HEADERS)
 

@@ -27,6 +27,7 @@ class Scenario(StrEnum):
     APP = "app"
     DATABASE = "database"
     FLAGS = "flags"
+    PLATFORMS = "platforms"
 
 
 def quickstart(
@@ -45,7 +46,9 @@ def quickstart(
         Scenario,
         typer.Option(
             help="app: a bad release rolled back. database: bad data restored on PostgreSQL. "
-            "flags: the bad code path turned off by its feature flag, no redeploy."
+            "flags: the bad code path turned off by its feature flag, no redeploy. "
+            "platforms: the whole environment (HAProxy, S3 + CloudFront, Terraform, DNS) "
+            "rolled back under traffic."
         ),
     ] = Scenario.APP,
     notify_config: Annotated[
@@ -120,6 +123,36 @@ def _render_database(result: DatabaseQuickstartResult) -> None:
     say(f"         backout incident show {result.incident_id}")
 
 
+def _run_platforms(workspace: Path | None, **options: Any) -> Any:
+    # Imported here: the platforms story pulls boto3 and dnspython, which no other scenario needs.
+    from backout.quickstart.platforms import run_platforms_quickstart
+
+    return run_platforms_quickstart(workspace, **options)
+
+
+def _render_platforms(result: Any) -> None:
+    verdict = "[green]recovered[/]" if result.recovered else "[red]NOT fully recovered[/]"
+    console.print(
+        f"{verdict}: run {result.run_id} {escape(result.run_state)}, incident {result.incident_id}"
+    )
+    say(f"services rolled back, in order: {', '.join(result.services_rolled_back) or 'none'}")
+    say(
+        f"client requests through HAProxy during the rollback: "
+        f"{result.requests_during_rollback}, failed: {result.failed_requests}"
+    )
+    say(
+        f"infrastructure restored: {_yes(result.infrastructure_restored)}; DNS restored: "
+        f"{_yes(result.dns_restored)}; CloudFront invalidated: {_yes(result.cdn_invalidated)}"
+    )
+    say(
+        f"time to detect {_s(result.time_to_detect_s)}, time to recover "
+        f"{_s(result.time_to_recover_s)}"
+    )
+    say(f"workspace: {result.workspace}")
+    say(f"  try:   cd {result.workspace} && backout incident show {result.incident_id}")
+    say(f"         backout run show {result.run_id}")
+
+
 def _yes(value: bool) -> str:
     return "yes" if value else "NO"
 
@@ -191,6 +224,9 @@ _STORIES = {
         lambda r: bool(r.restored and r.schema_reverted and r.integrity_ok),
     ),
     Scenario.FLAGS: _Story(run_flags_quickstart, _render_flags, lambda r: r.mitigated_by == "flag"),
+    Scenario.PLATFORMS: _Story(
+        _run_platforms, _render_platforms, lambda r: bool(r.recovered)
+    ),
 }
 
 

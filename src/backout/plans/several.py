@@ -7,6 +7,10 @@
 Dependants lose their traffic before what they depend on, so no request reaches a front end
 whose API is being replaced; dependencies are back and healthy before their dependants are
 redeployed, so a dependant's health checks run against the versions it will live with.
+
+Each plan's own order is kept, approvals aside: a step never moves ahead of one its plan puts
+before it. A two-slot plan drains and retires the bad version only after the traffic is back
+on the restored one; its drain and retire stay there, not in the phases of a plain plan's.
 """
 
 from __future__ import annotations
@@ -38,8 +42,7 @@ def several_services_plan(plans: list[Plan]) -> Plan:
         return plans[0]
     ordered: list[tuple[tuple[int, int, int], StepSpec]] = []
     for index, plan in enumerate(plans):
-        for position, spec in enumerate(plan.steps):
-            phase = _PHASE.get(spec.kind, _REDEPLOY)
+        for position, (phase, spec) in enumerate(_phases(plan)):
             turn = len(plans) - index if phase in _DEPENDANTS_FIRST else index
             subject = plan.subject_of(spec)
             named = replace(spec, title=f"{subject.label}: {spec.title}", subject=subject)
@@ -47,6 +50,19 @@ def several_services_plan(plans: list[Plan]) -> Plan:
     ordered.sort(key=lambda keyed: keyed[0])
     targets = tuple(target for plan in plans for target in plan.targets)
     return Plan("application", targets, [spec for _, spec in ordered])
+
+
+def _phases(plan: Plan) -> list[tuple[int, StepSpec]]:
+    """Each step of `plan` with its phase: its kind's, or that of a step before it in the plan
+    when later; approvals keep theirs (every gate comes first)."""
+    reached = 0
+    phased = []
+    for spec in plan.steps:
+        phase = _PHASE.get(spec.kind, _REDEPLOY)
+        if spec.kind != "approve":
+            phase = reached = max(reached, phase)
+        phased.append((phase, spec))
+    return phased
 
 
 def full_environment_plan(

@@ -224,9 +224,7 @@ _STORIES = {
         lambda r: bool(r.restored and r.schema_reverted and r.integrity_ok),
     ),
     Scenario.FLAGS: _Story(run_flags_quickstart, _render_flags, lambda r: r.mitigated_by == "flag"),
-    Scenario.PLATFORMS: _Story(
-        _run_platforms, _render_platforms, lambda r: bool(r.recovered)
-    ),
+    Scenario.PLATFORMS: _Story(_run_platforms, _render_platforms, lambda r: bool(r.recovered)),
 }
 
 

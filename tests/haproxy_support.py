@@ -1,16 +1,14 @@
-"""A real HAProxy for the tests: started as a plain process (`-db`, foreground, so its pid is
-ours) on free loopback ports, with an admin socket and a server-state file in a temp folder, in
-front of two "slots" (small HTTP servers that answer with their slot's name).
+"""A real HAProxy for the tests: the platforms quickstart's (a plain process in the foreground,
+so its pid is ours) on free loopback ports, with an admin socket and a server-state file in a
+temp folder, in front of two "slots" (small HTTP servers that answer with their slot's name).
 
-`backend_definition()` is the definition docs/platforms.md tells users to write: the tests run
-the product's advice, not a simplified copy.
+Its backend is the definition docs/platforms.md tells users to write
+(`backend_definition()`): the tests run the product's advice, not a simplified copy.
 """
 
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,97 +17,50 @@ from pathlib import Path
 
 import pytest
 
-from tests.prometheus_support import free_port, wait_for
-
-
-def backend_definition(backend: str, slot_ports: list[int]) -> str:
-    """The backend section backout's haproxy router expects (see docs/platforms.md)."""
-    servers = "\n".join(
-        f"    server slot{i} 127.0.0.1:{port} check inter 200ms fall 2 rise 2"
-        for i, port in enumerate(slot_ports, start=1)
-    )
-    return f"""\
-backend {backend}
-    balance roundrobin
-    option httpchk GET /
-    load-server-state-from-file global
-    retries 3
-    option redispatch 1
-    retry-on conn-failure empty-response response-timeout 503
-{servers}
-"""
+from backout.quickstart.platforms._children import Child
+from backout.quickstart.platforms.haproxy import HaproxySite, start_haproxy
+from tests.prometheus_support import free_port
 
 
 @dataclass
 class Haproxy:
+    """The quickstart's HAProxy (backout.quickstart.platforms.haproxy), driven by a test."""
+
     folder: Path
     frontend_port: int
     slot_ports: list[int]
     backend: str = "app"
-    process: subprocess.Popen[bytes] | None = None
+    child: Child | None = None
+
+    @property
+    def site(self) -> HaproxySite:
+        return HaproxySite(self.folder, self.frontend_port, self.slot_ports, self.backend)
 
     @property
     def socket(self) -> Path:
-        return self.folder / "admin.sock"
+        return self.site.admin_socket
 
     @property
     def state_file(self) -> Path:
-        return self.folder / "server-state"
+        return self.site.state_file
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.frontend_port}/"
-
-    def config(self) -> str:
-        return f"""\
-global
-    stats socket {self.socket} mode 600 level admin
-    server-state-file {self.state_file}
-
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 10s
-    timeout server 10s
-    timeout queue 10s
-
-frontend web
-    bind 127.0.0.1:{self.frontend_port}
-    default_backend {self.backend}
-
-{backend_definition(self.backend, self.slot_ports)}"""
+        return f"{self.site.url}/"
 
     def start(self) -> None:
-        path = self.folder / "haproxy.cfg"
-        path.write_text(self.config(), encoding="utf-8")
-        log = (self.folder / "haproxy.log").open("ab")
-        self.process = subprocess.Popen(
-            ["haproxy", "-db", "-f", str(path)], stdout=log, stderr=subprocess.STDOUT
-        )
-        wait_for(self._answers, "HAProxy's admin socket", 15.0)
+        self.child = start_haproxy(self.site)
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
+        if self.child is not None:
+            self.child.stop()
+            self.child = None
         self.socket.unlink(missing_ok=True)
 
     def reload(self) -> None:
         """A new HAProxy process from the same config, as a reload starts one."""
         self.stop()
         self.start()
-
-    def _answers(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            log = (self.folder / "haproxy.log").read_text(errors="replace")
-            raise RuntimeError(f"haproxy exited with {self.process.returncode}:\n{log}")
-        try:
-            with socket.socket(socket.AF_UNIX) as conn:
-                conn.connect(str(self.socket))
-        except OSError:
-            return False
-        return True
 
 
 class SlotServer:

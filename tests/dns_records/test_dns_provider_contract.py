@@ -3,9 +3,12 @@ BIND, Route53 against moto's server, and the fake. Then what each real one says 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from backout.dns import DnsError, DnsProvider, RecordSet
+from backout.quickstart.platforms.bind import DnsSite
 from tests.bind_support import Bind
 from tests.dns_records.conftest import SEEDED, Moto, rfc2136, route53
 from tests.prometheus_support import free_port
@@ -69,10 +72,7 @@ def test_rfc2136_a_key_of_another_name_is_not_allowed_either(bind: Bind) -> None
 
 
 def test_rfc2136_server_down_is_a_retryable_error() -> None:
-    class Nowhere(Bind):
-        pass
-
-    down = Nowhere(free_port(), None, None, None)  # type: ignore[arg-type]
+    down = Bind(DnsSite(Path("/nonexistent"), free_port()), child=None)  # type: ignore[arg-type]
     provider = rfc2136(down, key_file=None, key_secret_env="PATH")
 
     with pytest.raises(DnsError) as raised:

@@ -15,30 +15,34 @@ import dns.rdatatype
 
 from backout.quickstart.platforms._children import Child, require_program, start_child
 
-INSTALL = "install BIND: apt-get install bind9 bind9-utils (named and tsig-keygen)"
+INSTALL = "install BIND: apt-get install bind9 (named and tsig-keygen)"
 ZONE = "badminton.example"
 KEY_NAME = "backout"
 RECORD = f"api.{ZONE}"
 ADDRESS = "127.0.0.1"
 
-_ZONE_FILE = f"""$TTL 60
-@    IN SOA ns1.{ZONE}. admin.{ZONE}. 1 3600 600 86400 60
-@    IN NS  ns1.{ZONE}.
-ns1  IN A   127.0.0.1
-api  IN A   192.0.2.10
-"""
-
 
 @dataclass(frozen=True)
 class DnsSite:
-    """Where named listens and keeps its files."""
+    """Where named listens and keeps its files, and the zone it serves."""
 
     folder: Path
     port: int
+    zone: str = ZONE
+    records: str = "api  IN A   192.0.2.10"  # the zone's own records, in zone-file syntax
 
     @property
     def key_file(self) -> Path:
         return self.folder / f"{KEY_NAME}.key"
+
+    def zone_file(self) -> str:
+        zone = self.zone
+        return f"""$TTL 60
+@    IN SOA ns1.{zone}. admin.{zone}. 1 3600 600 86400 60
+@    IN NS  ns1.{zone}.
+ns1  IN A   127.0.0.1
+{self.records}
+"""
 
     def config(self) -> str:
         folder = self.folder
@@ -53,16 +57,16 @@ options {{
     dnssec-validation no;
 }};
 controls {{ }};
-zone "{ZONE}" {{
+zone "{self.zone}" {{
     type primary;
-    file "{folder}/db.{ZONE}";
+    file "{folder}/db.{self.zone}";
     allow-update {{ key "{KEY_NAME}"; }};
 }};
 """
 
-    def answers(self, name: str) -> list[str]:
-        """What the server answers for `name`'s A record now (over TCP, as `dig +tcp`)."""
-        query = dns.message.make_query(name, dns.rdatatype.A)
+    def answers(self, name: str, rtype: str = "A") -> list[str]:
+        """What the server answers for `name` now (a query over TCP, as `dig +tcp`)."""
+        query = dns.message.make_query(name, dns.rdatatype.from_text(rtype))
         response = dns.query.tcp(query, ADDRESS, port=self.port, timeout=2.0)
         return sorted(r.to_text() for rrset in response.answer for r in rrset)
 
@@ -77,7 +81,7 @@ def start_bind(site: DnsSite) -> Child:
     )
     site.key_file.write_bytes(key.stdout)
     site.key_file.chmod(0o600)
-    (site.folder / f"db.{ZONE}").write_text(_ZONE_FILE, encoding="utf-8")
+    (site.folder / f"db.{site.zone}").write_text(site.zone_file(), encoding="utf-8")
     config = site.folder / "named.conf"
     config.write_text(site.config(), encoding="utf-8")
     return start_child(
@@ -89,7 +93,7 @@ def start_bind(site: DnsSite) -> Child:
 
 
 def _serves_zone(site: DnsSite) -> bool:
-    query = dns.message.make_query(ZONE, dns.rdatatype.SOA)
+    query = dns.message.make_query(site.zone, dns.rdatatype.SOA)
     try:
         response = dns.query.tcp(query, ADDRESS, port=site.port, timeout=1.0)
     except (OSError, EOFError, dns.exception.DNSException):

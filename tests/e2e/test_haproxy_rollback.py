@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from backout.drivers import ReleaseRef
-from backout.operations.deploy import record_release
+from backout.operations import views
+from backout.operations.deploy import deploy, mark_release, record_release
 from backout.operations.rollback import RollbackRequest, plan_rollback, start_rollback
 from backout.releases import ReleaseStatus
 from backout.runs.records import RunState
@@ -161,3 +162,39 @@ def test_a_rollback_behind_haproxy_fails_no_request(tmp_path: Path, proxy: Hapro
     assert share_at_end == 100
     assert live_port == proxy.slot_ports[1]  # 1.0.0 runs alone, in the second slot
     assert load.served.get("1.1.0", 0) > 50  # the load ran across the whole switch
+
+
+def test_deploys_behind_haproxy_fail_no_request_either(tmp_path: Path, proxy: Haproxy) -> None:
+    """A deploy moves the traffic as the rollback does: beside, checked, all traffic, drain,
+    retire — also into a slot a rollback left in maintenance."""
+    runtime = Runtime.open(write_config(tmp_path, proxy))
+    load = Load(proxy.url)
+    kinds: dict[str, list[str]] = {}
+    try:
+        assert deploy(runtime, "api", "1.0.0", ref=None, actor="ci").state == RunState.SUCCEEDED
+        mark_release(runtime, "api", "1.0.0", ReleaseStatus.GOOD, actor="ci", reason="baked")
+        wait_for(lambda: httpx.get(proxy.url).text == "1.0.0", "1.0.0 serving through HAProxy")
+        load.start()
+        for version in ("1.1.0", "1.2.0"):
+            if version == "1.2.0":  # 1.1.0 went bad: rolled back, its slot left in maintenance
+                request = RollbackRequest("api", reason="e2e")
+                assert start_rollback(runtime, request, actor="e2e").execute().state == (
+                    RunState.SUCCEEDED
+                )
+            result = deploy(runtime, "api", version, ref=None, actor="ci")
+            assert result.state == RunState.SUCCEEDED, result.message
+            kinds[version] = [s["kind"] for s in views.run_detail(runtime, result.run_id)["steps"]]
+            served_before = load.served.get(version, 0)
+            wait_for(lambda v=version, n=served_before: load.served.get(v, 0) > n + 50,  # type: ignore[misc]
+                     f"load on {version}")  # fmt: skip
+        running = [runtime.driver("api").port_of(v) for v in ("1.0.0", "1.1.0", "1.2.0")]
+    finally:
+        load.finish()
+        runtime.driver("api").stop()
+        runtime.close()
+
+    assert load.failures == []
+    assert kinds["1.1.0"] == kinds["1.2.0"] == [
+        "deploy_beside", "health", "restore_traffic", "drain", "retire", "mark_release",
+    ]  # fmt: skip
+    assert running.count(None) == 2  # only 1.2.0 runs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from backout import releases
 from backout.audit import audit
+from backout.drivers import SlotCapable
 from backout.errors import ForceRequiredError, LockedError
 from backout.incidents import EventKind, add_event, open_incident_for
 from backout.plans import deploy_plan
@@ -86,11 +87,28 @@ def deploy(
                 hint="fix it and ship a new version, or pass --force to deploy this one again",
             )
         current = releases.live(session, runtime.environment, service)
-        plan = deploy_plan(service, config, release=release, current=current)
+        plan = deploy_plan(
+            service,
+            config,
+            release=release,
+            current=current,
+            two_slots=switches_slots(runtime, service),
+        )
         if taken_away and runtime.config.pins is not None:
             plan = with_unpin(plan, version=version, reason=f"deployed again by {actor} (--force)")
     handle = start_run(runtime, NewRun(plan, actor=actor, reason=f"deploy {version}"))
     return handle.execute(on_step)
+
+
+def switches_slots(runtime: Runtime, service: str) -> bool:
+    """Whether a version of `service` can start beside the live one and take its traffic from
+    it: its router routes traffic and its driver runs two slots."""
+    driver = runtime.driver(service)
+    return (
+        runtime.router(service).routes_traffic
+        and isinstance(driver, SlotCapable)
+        and bool(driver.slot_ports())
+    )
 
 
 def mark_release(

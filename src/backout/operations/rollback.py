@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from backout import releases
 from backout.audit import audit
 from backout.db.migrations import migration_adapter_for
-from backout.drivers import RetireCapable, SlotCapable
+from backout.drivers import RetireCapable
 from backout.errors import (
     BackoutError,
     ForceRequiredError,
@@ -19,6 +19,7 @@ from backout.errors import (
 )
 from backout.incidents import EventKind, add_event, open_incident, open_incident_for
 from backout.incidents.checklist import checklist_item
+from backout.operations.deploy import switches_slots
 from backout.operations.incidents import confirm_with_approval, find_incident
 from backout.plans import Plan, application_plan
 from backout.plans.database import schema_revert_steps
@@ -74,7 +75,11 @@ def plan_rollback(runtime: Runtime, request: RollbackRequest) -> Plan:
             approval_gate=request.approval_gate,
             reason=request.reason,
             mark_rolled_back=not _would_lose_last_good(session, target, current),
-            two_slots=_two_slots(runtime, request.service, current) and service.database is None,
+            two_slots=(
+                current is not None
+                and switches_slots(runtime, request.service)
+                and service.database is None
+            ),
             keeps_replaced=isinstance(runtime.driver(request.service), RetireCapable),
         )
         expected_schema = target.schema_revision
@@ -83,17 +88,6 @@ def plan_rollback(runtime: Runtime, request: RollbackRequest) -> Plan:
     if service.database is None or expected_schema is None:
         return plan
     return _with_schema_revert(runtime, plan, service.database, expected_schema, request.reason)
-
-
-def _two_slots(runtime: Runtime, service: str, current: Release | None) -> bool:
-    """Whether the rollback can start the target beside the live version and shift traffic."""
-    driver = runtime.driver(service)
-    return (
-        current is not None
-        and runtime.router(service).routes_traffic
-        and isinstance(driver, SlotCapable)
-        and bool(driver.slot_ports())
-    )
 
 
 def _with_schema_revert(

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from backout.config import ServiceConfig
 from backout.durations import format_duration
 from backout.plans.base import Plan, StepSpec
+from backout.plans.slots import drain_step, slot_retirement_steps
 from backout.subjects import Subject
 
 if TYPE_CHECKING:
@@ -60,11 +61,6 @@ def application_plan(
                 },
             )
         )
-    drain = StepSpec(
-        "drain",
-        f"Stop traffic to {bad}" if bad else "Stop traffic (nothing else is live)",
-        {"version": bad, "timeout_s": step_timeout},
-    )
     deploy_params = {"version": target.version, "ref": target.ref, "timeout_s": step_timeout}
     health = StepSpec(
         "health",
@@ -91,11 +87,10 @@ def application_plan(
         beside = StepSpec(
             "deploy_beside", f"Deploy previous version {target.version} beside {bad}", deploy_params
         )
-        retire = StepSpec("retire", f"Retire {bad}", {"version": bad, "timeout_s": step_timeout})
-        steps += [beside, health, restore, drain, retire, monitor]
+        steps += [beside, health, restore, *slot_retirement_steps(bad, step_timeout), monitor]
     else:
         deploy = StepSpec("deploy", f"Deploy previous version {target.version}", deploy_params)
-        steps += [drain, deploy, health, restore, monitor]
+        steps += [drain_step(bad, step_timeout), deploy, health, restore, monitor]
     if keeps_replaced:
         steps.append(
             StepSpec(

@@ -48,6 +48,11 @@ class HaproxySettings(PluginSettings):
         timedelta(seconds=30),
         description="How long a drain waits for the requests in flight before maintenance.",
     )
+    up_timeout: Duration = Field(
+        timedelta(seconds=30),
+        description="How long a server given traffic may take to pass HAProxy's own health "
+        "checks (`rise` times `inter`) before the other servers' weight is taken from them.",
+    )
 
 
 class HaproxyRouter:
@@ -96,12 +101,16 @@ class HaproxyRouter:
         others = [s for s in servers if s.name != server.name]
         weight = round(percent * FULL_WEIGHT / 100)
         rest = (FULL_WEIGHT - weight) // len(others) if others else 0
-        # The weights first, the state last: a server put back in sees its new weight at once.
+        # Its weight first, its state next (a server put back in sees its weight at once), the
+        # others' weights last, once HAProxy's own checks find it running: until then they keep
+        # theirs, so there is always a server for a request.
+        self._api.command(f"set weight {self._backend}/{server.name} {weight}")
+        if weight > 0:
+            if server.admin_state != 0:
+                self._set_state(server.name, "ready")
+            self._wait_until_running(server, version)
         for other in others:
             self._api.command(f"set weight {self._backend}/{other.name} {rest}")
-        self._api.command(f"set weight {self._backend}/{server.name} {weight}")
-        if weight > 0 and server.admin_state != 0:
-            self._set_state(server.name, "ready")
         self._save_state()
 
     def share(self, version: str) -> float:
@@ -149,6 +158,20 @@ class HaproxyRouter:
             f"on that port (its servers: {ports})",
             hint="declare one server per slot port in the backend (docs/platforms.md, haproxy)",
         )
+
+    def _wait_until_running(self, server: ServerState, version: str) -> None:
+        def running() -> bool:
+            now = self._pick(self._api.servers(self._backend), version)
+            return now.takes_new_requests
+
+        if not wait_until(running, self._settings.up_timeout.total_seconds(), interval=0.05):
+            raise RouterError(
+                f"HAProxy does not find {self._backend}/{server.name} ({version}) up after "
+                f"{format_duration(self._settings.up_timeout)}; the other servers keep their "
+                "traffic",
+                hint="check the server's `check` line and the path of `option httpchk`",
+                retryable=True,
+            )
 
     def _set_state(self, server: str, state: str) -> None:
         self._api.command(f"set server {self._backend}/{server} state {state}")

@@ -14,6 +14,7 @@ from backout.drivers import DRIVERS, Driver, SlotCapable
 from backout.errors import ConfigError
 from backout.flags import FLAG_PROVIDERS, FlagProvider
 from backout.flags.context import flag_plugin_context
+from backout.metric_history import MetricHistory
 from backout.metrics import METRIC_SOURCES, ConfiguredMetricHub, MetricHub, MetricSource
 from backout.metrics.hub import SourceSpecs
 from backout.registry import PluginContext, Registry
@@ -50,6 +51,7 @@ class Runtime:
         self.router = cache(self._build_router)
         self.health_checks = cache(self._build_health_checks)
         self.flags = cache(self._build_flags)
+        self.metric_history = MetricHistory(store, config.environment, self.clock)
         if config.notifications.audiences:
             store.session_info[TIMELINE_HOOK] = self._queue_notifications
 

@@ -78,11 +78,13 @@ class ArmedTriggers:
         self.version = version  # the live release's, for a source that selects by it
         rules = runtime.config.service(service).triggers
         self._evaluator = TriggerEvaluator(rules, runtime.clock.monotonic)
+        self._history = runtime.metric_history
 
     def read(self, since: float | None) -> Reading:
         """Snapshot the source (only samples at or after `since`) and judge every rule."""
         snapshot = self.source.snapshot(since=since, version=self.version)
         verdicts = self._evaluator.evaluate(snapshot, self.baseline.values)
+        self._history.note(self.service, {m: snapshot.value(m) for m in snapshot.values})
         return Reading(self.service, snapshot, verdicts)
 
 

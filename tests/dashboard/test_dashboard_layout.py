@@ -4,12 +4,15 @@ phone width are kept (see the `screenshots` fixture for where)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from dashboard_support import Dashboard
 from playwright.sync_api import Page, expect
 
+from backout.clock import ManualClock
+from backout.metric_history import MetricHistory
 from backout.operations import views
 from backout.operations.rollback import RollbackRequest, start_rollback
 from backout.operations.tokens import Role
@@ -49,10 +52,20 @@ LOW_CONTRAST = """
 
 @pytest.fixture(scope="module")
 def incident_id(dashboard: Dashboard) -> int:
-    """A rollback done and its incident open, so that the pages show something."""
+    """A rollback done and its incident open, so that the pages show something; with what a
+    probe of `api` would have recorded around it (these services have no metric source)."""
     request = RollbackRequest(service="api", reason="error rate 12% after 1.1.0")
     run = start_rollback(dashboard.runtime, request, actor="token:operator").execute()
     found: int = views.run_detail(dashboard.runtime, run.run_id)["incident_id"]
+    detected = datetime.fromisoformat(
+        views.incident_detail(dashboard.runtime, found)["detected_at"]
+    )
+    clock = ManualClock(start=detected - timedelta(seconds=8))
+    history = MetricHistory(dashboard.runtime.store, dashboard.runtime.environment, clock)
+    for second in range(-8, 9):
+        failing = -3 <= second <= 0
+        history.note("api", {"error_rate": 0.12 if failing else 0.0, "latency_p95": 0.02})
+        clock.advance(1)
     return found
 
 
@@ -83,6 +96,23 @@ def test_every_page_fits_contrasts_and_is_kept_as_a_screenshot(
         assert page.evaluate(LOW_CONTRAST) == [], name
         page.screenshot(path=screenshots / f"{name}-{width}.png", full_page=True)
     print(f"screenshots: {screenshots}")
+
+
+def test_an_incident_shows_its_charts_with_the_moments_marked(
+    page: Page, dashboard: Dashboard, incident_id: int
+) -> None:
+    dashboard.sign_in(page, Role.VIEWER)
+    page.goto(f"{dashboard.url}/incidents/{incident_id}")
+
+    chart = page.get_by_role("img", name=f"error rate around incident {incident_id}")
+    expect(chart).to_be_visible()
+    points = chart.locator("polyline.series").get_attribute("points") or ""
+    assert len(points.split()) == 17  # one a second, from 8 s before the detection to 8 s after
+    marks = chart.locator(".mark").evaluate_all("ms => ms.map(m => m.dataset.mark)")
+    # No health check verified this rollback (the services have none): no "recovered" mark.
+    assert marks == ["detected", "rollback started"], marks
+    page.locator("summary", has_text="error rate around incident").click()  # the data
+    expect(page.get_by_role("cell", name="12.0%").first).to_be_visible()
 
 
 def test_the_dashboard_works_by_keyboard(page: Page, dashboard: Dashboard) -> None:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from web_support import Api, Tokens
 
+from backout.operations import views
+from backout.operations.rollback import RollbackRequest, start_rollback
 from backout.runtime import Runtime
 
 
@@ -109,6 +111,7 @@ def test_openapi_lists_every_route_with_a_summary(api: Api) -> None:
         ("GET", "/api/v1/runs/{run_id}"),
         ("GET", "/api/v1/incidents"),
         ("GET", "/api/v1/incidents/{incident_id}"),
+        ("GET", "/api/v1/incidents/{incident_id}/metrics"),
         ("GET", "/api/v1/incidents/{incident_id}/report"),
         ("PATCH", "/api/v1/incidents/{incident_id}/report"),
         ("GET", "/status"),
@@ -134,3 +137,26 @@ def test_openapi_lists_every_route_with_a_summary(api: Api) -> None:
         for method, op in ops.items():
             assert op.get("summary"), f"{method} {path} has no summary"
     assert api.get("/docs").status_code == 200
+
+
+def test_an_incidents_metrics_are_its_series_and_moments(
+    api: Api, tokens: Tokens, runtime: Runtime
+) -> None:
+    done = start_rollback(runtime, RollbackRequest("api", reason="errors"), actor="t").execute()
+    incident_id = views.run_detail(runtime, done.run_id)["incident_id"]
+    runtime.metric_history.note("api", {"error_rate": 0.25, "latency_p95": None})
+
+    answer = api.get(f"/api/v1/incidents/{incident_id}/metrics", tokens.viewer)
+    unknown = api.get("/api/v1/incidents/999/metrics", tokens.viewer)
+
+    assert answer.status_code == 200
+    body = answer.json()
+    assert [m["label"] for m in body["marks"]][:2] == ["detected", "rollback started"]
+    [series] = body["series"]
+    assert (series["metric"], series["unit"], series["thresholds"]) == (
+        "error_rate",
+        "fraction",
+        [],  # opened by a person: no trigger's threshold
+    )
+    assert [value for _, value in series["points"]] == [0.25]
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "there is no incident 999")

@@ -402,3 +402,18 @@ def with_partial_indexes() -> MetaData:
             postgresql_where=open_only,
         )
     return metadata
+
+
+# What the triggers judged, one point per service and second at most (metric_history.py): the
+# values of one snapshot (metric → value), for the charts around an incident. `at` is seconds
+# since the epoch. Bounded: points older than the history's retention are deleted as it writes.
+metric_points = Table(
+    "metric_points",
+    metadata,
+    _id(),
+    Column("environment", String(64), nullable=False),
+    Column("service", String(64), nullable=False),
+    Column("at", Double, nullable=False),
+    Column("metric_values", JSON, nullable=False),
+    Index("ix_metric_points_service_at", "environment", "service", "at"),
+)

@@ -15,11 +15,13 @@ from fastapi import APIRouter, Query, Request, Response
 
 from backout.limits import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from backout.operations import service_facts, views
+from backout.operations.incident_charts import incident_charts
 from backout.runtime import Runtime
 from backout.web.auth import ControllerDep, ReadCacheDep, RuntimeDep, Viewer
 from backout.web.read_cache import ReadCache
 from backout.web.schemas import (
     TOKEN_ERRORS,
+    IncidentChartsOut,
     IncidentDetailOut,
     IncidentOut,
     ReleaseOut,
@@ -184,6 +186,16 @@ def incidents(
 )
 def incident(incident_id: int, runtime: RuntimeDep, caller: Viewer) -> View:
     return views.incident_detail(runtime, incident_id)
+
+
+@router.get(
+    "/incidents/{incident_id}/metrics",
+    response_model=IncidentChartsOut,
+    responses=_NOT_FOUND,
+    summary="What the triggers judged around an incident: series, thresholds and moments",
+)
+def incident_metrics(incident_id: int, runtime: RuntimeDep, caller: Viewer) -> View:
+    return incident_charts(runtime, incident_id).as_dict()
 
 
 @router.get("/watch", summary="The watch loop's last decision per service, one sentence each")

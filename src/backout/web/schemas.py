@@ -173,6 +173,35 @@ class IncidentDetailOut(IncidentOut):
     checklist: list[ChecklistItemOut]
 
 
+class ChartMarkOut(BaseModel):
+    label: str = Field(description="detected | rollback started | recovered | resolved")
+    at_s: float = Field(description="Seconds from the detection.")
+
+
+class ChartSeriesOut(BaseModel):
+    metric: str
+    label: str
+    unit: str = Field(description="fraction | seconds | per_second | count")
+    points: list[tuple[float, float]] = Field(
+        description="(seconds from the detection, value), oldest first; one per second at most."
+    )
+    thresholds: list[float] = Field(
+        description="The thresholds the metric's triggers had when the incident was detected."
+    )
+
+
+class IncidentChartsOut(BaseModel):
+    incident_id: int
+    service: str
+    detected_at: str
+    start_s: float
+    end_s: float
+    marks: list[ChartMarkOut]
+    series: list[ChartSeriesOut] = Field(
+        description="Empty when nothing was recorded for the service in the window."
+    )
+
+
 class NoteIn(BaseModel):
     text: str = Field(
         min_length=1,

@@ -1,4 +1,5 @@
-"""Incidents: the list, one incident (timeline, objectives, checklist), its report to download."""
+"""Incidents: the list, one incident (charts, timeline, objectives, checklist), its report to
+download."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from typing import Literal
 from fastapi import APIRouter, Request, Response
 
 from backout.operations import views
+from backout.operations.incident_charts import incident_charts
 from backout.operations.report import MEDIA_TYPES, ReportFormat, render_report
 from backout.web.auth import RuntimeDep
 from backout.web.dashboard.access import SignedIn
+from backout.web.dashboard.charts import chart_views
 from backout.web.dashboard.pages import SECURITY_HEADERS, PageRoute, page
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -29,7 +32,8 @@ def incident(
     request: Request, incident_id: int, session: SignedIn, runtime: RuntimeDep
 ) -> Response:
     shown = views.incident_detail(runtime, incident_id)
-    return page(request, "dashboard/incident.html", session, incident=shown)
+    charts = chart_views(incident_charts(runtime, incident_id))
+    return page(request, "dashboard/incident.html", session, incident=shown, charts=charts)
 
 
 @router.get("/incidents/{incident_id}/report.{extension}")

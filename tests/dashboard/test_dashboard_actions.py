@@ -7,6 +7,7 @@ from dashboard_support import Dashboard, run_id_of
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from backout.incidents.checklist import asked_at_gate
 from backout.operations import flags as flag_ops
 from backout.operations import views
 from backout.operations.rollback import RollbackRequest, start_rollback
@@ -59,12 +60,22 @@ def test_an_approver_approves_a_gated_run_and_it_goes_on(page: Page, dashboard: 
 
     page.goto(f"{dashboard.url}/runs/{parked.run_id}")
     expect(page.locator("#run-state")).to_have_text("awaiting approval")
+    # The gate asks for the runbook's items only a person confirms: one is ticked, one not.
+    asked = page.locator("fieldset.asks input[name=confirm]")
+    assert asked.evaluate_all("boxes => boxes.map(b => b.value)") == [
+        item.id for item in asked_at_gate()
+    ]
+    page.get_by_label("User communication prepared", exact=False).check()
     page.get_by_role("button", name=f"Approve run {parked.run_id}").click()
 
     expect(page.locator("#run-state")).to_have_text("succeeded", timeout=30_000)
     run = views.run_detail(dashboard.runtime, parked.run_id)
     assert run["steps"][0]["output"]["approved_by"] == "token:approver"
     assert ("token:approver", "run.approved") in audit_actions(dashboard.runtime)
+    checklist = views.incident_detail(dashboard.runtime, run["incident_id"])["checklist"]
+    confirmed = {c["id"]: c["by"] for c in checklist if c["done"]}
+    assert confirmed.get("communication_prepared") == "token:approver"
+    assert len([i for i in asked_at_gate() if i.id in confirmed]) == 1  # only the ticked one
 
 
 def test_an_operator_sees_no_approve_button_on_a_gated_run(

@@ -170,6 +170,12 @@ def asked_at_gate() -> list[ChecklistItem]:
     return [item for item in CHECKLIST if item.check is None and item.phase in GATE_PHASES]
 
 
+def still_asked_at_gate(session: Session, incident_id: int) -> list[ChecklistItem]:
+    """The gate's items (asked_at_gate) the incident has not had confirmed yet."""
+    done = confirmed_items(session, incident_id)
+    return [item for item in asked_at_gate() if item.id not in done]
+
+
 def confirmed_items(session: Session, incident_id: int) -> set[str]:
     """The ids of the items a person confirmed on the incident (its checklist_confirmed lines)."""
     evidence = session.scalars(

@@ -18,7 +18,7 @@ from backout.errors import (
     RefusedError,
 )
 from backout.incidents import EventKind, add_event, open_incident, open_incident_for
-from backout.incidents.checklist import checklist_item
+from backout.incidents.checklist import ChecklistItem, checklist_item, still_asked_at_gate
 from backout.operations.deploy import switches_slots
 from backout.operations.incidents import confirm_with_approval, find_incident
 from backout.plans import Plan, application_plan
@@ -237,6 +237,16 @@ def approve_run(
             confirm_with_approval(session, incident, items, actor=actor)
 
     return start_run(runtime, StoredRun(run_id, actor))
+
+
+def asked_at_the_gate(runtime: Runtime, run_id: int) -> list[ChecklistItem]:
+    """The checklist items a run waiting at its gate asks the approver to confirm: those of the
+    gate (incidents/checklist.py) its incident has not had confirmed yet."""
+    with runtime.store.session() as session:
+        run = get_run(session, run_id)
+        if run.state != RunState.AWAITING_APPROVAL or run.incident_id is None:
+            return []
+        return still_asked_at_gate(session, run.incident_id)
 
 
 def abort_run(runtime: Runtime, run_id: int, actor: str, reason: str) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from backout.errors import AwaitingApprovalError
-from backout.incidents.checklist import ChecklistItem, asked_at_gate, confirmed_items
+from backout.incidents.checklist import ChecklistItem, still_asked_at_gate
 from backout.steps.base import StepContext, StepOutcome
 
 _SHOWN_CHARS = 6_000  # of what the gate shows (a Terraform plan) in its message
@@ -53,8 +53,7 @@ def open_at_gate(ctx: StepContext) -> list[ChecklistItem]:
     if ctx.incident_id is None:
         return []
     with ctx.runtime.store.session() as session:
-        done = confirmed_items(session, ctx.incident_id)
-    return [item for item in asked_at_gate() if item.id not in done]
+        return still_asked_at_gate(session, ctx.incident_id)
 
 
 def _asking(items: list[ChecklistItem]) -> str:

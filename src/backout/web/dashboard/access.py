@@ -96,5 +96,8 @@ def acting(needed: Role, action: str) -> Callable[..., Coroutine[Any, Any, Dashb
 RollingBack = Annotated[DashboardSession, Depends(acting(Role.OPERATOR, "starting a rollback"))]
 Aborting = Annotated[DashboardSession, Depends(acting(Role.OPERATOR, "aborting a run"))]
 Approving = Annotated[DashboardSession, Depends(acting(Role.APPROVER, "approving a run"))]
+EditingIncidents = Annotated[
+    DashboardSession, Depends(acting(Role.OPERATOR, "changing an incident"))
+]
 ChangingFlags = Annotated[DashboardSession, Depends(acting(Role.OPERATOR, "changing a flag"))]
 SigningOut = Annotated[DashboardSession, Depends(acting(Role.CLIENT, "signing out"))]

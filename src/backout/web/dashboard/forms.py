@@ -7,7 +7,7 @@ capped by the BodySizeLimit middleware; the number of fields is capped here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 from urllib.parse import parse_qsl
 
@@ -26,7 +26,8 @@ class FormError(RefusedError):
 
 @dataclass(frozen=True)
 class FormFields:
-    values: dict[str, str]
+    values: dict[str, str]  # the first value of each field
+    repeated: dict[str, list[str]] = field(default_factory=dict)  # every value, in order
 
     def text(self, name: str, *, required: bool = True, max_chars: int = MAX_REASON_CHARS) -> str:
         """The field `name`, stripped; FormError when it is required and empty, or too long."""
@@ -37,14 +38,19 @@ class FormFields:
             raise FormError(f"the form's field {name!r} is longer than {max_chars} characters")
         return value
 
+    def every(self, name: str) -> list[str]:
+        """Every value of a field sent several times (checkboxes of one name), in order."""
+        return list(self.repeated.get(name, []))
+
 
 async def read_form(request: Request) -> FormFields:
-    """The request's form fields (the first value of each); none for another media type."""
+    """The request's form fields; none for another media type."""
     kept = getattr(request.state, "form_fields", None)
     if isinstance(kept, FormFields):
         return kept
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     values: dict[str, str] = {}
+    repeated: dict[str, list[str]] = {}
     if media_type == FORM_MEDIA_TYPE:
         try:
             pairs = parse_qsl(
@@ -54,7 +60,8 @@ async def read_form(request: Request) -> FormFields:
             raise FormError("the form is not valid UTF-8 urlencoded fields") from None
         for name, value in pairs:
             values.setdefault(name, value)
-    fields = FormFields(values)
+            repeated.setdefault(name, []).append(value)
+    fields = FormFields(values, repeated)
     request.state.form_fields = fields
     return fields
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from backout.operations import views
-from backout.operations.rollback import abort_run, approve_run
+from backout.operations.rollback import abort_run, approve_run, asked_at_the_gate
 from backout.runtime import Runtime
 from backout.store.tables import TERMINAL
 from backout.web.auth import ControllerDep, RuntimeDep
@@ -37,7 +37,7 @@ LIVE_PARTS = ("actions", "steps")
 
 @router.get("/runs/{run_id}")
 def run_page(request: Request, run_id: int, session: SignedIn, runtime: RuntimeDep) -> Response:
-    run = views.run_detail(runtime, run_id)
+    run = _run_view(runtime, run_id)
     # The stream is told what the page shows, so its first events do not swap in the same
     # parts again (which would wipe a reason typed into the abort form meanwhile).
     seen = urlencode({part: _digest(_live_part(part, session, run)) for part in LIVE_PARTS})
@@ -108,10 +108,16 @@ def _digest(html: str) -> str:
 
 
 def _read_run(cache: ReadCache, runtime: Runtime, run_id: int) -> dict[str, Any]:
-    run: dict[str, Any] = cache.get(
-        f"run-detail|{run_id}", lambda: views.run_detail(runtime, run_id)
-    )
+    run: dict[str, Any] = cache.get(f"run-page|{run_id}", lambda: _run_view(runtime, run_id))
     return run
+
+
+def _run_view(runtime: Runtime, run_id: int) -> dict[str, Any]:
+    """The run as the API shows it, and the checklist items its gate asks the approver to
+    confirm (`asks`: `{id, title, text}`) while it waits for the approval."""
+    run = views.run_detail(runtime, run_id)
+    asked = asked_at_the_gate(runtime, run_id) if run["state"] == "awaiting_approval" else []
+    return {**run, "asks": [{"id": i.id, "title": i.title, "text": i.text} for i in asked]}
 
 
 def server_sent_event(event: str, data: str) -> str:
@@ -122,9 +128,12 @@ def server_sent_event(event: str, data: str) -> str:
 
 @router.post("/runs/{run_id}/approve")
 def approve(
-    run_id: int, session: Approving, runtime: RuntimeDep, controller: ControllerDep
+    run_id: int, session: Approving, runtime: RuntimeDep, controller: ControllerDep, form: Form
 ) -> Response:
-    approve_run(runtime, run_id, session.actor).execute_in_background(controller)
+    """Approve, confirming the checklist items ticked in the form (each an item the gate asked
+    for; an unknown one is refused, nothing approved)."""
+    confirmed = form.every("confirm")
+    approve_run(runtime, run_id, session.actor, confirm=confirmed).execute_in_background(controller)
     return see_other(f"/runs/{run_id}")
 
 

@@ -78,6 +78,7 @@ def pages_to_see(incident_id: int, dashboard: Dashboard) -> dict[str, str]:
         "run": f"/runs/{run['id']}",
         "flags": "/flags",
         "incident": f"/incidents/{incident_id}",
+        "databases": "/databases",
     }
 
 

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from backout.operations.tokens import authenticate_digest
 from backout.runtime import Runtime
 from backout.web.dashboard import (
+    routes_databases,
     routes_flags,
     routes_incidents,
     routes_runs,
@@ -39,6 +40,7 @@ def install(app: FastAPI, runtime: Runtime) -> None:
         routes_runs,
         routes_flags,
         routes_incidents,
+        routes_databases,
         routes_tokens,
     )
     for module in modules:

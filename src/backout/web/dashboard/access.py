@@ -99,5 +99,6 @@ Approving = Annotated[DashboardSession, Depends(acting(Role.APPROVER, "approving
 EditingIncidents = Annotated[
     DashboardSession, Depends(acting(Role.OPERATOR, "changing an incident"))
 ]
+Restoring = Annotated[DashboardSession, Depends(acting(Role.OPERATOR, "restoring a database"))]
 ChangingFlags = Annotated[DashboardSession, Depends(acting(Role.OPERATOR, "changing a flag"))]
 SigningOut = Annotated[DashboardSession, Depends(acting(Role.CLIENT, "signing out"))]

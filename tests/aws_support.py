@@ -21,6 +21,7 @@ from typing import Any
 import boto3
 import pytest
 
+from backout.quickstart.platforms.aws import distribution_config
 from tests.prometheus_support import ServerProcess, free_port
 
 REGION = "eu-west-1"
@@ -132,31 +133,9 @@ def s3_keys(moto: Moto, bucket: str, prefix: str = "") -> set[str]:
 
 
 def create_distribution(moto: Moto, bucket: str) -> str:
-    """A CloudFront distribution with the bucket as its origin; its id."""
-    answer = moto.client("cloudfront").create_distribution(
-        DistributionConfig={
-            "CallerReference": unique("dist"),
-            "Origins": {
-                "Quantity": 1,
-                "Items": [
-                    {
-                        "Id": "site",
-                        "DomainName": f"{bucket}.s3.amazonaws.com",
-                        "S3OriginConfig": {"OriginAccessIdentity": ""},
-                    }
-                ],
-            },
-            "DefaultCacheBehavior": {
-                "TargetOriginId": "site",
-                "ViewerProtocolPolicy": "allow-all",
-                "MinTTL": 0,
-                "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
-                "TrustedSigners": {"Enabled": False, "Quantity": 0},
-            },
-            "Comment": "backout test",
-            "Enabled": True,
-        }
-    )
+    """A CloudFront distribution with the bucket as its origin (as the quickstart makes it)."""
+    config = distribution_config(bucket, unique("dist"), "backout test")
+    answer = moto.client("cloudfront").create_distribution(DistributionConfig=config)
     distribution_id: str = answer["Distribution"]["Id"]
     return distribution_id
 

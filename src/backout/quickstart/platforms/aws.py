@@ -94,31 +94,38 @@ def create_site(site: AwsSite) -> str:
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(_PUBLIC_READ))  # a public site
     answer = site.client("cloudfront").create_distribution(
-        DistributionConfig={
-            "CallerReference": "backout-quickstart",
-            "Origins": {
-                "Quantity": 1,
-                "Items": [
-                    {
-                        "Id": "site",
-                        "DomainName": f"{BUCKET}.s3.amazonaws.com",
-                        "S3OriginConfig": {"OriginAccessIdentity": ""},
-                    }
-                ],
-            },
-            "DefaultCacheBehavior": {
-                "TargetOriginId": "site",
-                "ViewerProtocolPolicy": "allow-all",
-                "MinTTL": 0,
-                "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
-                "TrustedSigners": {"Enabled": False, "Quantity": 0},
-            },
-            "Comment": "backout quickstart: the Badminton Group front end",
-            "Enabled": True,
-        }
+        DistributionConfig=distribution_config(
+            BUCKET, "backout-quickstart", "backout quickstart: the Badminton Group front end"
+        )
     )
     distribution_id: str = answer["Distribution"]["Id"]
     return distribution_id
+
+
+def distribution_config(bucket: str, caller_reference: str, comment: str) -> dict[str, Any]:
+    """A CloudFront distribution with `bucket` as its one origin, caching nothing long."""
+    return {
+        "CallerReference": caller_reference,
+        "Origins": {
+            "Quantity": 1,
+            "Items": [
+                {
+                    "Id": "site",
+                    "DomainName": f"{bucket}.s3.amazonaws.com",
+                    "S3OriginConfig": {"OriginAccessIdentity": ""},
+                }
+            ],
+        },
+        "DefaultCacheBehavior": {
+            "TargetOriginId": "site",
+            "ViewerProtocolPolicy": "allow-all",
+            "MinTTL": 0,
+            "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+            "TrustedSigners": {"Enabled": False, "Quantity": 0},
+        },
+        "Comment": comment,
+        "Enabled": True,
+    }
 
 
 def completed_invalidations(site: AwsSite, distribution_id: str) -> list[str]:

@@ -3,7 +3,6 @@ exposure, and the gradual rollback of a flag as a run."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -20,10 +19,9 @@ from backout.cli._common import (
     say,
     show_step,
 )
-from backout.durations import parse_duration
 from backout.errors import RefusedError
 from backout.operations import flags as flag_ops
-from backout.plans.feature_flag import OnTrigger, check_stages
+from backout.plans.feature_flag import OnTrigger, parse_hold, parse_stages
 
 if TYPE_CHECKING:
     from backout.actions.flag_changes import FlagChanged
@@ -212,25 +210,16 @@ def ramp_down(
 
 def _stages(text: str) -> tuple[int, ...]:
     try:
-        stages = tuple(int(part) for part in text.split(","))
-        check_stages(stages)
-    except ValueError:
-        raise typer.BadParameter(
-            f"expected percents separated by commas, e.g. 50,0; got {text!r}", param_hint="--stages"
-        ) from None
+        return parse_stages(text)
     except RefusedError as error:
         raise typer.BadParameter(error.message, param_hint="--stages") from None
-    return stages
 
 
 def _hold(text: str) -> float:
     try:
-        duration = parse_duration(text)
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--hold") from None
-    if not isinstance(duration, timedelta):
-        raise typer.BadParameter(f"expected a duration such as 30s or 5m, got {text!r}")
-    return duration.total_seconds()
+        return parse_hold(text)
+    except RefusedError as error:
+        raise typer.BadParameter(error.message, param_hint="--hold") from None
 
 
 def _print_plan(plan: Plan, request: RampDown, as_json: bool) -> None:

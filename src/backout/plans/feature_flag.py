@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from datetime import timedelta
 from enum import StrEnum
 
-from backout.durations import format_duration
+from backout.durations import format_duration, parse_duration
 from backout.errors import RefusedError
 from backout.plans.base import Plan, StepSpec
 from backout.subjects import Subject
@@ -39,6 +40,29 @@ class OnTrigger(StrEnum):
 
 def stage_label(percent: int) -> str:
     return "0 % (off)" if percent == 0 else f"{percent} %"
+
+
+def parse_stages(text: str) -> tuple[int, ...]:
+    """'50,10,0' as checked stages; RefusedError saying what is expected."""
+    try:
+        stages = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise RefusedError(
+            f"expected percents separated by commas, e.g. 50,0; got {text!r}"
+        ) from None
+    check_stages(stages)
+    return stages
+
+
+def parse_hold(text: str) -> float:
+    """'5m' as seconds; RefusedError saying what is expected."""
+    try:
+        duration = parse_duration(text)
+    except ValueError as error:
+        raise RefusedError(str(error)) from None
+    if not isinstance(duration, timedelta):
+        raise RefusedError(f"expected a duration such as 30s or 5m, got {text!r}")
+    return duration.total_seconds()
 
 
 def check_stages(stages: Sequence[int]) -> None:

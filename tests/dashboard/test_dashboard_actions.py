@@ -99,7 +99,7 @@ def test_an_operator_flips_the_kill_switch(page: Page, dashboard: Dashboard) -> 
     dashboard.sign_in(page, Role.OPERATOR)
     page.get_by_role("link", name="Flags").click()
 
-    page.get_by_label("Why").fill("waitlist breaks checkout")
+    page.get_by_label("Why turn waitlist off").fill("waitlist breaks checkout")
     page.get_by_role("button", name="Kill switch: turn waitlist off").click()
 
     expect(page.locator("#flag-waitlist .badge")).to_have_text("off")

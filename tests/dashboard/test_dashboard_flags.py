@@ -17,7 +17,7 @@ def test_an_operator_ramps_a_flag_down_to_off(page: Page, dashboard: Dashboard) 
 
     page.get_by_label("Ramp down: stages in percent, falling to 0").fill("50,0")
     page.get_by_label("Hold each stage (triggers armed)").fill("0s")
-    page.locator("#ramp-reason-waitlist").fill("waitlist errors on checkout")
+    page.get_by_label("Why ramp waitlist down").fill("waitlist errors on checkout")
     page.get_by_role("button", name="Ramp waitlist down").click()
 
     run_id = run_id_of(page)

@@ -28,6 +28,7 @@ def release_view(release: Release) -> dict[str, Any]:
         "service": release.service,
         "version": release.version,
         "ref": release.ref,
+        "schema_revision": release.schema_revision,
         "status": release.status,
         "reason": release.status_reason,
         "created_by": release.created_by,

@@ -44,6 +44,9 @@ class ReleaseOut(BaseModel):
     service: str
     version: str
     ref: str | None
+    schema_revision: str | None = Field(
+        None, description="The database schema revision the release expects, if recorded."
+    )
     status: str
     reason: str | None
     created_by: str

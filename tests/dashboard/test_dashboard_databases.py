@@ -17,7 +17,11 @@ from backout.clock import wait_until
 from backout.db.cluster import run_tool
 from backout.operations import views
 from backout.operations.tokens import Role, create_token
+from backout.plans import Plan, StepSpec
+from backout.runs.records import RunState
+from backout.runs.start import NewRun, start_run
 from backout.runtime import Runtime
+from backout.subjects import Subject
 from tests.db.backup.backup_support import Archiving, rows, start_archiving
 
 pytestmark = pytest.mark.timeout(300)
@@ -172,3 +176,17 @@ def test_a_time_no_backup_reaches_is_refused_in_words(page: Page, dashboard: Das
     page.get_by_role("button", name="Show the plan").click()
 
     expect(page.locator("main")).to_contain_text("before the first backup of main ended")
+
+
+def test_the_restore_points_runs_set_are_listed(page: Page, dashboard: Dashboard) -> None:
+    step = StepSpec("db_restore_point", "Set a restore point", {"database": "main", "label": "t"})
+    plan = Plan.single("database", Subject.database("main"), [step])
+    run = start_run(dashboard.runtime, NewRun(plan, actor="test", reason="before a migration"))
+    assert run.execute().state is RunState.SUCCEEDED
+    dashboard.sign_in(page, Role.VIEWER)
+
+    page.goto(f"{dashboard.url}/databases/main")
+
+    row = page.locator("tr", has_text=f"backout-run-{run.run_id}-t")
+    expect(row).to_be_visible()
+    expect(row.get_by_role("link", name=f"Run {run.run_id}")).to_be_visible()

@@ -22,8 +22,9 @@ from backout.db.migrations import MigrationStatus, migration_adapter_for
 from backout.db.settings_units import in_unit
 from backout.errors import RefusedError
 from backout.runs import locks
+from backout.runs.records import StepState
 from backout.runtime import Runtime
-from backout.store import BackupRecord
+from backout.store import BackupRecord, Run, Step
 from backout.subjects import Subject
 
 
@@ -132,6 +133,33 @@ def list_backups(runtime: Runtime, name: str) -> list[dict[str, Any]]:
             )
         }
         return [_backup_view(info, records.get(info.id)) for info in engine.backups()]
+
+
+def restore_points(runtime: Runtime, name: str) -> list[dict[str, Any]]:
+    """The named restore points backout's runs set on database `name`, oldest first: what
+    `backout db restore NAME --restore-point POINT` returns to."""
+    runtime.config.database(name)
+    query = (
+        select(Step, Run.id)
+        .join(Run, Step.run_id == Run.id)
+        .where(
+            Run.environment == runtime.environment,
+            Step.kind == "db_restore_point",
+            Step.state == StepState.SUCCEEDED,
+        )
+        .order_by(Step.finished_at)
+    )
+    with runtime.store.session() as session:
+        return [
+            {
+                "name": step.output["restore_point"],
+                "lsn": step.output.get("lsn"),
+                "set_at": step.finished_at.isoformat() if step.finished_at else None,
+                "run_id": run_id,
+            }
+            for step, run_id in session.execute(query)
+            if step.params.get("database") == name and step.output
+        ]
 
 
 def _backup_view(info: BackupInfo, record: BackupRecord | None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 
 from backout.errors import BackoutError
 from backout.limits import MAX_REASON_CHARS
-from backout.operations.database import list_backups
+from backout.operations.database import list_backups, restore_points
 from backout.operations.database_runs import start_restore
 from backout.operations.restore_preview import preview_restore
 from backout.operations.tokens import Role, require
@@ -39,7 +39,15 @@ def databases(request: Request, session: SignedIn, runtime: RuntimeDep) -> Respo
 def database(request: Request, name: str, session: SignedIn, runtime: RuntimeDep) -> Response:
     runtime.config.database(name)  # an unknown name is a 404 page listing the known ones
     backups = list_backups(runtime, name)
-    return page(request, "dashboard/database.html", session, database=name, backups=backups)
+    points = restore_points(runtime, name)
+    return page(
+        request,
+        "dashboard/database.html",
+        session,
+        database=name,
+        backups=backups,
+        restore_points=points,
+    )
 
 
 @router.post("/databases/{name}/restore/plan")

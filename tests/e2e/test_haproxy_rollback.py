@@ -5,9 +5,7 @@ in the other slot, check it, shift the weights 10 → 50 → 100, drain and reti
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -18,6 +16,7 @@ from backout.drivers import ReleaseRef
 from backout.operations import views
 from backout.operations.deploy import deploy, mark_release, record_release
 from backout.operations.rollback import RollbackRequest, plan_rollback, start_rollback
+from backout.quickstart.platforms.traffic import Traffic
 from backout.releases import ReleaseStatus
 from backout.runs.records import RunState
 from backout.runtime import Runtime
@@ -49,40 +48,6 @@ class Handler(BaseHTTPRequestHandler):
 
 ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 """
-
-
-@dataclass
-class Load:
-    """Client threads doing requests through HAProxy, counting answers by version and failures."""
-
-    url: str
-    served: dict[str, int] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-    threads: list[threading.Thread] = field(default_factory=list)
-
-    def start(self, clients: int = 4) -> None:
-        self.threads = [threading.Thread(target=self._client) for _ in range(clients)]
-        for thread in self.threads:
-            thread.start()
-
-    def finish(self) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(10)
-
-    def _client(self) -> None:
-        with httpx.Client(timeout=5) as client:
-            while not self.stop.is_set():
-                try:
-                    response = client.get(self.url)
-                except httpx.HTTPError as error:
-                    self.failures.append(repr(error))
-                    continue
-                if response.status_code != 200:
-                    self.failures.append(f"{response.status_code} {response.text[:80]}")
-                else:
-                    self.served[response.text] = self.served.get(response.text, 0) + 1
 
 
 @pytest.fixture
@@ -132,7 +97,7 @@ def write_config(tmp_path: Path, proxy: Haproxy) -> Path:
 
 def test_a_rollback_behind_haproxy_fails_no_request(tmp_path: Path, proxy: Haproxy) -> None:
     runtime = Runtime.open(write_config(tmp_path, proxy))
-    load = Load(proxy.url)
+    load = Traffic(proxy.url, version_of=lambda response: response.text)
     try:
         for version, status in (("1.0.0", ReleaseStatus.GOOD), ("1.1.0", ReleaseStatus.LIVE)):
             record_release(runtime, "api", version, ref=None, actor="pipeline", status=status)
@@ -153,7 +118,7 @@ def test_a_rollback_behind_haproxy_fails_no_request(tmp_path: Path, proxy: Hapro
         share_at_end = runtime.router("api").share("1.0.0")
         live_port = runtime.driver("api").status().port
     finally:
-        load.finish()
+        load.stop()
         runtime.driver("api").stop()
         runtime.close()
 
@@ -168,7 +133,7 @@ def test_deploys_behind_haproxy_fail_no_request_either(tmp_path: Path, proxy: Ha
     """A deploy moves the traffic as the rollback does: beside, checked, all traffic, drain,
     retire — also into a slot a rollback left in maintenance."""
     runtime = Runtime.open(write_config(tmp_path, proxy))
-    load = Load(proxy.url)
+    load = Traffic(proxy.url, version_of=lambda response: response.text)
     kinds: dict[str, list[str]] = {}
     try:
         assert deploy(runtime, "api", "1.0.0", ref=None, actor="ci").state == RunState.SUCCEEDED
@@ -189,7 +154,7 @@ def test_deploys_behind_haproxy_fail_no_request_either(tmp_path: Path, proxy: Ha
                      f"load on {version}")  # fmt: skip
         running = [runtime.driver("api").port_of(v) for v in ("1.0.0", "1.1.0", "1.2.0")]
     finally:
-        load.finish()
+        load.stop()
         runtime.driver("api").stop()
         runtime.close()
 

@@ -1,22 +1,22 @@
 """The story's infrastructure: a Terraform root module made only of what needs no provider
-download (`terraform_data`, variables, outputs, a local state), applied as a pipeline would."""
+download (`terraform_data`, variables, outputs, a local state), applied as a pipeline would —
+through backout's own terraform tool (infra/terraform.py), as `infrastructure[0]` names it."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from backout.errors import BackoutError
+from backout.infra import stack_tool_for
 from backout.quickstart.platforms._children import require_program
+from backout.runtime import Runtime
 
 INSTALL = (
     "install terraform (1.4 or newer; Debian has no package): "
     "https://developer.hashicorp.com/terraform/install"
 )
 STACK = "app"
-TIMEOUT_S = 120
 
 MAIN_TF = """\
 # The Badminton Group's infrastructure, as the quickstart models it: the image the API runs and
@@ -40,33 +40,14 @@ def write_module(folder: Path) -> None:
     (folder / "main.tf").write_text(MAIN_TF, encoding="utf-8")
 
 
-def apply(folder: Path, variables: dict[str, Any], vars_file: Path) -> None:
-    """`terraform init` and `apply` with `variables` (written to `vars_file`), as a pipeline."""
+def apply(runtime: Runtime, variables: dict[str, Any], vars_file: Path) -> None:
+    """Plan and apply `variables` (kept in `vars_file`, which `backout infra record` reads),
+    as the team's pipeline would."""
     vars_file.write_text(json.dumps(variables), encoding="utf-8")
-    _terraform(folder, "init", "-input=false", "-no-color")
-    _terraform(
-        folder, "apply", "-auto-approve", "-input=false", "-no-color", f"-var-file={vars_file}"
-    )
+    tool = stack_tool_for(runtime.config, STACK)
+    saved = runtime.config.state_dir / "infra" / STACK / "pipeline.tfplan"
+    tool.apply(tool.plan(variables, saved).saved)
 
 
-def outputs(folder: Path) -> dict[str, Any]:
-    done = _terraform(folder, "output", "-json")
-    return {name: value["value"] for name, value in json.loads(done).items()}
-
-
-def _terraform(folder: Path, *args: str) -> str:
-    try:
-        done = subprocess.run(
-            ["terraform", *args],
-            cwd=folder,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_S,
-        )
-    except subprocess.TimeoutExpired:
-        raise BackoutError(f"terraform {args[0]} did not finish in {TIMEOUT_S}s") from None
-    if done.returncode != 0:
-        said = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        raise BackoutError(f"terraform {args[0]} failed in {folder}: {' '.join(said)}")
-    return done.stdout
+def outputs(runtime: Runtime) -> dict[str, Any]:
+    return stack_tool_for(runtime.config, STACK).outputs()

@@ -95,30 +95,25 @@ def run_platforms_quickstart(
     workspace = create_platforms_workspace(workspace_dir)
     narrate(f"workspace {workspace.path}: the demo app, releases 1.0.0 and 1.1.0 built")
     with ExitStack() as running:
-        parts = running.enter_context(_real_parts(workspace, narrate, keep_running))
+        distribution_id = running.enter_context(_real_parts(workspace, narrate, keep_running))
         running.enter_context(aws.aws_credentials())
-        write_config(workspace, parts.distribution_id)
+        write_config(workspace, distribution_id)
         runtime = Runtime.open(workspace.config_file)
         running.callback(runtime.close)
         if not keep_running:
             running.callback(lambda: runtime.driver(BACKEND).stop())
         log_file = running.enter_context(workspace_log(runtime))
-        story = _Story(runtime, workspace, narrate, on_step)
-        return story.tell(log_file)
-    raise AssertionError("unreachable")  # ExitStack does not swallow exceptions
-
-
-@dataclass(frozen=True)
-class _Parts:
-    distribution_id: str
-    children: list[Child]
+        story = _Story(runtime, workspace, distribution_id, narrate, on_step)
+        result = story.tell(log_file)
+    return result
 
 
 @contextmanager
 def _real_parts(
     workspace: PlatformsWorkspace, narrate: Narrate, keep_running: bool
-) -> Iterator[_Parts]:
-    """moto, HAProxy and BIND started (each said), stopped at the end unless kept running."""
+) -> Iterator[str]:
+    """moto, HAProxy and BIND started (each said), stopped at the end unless kept running;
+    yields the CloudFront distribution's id."""
     children: list[Child] = []
     try:
         children.append(aws.start_moto(workspace.aws))
@@ -134,7 +129,7 @@ def _real_parts(
         )
         children.append(bind.start_bind(workspace.dns))
         narrate(f"BIND on 127.0.0.1:{workspace.dns.port}, zone {bind.ZONE} (TSIG updates)")
-        yield _Parts(distribution_id, children)
+        yield distribution_id
     finally:
         if not keep_running:
             for child in reversed(children):
@@ -146,11 +141,13 @@ class _Story:
         self,
         runtime: Runtime,
         workspace: PlatformsWorkspace,
+        distribution_id: str,
         narrate: Narrate,
         on_step: StepListener | None,
     ) -> None:
         self.runtime = runtime
         self.workspace = workspace
+        self.distribution_id = distribution_id
         self.narrate = narrate
         self.on_step = on_step
         self.watcher = Watcher(runtime, on_change=narrate)
@@ -181,7 +178,7 @@ class _Story:
         deploy the backend and the front end, and record each with backout."""
         runtime, workspace = self.runtime, self.workspace
         variables = workspace.stack_vars(version)
-        stack.apply(workspace.stack_dir, variables, workspace.stack_vars_file)
+        stack.apply(runtime, variables, workspace.stack_vars_file)
         record_stack(runtime, stack.STACK, actor=ACTOR)
         target = DNS_TARGETS[version]
         dns_provider_for(runtime.config, bind.RECORD).apply(
@@ -242,13 +239,7 @@ class _Story:
     # -- what the real parts say afterwards ----------------------------------------------------
 
     def _invalidations(self) -> set[str]:
-        site, distribution = self.workspace.aws, self._distribution_id()
-        return set(aws.completed_invalidations(site, distribution))
-
-    def _distribution_id(self) -> str:
-        settings = self.runtime.config.service(FRONTEND).driver
-        distribution: str = settings.model_dump()["distribution_id"]
-        return distribution
+        return set(aws.completed_invalidations(self.workspace.aws, self.distribution_id))
 
     def _summarise(
         self,
@@ -271,8 +262,7 @@ class _Story:
             requests_during_rollback=seen.requests,
             dns_restored=workspace.dns.answers(bind.RECORD) == [DNS_TARGETS[good]],
             infrastructure_restored=(
-                stack.outputs(workspace.stack_dir)["api_image"]
-                == workspace.stack_vars(good)["api_image"]
+                stack.outputs(runtime)["api_image"] == workspace.stack_vars(good)["api_image"]
             ),
             cdn_invalidated=bool(self._invalidations() - invalidated_before),
             time_to_detect_s=incident["time_to_detect_s"],

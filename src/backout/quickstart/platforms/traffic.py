@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -35,6 +36,7 @@ class Traffic:
 
     url: str
     clients: int = CLIENTS
+    version_of: Callable[[httpx.Response], str] = lambda r: str(r.json().get("version", "?"))
     served: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     failed: int = 0
@@ -91,9 +93,9 @@ class Traffic:
         if response.status_code != 200:
             self._fail(f"HTTP {response.status_code}: {response.text[:80]}")
             return
-        version = response.json().get("version", "?")
+        version = self.version_of(response)
         with self._lock:
-            self.served[str(version)] += 1
+            self.served[version] += 1
 
     def _fail(self, reason: str) -> None:
         with self._lock:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from enum import StrEnum
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
@@ -24,6 +24,10 @@ from backout.operations.report_context import report_context, spoken
 from backout.runtime import Runtime
 from backout.store.tables import incidents, run_subjects, runs
 from backout.subjects import SubjectKind
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -79,22 +83,25 @@ def edit_report(
 ) -> dict[str, Any]:
     """Store the sections `edit` gives (report_edited on the timeline); the sections now."""
     with runtime.store.session() as session:
-        found = session.execute(
-            select(incidents.c.id).where(
-                incidents.c.id == incident_id, incidents.c.environment == runtime.environment
-            )
-        ).first()
-        if found is None:
-            raise _unknown(incident_id)
+        _require_incident(session, runtime.environment, incident_id)
         sections = write_sections(session, incident_id, edit, actor=actor, at=runtime.clock.now())
     return sections.as_dict()
 
 
 def report_sections(runtime: Runtime, incident_id: int) -> dict[str, Any]:
     """The written sections of a known incident's report."""
-    views.incident_detail(runtime, incident_id)  # NotFoundError when unknown
     with runtime.store.connection() as connection:
+        _require_incident(connection, runtime.environment, incident_id)
         return read_sections(connection, incident_id).as_dict()
+
+
+def _require_incident(db: Session | Connection, environment: str, incident_id: int) -> None:
+    """NotFoundError unless the environment has the incident (one indexed query)."""
+    query = select(incidents.c.id).where(
+        incidents.c.id == incident_id, incidents.c.environment == environment
+    )
+    if db.execute(query).first() is None:
+        raise _unknown(incident_id)
 
 
 def _unknown(incident_id: int) -> NotFoundError:

@@ -69,7 +69,7 @@ async def sent_csrf(request: Request) -> str:
     header = request.headers.get(CSRF_HEADER)
     if header:
         return header
-    return (await read_form(request)).values.get(CSRF_FIELD, "")
+    return (await read_form(request)).first(CSRF_FIELD)
 
 
 def same_secret(sent: str, expected: str) -> bool:

@@ -7,7 +7,7 @@ capped by the BodySizeLimit middleware; the number of fields is capped here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import parse_qsl
 
@@ -26,21 +26,24 @@ class FormError(RefusedError):
 
 @dataclass(frozen=True)
 class FormFields:
-    values: dict[str, str]  # the first value of each field
-    repeated: dict[str, list[str]] = field(default_factory=dict)  # every value, in order
+    values: dict[str, list[str]]  # every value of each field, in the order sent
 
     def text(self, name: str, *, required: bool = True, max_chars: int = MAX_REASON_CHARS) -> str:
         """The field `name`, stripped; FormError when it is required and empty, or too long."""
-        value = self.values.get(name, "").strip()
+        value = self.first(name).strip()
         if required and not value:
             raise FormError(f"the form's field {name!r} is required")
         if len(value) > max_chars:
             raise FormError(f"the form's field {name!r} is longer than {max_chars} characters")
         return value
 
+    def first(self, name: str) -> str:
+        """The field's first value as sent ('' when absent)."""
+        return (self.values.get(name) or [""])[0]
+
     def every(self, name: str) -> list[str]:
         """Every value of a field sent several times (checkboxes of one name), in order."""
-        return list(self.repeated.get(name, []))
+        return list(self.values.get(name, []))
 
 
 async def read_form(request: Request) -> FormFields:
@@ -49,8 +52,7 @@ async def read_form(request: Request) -> FormFields:
     if isinstance(kept, FormFields):
         return kept
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    values: dict[str, str] = {}
-    repeated: dict[str, list[str]] = {}
+    values: dict[str, list[str]] = {}
     if media_type == FORM_MEDIA_TYPE:
         try:
             pairs = parse_qsl(
@@ -59,9 +61,8 @@ async def read_form(request: Request) -> FormFields:
         except (UnicodeDecodeError, ValueError):
             raise FormError("the form is not valid UTF-8 urlencoded fields") from None
         for name, value in pairs:
-            values.setdefault(name, value)
-            repeated.setdefault(name, []).append(value)
-    fields = FormFields(values, repeated)
+            values.setdefault(name, []).append(value)
+    fields = FormFields(values)
     request.state.form_fields = fields
     return fields
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from backout.db.backup import PhysicalBackupEngine, backup_engine_for
 from backout.db.migrations import MigrationStatus, RevertPlan, migration_adapter_for
 from backout.db.reset import ResetScope, reset_scope
 from backout.errors import RefusedError
+from backout.operations.restore_preview import reaches_any_moment
 from backout.operations.subject_incidents import start_subject_run
 from backout.plans import Plan
 from backout.plans.database import (
@@ -56,7 +56,7 @@ def start_restore(
         "time": to_time.isoformat() if to_time else None,
         "restore_point": restore_point,
     }
-    side_cluster = isinstance(backup_engine_for(runtime.config, name), PhysicalBackupEngine)
+    side_cluster = reaches_any_moment(runtime, name)
     plan = restore_plan(
         name,
         target,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from backout.db.backup import PhysicalBackupEngine, backup_engine_for
 from backout.errors import RefusedError
 from backout.operations.database import list_backups
 from backout.runtime import Runtime
@@ -28,11 +29,22 @@ class RestorePreview:
         return (self.now - self.target).total_seconds()
 
 
+def reaches_any_moment(runtime: Runtime, name: str) -> bool:
+    """Whether database `name`'s engine restores to any moment (physical: base backup + WAL).
+    NotFoundError for an unknown name, listing the known ones."""
+    return isinstance(backup_engine_for(runtime.config, name), PhysicalBackupEngine)
+
+
 def preview_restore(
     runtime: Runtime, name: str, *, to_time: datetime, in_place: bool
 ) -> RestorePreview:
-    """RefusedError for a time no backup reaches (before the first backup ended) or to come."""
-    runtime.config.database(name)  # an unknown name: NotFoundError listing the known ones
+    """RefusedError for a time no backup reaches (before the first backup ended, or to come),
+    and for an engine whose backups restore only to the moment they were taken (pg_dump)."""
+    if not reaches_any_moment(runtime, name):
+        raise RefusedError(
+            f"the backups of {name} restore only to the moment they were taken, not to a time",
+            hint=f"name a backup: backout db restore {name} --backup ID; or use pgbackrest",
+        )
     now = runtime.clock.now()
     backups = list_backups(runtime, name)
     if not backups:

@@ -18,7 +18,7 @@ from backout.errors import BackoutError
 from backout.limits import MAX_REASON_CHARS
 from backout.operations.database import list_backups, restore_points
 from backout.operations.database_runs import start_restore
-from backout.operations.restore_preview import preview_restore
+from backout.operations.restore_preview import preview_restore, reaches_any_moment
 from backout.operations.tokens import Role, require
 from backout.runtime import Runtime
 from backout.web.auth import ControllerDep, RuntimeDep
@@ -47,6 +47,7 @@ def database(request: Request, name: str, session: SignedIn, runtime: RuntimeDep
         database=name,
         backups=backups,
         restore_points=points,
+        point_in_time=reaches_any_moment(runtime, name),
     )
 
 

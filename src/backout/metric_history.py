@@ -6,17 +6,18 @@ every metric the snapshot measured. Points older than `KEPT_FOR` are deleted as 
 written (at most once a minute per service), so a watch that runs for months keeps a bounded
 history: about 86,400 small rows per service.
 
-Writing a point never fails a reading: a store that cannot take it is logged once, and the
-watch goes on.
+Writing a point never fails nor stalls a reading: a store that cannot take it within
+WRITE_WAIT_MS (another writer holds it) drops it, logged once, and the watch goes on.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlalchemy import and_, delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,10 +28,13 @@ from backout.store import Store
 from backout.store.tables import metric_points
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 POINT_EVERY_S = 1.0
 KEPT_FOR = timedelta(hours=24)
 PRUNE_EVERY_S = 60.0
+# A point is not worth holding a reading (a rollback's hold) up: past this, it is dropped.
+WRITE_WAIT_MS = 250
 MAX_POINTS_READ = 20_000  # one read (a chart) returns at most this many, evenly thinned
 
 
@@ -70,7 +74,7 @@ class MetricHistory:
     def _write(self, service: str, at: float, values: dict[str, float], *, prune: bool) -> None:
         row = {"environment": self._environment, "service": service, "at": at}
         try:
-            with self._store.engine.begin() as connection:
+            with self._store.brief_write(WRITE_WAIT_MS) as connection:
                 connection.execute(insert(metric_points).values(**row, metric_values=values))
                 if prune:
                     connection.execute(
@@ -107,5 +111,10 @@ def points_between(
     )
     with store.translating_errors(), store.engine.connect() as connection:
         rows = connection.execute(query).all()
-    step = max(1, -(-len(rows) // MAX_POINTS_READ))
-    return [MetricPoint(at, dict(values)) for at, values in rows[::step]]
+    return [MetricPoint(at, dict(values)) for at, values in thinned(rows, MAX_POINTS_READ)]
+
+
+def thinned(items: Sequence[T], most: int) -> list[T]:
+    """At most `most` of `items`, evenly spaced, the first kept."""
+    step = max(1, -(-len(items) // most))
+    return list(items[::step])

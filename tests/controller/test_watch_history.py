@@ -148,3 +148,20 @@ def test_the_chart_draws_the_series_the_threshold_and_the_moments(world: World) 
 def test_an_unknown_incident_has_no_charts(world: World) -> None:
     with pytest.raises(NotFoundError):
         incident_charts(world.runtime, 99)
+
+
+@pytest.mark.postgres
+def test_points_are_written_and_read_on_postgresql_too(postgres_url: str) -> None:
+    store = Store.open(postgres_url)
+    try:
+        clock = ManualClock(start=START)
+        kept = MetricHistory(store, "production", clock)
+        kept.note("api", {"error_rate": 0.25})
+        clock.advance(1)
+        kept.note("api", {"error_rate": 0.0})
+
+        points = points_between(store, "production", "api", 0, clock.now().timestamp())
+    finally:
+        store.close()
+
+    assert [p.values["error_rate"] for p in points] == [0.25, 0.0]

@@ -34,12 +34,15 @@ def _normalise_url(url: str) -> str:
     return url
 
 
+SQLITE_BUSY_TIMEOUT_MS = 30_000  # how long a SQLite writer waits for another one
+
+
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the watch loop read while a run writes; busy_timeout makes concurrent
     # writers (two `backout rollback` processes) wait for each other instead of failing.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
@@ -217,6 +220,23 @@ class Store:
                 with self.session_on(connection) as session:
                     fence(session)
             yield connection
+
+    @contextmanager
+    def brief_write(self, wait_ms: int) -> Iterator[Connection]:
+        """A transaction for what may be dropped (a chart's point): it waits at most `wait_ms`
+        for another writer's lock, then fails, instead of holding its caller up for the
+        store's usual wait (SQLite: 30 s)."""
+        with self.translating_errors(), self.engine.begin() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={int(wait_ms)}")
+            else:
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(wait_ms)}ms'")
+            try:
+                yield connection
+            finally:
+                if sqlite:  # the pooled connection goes back with the store's usual wait
+                    connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
     @contextmanager
     def session_on(self, connection: Connection) -> Iterator[Session]:

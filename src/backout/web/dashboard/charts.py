@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from backout.metric_history import thinned
 from backout.metrics import Unit
 from backout.operations.incident_charts import IncidentCharts, Mark, Series
 
@@ -74,7 +75,7 @@ def _view(series: Series, charts: IncidentCharts) -> ChartView:
         marks=_mark_lines(charts.marks, x, start, end),
         x_ticks=[Tick(x(t), f"{t:+.0f}s") for t in _steps(start, end, X_TICKS)],
         y_ticks=[Tick(y(v), unit.show(v)) for v in _steps(0.0, top_value / 1.15, Y_TICKS)],
-        table=[(f"{t:+.1f} s", unit.show(v)) for t, v in _thinned(shown, TABLE_ROWS)],
+        table=[(f"{t:+.1f} s", unit.show(v)) for t, v in thinned(shown, TABLE_ROWS)],
     )
 
 
@@ -103,8 +104,3 @@ def _mark_lines(
 def _steps(low: float, high: float, count: int) -> list[float]:
     span = high - low
     return [low + span * i / (count - 1) for i in range(count)] if span > 0 else [low]
-
-
-def _thinned(points: list[tuple[float, float]], most: int) -> list[tuple[float, float]]:
-    step = max(1, -(-len(points) // most))
-    return points[::step]

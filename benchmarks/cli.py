@@ -5,6 +5,9 @@
 - flag_disable_s: `backout flags disable KEY --reason ...` with the builtin provider (the kill
   switch; each run turns the flag off, and an `enable` between runs, not timed, turns it on).
 - python_floor_s: `python -c pass` with the same interpreter: what no command can go below.
+- sqlalchemy_import_s: `python -c "import sqlalchemy"`, a peer: what reading the state store
+  through SQLAlchemy costs before the first query (`status` and `flags disable` pay it, with
+  the collector off: see backout.cli.main).
 
 Each figure is the median of RUNS runs of the installed console script in its own process, on a
 temporary workspace; `*_runs_s` list every run. Each command runs once untimed first, with
@@ -110,6 +113,9 @@ def measure(runs: int) -> dict[str, object]:
 
         samples = {
             "python_floor_s": timed_runs(runs, [sys.executable, "-c", "pass"], folder),
+            "sqlalchemy_import_s": timed_runs(
+                runs, [sys.executable, "-c", "import sqlalchemy"], folder
+            ),
             "help_s": timed_runs(runs, [*backout, "--help"], folder),
             "status_s": timed_runs(runs, [*backout, "status", "--config", config], folder),
             "flag_disable_s": timed_runs(

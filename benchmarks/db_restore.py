@@ -23,6 +23,12 @@ committing a timestamped row every ~10 ms):
   and the parts of a table restore. TABLE is pgbench_accounts (about 90 % of the backup) unless
   --table names another; pgbench's tables live in the `postgres` database, which pgBackRest
   always restores whole, so the table restore restores as much as the whole restore does.
+  table_restore_least_s is what no orchestration can remove while pgBackRest restores whole
+  databases (--db-include selects databases, never tables): its database's restore, the start
+  with WAL replayed to the target, and the COPY into the live cluster (WAL-logged like any
+  write of live data); table_restore_half_reachable says whether that least is at most half of
+  a whole restore. It can be only when the table's database (not `postgres`, `template0/1`) is
+  a small part of the cluster and the table a small part of its database.
 - loss_window_*: the primary stopped with `pg_ctl -m immediate`, then the newest state
   restored: newest committed row time minus newest row present, with archiving alone and with
   an asynchronous pg_receivewal; with a synchronous one, the committed transactions missing.

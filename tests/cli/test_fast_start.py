@@ -4,7 +4,8 @@ Checked on the real console script, by the modules it has imported when it exits
 (`python -X importtime` shows where their time goes, but misses what `importlib` loads): `--help` imports no command module and no part of the core; `status` and
 `flags disable` do not import the executor, Alembic, a PostgreSQL driver (nor SQLAlchemy's
 PostgreSQL dialect), an HTTP client, a plug-in their config does not use or the ORM. The root's listing of the commands is checked against the
-modules that register them. Speed itself is measured by benchmarks/cli.py, not here.
+modules that register them. The program starts with the cyclic garbage collector off, and a
+command runs with it on. Speed itself is measured by benchmarks/cli.py, not here.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ if TYPE_CHECKING:
     from tests.cli.conftest import Backout
 
 _MODULES_MARK = "\nMODULES "
-# The console script run as itself, then the names of the modules it imported on stderr.
+_COLLECTOR_MARK = "\nCOLLECTING "
+# The console script run as itself, then the names of the modules it imported on stderr, and
+# whether the garbage collector is on.
 _LIST_MODULES_AT_EXIT = f"""
-import atexit, json, runpy, sys
+import atexit, gc, json, runpy, sys
+atexit.register(lambda: sys.stderr.write({_COLLECTOR_MARK!r} + json.dumps(gc.isenabled())))
 atexit.register(lambda: sys.stderr.write({_MODULES_MARK!r} + json.dumps(sorted(sys.modules))))
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
@@ -58,6 +62,17 @@ THE_ORM = ("sqlalchemy.orm", "backout.store.models", "backout.releases", "backou
 def imported_modules(backout: Backout, *args: str) -> set[str]:
     """Every module `backout ARGS` imported, read from `sys.modules` as the process exits 0,
     on a state store already created (creating it runs the migrations, once)."""
+    listed = _exiting(backout, *args).rsplit(_MODULES_MARK, 1)[1].split(_COLLECTOR_MARK)[0]
+    return set(json.loads(listed))
+
+
+def collecting_at_exit(backout: Backout, *args: str) -> bool:
+    """Whether the cyclic garbage collector was on as `backout ARGS` exited 0."""
+    return bool(json.loads(_exiting(backout, *args).rsplit(_COLLECTOR_MARK, 1)[1]))
+
+
+def _exiting(backout: Backout, *args: str) -> str:
+    """The stderr of `backout ARGS` run as the console script, with what it says at exit."""
     with backout.runtime():
         pass
     done = subprocess.run(
@@ -71,8 +86,7 @@ def imported_modules(backout: Backout, *args: str) -> set[str]:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    listed = done.stderr.rsplit(_MODULES_MARK, 1)[1]
-    return set(json.loads(listed))
+    return done.stderr
 
 
 def offending(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
@@ -111,11 +125,7 @@ def test_status_reads_rows_without_the_orm(backout: Backout) -> None:
 def test_the_kill_switch_imports_neither_the_executor_nor_the_flag_engine(
     backout: Backout,
 ) -> None:
-    backout.config.write_text(
-        backout.config.read_text(encoding="utf-8")
-        + "flags:\n  definitions:\n    new-checkout: {description: the new checkout}\n",
-        encoding="utf-8",
-    )
+    with_kill_switch_flag(backout)
     argv = ("flags", "disable", "new-checkout", "--reason", "500s", "--config")
     modules = imported_modules(backout, *argv, str(backout.config))
 
@@ -126,16 +136,40 @@ def test_the_kill_switch_imports_neither_the_executor_nor_the_flag_engine(
 def test_the_kill_switch_records_its_change_without_the_orm(backout: Backout) -> None:
     """The change, its audit entry and the check for open incidents are Core statements; the
     incidents room (ORM) is imported only to write on the timeline of an open incident."""
-    backout.config.write_text(
-        backout.config.read_text(encoding="utf-8")
-        + "flags:\n  definitions:\n    new-checkout: {description: the new checkout}\n",
-        encoding="utf-8",
-    )
+    with_kill_switch_flag(backout)
     argv = ("flags", "disable", "new-checkout", "--reason", "500s", "--config")
     modules = imported_modules(backout, *argv, str(backout.config))
 
     assert "backout.actions.flag_changes" in modules
     assert offending(modules, (*THE_ORM, *EMOJI_CODES, "backout.incidents")) == []
+
+
+def with_kill_switch_flag(backout: Backout) -> None:
+    backout.config.write_text(
+        backout.config.read_text(encoding="utf-8")
+        + "flags:\n  definitions:\n    new-checkout: {description: the new checkout}\n",
+        encoding="utf-8",
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("status",), ("flags", "disable", "new-checkout", "--reason", "500s")],
+    ids=["status", "flags disable"],
+)
+def test_a_command_runs_with_the_garbage_collector_on(
+    backout: Backout, argv: tuple[str, ...]
+) -> None:
+    """The program starts with the collector off (a tenth of its start); the command itself,
+    which may run for days (`serve`, `watch`), must collect."""
+    with_kill_switch_flag(backout)
+
+    assert collecting_at_exit(backout, *argv, "--config", str(backout.config))
+
+
+def test_help_leaves_the_collector_off_as_it_runs_no_command(backout: Backout) -> None:
+    """The other side of the test above: the program does start with the collector off."""
+    assert not collecting_at_exit(backout, "--help")
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))

@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from backout.cli import started_as_program
 from backout.errors import ConfirmationRequiredError, NotConfirmedError
 from backout.limits import MAX_REASON_CHARS
 
@@ -98,7 +99,9 @@ def collector_paused() -> Iterator[None]:
 
     Importing a command's modules and opening the runtime create a few hundred thousand
     long-lived objects and no garbage, which the collector (run every 700 allocations) would
-    walk again and again: a tenth of the start of `backout status`.
+    walk again and again: a tenth of the start of `backout status`. In the `backout` program
+    they are frozen when it resumes, so that its first pass does not walk them all either (not
+    in a test's process, which would keep its garbage of the moment for good).
     """
     if not gc.isenabled():
         yield
@@ -107,6 +110,8 @@ def collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        if started_as_program():
+            gc.freeze()
         gc.enable()
 
 

@@ -8,9 +8,11 @@ one-line help for the root's `--help`; a test checks that both match the modules
 
 from __future__ import annotations
 
+import functools
+import gc
 import importlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -103,7 +105,31 @@ def load_module_commands(module_name: str) -> typer.core.TyperGroup:
     commands = typer.Typer()
     module.register(commands)
     group = typer.main.get_group(commands)
+    collecting_when_run(group)
     return group
+
+
+def collecting_when_run(command: _click.Command) -> None:
+    """Have `command` (each command of a group) switch the cyclic garbage collector on as it
+    begins: the `backout` program starts without it (`backout.cli.main`)."""
+    if isinstance(command, typer.core.TyperGroup):
+        for subcommand in command.commands.values():
+            collecting_when_run(subcommand)
+    elif command.callback is not None:
+        command.callback = _with_collector(command.callback)
+
+
+def _with_collector(callback: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(callback)
+    def collecting(*args: Any, **kwargs: Any) -> Any:
+        if not gc.isenabled():  # the program's start (a test's process collects throughout)
+            # What the start allocated lives as long as the process: frozen, the collector
+            # never walks it (enabled alone, its first pass would walk it all).
+            gc.freeze()
+            gc.enable()
+        return callback(*args, **kwargs)
+
+    return collecting
 
 
 class LazyCommands(typer.core.TyperGroup):

@@ -26,13 +26,13 @@ PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 class Section(BaseModel):
     """A section of backout.yaml: unknown keys refused, values frozen once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class PluginSpec(BaseModel):
     """A `type:`-selected plug-in section; the rest of its keys belong to the plug-in."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     type: str = Field(description="Which implementation to use, by its registered name.")
 

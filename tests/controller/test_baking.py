@@ -4,7 +4,7 @@ gap, on enough samples, and its baseline measured from those samples only."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -52,7 +52,9 @@ class SampledSource(FakeMetricSource):
 
 class World:
     def __init__(self, tmp_path: Path) -> None:
-        self.clock = ManualClock(start=datetime.now(UTC))
+        # An hour behind the wall clock: whatever backout stamps must come from the runtime's
+        # clock, or the bake would compare moments of two clocks.
+        self.clock = ManualClock(start=datetime.now(UTC) - timedelta(hours=1))
         self.source = SampledSource(self.clock)
         service = {
             "tier": "critical",

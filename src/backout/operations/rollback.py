@@ -39,7 +39,7 @@ from backout.runs.records import (
 )
 from backout.runs.start import NewRun, RunHandle, StoredRun, start_run
 from backout.runtime import Runtime
-from backout.store import Release, Run, utcnow
+from backout.store import Release, Run
 from backout.store.leases import acquire, this_process
 
 
@@ -219,7 +219,7 @@ def approve_run(
             raise RefusedError(f"run {run_id} is not waiting for an approval (it is {run.state})")
         if items and run.incident_id is None:
             raise RefusedError(f"run {run_id} has no incident whose checklist items to confirm")
-        gate.output = {"approved_by": actor, "approved_at": utcnow().isoformat()}
+        gate.output = {"approved_by": actor, "approved_at": runtime.clock.now().isoformat()}
         run.state = RunState.PLANNED
         lease_s = runtime.config.state.lease.total_seconds()
         acquire(session, run_lease(run_id), this_process(), lease_s)
@@ -257,7 +257,7 @@ def abort_run(runtime: Runtime, run_id: int, actor: str, reason: str) -> None:
             raise RefusedError(f"run {run_id} has already ended: {run.state}")
         run.state = RunState.ABORTED
         run.error = f"aborted by {actor}: {reason}"
-        run.finished_at = utcnow()
+        run.finished_at = runtime.clock.now()
         # A process still acting on the run frees the service when its step ends, not before:
         # until then a second rollback would act on the same service at the same time.
         if not run_is_executing(session, run_id):

@@ -59,7 +59,7 @@ from backout.runtime import Runtime
 from backout.steps import STEP_KINDS, StepContext, StepOutcome
 from backout.steps.base import EarlierStep
 from backout.steps.deploy import mark_deploy_failed, put_previous_back
-from backout.store import Incident, Run, Step, utcnow
+from backout.store import Incident, Run, Step
 from backout.store.leases import (
     Grant,
     LeaseKeeper,
@@ -155,7 +155,9 @@ class Executor:
                 update(Run)
                 .where(Run.id == run_id, Run.state.not_in(tuple(TERMINAL)))  # an abort stands
                 .values(
-                    owner=self.owner, state=RunState.RUNNING, started_at=run.started_at or utcnow()
+                    owner=self.owner,
+                    state=RunState.RUNNING,
+                    started_at=run.started_at or self.runtime.clock.now(),
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -300,7 +302,7 @@ class Executor:
             row = _step_row(session, step.id)
             row.state = StepState.RUNNING
             row.attempts += 1
-            row.started_at = row.started_at or utcnow()
+            row.started_at = row.started_at or self.runtime.clock.now()
             attempts = row.attempts
             self._timeline(
                 session,
@@ -327,7 +329,7 @@ class Executor:
             row.state = state
             row.message = redact(message)
             row.output = {**(row.output or {}), **redact_json(output)}
-            row.finished_at = utcnow()
+            row.finished_at = self.runtime.clock.now()
             self._timeline(
                 session,
                 row.run,
@@ -371,7 +373,7 @@ class Executor:
                 return ended(run)
             run.state = state
             run.error = redact_optional(error)
-            run.finished_at = utcnow()
+            run.finished_at = self.runtime.clock.now()
             locks.release(session, run)
             target = run.target or "?"
             message = f"{run_label(run.kind)} of {_aims(run)} {state}"

@@ -7,9 +7,14 @@ import gc
 _started_as_program = False
 
 
-def started_as_program() -> bool:
-    """Whether this process is the `backout` program (main()), not a test calling commands."""
-    return _started_as_program
+def resume_collector() -> None:
+    """Switch the cyclic garbage collector (back) on. In the `backout` program, what was built
+    while it was off lives as long as the process and is frozen first, so that no pass walks it
+    again; a test's process, which calls commands without `main()`, freezes nothing (it would
+    keep its garbage of the moment for good)."""
+    if _started_as_program:
+        gc.freeze()
+    gc.enable()
 
 
 def main() -> None:

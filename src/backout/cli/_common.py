@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from backout.cli import started_as_program
+from backout.cli import resume_collector
 from backout.errors import ConfirmationRequiredError, NotConfirmedError
 from backout.limits import MAX_REASON_CHARS
 
@@ -99,9 +99,7 @@ def collector_paused() -> Iterator[None]:
 
     Importing a command's modules and opening the runtime create a few hundred thousand
     long-lived objects and no garbage, which the collector (run every 700 allocations) would
-    walk again and again: a tenth of the start of `backout status`. In the `backout` program
-    they are frozen when it resumes, so that its first pass does not walk them all either (not
-    in a test's process, which would keep its garbage of the moment for good).
+    walk again and again: a tenth of the start of `backout status`.
     """
     if not gc.isenabled():
         yield
@@ -110,9 +108,7 @@ def collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
-        if started_as_program():
-            gc.freeze()
-        gc.enable()
+        resume_collector()
 
 
 @contextmanager

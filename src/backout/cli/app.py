@@ -22,6 +22,8 @@ import typer.core
 import typer.main
 from typer import _click
 
+from backout.cli import resume_collector
+
 
 @dataclass(frozen=True)
 class CommandEntry:
@@ -123,10 +125,7 @@ def _with_collector(callback: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(callback)
     def collecting(*args: Any, **kwargs: Any) -> Any:
         if not gc.isenabled():  # the program's start (a test's process collects throughout)
-            # What the start allocated lives as long as the process: frozen, the collector
-            # never walks it (enabled alone, its first pass would walk it all).
-            gc.freeze()
-            gc.enable()
+            resume_collector()
         return callback(*args, **kwargs)
 
     return collecting

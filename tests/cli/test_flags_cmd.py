@@ -100,3 +100,18 @@ def test_flag_first_without_a_guarded_flag_is_a_config_error(backout: Backout) -
     backout.config.write_text(yaml.safe_dump(data))
 
     backout("flags", "list").refused(3, "services.api.guarded_by names no flag")
+
+
+@pytest.mark.parametrize("url", ["http://admin:s3cretPW@127.0.0.1:notaport/api", "http://[::1/api"])
+def test_a_provider_url_no_request_can_go_to_is_refused_before_any_flag_command(
+    backout: Backout, url: str
+) -> None:
+    data = yaml.safe_load(backout.config.read_text())
+    data["flags"] = {"provider": {"type": "unleash", "url": url, "token": "t"}}
+    backout.config.write_text(yaml.safe_dump(data))
+
+    for command in (("check",), ("flags", "list"), ("flags", "disable", "waitlist", "--reason", "r")):
+        backout(*command).refused(3, str(backout.config), "flags.provider.url: not a valid URL")
+    listed = backout("flags", "list", "--json")
+    listed.refused(3, "flags.provider.url: not a valid URL")
+    assert "s3cretPW" not in listed.stdout + listed.stderr

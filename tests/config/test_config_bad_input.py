@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from backout.config import load_config
 from backout.errors import ConfigError, ExitCode
+from backout.operations.config_check import check_config
 from backout.safe_yaml import MAX_EXPANDED_NODES, MAX_FILE_BYTES
 
 SERVICE = "  api:\n    tier: critical\n    driver: {type: fake}\n"
@@ -288,3 +290,71 @@ def test_the_alerts_section_is_checked_key_by_key(
     problems = refusal(tmp_path, yaml.safe_dump({"project": "shop", "alerts": alerts})).problems
 
     assert problems[0].startswith(expected), problems
+
+
+BAD_URL = "http://admin:s3cretPW@127.0.0.1:notaport/api"
+_FLOW_STEP = {"name": "home", "method": "GET", "path": "/"}
+_QUERIES = {"error_rate": {"unit": "fraction", "query": "vector(0)"}}
+
+
+def _with_service(**section: Any) -> dict[str, Any]:
+    service = {"tier": "critical", "driver": {"type": "fake"}, **section}
+    return {"project": "shop", "services": {"api": service}}
+
+
+URL_FIELDS: dict[str, dict[str, Any]] = {
+    "flags.provider.url": {
+        "project": "shop",
+        "flags": {"provider": {"type": "unleash", "url": BAD_URL, "token": "t"}},
+    },
+    "services.api.probe.url": _with_service(probe={"url": BAD_URL}),
+    "services.api.health[0].url": _with_service(health=[{"type": "http", "url": BAD_URL}]),
+    "services.api.metrics.url": _with_service(
+        metrics={"type": "prometheus", "url": BAD_URL, "queries": _QUERIES}
+    ),
+    "services.api.metrics.base_url": _with_service(
+        metrics={"type": "flow", "base_url": BAD_URL, "steps": [_FLOW_STEP]}
+    ),
+    "services.api.driver.endpoint_url": _with_service(
+        driver={
+            "type": "ecs",
+            "cluster": "c",
+            "service": "s",
+            "family": "f",
+            "endpoint_url": BAD_URL,
+        }
+    ),
+    "dns[0].provider.endpoint_url": {
+        "project": "shop",
+        "dns": [
+            {
+                "name": "api.example.com",
+                "type": "A",
+                "zone": "example.com",
+                "provider": {"type": "route53", "hosted_zone_id": "Z1", "endpoint_url": BAD_URL},
+            }
+        ],
+    },
+    "status_page.url": {"project": "shop", "status_page": {"url": BAD_URL}},
+    "notifications.url": {"project": "shop", "notifications": {"url": BAD_URL}},
+}
+
+
+@pytest.mark.parametrize(("key", "data"), URL_FIELDS.items(), ids=list(URL_FIELDS))
+def test_a_url_no_request_can_go_to_is_refused_by_check_naming_its_key(
+    tmp_path: Path, key: str, data: dict[str, Any]
+) -> None:
+    path = tmp_path / "backout.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+    with pytest.raises(ConfigError) as raised:
+        check_config(path)
+
+    error = raised.value
+    assert error.exit_code is ExitCode.INVALID_CONFIG
+    assert str(path) in str(error)
+    assert any(
+        problem.startswith(f"{key}: not a valid URL (Port could not be cast")
+        for problem in error.problems
+    ), error.problems
+    assert "s3cretPW" not in str(error)

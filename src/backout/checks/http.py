@@ -15,14 +15,16 @@ import ssl
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from backout.checks._deadline import call_within
 from backout.checks.base import CheckResult, CheckSettings
 from backout.durations import Duration, format_duration
+from backout.http_url import check_http_url
 from backout.registry import PluginContext
 
 if TYPE_CHECKING:
@@ -48,7 +50,10 @@ def _upper(value: Any) -> Any:
 
 
 class HttpCheckSettings(CheckSettings):
-    url: str = Field(description="The URL to request, e.g. http://127.0.0.1:8000/health.")
+    url: Annotated[str, AfterValidator(partial(check_http_url, port_placeholder=True))] = Field(
+        description="The URL to request, e.g. http://127.0.0.1:{port}/health ({port}: where the "
+        "version under check listens)."
+    )
     method: Annotated[
         Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         BeforeValidator(_upper),
@@ -79,20 +84,6 @@ class HttpCheckSettings(CheckSettings):
     name: str | None = Field(
         None, min_length=1, description="Name in results; default like 'http GET /health'."
     )
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        # urllib, not httpx: validating a config must not load an HTTP client (CLI start-up)
-        try:
-            # `{port}` is filled in with where the version under check runs (runtime.py).
-            url = urlsplit(value.replace("{port}", "1"))
-            url.port  # noqa: B018 - raises on a port that is not a number in 0-65535
-        except ValueError as error:
-            raise ValueError(f"not a valid URL ({error}): {value!r}") from None
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
-        return value
 
     @field_validator("max_response_time")
     @classmethod

@@ -24,6 +24,7 @@ from pydantic import (
 
 from backout.config.sections import Section, role_name
 from backout.durations import PositiveDuration
+from backout.http_url import HttpUrl
 
 # `${NAME}` in a channel URL: an environment variable's value, read when the URL is used.
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]{0,127})\}")
@@ -185,7 +186,7 @@ class NotificationSettings(Section):
     timeout: PositiveDuration = Field(
         timedelta(seconds=10), description="How long one send may take before it failed."
     )
-    url: str | None = Field(
+    url: HttpUrl | None = Field(
         None, description="Where people read more (the dashboard), given to templates as url."
     )
 

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from backout.config.sections import Section
 from backout.durations import PositiveDuration
+from backout.http_url import HttpUrl
 
 
 class IncidentSettings(Section):
@@ -36,7 +37,7 @@ class StatusPageSettings(Section):
     recent_days: int = Field(
         7, ge=0, le=366, description="How many days a resolved incident stays on the page."
     )
-    url: str | None = Field(
+    url: HttpUrl | None = Field(
         None,
         max_length=500,
         description="Where people read the page (its public address), for the JSON's "

@@ -15,6 +15,7 @@ from pydantic import (
 from backout.categories import IncidentCategory
 from backout.config.sections import PluginSpec, Section
 from backout.durations import Duration, LoopInterval, PositiveDuration, at_least
+from backout.http_url import HttpUrl
 
 Policy = Literal["rollback", "approve", "notify", "flag_first"]
 
@@ -94,7 +95,7 @@ class ProbeSettings(Section):
     `metrics: {type: probe, ...}`) is validated with the rest of the config.
     """
 
-    url: str = Field(description="The URL to request, usually a core endpoint.")
+    url: HttpUrl = Field(description="The URL to request, usually a core endpoint.")
     method: Literal["GET", "HEAD", "POST"] = "GET"
     interval: LoopInterval = Field(
         timedelta(milliseconds=200), description="Time between requests (at least 10ms)."

@@ -2,7 +2,8 @@
 
 `apply` is one `change_resource_record_sets` UPSERT (atomic in Route53), then `get_change` is
 polled until the change is INSYNC or `timeout` has passed. Credentials come from boto3's own
-chain (AWS_* environment variables, a profile, an instance role): never from backout.yaml.
+chain (AWS_* environment variables, a profile, an instance role): never from
+backout.yaml.
 `endpoint_url` points boto3 elsewhere (moto's server in the tests).
 """
 
@@ -20,6 +21,7 @@ from pydantic import Field
 from backout.dns.base import DnsError, RecordSet, normal_name
 from backout.dns.context import DnsContext
 from backout.durations import PositiveDuration
+from backout.http_url import HttpUrl
 from backout.registry import PluginSettings
 
 _RETRYABLE_CODES = {
@@ -34,7 +36,7 @@ _POLL_S = 1.0
 class Route53Settings(PluginSettings):
     hosted_zone_id: str = Field(min_length=1, description="The hosted zone's id (Z0123...).")
     region: str = Field("us-east-1", description="The AWS region of the client.")
-    endpoint_url: str | None = Field(None, description="Another endpoint (e.g. moto's server).")
+    endpoint_url: HttpUrl | None = Field(None, description="Another endpoint (e.g. moto's server).")
     timeout: PositiveDuration = Field(
         timedelta(minutes=5), description="How long a change may take to be INSYNC."
     )

@@ -26,6 +26,7 @@ from botocore.exceptions import (
 from pydantic import Field
 
 from backout.errors import DriverError
+from backout.http_url import HttpUrl
 from backout.registry import PluginSettings
 
 # Codes AWS answers when trying again later can help (besides any HTTP 5xx).
@@ -56,7 +57,7 @@ class AwsSettings(PluginSettings):
         description="The AWS region (e.g. `eu-west-1`); default: boto3's (AWS_REGION, the "
         "profile's `region`).",
     )
-    endpoint_url: str | None = Field(
+    endpoint_url: HttpUrl | None = Field(
         None,
         description="Another endpoint for every API call: moto, localstack, a VPC endpoint. "
         "Default: AWS's own.",

@@ -26,11 +26,12 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from backout.durations import Duration
 from backout.errors import BackoutError, ConfigError, NotFoundError, UnavailableError
 from backout.flags.base import GRADUAL_ROLLOUT, Flag, require_percent
+from backout.http_url import BaseHttpUrl
 from backout.redact import remember_secret
 from backout.registry import PluginContext, PluginSettings
 
@@ -41,7 +42,9 @@ _WHERE = "flags.provider"
 
 
 class UnleashFlagSettings(PluginSettings):
-    url: str = Field(description="The Unleash server's base URL, e.g. http://127.0.0.1:4242.")
+    url: BaseHttpUrl = Field(
+        description="The Unleash server's base URL, e.g. http://127.0.0.1:4242/api."
+    )
     token: SecretStr | None = Field(
         None, description="An admin API token or a personal access token (better: token_env)."
     )
@@ -56,13 +59,6 @@ class UnleashFlagSettings(PluginSettings):
         "default: the name of backout's own `environment`.",
     )
     timeout: Duration = Field(timedelta(seconds=10), description="Time allowed per request.")
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"expected an http:// or https:// URL, got {url!r}")
-        return url.rstrip("/")
 
     @model_validator(mode="after")
     def _one_token(self) -> UnleashFlagSettings:

@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from backout.durations import Duration, PositiveDuration, at_least, at_most
+from backout.http_url import http_url_problem
 from backout.registry import PluginSettings
 
 MAX_STEPS = 20
@@ -130,10 +131,10 @@ def _problem(loc: Loc, message: str, value: Any) -> InitErrorDetails:
 
 def _sequence_problems(settings: FlowSettings) -> list[InitErrorDetails]:
     problems = []
-    if not settings.base_url.startswith(("http://", "https://")):
-        problems.append(
-            _problem(("base_url",), "expected an http:// or https:// URL", settings.base_url)
-        )
+    # Checked with the sequence, not as a field, so one refusal lists every problem of the flow.
+    base_url_problem = http_url_problem(settings.base_url, base=True)
+    if base_url_problem:
+        problems.append(_problem(("base_url",), base_url_problem, settings.base_url))
     if settings.window < settings.interval:
         problems.append(_problem(("window",), "must be at least the interval", settings.window))
     problems += [

@@ -36,11 +36,11 @@ import time
 from concurrent.futures import CancelledError, ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Self
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
 from backout.durations import Duration, PositiveDuration, at_least, format_duration
+from backout.http_url import BaseHttpUrl
 from backout.metrics.base import MetricCatalogue, MetricInfo, MetricsSnapshot, Unit
 from backout.metrics.http import HTTP_METRICS
 from backout.metrics.promql import (
@@ -76,7 +76,7 @@ class PrometheusQuery(PluginSettings):
 
 
 class PrometheusSettings(PluginSettings):
-    url: str = Field(
+    url: BaseHttpUrl = Field(
         description="Prometheus's base URL (http://prometheus:9090, or with its path prefix); "
         "a password in it is never shown."
     )
@@ -115,17 +115,6 @@ class PrometheusSettings(PluginSettings):
             if not _METRIC_NAME.fullmatch(name):
                 raise ValueError(f"metric name {name!r}: use letters, digits and '_' only")
         return queries
-
-    @field_validator("url")
-    @classmethod
-    def _url_is_http(cls, url: str) -> str:
-        # The message never quotes the URL: it may hold a password.
-        parts = urlsplit(url)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise ValueError("expected an http:// or https:// URL with a host")
-        if parts.query or parts.fragment:
-            raise ValueError("expected Prometheus's base URL, without '?' or '#'")
-        return url
 
     @model_validator(mode="after")
     def _window_holds_enough_scrapes(self) -> Self:

@@ -1,0 +1,80 @@
+"""Every http(s) URL in backout.yaml is checked once, at load, by the rules an HTTP client
+applies when it sends: what passes here can be requested, what cannot is refused in words."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from backout.http_url import MAX_URL_LENGTH, check_http_url, http_url_problem
+
+ACCEPTED = [
+    "http://127.0.0.1:4242/api",
+    "https://prometheus.internal:9090/prefix",
+    "http://admin:s3cret@unleash:4242",
+    "http://[::1]:8080/health",
+    "http://[fe80::1%25eth0]:80/",
+    "http://héllo.example/",
+    "http://api.example.com/health?full=1",
+]
+
+REFUSED = {
+    "http://admin:s3cretPW@127.0.0.1:notaport/api": "Port could not be cast",
+    "http://[::1/api": "Invalid IPv6 URL",
+    "http://[::1]]/": "is not an IPv6 address and port",
+    "http://[::g]/": "does not appear to be an IPv4 or IPv6 address",
+    "http://host:99999/": "Port out of range",
+    "http://host:0/": "port 0",
+    "http://999.1.1.1/": "is not an IPv4 address",
+    "http://ex ample.com/": "space or a control character",
+    "http://exa\tmple.com/": "space or a control character",
+    "127.0.0.1:4242": "expected an http:// or https:// URL with a host",
+    "ftp://files.example.com/": "expected an http:// or https:// URL with a host",
+    "http:///health": "expected an http:// or https:// URL with a host",
+    "http://☃.example/": "is not a host name (IDNA)",
+}
+
+
+@pytest.mark.parametrize("url", ACCEPTED)
+def test_a_url_that_passes_can_be_requested_by_an_http_client(url: str) -> None:
+    assert http_url_problem(url) is None
+
+    httpx.Request("GET", url)  # raises httpx.InvalidURL on what it cannot send
+
+
+@pytest.mark.parametrize(("url", "problem"), REFUSED.items())
+def test_a_url_a_request_cannot_go_to_is_refused_in_words(url: str, problem: str) -> None:
+    found = http_url_problem(url)
+
+    assert found is not None
+    assert problem in found
+
+
+def test_a_refusal_never_quotes_the_password_of_the_url() -> None:
+    found = http_url_problem("http://admin:s3cretPW@127.0.0.1:notaport/api")
+
+    assert found is not None
+    assert "s3cretPW" not in found
+    assert "http://admin:***@127.0.0.1:notaport/api" in found
+
+
+def test_a_url_longer_than_the_bound_is_refused_without_being_quoted() -> None:
+    found = http_url_problem("http://example.com/" + "a" * MAX_URL_LENGTH)
+
+    assert found == f"a URL is at most {MAX_URL_LENGTH} characters, this one has 2067"
+
+
+def test_a_base_url_has_no_query_and_loses_its_trailing_slash() -> None:
+    assert check_http_url("http://prometheus:9090/prefix/", base=True) == (
+        "http://prometheus:9090/prefix"
+    )
+    with pytest.raises(ValueError, match="without '\\?' or '#'"):
+        check_http_url("http://prometheus:9090/?x=1", base=True)
+
+
+def test_the_port_placeholder_is_accepted_only_where_it_is_filled_in() -> None:
+    url = "http://127.0.0.1:{port}/health"
+
+    assert check_http_url(url, port_placeholder=True) == url
+    with pytest.raises(ValueError, match="Port could not be cast"):
+        check_http_url(url)

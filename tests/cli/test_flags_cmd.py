@@ -110,7 +110,11 @@ def test_a_provider_url_no_request_can_go_to_is_refused_before_any_flag_command(
     data["flags"] = {"provider": {"type": "unleash", "url": url, "token": "t"}}
     backout.config.write_text(yaml.safe_dump(data))
 
-    for command in (("check",), ("flags", "list"), ("flags", "disable", "waitlist", "--reason", "r")):
+    for command in (
+        ("check",),
+        ("flags", "list"),
+        ("flags", "disable", "waitlist", "--reason", "r"),
+    ):
         backout(*command).refused(3, str(backout.config), "flags.provider.url: not a valid URL")
     listed = backout("flags", "list", "--json")
     listed.refused(3, "flags.provider.url: not a valid URL")

@@ -85,33 +85,6 @@ class UnknownVersionError(NotFoundError):
         )
 
 
-class NothingToRollBackToError(NotFoundError):
-    def __init__(self, service: str, live_and_good: str | None = None) -> None:
-        if live_and_good is not None:  # the live release is the last known good itself
-            super().__init__(
-                f"nothing to roll back: {live_and_good} is live and good; "
-                "name an older release with --to",
-                hint=f"the releases of {service}: backout releases {service}",
-            )
-            return
-        super().__init__(
-            f"service {service!r} has no release marked good to roll back to",
-            hint="name one with --to VERSION, or mark one good: backout release mark",
-        )
-
-
-class NoUnaffectedReleaseError(NotFoundError):
-    """A security rollback found no release marked good that no advisory affects."""
-
-    def __init__(self, service: str, advisory: str) -> None:
-        super().__init__(
-            f"no release of {service} is marked good and free of security advisories: nothing "
-            f"to roll back to away from {advisory}",
-            hint=f"deploy a fixed release (backout deploy {service} VERSION), or name one "
-            f"with backout rollback {service} --to VERSION --force",
-        )
-
-
 class LockedError(BackoutError):
     """Another run already holds the lock of this (environment, subject)."""
 
@@ -134,6 +107,36 @@ class RefusedError(BackoutError):
     """The request is understood but not allowed in the current state."""
 
     exit_code = ExitCode.FAILED
+
+
+class NothingToRollBackToError(RefusedError):
+    """No release to go back to: refused (exit 1, HTTP 409), as the state does not allow it;
+    nothing named was unknown."""
+
+    def __init__(self, service: str, live_and_good: str | None = None) -> None:
+        if live_and_good is not None:  # the live release is the last known good itself
+            super().__init__(
+                f"nothing to roll back: {live_and_good} is live and good; "
+                "name an older release with --to",
+                hint=f"the releases of {service}: backout releases {service}",
+            )
+            return
+        super().__init__(
+            f"service {service!r} has no release marked good to roll back to",
+            hint="name one with --to VERSION, or mark one good: backout release mark",
+        )
+
+
+class NoUnaffectedReleaseError(RefusedError):
+    """A security rollback found no release marked good that no advisory affects."""
+
+    def __init__(self, service: str, advisory: str) -> None:
+        super().__init__(
+            f"no release of {service} is marked good and free of security advisories: nothing "
+            f"to roll back to away from {advisory}",
+            hint=f"deploy a fixed release (backout deploy {service} VERSION), or name one "
+            f"with backout rollback {service} --to VERSION --force",
+        )
 
 
 class ForceRequiredError(RefusedError):

@@ -24,10 +24,11 @@ MASK = "***"
 # The password of a URL's user-information. The greedy class backs off to the authority's last
 # `@`, so a password that itself holds an unencoded `@` is masked whole, not in part.
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/?#@]*:)[^\s/?#]*(?=@)")
-# A query parameter or key=value pair whose name says it is a secret.
+# A query parameter or key=value pair whose name says it is a secret: one of the short names,
+# or any name ending in a longer word (refresh_token, db_password, X-Amz-Signature).
 _SECRET_PARAMETER = re.compile(
-    r"(?P<head>(?:[?&;\s,]|^)(?:password|passwd|pwd|pass|secret|token|access_token|auth_token"
-    r"|api_key|apikey|api-key|client_secret|sig|signature)\s*=\s*)"
+    r"(?P<head>(?:[?&;\s,]|^)(?:pwd|pass|sig|key|api_key|apikey|api-key"
+    r"|[\w.\-]*(?:password|passwd|secret|token|signature|credentials?))\s*=\s*)"
     r"(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;,#'\"]+)",
     re.IGNORECASE,
 )

@@ -71,10 +71,13 @@ def _expanded_size(root: Node) -> int:
     per use, as it will when the data is walked); refuses an alias that contains itself."""
     sizes: dict[int, int] = {}
     in_progress: set[int] = set()
+    aliases_followed = False
 
     def size(node: Node) -> int:
+        nonlocal aliases_followed
         key = id(node)
         if key in sizes:
+            aliases_followed = True  # a node met again is one an alias points to
             return sizes[key]
         if key in in_progress:
             raise YamlProblem(f"line {_line(node)}: an alias refers to itself (a recursive value)")
@@ -90,16 +93,24 @@ def _expanded_size(root: Node) -> int:
         for child in children:
             total += size(child)
             if total > MAX_EXPANDED_NODES:
-                raise YamlProblem(
-                    f"line {_line(node)}: the document expands to more than "
-                    f"{MAX_EXPANDED_NODES:,} values once its aliases are followed; "
-                    "write the values out or use fewer aliases"
-                )
+                raise _too_many_values(node, aliases_followed=aliases_followed)
         in_progress.discard(key)
         sizes[key] = total
         return total
 
     return size(root)
+
+
+def _too_many_values(node: Node, *, aliases_followed: bool) -> YamlProblem:
+    if aliases_followed:
+        return YamlProblem(
+            f"line {_line(node)}: the document expands to more than {MAX_EXPANDED_NODES:,} "
+            "values once its aliases are followed; write the values out or use fewer aliases"
+        )
+    return YamlProblem(
+        f"line {_line(node)}: the document has more than {MAX_EXPANDED_NODES:,} values; a "
+        "configuration has a few hundred: is this the right file?"
+    )
 
 
 def _mark_text(error: yaml.YAMLError) -> str:

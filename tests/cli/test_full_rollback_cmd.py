@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from tests.cli.conftest import Backout
 
 NAME = "www.example.com"
-NOT_FOUND = 4
+REFUSED = 1
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_what_has_nothing_to_roll_back_is_left_and_said(environment: Backout) ->
 
 
 def test_with_nothing_to_roll_back_it_says_so(backout: Backout) -> None:
-    backout("rollback", "--full", "--yes").refused(NOT_FOUND, "nothing in the environment")
+    backout("rollback", "--full", "--yes").refused(REFUSED, "nothing in the environment")
 
 
 def test_full_takes_no_names(backout: Backout) -> None:

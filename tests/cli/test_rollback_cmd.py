@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from tests.cli.conftest import Backout
 
 NOT_FOUND = 4
+REFUSED = 1
 LOCKED = 5
 ABORTED = 7
 NOT_CONFIRMED = 9
@@ -99,7 +100,7 @@ def test_rollback_with_nothing_good_to_go_back_to_says_how_to_name_one(backout: 
     backout.record("api", "1.1.0", ReleaseStatus.LIVE)
 
     backout("rollback", "api", "--yes").refused(
-        NOT_FOUND,
+        REFUSED,
         "service 'api' has no release marked good to roll back to",
         "name one with --to VERSION, or mark one good: backout release mark",
     )
@@ -292,6 +293,6 @@ def test_rollback_when_the_live_release_is_the_last_known_good_says_so(live_api:
     live_api.rolled_back()
 
     live_api("rollback", "api", "--yes").refused(
-        NOT_FOUND,
+        REFUSED,
         "nothing to roll back: 1.0.0 is live and good; name an older release with --to",
     )

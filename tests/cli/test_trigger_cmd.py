@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from tests.cli.conftest import Backout
 
 NOT_FOUND = 4
+REFUSED = 1
 AWAITING_APPROVAL = 6
 NOT_CONFIRMED = 9
 
@@ -106,14 +107,14 @@ def test_no_good_release_free_of_the_advisory_opens_the_incident_and_says_so(
         "trigger", "api", "--security", "CVE-2026-7", "--affected", "1.0.0,1.1.0", "--yes"
     )
 
-    assert result.code == NOT_FOUND, result
+    assert result.code == REFUSED, result
     assert "incident 1 opened, but no rollback: no release of api is marked good and free" in (
         result.stdout
     )
     assert "deploy a fixed release" in result.stdout
     assert backout.status()["open_incidents"] == [1]
     as_json = backout("trigger", "api", "--security", "CVE-2026-7", "--yes", "--json")
-    assert as_json.code == NOT_FOUND, as_json
+    assert as_json.code == REFUSED, as_json
     assert as_json.json()["error"]["kind"] == "NoUnaffectedReleaseError"
 
 

@@ -72,7 +72,22 @@ def test_an_alias_bomb_is_refused_before_it_is_expanded(tmp_path: Path) -> None:
 
     error = refusal(tmp_path, text)
 
-    assert f"more than {MAX_EXPANDED_NODES:,} values" in error.problems[0]
+    assert (
+        f"more than {MAX_EXPANDED_NODES:,} values once its aliases are followed"
+        in (error.problems[0])
+    )
+
+
+def test_a_file_of_too_many_plain_values_is_refused_as_too_large_not_for_aliases(
+    tmp_path: Path,
+) -> None:
+    text = "project: shop\n" + "".join(f"k{i}: v\n" for i in range(MAX_EXPANDED_NODES // 2))
+    assert len(text) < MAX_FILE_BYTES
+
+    (problem,) = refusal(tmp_path, text).problems
+
+    assert f"the document has more than {MAX_EXPANDED_NODES:,} values" in problem
+    assert "alias" not in problem
 
 
 def test_a_recursive_alias_is_refused(tmp_path: Path) -> None:

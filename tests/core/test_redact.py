@@ -35,6 +35,15 @@ from backout.redact import MASK, redact, redact_json, remember_secret
         ),
         ("host=db password='two words' dbname=shop", "host=db password=*** dbname=shop"),
         ("Authorization: Bearer bk_abcdefgh12345", "Authorization: Bearer ***"),
+        (
+            "https://b.s3/x?X-Amz-Signature=f00d&X-Amz-Credential=AKIA1",
+            "https://b.s3/x?X-Amz-Signature=***&X-Amz-Credential=***",
+        ),
+        (
+            "http://h/cb?refresh_token=r1&db_password=p1",
+            "http://h/cb?refresh_token=***&db_password=***",
+        ),
+        ("https://maps.example/api?key=AIza5ecret&q=1", "https://maps.example/api?key=***&q=1"),
     ],
 )
 def test_a_secret_is_masked_and_the_rest_stays_readable(text: str, expected: str) -> None:
@@ -48,6 +57,7 @@ def test_a_secret_is_masked_and_the_rest_stays_readable(text: str, expected: str
         "postgresql://app@db:5432/shop",
         "run 7 of api to 1.0.0 failed: health checks did not pass in time",
         "bypass=1 compass=north",
+        "monkey=1 keys=2 tokens_left=3",
         "user@example.com wrote at 12:00",
         "",
     ],

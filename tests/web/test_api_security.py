@@ -42,7 +42,7 @@ def test_no_release_free_of_the_advisory_is_answered_with_why_and_the_incident(
 
     assert answer.status_code == 202, answer.text
     out = answer.json()
-    assert (out["action"], out["exit_code"], out["run_id"]) == ("no_rollback", 4, None)
+    assert (out["action"], out["exit_code"], out["run_id"]) == ("no_rollback", 1, None)
     assert out["incident_id"] == 1
     assert "free of security advisories" in out["error"]
 

@@ -8,7 +8,7 @@ roll back is left as it is, and said so.
 
 from __future__ import annotations
 
-from backout.errors import NotFoundError
+from backout.errors import RefusedError
 from backout.operations.dns_runs import dns_rollback_parts
 from backout.operations.several_rollback import (
     SeveralRollback,
@@ -20,7 +20,7 @@ from backout.runtime import Runtime
 
 
 def plan_full(runtime: Runtime, *, reason: str) -> SeveralRollback:
-    """The one plan of the whole environment; read-only. NotFoundError when nothing in it has
+    """The one plan of the whole environment; read-only. RefusedError when nothing in it has
     anything to roll back."""
     plans, untouched = service_rollback_plans(runtime, None, reason=reason)
     services = several_services_plan(plans) if plans else None
@@ -34,6 +34,6 @@ def plan_full(runtime: Runtime, *, reason: str) -> SeveralRollback:
             "; ".join(f"{name}: {why}" for name, why in untouched.items())
             or "nothing is configured"
         )
-        raise NotFoundError(f"nothing in the environment has anything to roll back ({said})")
+        raise RefusedError(f"nothing in the environment has anything to roll back ({said})")
     plan = full_environment_plan(infrastructure, services, dns.parts)
     return SeveralRollback(plan, untouched, reason)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from backout import releases
-from backout.errors import NotFoundError
+from backout.errors import NotFoundError, NothingToRollBackToError, RefusedError
 from backout.incidents import open_incident, open_incident_for
 from backout.operations.rollback import RollbackRequest, plan_rollback
 from backout.plans import Plan, StepSpec
@@ -59,7 +59,7 @@ def plan_several(
     plans, untouched = service_rollback_plans(runtime, services, reason=reason)
     if not plans:
         said = "; ".join(f"{name}: {why}" for name, why in untouched.items())
-        raise NotFoundError(f"no service has anything to roll back ({said})")
+        raise RefusedError(f"no service has anything to roll back ({said})")
     plan = several_services_plan(plans)
     if approval_gate:
         plan = with_one_gate(plan, reason)
@@ -82,7 +82,7 @@ def service_rollback_plans(
         request = RollbackRequest(name, reason=reason)
         try:
             plans.append(plan_rollback(runtime, request))
-        except NotFoundError as nothing:  # nothing deployed, or live and good
+        except (NotFoundError, NothingToRollBackToError) as nothing:  # none deployed, or good
             untouched[name] = nothing.message
     return plans, untouched
 

@@ -265,6 +265,7 @@ def test_a_forced_rollback_to_a_rolled_back_release_keeps_the_last_known_good(
     assert forced.code == 0, forced
     status = live_api.status()
     assert (status["live_version"], status["last_known_good"]) == ("1.1.0", "1.0.0")
+    assert status["live_status"] == "live"  # judged afresh by the watch loop, not "rolled_back"
     assert live_api("rollback", "api", "--yes").code == 0  # and the next rollback has a target
     assert live_api.status()["live_version"] == "1.0.0"
 

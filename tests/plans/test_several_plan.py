@@ -8,6 +8,7 @@ from backout.config.services import ServiceConfig
 from backout.plans.application import application_plan
 from backout.plans.base import Plan
 from backout.plans.several import several_services_plan
+from backout.releases import ReleaseStatus
 from backout.store import Release
 
 
@@ -15,8 +16,8 @@ def _plan(name: str, *, two_slots: bool, approval_gate: bool = False) -> Plan:
     service = ServiceConfig.model_validate(
         {"tier": "critical", "driver": {"type": "fake"}, "router": {"type": "fake"}}
     )
-    good = Release(id=1, version="1.0.0", ref=None)
-    bad = Release(id=2, version="1.1.0", ref=None)
+    good = Release(id=1, version="1.0.0", ref=None, status=ReleaseStatus.GOOD)
+    bad = Release(id=2, version="1.1.0", ref=None, status=ReleaseStatus.LIVE)
     return application_plan(
         name,
         service,

@@ -12,7 +12,8 @@ the order that never leaves nobody serving:
 with an approval gate first when the policy asks for one, a driver that keeps what it replaced
 (docker) told to retire it once monitoring has passed, and the rolled-back release marked
 last so it is never chosen as "last known good" — unless that verdict would leave the service
-with no good release (a forced rollback from the last known good to an unproven one).
+with no good release (a forced rollback from the last known good to an unproven one). A target
+that is not good (put back with `--force`) is marked live, so the watch loop judges it afresh.
 """
 
 from __future__ import annotations
@@ -105,6 +106,15 @@ def application_plan(
                 "mark_release",
                 f"Mark {bad} rolled back",
                 {"version": bad, "status": "rolled_back", "reason": reason},
+            )
+        )
+    # "good" is ReleaseStatus.GOOD (a StrEnum), not imported: see the TYPE_CHECKING note above.
+    if target.status != "good":  # a person's forced choice: live again, judged afresh
+        steps.append(
+            StepSpec(
+                "mark_release",
+                f"Mark {target.version} live (it was {target.status})",
+                {"version": target.version, "status": "live", "reason": reason},
             )
         )
     return Plan.single(

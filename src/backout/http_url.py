@@ -3,7 +3,11 @@ command later fails on it with an HTTP client's traceback.
 
 `urllib.parse`, not httpx: validating a config must not load an HTTP client (CLI start-up), except
 for a host name that is not ASCII. What urllib lets through but an HTTP client refuses when it
-sends (a control character, a bad IPv4 address, a stray `]`, a port out of range) is refused too.
+sends (a control character, a bad IPv4 address, a stray `]`, a port out of range) is refused too,
+and so is a host no resolver can look up (`example..com`, `-api-`, `1.2.3`).
+
+A refusal quotes the URL with its password masked, even a password that is not percent-encoded
+(`http://admin:pa#ss@host/`), which no parser reads as a password: when in doubt, hide more.
 """
 
 from __future__ import annotations
@@ -16,23 +20,49 @@ from urllib.parse import SplitResult, urlsplit
 
 from pydantic import AfterValidator
 
-from backout.redact import redact
+from backout.redact import MASK, redact
 
 PORT_PLACEHOLDER = "{port}"
 """Stands for the port the version under check listens on (health checks only)."""
 
 MAX_URL_LENGTH = 2048
-_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
-_IPV4_STYLE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+# `\s` in a str pattern is every Unicode space (a no-break space, a line separator) as well.
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f-\x9f]|\s")
+# A DNS label (RFC 1123), with `_` as container and service names use it.
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+
+PORT_RULE = "the port must be a number from 1 to 65535"
+PERCENT_ENCODING_RULE = (
+    "the password must be percent-encoded: write # / ? @ and : as %23 %2F %3F %40 and %3A"
+)
 
 
-def http_url_problem(value: str, *, base: bool = False) -> str | None:
+def http_url_problem(
+    value: str, *, base: bool = False, port_placeholder: bool = False
+) -> str | None:
     """What is wrong with `value` as an http(s) URL, in words that never quote a password;
-    None when nothing is. `base`: a base URL, to which paths are added (no query, no fragment)."""
+    None when nothing is. `base`: a base URL, to which paths are added (no query, no fragment).
+    `port_placeholder`: `{port}` may stand for the port (a health check's url)."""
     if len(value) > MAX_URL_LENGTH:
         return f"a URL is at most {MAX_URL_LENGTH} characters, this one has {len(value)}"
-    problem = _parts_problem(value, base=base)
-    return f"{problem}: {redact(value)!r}" if problem else None
+    if port_placeholder:
+        problem = _parts_problem(value.replace(f":{PORT_PLACEHOLDER}", ":1"), base=base)
+    elif PORT_PLACEHOLDER in value:
+        problem = f"{PORT_PLACEHOLDER} is filled in only in a health check's url"
+    else:
+        problem = _parts_problem(value, base=base)
+    return f"{problem}: {quoted_with_password_masked(value)}" if problem else None
+
+
+def quoted_with_password_masked(value: str) -> str:
+    """`value` quoted for a message, everything between `user:` and the last `@` masked."""
+    head, separator, rest = value.partition("://")
+    if separator and "@" in rest:
+        user_information, _, after = rest.rpartition("@")
+        user, colon, _password = user_information.partition(":")
+        if colon:
+            return repr(f"{head}://{user}:{MASK}@{redact(after)}")
+    return repr(redact(value))
 
 
 def _parts_problem(value: str, *, base: bool) -> str | None:
@@ -40,48 +70,89 @@ def _parts_problem(value: str, *, base: bool) -> str | None:
         return "a URL cannot hold a space or a control character"
     try:
         parts = urlsplit(value)
-        port = parts.port  # raises on a port that is not a number in 0-65535
-    except ValueError as error:
-        return f"not a valid URL ({error})"
+    except ValueError:  # urllib's own words quote parts of the URL: ours do not
+        return _bracket_problem(value)
+    if base and ("?" in value or "#" in value) and not _holds_an_unencoded_password(value, parts):
+        return "expected a base URL, without '?' or '#'"
+    return _authority_problem(value, parts) or _host_problem(parts)
+
+
+def _authority_problem(value: str, parts: SplitResult) -> str | None:
+    if _holds_an_unencoded_password(value, parts):
+        return PERCENT_ENCODING_RULE
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "expected an http:// or https:// URL with a host"
-    if port == 0:
-        return "port 0 is not a port a server answers on"
-    if base and (parts.query or parts.fragment):
-        return "expected a base URL, without '?' or '#'"
-    return _host_problem(parts)
+    return None if _port_is_valid(parts) else PORT_RULE
+
+
+def _port_is_valid(parts: SplitResult) -> bool:
+    try:
+        return parts.port != 0
+    except ValueError:  # not a number, or out of 0-65535
+        return False
+
+
+def _bracket_problem(value: str) -> str:
+    authority = value.partition("://")[2]
+    if "[" in authority and "]" not in authority:
+        return "the '[' of an IPv6 host is not closed (write http://[::1]:8080/)"
+    if "[" in authority:
+        return "the host in brackets is not an IPv6 address (write http://[::1]:8080/)"
+    return "not a URL a request can be sent to"
+
+
+def _holds_an_unencoded_password(value: str, parts: SplitResult) -> bool:
+    """`user:pa#ss@host`: urllib ends the authority at the `#` and reads `pa` as a port."""
+    if "@" in parts.netloc or "@" not in value.partition("://")[2]:
+        return False
+    possible_port = parts.netloc.rpartition(":")[2] if ":" in parts.netloc else ""
+    return bool(possible_port) and not possible_port.isdigit()
 
 
 def _host_problem(parts: SplitResult) -> str | None:
-    """What an HTTP client would refuse in the host (the rules httpx applies when it sends)."""
-    host = parts.hostname or ""
+    """What an HTTP client or a resolver would refuse in the host."""
     host_and_port = parts.netloc.rpartition("@")[2]
     if host_and_port.startswith("["):  # urlsplit checked the address, not what follows it
         after_bracket = host_and_port.partition("]")[2]
-        if after_bracket and not after_bracket.startswith(":"):
-            return f"{host_and_port!r} is not an IPv6 address and port"
-    elif _IPV4_STYLE.fullmatch(host):
-        try:
-            ipaddress.IPv4Address(host)
-        except ValueError:
-            return f"{host!r} is not an IPv4 address"
-    elif not host.isascii():
-        # IDNA 2008, as the client encodes it: rare enough to load the client's own parser for.
-        import httpx  # noqa: PLC0415
+        bad_port = after_bracket and not after_bracket.startswith(":")
+        return f"{host_and_port!r} is not an IPv6 address and port" if bad_port else None
+    host = parts.hostname or ""
+    labels = host.removesuffix(".").split(".")
+    if labels[-1].isdigit():  # no top-level domain is all digits: an IPv4 address is meant
+        return None if _is_ipv4_address(host) else f"{host!r} is not an IPv4 address"
+    if not host.isascii():
+        return _international_host_problem(parts)
+    if not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return (
+            f"{host!r} is not a host name (labels of letters, digits, '-' and '_', "
+            "1 to 63 characters, separated by single dots)"
+        )
+    return None
 
-        try:
-            httpx.URL(parts.geturl())
-        except httpx.InvalidURL:
-            return f"{host!r} is not a host name (IDNA)"
+
+def _is_ipv4_address(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _international_host_problem(parts: SplitResult) -> str | None:
+    """IDNA 2008, as the HTTP client encodes it: rare enough to load the client's parser for."""
+    import httpx  # noqa: PLC0415
+
+    try:
+        httpx.URL(parts.geturl())
+    except httpx.InvalidURL:
+        return f"{parts.hostname!r} is not a host name (IDNA)"
     return None
 
 
 def check_http_url(value: str, *, base: bool = False, port_placeholder: bool = False) -> str:
     """`value` if it is an http(s) URL, else ValueError in words. `port_placeholder`: `{port}`
-    may stand for a port (filled in later)."""
-    problem = http_url_problem(
-        value.replace(PORT_PLACEHOLDER, "1") if port_placeholder else value, base=base
-    )
+    may stand for the port (filled in later)."""
+    problem = http_url_problem(value, base=base, port_placeholder=port_placeholder)
     if problem:
         raise ValueError(problem)
     return value.rstrip("/") if base else value

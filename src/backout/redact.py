@@ -27,7 +27,7 @@ _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/?#@]*:)
 # A query parameter or key=value pair whose name says it is a secret: one of the short names,
 # or any name ending in a longer word (refresh_token, db_password, X-Amz-Signature).
 _SECRET_PARAMETER = re.compile(
-    r"(?P<head>(?:[?&;\s,]|^)(?:pwd|pass|sig|key|api_key|apikey|api-key"
+    r"(?P<head>(?:[?&;\s,#]|^)(?:pwd|pass|sig|key|api_key|apikey|api-key"
     r"|[\w.\-]*(?:password|passwd|secret|token|signature|credentials?))\s*=\s*)"
     r"(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;,#'\"]+)",
     re.IGNORECASE,

@@ -14,6 +14,7 @@ from backout.drivers import DRIVERS, Driver, SlotCapable
 from backout.errors import ConfigError
 from backout.flags import FLAG_PROVIDERS, FlagProvider
 from backout.flags.context import flag_plugin_context
+from backout.http_url import PORT_PLACEHOLDER
 from backout.metric_history import MetricHistory
 from backout.metrics import METRIC_SOURCES, ConfiguredMetricHub, MetricHub, MetricSource
 from backout.metrics.hub import SourceSpecs
@@ -273,9 +274,6 @@ def _metric_source_problems(
         for i, rule in enumerate(config.service(service).triggers)
         if rule.metric not in provider
     ]
-
-
-PORT_PLACEHOLDER = "{port}"
 
 
 def _mentions_port(value: Any) -> bool:

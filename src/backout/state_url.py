@@ -30,8 +30,11 @@ def state_url_problem(url: str) -> str | None:
     if scheme != "sqlite":
         try:
             urlsplit(url).port  # noqa: B018 - raises on a malformed host or port
-        except ValueError as error:
-            return f"not a valid URL ({error}): expected postgresql://USER@HOST[:PORT]/DB"
+        except ValueError:  # urllib's words quote the bad part, which may be a password's
+            return (
+                "the host or port is not valid: expected postgresql://USER@HOST[:PORT]/DB, "
+                "a port from 1 to 65535, a password's # / ? @ written %23 %2F %3F %40"
+            )
     return None
 
 

@@ -102,9 +102,16 @@ def test_flag_first_without_a_guarded_flag_is_a_config_error(backout: Backout) -
     backout("flags", "list").refused(3, "services.api.guarded_by names no flag")
 
 
-@pytest.mark.parametrize("url", ["http://admin:s3cretPW@127.0.0.1:notaport/api", "http://[::1/api"])
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://admin:s3cretPW@127.0.0.1:notaport/api", "the port must be a number"),
+        ("http://admin:s3cret#PW@127.0.0.1:4242/api", "the password must be percent-encoded"),
+        ("http://[::1/api", "the '[' of an IPv6 host is not closed"),
+    ],
+)
 def test_a_provider_url_no_request_can_go_to_is_refused_before_any_flag_command(
-    backout: Backout, url: str
+    backout: Backout, url: str, problem: str
 ) -> None:
     data = yaml.safe_load(backout.config.read_text())
     data["flags"] = {"provider": {"type": "unleash", "url": url, "token": "t"}}
@@ -115,7 +122,7 @@ def test_a_provider_url_no_request_can_go_to_is_refused_before_any_flag_command(
         ("flags", "list"),
         ("flags", "disable", "waitlist", "--reason", "r"),
     ):
-        backout(*command).refused(3, str(backout.config), "flags.provider.url: not a valid URL")
+        backout(*command).refused(3, str(backout.config), f"flags.provider.url: {problem}")
     listed = backout("flags", "list", "--json")
-    listed.refused(3, "flags.provider.url: not a valid URL")
-    assert "s3cretPW" not in listed.stdout + listed.stderr
+    listed.refused(3, f"flags.provider.url: {problem}")
+    assert "PW" not in listed.stdout + listed.stderr

@@ -198,6 +198,18 @@ def test_an_unsupported_state_database_is_refused(tmp_path: Path, url: str) -> N
     assert problems[0].startswith("state"), problems
 
 
+def test_a_state_url_whose_password_is_not_percent_encoded_is_refused_without_quoting_it(
+    tmp_path: Path,
+) -> None:
+    data = {"project": "shop", "state": {"database": "postgresql://app:pa#ss99XYZ@db/backout"}}
+
+    problems = refusal(tmp_path, yaml.safe_dump(data)).problems
+
+    assert "a password's # / ? @ written %23 %2F %3F %40" in problems[0], problems
+    assert "99XYZ" not in " ".join(problems)
+    assert "'pa'" not in " ".join(problems)
+
+
 def test_an_unsupported_backout_database_url_names_the_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -369,7 +381,7 @@ def test_a_url_no_request_can_go_to_is_refused_by_check_naming_its_key(
     assert error.exit_code is ExitCode.INVALID_CONFIG
     assert str(path) in str(error)
     assert any(
-        problem.startswith(f"{key}: not a valid URL (Port could not be cast")
+        problem.startswith(f"{key}: the port must be a number from 1 to 65535")
         for problem in error.problems
     ), error.problems
     assert "s3cretPW" not in str(error)

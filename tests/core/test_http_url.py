@@ -16,16 +16,29 @@ ACCEPTED = [
     "http://[fe80::1%25eth0]:80/",
     "http://héllo.example/",
     "http://api.example.com/health?full=1",
+    "http://backout_api-1.internal.:8080/",
+    "http://10.0.0.7/",
+    "http://admin:pa%23ss%40w%2Frd@127.0.0.1:4242/",
+    "http://host:8080/users/@me",
 ]
 
 REFUSED = {
-    "http://admin:s3cretPW@127.0.0.1:notaport/api": "Port could not be cast",
-    "http://[::1/api": "Invalid IPv6 URL",
+    "http://admin:s3cretPW@127.0.0.1:notaport/api": "port must be a number from 1 to 65535",
+    "http://[::1/api": "'[' of an IPv6 host is not closed",
     "http://[::1]]/": "is not an IPv6 address and port",
-    "http://[::g]/": "does not appear to be an IPv4 or IPv6 address",
-    "http://host:99999/": "Port out of range",
-    "http://host:0/": "port 0",
+    "http://[::g]/": "the host in brackets is not an IPv6 address",
+    "http://host:99999/": "port must be a number from 1 to 65535",
+    "http://host:-1/": "port must be a number from 1 to 65535",
+    "http://host:0/": "port must be a number from 1 to 65535",
     "http://999.1.1.1/": "is not an IPv4 address",
+    "http://1.2.3/": "is not an IPv4 address",
+    "http://example..com/": "is not a host name",
+    "http://-api-/": "is not a host name",
+    "http://ex<a>mple.com/": "is not a host name",
+    f"http://{'a' * 64}.example/": "is not a host name",
+    "http://{port}/health": "is filled in only in a health check's url",
+    "http://example.com/\u00a0x": "space or a control character",
+    "http://example.com/\u2028": "space or a control character",
     "http://ex ample.com/": "space or a control character",
     "http://exa\tmple.com/": "space or a control character",
     "127.0.0.1:4242": "expected an http:// or https:// URL with a host",
@@ -76,5 +89,45 @@ def test_the_port_placeholder_is_accepted_only_where_it_is_filled_in() -> None:
     url = "http://127.0.0.1:{port}/health"
 
     assert check_http_url(url, port_placeholder=True) == url
-    with pytest.raises(ValueError, match="Port could not be cast"):
+    with pytest.raises(ValueError, match="filled in only in a health check's url"):
         check_http_url(url)
+
+
+def test_a_health_check_url_is_quoted_as_written_not_as_filled_in() -> None:
+    found = http_url_problem("http://{port}/health?token=abcdef123", port_placeholder=True)
+
+    assert found is not None
+    assert "'{port}' is not a host name" in found
+    assert "http://{port}/health?token=***" in found
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://admin:s3cret PW@127.0.0.1/",
+        "http://admin:pa#ss99XYZ@127.0.0.1:4242/",
+        "http://admin:pa/ss99XYZ@127.0.0.1:4242/",
+        "http://admin:pa?ss99XYZ@127.0.0.1:4242/",
+    ],
+)
+def test_a_password_that_is_not_percent_encoded_is_masked_all_the_same(url: str) -> None:
+    found = http_url_problem(url)
+
+    assert found is not None
+    assert "99XYZ" not in found
+    assert "s3cret" not in found
+    assert "http://admin:***@127.0.0.1" in found
+
+
+def test_an_unencoded_password_is_named_as_the_problem_not_as_a_bad_port() -> None:
+    found = http_url_problem("http://admin:pa#ss99XYZ@127.0.0.1:4242/")
+
+    assert found is not None
+    assert found.startswith("the password must be percent-encoded: write # / ? @")
+
+
+def test_a_base_url_ending_in_a_bare_question_mark_is_refused() -> None:
+    with pytest.raises(ValueError, match="without '\\?' or '#'"):
+        check_http_url("http://prometheus:9090/?", base=True)
+    with pytest.raises(ValueError, match="without '\\?' or '#'"):
+        check_http_url("http://prometheus:9090#", base=True)

@@ -44,6 +44,10 @@ from backout.redact import MASK, redact, redact_json, remember_secret
             "http://h/cb?refresh_token=***&db_password=***",
         ),
         ("https://maps.example/api?key=AIza5ecret&q=1", "https://maps.example/api?key=***&q=1"),
+        (
+            "https://app.example/cb#access_token=t0k3n&x=1",
+            "https://app.example/cb#access_token=***&x=1",
+        ),
     ],
 )
 def test_a_secret_is_masked_and_the_rest_stays_readable(text: str, expected: str) -> None:

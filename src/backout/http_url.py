@@ -6,8 +6,10 @@ for a host name that is not ASCII. What urllib lets through but an HTTP client r
 sends (a control character, a bad IPv4 address, a stray `]`, a port out of range) is refused too,
 and so is a host no resolver can look up (`example..com`, `-api-`, `1.2.3`).
 
-A refusal quotes the URL with its password masked, even a password that is not percent-encoded
-(`http://admin:pa#ss@host/`), which no parser reads as a password: when in doubt, hide more.
+An `@` after the host is refused: it is a password's `#`, `/` or `?` left unencoded
+(`http://admin:12#34@host/` would go to the host `admin`, port 12, and show the rest in every
+message). A refusal quotes the URL with everything before its last `@` masked but the scheme and
+the user, even where no parser finds a password: when in doubt, hide more.
 """
 
 from __future__ import annotations
@@ -26,14 +28,19 @@ PORT_PLACEHOLDER = "{port}"
 """Stands for the port the version under check listens on (health checks only)."""
 
 MAX_URL_LENGTH = 2048
-# `\s` in a str pattern is every Unicode space (a no-break space, a line separator) as well.
-_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f-\x9f]|\s")
+MAX_HOST_LENGTH = 253  # DNS's bound on a name
+# `\s` in a str pattern is every Unicode space (a no-break space, a line separator) as well;
+# the invisible format characters (a bidirectional override) would disguise a URL in a terminal.
+_CONTROL_OR_SPACE = re.compile(
+    r"[\x00-\x20\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]|\s"
+)
 # A DNS label (RFC 1123), with `_` as container and service names use it.
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 
 PORT_RULE = "the port must be a number from 1 to 65535"
 PERCENT_ENCODING_RULE = (
-    "the password must be percent-encoded: write # / ? @ and : as %23 %2F %3F %40 and %3A"
+    "an '@' after the host: a password's # / ? [ ] must be percent-encoded "
+    "(%23 %2F %3F %5B %5D), an '@' in a path written %40"
 )
 
 
@@ -55,31 +62,42 @@ def http_url_problem(
 
 
 def quoted_with_password_masked(value: str) -> str:
-    """`value` quoted for a message, everything between `user:` and the last `@` masked."""
-    head, separator, rest = value.partition("://")
-    if separator and "@" in rest:
-        user_information, _, after = rest.rpartition("@")
-        user, colon, _password = user_information.partition(":")
-        if colon:
-            return repr(f"{head}://{user}:{MASK}@{redact(after)}")
-    return repr(redact(value))
+    """`value` quoted for a message, everything between `scheme://user:` and its last `@`
+    masked (all before that `@` when `scheme://` is mistyped)."""
+    before, at, after = value.rpartition("@")
+    if not at:
+        return repr(redact(value))
+    head, separator, user_information = before.partition("://")
+    if not separator:
+        return repr(f"{MASK}@{redact(after)}")
+    user, colon, _password = user_information.partition(":")
+    return repr(f"{head}://{user}:{MASK}@{redact(after)}" if colon else redact(value))
 
 
 def _parts_problem(value: str, *, base: bool) -> str | None:
-    if _CONTROL_OR_SPACE.search(value):
-        return "a URL cannot hold a space or a control character"
+    character_problem = _character_problem(value)
+    if character_problem:
+        return character_problem
     try:
         parts = urlsplit(value)
     except ValueError:  # urllib's own words quote parts of the URL: ours do not
         return _bracket_problem(value)
-    if base and ("?" in value or "#" in value) and not _holds_an_unencoded_password(value, parts):
-        return "expected a base URL, without '?' or '#'"
-    return _authority_problem(value, parts) or _host_problem(parts)
-
-
-def _authority_problem(value: str, parts: SplitResult) -> str | None:
-    if _holds_an_unencoded_password(value, parts):
+    if "@" in value.partition("://")[2] and "@" not in parts.netloc:
         return PERCENT_ENCODING_RULE
+    if base and ("?" in value or "#" in value):
+        return "expected a base URL, without '?' or '#'"
+    return _authority_problem(parts) or _host_problem(parts)
+
+
+def _character_problem(value: str) -> str | None:
+    if _CONTROL_OR_SPACE.search(value):
+        return "a URL cannot hold a space, a control or an invisible formatting character"
+    if "\\" in value:  # urllib reads `a\@b` as the host b, a browser as the host a
+        return "a URL cannot hold a backslash (write / or %5C)"
+    return None
+
+
+def _authority_problem(parts: SplitResult) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "expected an http:// or https:// URL with a host"
     return None if _port_is_valid(parts) else PORT_RULE
@@ -93,20 +111,15 @@ def _port_is_valid(parts: SplitResult) -> bool:
 
 
 def _bracket_problem(value: str) -> str:
-    authority = value.partition("://")[2]
+    authority = value.partition("://")[2].partition("/")[0]
+    if "[" in authority.rpartition("@")[0] or "]" in authority.rpartition("@")[0]:
+        return PERCENT_ENCODING_RULE
+    authority = authority.rpartition("@")[2]
     if "[" in authority and "]" not in authority:
         return "the '[' of an IPv6 host is not closed (write http://[::1]:8080/)"
     if "[" in authority:
         return "the host in brackets is not an IPv6 address (write http://[::1]:8080/)"
     return "not a URL a request can be sent to"
-
-
-def _holds_an_unencoded_password(value: str, parts: SplitResult) -> bool:
-    """`user:pa#ss@host`: urllib ends the authority at the `#` and reads `pa` as a port."""
-    if "@" in parts.netloc or "@" not in value.partition("://")[2]:
-        return False
-    possible_port = parts.netloc.rpartition(":")[2] if ":" in parts.netloc else ""
-    return bool(possible_port) and not possible_port.isdigit()
 
 
 def _host_problem(parts: SplitResult) -> str | None:
@@ -115,12 +128,17 @@ def _host_problem(parts: SplitResult) -> str | None:
     if host_and_port.startswith("["):  # urlsplit checked the address, not what follows it
         after_bracket = host_and_port.partition("]")[2]
         bad_port = after_bracket and not after_bracket.startswith(":")
-        return f"{host_and_port!r} is not an IPv6 address and port" if bad_port else None
+        ipv_future = (parts.hostname or "").startswith("v")  # `[v1.fe]`: no client sends it
+        return (
+            f"{host_and_port!r} is not an IPv6 address and port" if bad_port or ipv_future else None
+        )
     host = parts.hostname or ""
+    if len(host) > MAX_HOST_LENGTH:
+        return f"a host name is at most {MAX_HOST_LENGTH} characters, this one has {len(host)}"
     labels = host.removesuffix(".").split(".")
     if labels[-1].isdigit():  # no top-level domain is all digits: an IPv4 address is meant
         return None if _is_ipv4_address(host) else f"{host!r} is not an IPv4 address"
-    if not host.isascii():
+    if not host.isascii() or any(label.startswith("xn--") for label in labels):
         return _international_host_problem(parts)
     if not all(_HOST_LABEL.fullmatch(label) for label in labels):
         return (
@@ -143,8 +161,8 @@ def _international_host_problem(parts: SplitResult) -> str | None:
     import httpx  # noqa: PLC0415
 
     try:
-        httpx.URL(parts.geturl())
-    except httpx.InvalidURL:
+        httpx.URL(parts.geturl()).host  # noqa: B018 - decoding `xn--` labels is what may fail
+    except (httpx.InvalidURL, ValueError):  # ValueError: idna's IDNAError, for `xn--a`
         return f"{parts.hostname!r} is not a host name (IDNA)"
     return None
 

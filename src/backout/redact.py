@@ -25,10 +25,11 @@ MASK = "***"
 # `@`, so a password that itself holds an unencoded `@` is masked whole, not in part.
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/?#@]*:)[^\s/?#]*(?=@)")
 # A query parameter or key=value pair whose name says it is a secret: one of the short names,
-# or any name ending in a longer word (refresh_token, db_password, X-Amz-Signature).
+# or any name ending in a longer word (refresh_token, db_password, X-Amz-Signature, private_key).
 _SECRET_PARAMETER = re.compile(
-    r"(?P<head>(?:[?&;\s,#]|^)(?:pwd|pass|sig|key|api_key|apikey|api-key"
-    r"|[\w.\-]*(?:password|passwd|secret|token|signature|credentials?))\s*=\s*)"
+    r"(?P<head>(?:[?&;\s,#]|^)(?:pwd|pass|sig|key|apikey|auth|authorization|jwt|session|sid"
+    r"|[\w.\-]*(?:password|passwd|passphrase|secret|token|signature|credentials?|sessionid"
+    r"|session_id|[_.\-]key))\s*=\s*)"
     r"(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;,#'\"]+)",
     re.IGNORECASE,
 )

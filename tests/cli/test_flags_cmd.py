@@ -106,7 +106,7 @@ def test_flag_first_without_a_guarded_flag_is_a_config_error(backout: Backout) -
     ("url", "problem"),
     [
         ("http://admin:s3cretPW@127.0.0.1:notaport/api", "the port must be a number"),
-        ("http://admin:s3cret#PW@127.0.0.1:4242/api", "the password must be percent-encoded"),
+        ("http://admin:s3cret#PW@127.0.0.1:4242/api", "an '@' after the host"),
         ("http://[::1/api", "the '[' of an IPv6 host is not closed"),
     ],
 )

@@ -19,7 +19,8 @@ ACCEPTED = [
     "http://backout_api-1.internal.:8080/",
     "http://10.0.0.7/",
     "http://admin:pa%23ss%40w%2Frd@127.0.0.1:4242/",
-    "http://host:8080/users/@me",
+    "http://admin:se@cret@127.0.0.1:4242/",
+    "http://xn--bcher-kva.example/",
 ]
 
 REFUSED = {
@@ -37,10 +38,16 @@ REFUSED = {
     "http://ex<a>mple.com/": "is not a host name",
     f"http://{'a' * 64}.example/": "is not a host name",
     "http://{port}/health": "is filled in only in a health check's url",
-    "http://example.com/\u00a0x": "space or a control character",
-    "http://example.com/\u2028": "space or a control character",
-    "http://ex ample.com/": "space or a control character",
-    "http://exa\tmple.com/": "space or a control character",
+    "http://example.com/\u00a0x": "space, a control or an invisible formatting character",
+    "http://example.com/\u2028": "space, a control or an invisible formatting character",
+    "http://a\u202eb.example/": "space, a control or an invisible formatting character",
+    "http://example.com\\@evil.example/": "cannot hold a backslash",
+    "http://xn--a.example/": "is not a host name (IDNA)",
+    "http://[v1.fe]/": "is not an IPv6 address and port",
+    "http://" + "a." * 130 + "example/": "a host name is at most 253 characters",
+    "http://host:8080/users/@me": "an '@' in a path written %40",
+    "http://ex ample.com/": "space, a control or an invisible formatting character",
+    "http://exa\tmple.com/": "space, a control or an invisible formatting character",
     "127.0.0.1:4242": "expected an http:// or https:// URL with a host",
     "ftp://files.example.com/": "expected an http:// or https:// URL with a host",
     "http:///health": "expected an http:// or https:// URL with a host",
@@ -108,6 +115,9 @@ def test_a_health_check_url_is_quoted_as_written_not_as_filled_in() -> None:
         "http://admin:pa#ss99XYZ@127.0.0.1:4242/",
         "http://admin:pa/ss99XYZ@127.0.0.1:4242/",
         "http://admin:pa?ss99XYZ@127.0.0.1:4242/",
+        "http://admin:1234/ss99XYZ@127.0.0.1:4242/",
+        "http://admin:pa[ss99XYZ@127.0.0.1:4242/",
+        "http://admin:x://99XYZ@127.0.0.1:4242/",
     ],
 )
 def test_a_password_that_is_not_percent_encoded_is_masked_all_the_same(url: str) -> None:
@@ -119,11 +129,31 @@ def test_a_password_that_is_not_percent_encoded_is_masked_all_the_same(url: str)
     assert "http://admin:***@127.0.0.1" in found
 
 
-def test_an_unencoded_password_is_named_as_the_problem_not_as_a_bad_port() -> None:
-    found = http_url_problem("http://admin:pa#ss99XYZ@127.0.0.1:4242/")
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://admin:12#34@127.0.0.1/",
+        "http://admin:pa#ss99XYZ@127.0.0.1:4242/",
+        "http://admin:pa]ss@127.0.0.1/",
+    ],
+)
+def test_an_unencoded_password_is_named_as_the_problem_not_as_a_port_or_a_host(
+    url: str,
+) -> None:
+    for base in (False, True):
+        found = http_url_problem(url, base=base)
 
-    assert found is not None
-    assert found.startswith("the password must be percent-encoded: write # / ? @")
+        assert found is not None
+        assert found.startswith("an '@' after the host: a password's # / ? [ ] must be")
+
+
+@pytest.mark.parametrize(
+    "url", ["admin:s3cretZZ@host.example/", "http:/admin:s3cretZZ@host.example/"]
+)
+def test_a_url_missing_its_scheme_is_quoted_with_all_before_its_at_masked(url: str) -> None:
+    assert http_url_problem(url) == (
+        "expected an http:// or https:// URL with a host: '***@host.example/'"
+    )
 
 
 def test_a_base_url_ending_in_a_bare_question_mark_is_refused() -> None:

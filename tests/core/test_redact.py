@@ -48,6 +48,11 @@ from backout.redact import MASK, redact, redact_json, remember_secret
             "https://app.example/cb#access_token=t0k3n&x=1",
             "https://app.example/cb#access_token=***&x=1",
         ),
+        (
+            "GET /x?Private-Key=k1&x-api-key=k2&access_key=k3&passphrase=k4&jwt=k5&session=k6",
+            "GET /x?Private-Key=***&x-api-key=***&access_key=***&passphrase=***&jwt=***&session=***",
+        ),
+        ("auth=k1 authorization=k2 sessionid=k3", "auth=*** authorization=*** sessionid=***"),
     ],
 )
 def test_a_secret_is_masked_and_the_rest_stays_readable(text: str, expected: str) -> None:

@@ -41,9 +41,17 @@ def reachable_dir(prefix: str) -> Path:
     return folder
 
 
-def write_config(pg: PostgresCluster, folder: Path, archive_timeout_s: int) -> Path:
-    """A backout.yaml whose database `main` is `pg`, backed up by pgBackRest into folder/repo,
-    with backout's state (and pgBackRest's config, log and spool) in `folder`."""
+def write_config(
+    pg: PostgresCluster,
+    folder: Path,
+    archive_timeout_s: int,
+    *,
+    database: str = "postgres",
+    name: str = "backout.yaml",
+) -> Path:
+    """A backout.yaml (`name`) whose database `main` is `database` of `pg`, backed up by
+    pgBackRest into folder/repo (stanza `main`), with backout's state (and pgBackRest's config,
+    log and spool) in `folder`."""
     cluster = {"data_dir": str(pg.data_dir), "bindir": str(pg.bindir), "os_user": pg.owner}
     backup = {
         "type": "pgbackrest",
@@ -53,9 +61,9 @@ def write_config(pg: PostgresCluster, folder: Path, archive_timeout_s: int) -> P
     config = {
         "project": "db-restore-benchmark",
         "state": {"database": "sqlite:///state.db", "directory": "."},
-        "databases": {"main": {"url": pg.conninfo(), "cluster": cluster, "backup": backup}},
+        "databases": {"main": {"url": pg.conninfo(database), "cluster": cluster, "backup": backup}},
     }
-    path = folder / "backout.yaml"
+    path = folder / name
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
 
@@ -304,3 +312,25 @@ def _wait_promoted(server: RawServer) -> None:
             server.stop()
             raise RuntimeError("the raw restore did not finish recovery in time")
         time.sleep(0.1)
+
+
+SMALL_DATABASE = "shop"
+SMALL_TABLE = "orders"
+
+
+def create_small_database(pg: PostgresCluster, rows: int) -> None:
+    """A database beside pgbench's (in `postgres`) with one table of `rows` orders: the case
+    where the table's database is a small part of the cluster."""
+    with psycopg.connect(pg.conninfo(), autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {SMALL_DATABASE}")
+    with psycopg.connect(pg.conninfo(SMALL_DATABASE), autocommit=True) as connection:
+        connection.execute(
+            f"CREATE TABLE {SMALL_TABLE} (id bigint PRIMARY KEY, customer text NOT NULL, "
+            "total numeric(10, 2) NOT NULL, at timestamptz NOT NULL)"
+        )
+        connection.execute(
+            f"INSERT INTO {SMALL_TABLE} SELECT n, 'customer ' || mod(n, 997), "
+            "mod(n, 10000) / 100.0, now() - n * interval '1 second' "
+            "FROM generate_series(1, %s) AS n",
+            (rows,),
+        )

@@ -59,8 +59,11 @@ TABLE_RESTORE_PARTS: list[tuple[object, str, str]] = [  # besides the programs r
 class Bench:
     """The primary, backout's config of it, the PITR target, and the folder restores go into."""
 
-    def __init__(self, pg: PostgresCluster, config_file: Path, folder: Path) -> None:
+    def __init__(
+        self, pg: PostgresCluster, config_file: Path, folder: Path, database: str = "postgres"
+    ) -> None:
         self.pg = pg
+        self.database = database
         self.config_file = config_file
         self.config = load_config(config_file)
         self.folder = folder
@@ -70,7 +73,8 @@ class Bench:
 
     @property
     def conninfo(self) -> str:
-        return self.pg.conninfo()
+        """The live database `main` names, where the restored tables land."""
+        return self.pg.conninfo(self.database)
 
     def engine(self) -> PgBackRestEngine:
         """A fresh engine, as each backout command and step builds one."""
@@ -288,11 +292,14 @@ def restore_one_table_cli(bench: Bench, table: str, new_table: str) -> tuple[flo
 
 
 def restore_one_table(
-    bench: Bench, table: str, new_table: str
+    bench: Bench, table: str, new_table: str, backup_id: str | None = None
 ) -> tuple[float, int, dict[str, float]]:
-    """What `backout db restore-table main TABLE --to-time T --as NEW` runs, timed in parts;
-    the copy is dropped afterwards (not timed)."""
-    request = TableRestoreRequest("main", table, to_time=bench.target, new_table=new_table)
+    """What `backout db restore-table main TABLE --to-time T --as NEW` (or `--backup ID`)
+    runs, timed in parts; the copy is dropped afterwards (not timed)."""
+    to_time = None if backup_id else bench.target
+    request = TableRestoreRequest(
+        "main", table, backup_id=backup_id, to_time=to_time, new_table=new_table
+    )
     with ExitStack() as timing:
         calls = timing.enter_context(tool_calls())
         for owner, name, part in TABLE_RESTORE_PARTS:

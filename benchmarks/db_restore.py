@@ -29,6 +29,12 @@ committing a timestamped row every ~10 ms):
   write of live data); table_restore_half_reachable says whether that least is at most half of
   a whole restore. It can be only when the table's database (not `postgres`, `template0/1`) is
   a small part of the cluster and the table a small part of its database.
+- small_database: the same figures for a table of SMALL_TABLE_ROWS orders in a database of
+  its own (`shop`) beside pgbench's: there --db-include restores `shop` and the system
+  databases only, which saves disk writes but not pgBackRest's fixed costs nor the start.
+- logical: the same database backed up by the pg_dump engine; each of LOGICAL_TABLES restored
+  by `db restore-table --backup ID` (`pg_restore -t`: only that table is read) against the
+  whole backup restored into an empty database; table_restore_half_reached per table.
 - loss_window_*: the primary stopped with `pg_ctl -m immediate`, then the newest state
   restored: newest committed row time minus newest row present, with archiving alone and with
   an asynchronous pg_receivewal; with a synchronous one, the committed transactions missing.
@@ -60,11 +66,15 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _logical import measure_logical_table_restore
 from _pg import (
+    SMALL_DATABASE,
+    SMALL_TABLE,
     WRITES_TABLE,
     Writer,
     apply_settings,
     archive_current_wal,
+    create_small_database,
     create_writes_table,
     pgbench_init,
     reachable_dir,
@@ -81,6 +91,9 @@ from backout.db.wal_stream import WalStream
 from tests.pg import find_bindir, start_cluster
 
 ARCHIVE_TIMEOUT_S = 15
+SMALL_TABLE_ROWS = 100_000
+# The least and the most of pgbench's backup: 20 rows, and about 90 % of it.
+LOGICAL_TABLES = ("pgbench_branches", "pgbench_accounts")
 WRITE_BEFORE_CRASH_S = 3.0
 # Shortly before archive_timeout's second switch: archiving alone then loses nearly the most it
 # can; had the first timeout switch not come, it would lose more than archive_timeout.
@@ -190,15 +203,34 @@ def run(scale: int, runs: int, table_runs: int, table: str) -> dict[str, Any]:
         started = time.monotonic()
         pgbench_init(pg, scale)
         create_writes_table(pg.conninfo())
+        create_small_database(pg, SMALL_TABLE_ROWS)
         result["pgbench_init_s"] = round(time.monotonic() - started, 3)
         with writing(bench):
             seconds, _ = timed(lambda: engine.backup("full"))
             result["backup_s"] = round(seconds, 3)
             result.update(measure_pitr(bench, runs))
             result.update(measure_table_restore(bench, table_runs, table))
+            result["small_database"] = measure_small_database(bench, folder, table_runs)
+        result["logical"] = measure_logical_table_restore(
+            pg, folder, "postgres", list(LOGICAL_TABLES), table_runs
+        )
         result.update(measure_loss_windows(bench))
         result["notes"] = bench.notes
     return result
+
+
+def measure_small_database(bench: Bench, folder: Path, runs: int) -> dict[str, Any]:
+    """The same measures for a table of a small database beside pgbench's: what pgBackRest's
+    --db-include leaves out is what makes a table restore cheaper than a whole one."""
+    config = write_config(
+        bench.pg, folder, ARCHIVE_TIMEOUT_S, database=SMALL_DATABASE, name="backout-shop.yaml"
+    )
+    small = Bench(bench.pg, config, folder, database=SMALL_DATABASE)
+    small.target = bench.target
+    found = measure_table_restore(small, runs, SMALL_TABLE)
+    found["database"] = SMALL_DATABASE
+    found["rows"] = SMALL_TABLE_ROWS
+    return found
 
 
 def main() -> None:

@@ -154,14 +154,14 @@ def test_a_refused_connection_is_a_failed_result(closed_port: int, build: BuildC
     result = build("http", url=f"http://127.0.0.1:{closed_port}/health").run(timeout=2)
 
     assert not result.ok
-    assert result.observed == "connection refused"
+    assert result.observed == f"connection refused (127.0.0.1:{closed_port})"
 
 
 def test_an_unresolvable_host_is_a_failed_result(build: BuildCheck) -> None:
     result = build("http", url="http://no-such-host.invalid/health").run(timeout=5)
 
     assert not result.ok
-    assert result.observed.startswith("cannot resolve host")
+    assert result.observed.startswith("cannot resolve host 'no-such-host.invalid' (")
 
 
 def test_no_answer_within_the_timeout_is_a_failed_result(web: WebServer, build: BuildCheck) -> None:
@@ -217,7 +217,8 @@ def test_a_self_signed_certificate_fails_unless_verification_is_off(
 
     assert not verified.ok
     assert re.fullmatch(
-        r"TLS certificate not trusted \(self.signed certificate\)", verified.observed
+        r"TLS certificate of 127\.0\.0\.1:\d+ not trusted \(self.signed certificate\)",
+        verified.observed,
     )
     assert unverified.ok
 

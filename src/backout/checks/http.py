@@ -158,7 +158,7 @@ class HttpCheck:
         except httpx.TimeoutException:
             return f"timed out after {format_duration(timeout)}"
         except (httpx.HTTPError, httpx.InvalidURL) as error:
-            return _transport_failure(error)
+            return _transport_failure(error, _host_and_port(s.url))
 
     def _judge(self, answer: _Answer) -> tuple[bool, str]:
         observed = f"HTTP {answer.status} after {_took(answer.seconds)}"
@@ -206,20 +206,29 @@ def _read_text(response: httpx.Response) -> str:
     return body.decode(response.encoding or "utf-8", errors="replace")
 
 
-def _transport_failure(error: Exception) -> str:
-    """Say why no answer came, in the words of the operating system where it has them."""
+def _host_and_port(url: str) -> str:
+    """Where a request to `url` goes (`host:port`, never the user information)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _transport_failure(error: Exception, where: str) -> str:
+    """Say why no answer came from `where`, in the words of the operating system where it has
+    them: the check's name gives the path only, and a person needs the host to look at."""
     reason = _os_error_behind(error)
     if isinstance(reason, ConnectionRefusedError):
-        return "connection refused"
+        return f"connection refused ({where})"
     if isinstance(reason, socket.gaierror):
-        return f"cannot resolve host ({reason.strerror})"
+        return f"cannot resolve host {where.rpartition(':')[0]!r} ({reason.strerror})"
     if isinstance(reason, ssl.SSLCertVerificationError):
-        return f"TLS certificate not trusted ({reason.verify_message})"
+        return f"TLS certificate of {where} not trusted ({reason.verify_message})"
     if isinstance(reason, ssl.SSLError):
-        return f"TLS failed ({reason.reason or reason})"
+        return f"TLS with {where} failed ({reason.reason or reason})"
     if reason is not None and reason.strerror:
-        return f"cannot connect ({reason.strerror})"
-    return f"no answer ({str(error) or type(error).__name__})"
+        return f"cannot connect to {where} ({reason.strerror})"
+    return f"no answer from {where} ({str(error) or type(error).__name__})"
 
 
 def _os_error_behind(error: BaseException) -> OSError | None:

@@ -1,13 +1,14 @@
 """Secrets never leave backout: the one function every output channel passes its text through.
 
-A password inside a URL (`https://user:pw@host`, `postgresql://app:pw@db/shop`), a secret query
-parameter (`?token=...`), a libpq `password=...` and every secret value backout has read itself
-(an API token from the config or the environment, registered with `remember_secret`) are
-replaced by `***`. It is applied where text leaves the process or is stored for people to read:
-every `BackoutError` (so the CLI's message, its `--json` error and the API's error bodies),
-every log record, the incident timeline and the steps of a run.
+A password inside a URL (`https://user:pw@host`, `postgresql://app:pw@db/shop`), a token given
+as an http(s) URL's user (`https://TOKEN@host`), a secret query parameter (`?token=...`), a
+libpq `password=...` and every secret value backout has read itself (an API token from the
+config or the environment, registered with `remember_secret`) are replaced by `***`. It is
+applied where text leaves the process or is stored for people to read: every `BackoutError`
+(so the CLI's message, its `--json` error and the API's error bodies), every log record, the
+incident timeline and the steps of a run.
 
-Redaction keeps what a person needs to act on (the scheme, the user, the host and the port):
+Redaction keeps what a person needs to act on (the scheme, a database user, the host, the port):
 "the Unleash server at http://admin:***@unleash:4242 is not reachable" still says where to look.
 """
 
@@ -21,9 +22,16 @@ from typing import Any
 
 MASK = "***"
 
-# The password of a URL's user-information. The greedy class backs off to the authority's last
-# `@`, so a password that itself holds an unencoded `@` is masked whole, not in part.
-_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/?#@]*:)[^\s/?#]*(?=@)")
+# The password of a URL's user-information, after its `:` (or a percent-encoded `%3A`). The
+# greedy class backs off to the authority's last `@`, so a password that itself holds an
+# unencoded `@` is masked whole, not in part.
+_URL_PASSWORD = re.compile(
+    r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://(?:[^\s:/?#@%]|%(?!3[aA]))*(?::|%3[aA]))"
+    r"[^\s/?#]*(?=@)"
+)
+# A user without a password in an http(s) URL is a token (`https://TOKEN@host`), the way
+# HTTP services take one: masked whole. A database URL's user stays readable.
+_HTTP_USER_TOKEN = re.compile(r"(?P<head>\bhttps?://)[^\s:/?#@]+(?=@)", re.IGNORECASE)
 # A query parameter or key=value pair whose name says it is a secret: one of the short names,
 # or any name ending in a longer word (refresh_token, db_password, X-Amz-Signature, private_key).
 _SECRET_PARAMETER = re.compile(
@@ -57,6 +65,7 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     text = _URL_PASSWORD.sub(rf"\g<head>{MASK}", text)
+    text = _HTTP_USER_TOKEN.sub(rf"\g<head>{MASK}", text)
     text = _AUTHORIZATION.sub(rf"\g<head>{MASK}", text)
     return _SECRET_PARAMETER.sub(rf"\g<head>{MASK}", text)
 

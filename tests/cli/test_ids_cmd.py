@@ -17,12 +17,23 @@ BEYOND_64_BITS = ["9223372036854775808", "99999999999999999999"]
 # Beyond PostgreSQL's 32-bit integer, which its id columns are.
 BEYOND_32_BITS = ["2147483648", "9223372036854775807"]
 
+# Each command with `{id}` where the id goes.
 LOOKUPS = [
-    (("run", "show"), "there is no run {id}", "backout runs"),
-    (("approve",), "there is no run {id}", "backout runs"),
-    (("abort",), "there is no run {id}", "backout runs"),
-    (("incident", "show"), "there is no incident {id}", "backout incidents"),
+    (("run", "show", "{id}"), "there is no run {id}", "backout runs"),
+    (("approve", "{id}"), "there is no run {id}", "backout runs"),
+    (("abort", "{id}"), "there is no run {id}", "backout runs"),
+    (("incident", "show", "{id}"), "there is no incident {id}", "backout incidents"),
+    (("incident", "report", "{id}"), "there is no incident {id}", "backout incidents"),
+    (
+        ("incident", "edit", "{id}", "--root-cause", "a typo"),
+        "there is no incident {id}",
+        "backout incidents",
+    ),
 ]
+
+
+def with_id(command: tuple[str, ...], row_id: str) -> list[str]:
+    return [part.format(id=row_id) for part in command]
 
 
 @pytest.mark.parametrize(("command", "message", "how_to_list"), LOOKUPS)
@@ -30,7 +41,7 @@ LOOKUPS = [
 def test_an_id_beyond_sqlite_integers_is_unknown(
     backout: Backout, command: tuple[str, ...], message: str, how_to_list: str, row_id: str
 ) -> None:
-    backout(*command, row_id).refused(NOT_FOUND, message.format(id=row_id), how_to_list)
+    backout(*with_id(command, row_id)).refused(NOT_FOUND, message.format(id=row_id), how_to_list)
 
 
 @pytest.mark.postgres
@@ -41,7 +52,9 @@ def test_an_id_beyond_postgresql_integers_is_unknown(
     on_postgres = backout.with_env(BACKOUT_DATABASE_URL=postgres_url)
 
     for row_id in BEYOND_32_BITS + BEYOND_64_BITS:
-        on_postgres(*command, row_id).refused(NOT_FOUND, message.format(id=row_id), how_to_list)
+        on_postgres(*with_id(command, row_id)).refused(
+            NOT_FOUND, message.format(id=row_id), how_to_list
+        )
 
 
 @pytest.mark.parametrize("limit", ["-1", "0", "1001"])

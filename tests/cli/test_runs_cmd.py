@@ -36,6 +36,20 @@ def test_runs_lists_newest_first_and_filters_by_service(live_api: Backout) -> No
     assert "succeeded" in table
 
 
+def test_runs_of_a_service_that_is_not_configured_is_refused_naming_the_known_ones(
+    backout: Backout,
+) -> None:
+    refused = backout("runs", "--service", "apii")
+    as_json = backout("runs", "--service", "apii", "--json")
+
+    refused.refused(NOT_FOUND, "unknown service 'apii'", "api")
+    assert as_json.json()["error"]["exit_code"] == NOT_FOUND
+
+
+def test_runs_of_another_subject_are_listed_by_its_key(backout: Backout) -> None:
+    assert backout.ok("runs", "--service", "database:main", "--json").json() == []
+
+
 def test_run_show_prints_the_run_and_each_step(live_api: Backout) -> None:
     live_api.rolled_back(reason="checkout 500s")
 

@@ -53,6 +53,10 @@ from backout.redact import MASK, redact, redact_json, remember_secret
             "GET /x?Private-Key=***&x-api-key=***&access_key=***&passphrase=***&jwt=***&session=***",
         ),
         ("auth=k1 authorization=k2 sessionid=k3", "auth=*** authorization=*** sessionid=***"),
+        ("http://Sup3rSecretPW@127.0.0.1:1/", "http://***@127.0.0.1:1/"),
+        ("https://admin%3ASup3rSecretPW@unleash/api", "https://***@unleash/api"),
+        ("postgresql://app%3As3cret@db/shop", "postgresql://app%3A***@db/shop"),
+        ("postgresql://j%40doe:s3cret@db/shop", "postgresql://j%40doe:***@db/shop"),
     ],
 )
 def test_a_secret_is_masked_and_the_rest_stays_readable(text: str, expected: str) -> None:
@@ -67,6 +71,8 @@ def test_a_secret_is_masked_and_the_rest_stays_readable(text: str, expected: str
         "run 7 of api to 1.0.0 failed: health checks did not pass in time",
         "bypass=1 compass=north",
         "monkey=1 keys=2 tokens_left=3",
+        "postgresql://app@db/shop",
+        "write to ops@example.com",
         "user@example.com wrote at 12:00",
         "",
     ],

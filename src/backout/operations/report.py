@@ -22,6 +22,7 @@ from backout.incidents.report_sections import (
 from backout.operations import views
 from backout.operations.report_context import report_context, spoken
 from backout.runtime import Runtime
+from backout.store.ids import can_hold_id
 from backout.store.tables import incidents, run_subjects, runs
 from backout.subjects import SubjectKind
 
@@ -97,6 +98,8 @@ def report_sections(runtime: Runtime, incident_id: int) -> dict[str, Any]:
 
 def _require_incident(db: Session | Connection, environment: str, incident_id: int) -> None:
     """NotFoundError unless the environment has the incident (one indexed query)."""
+    if not can_hold_id(db, incidents, incident_id):
+        raise _unknown(incident_id)
     query = select(incidents.c.id).where(
         incidents.c.id == incident_id, incidents.c.environment == environment
     )

@@ -15,7 +15,7 @@ from backout.runs.records import get_run, step_summary
 from backout.runtime import Runtime
 from backout.store import Deployment, Incident, Release, Run, RunSubject
 from backout.store.ids import Row, ids_below
-from backout.subjects import Subject
+from backout.subjects import Subject, SubjectKind
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -192,7 +192,8 @@ def list_runs(
     limit: int = DEFAULT_PAGE_SIZE,
     before: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Runs, newest first: `limit` of them, with ids below `before` when given."""
+    """Runs, newest first: `limit` of them, with ids below `before` when given; `service`: a
+    configured service's name (UnknownServiceError for any other) or a subject's key."""
     # The versions each run went from and to come in the same query, not two more per run.
     query = (
         select(Run)
@@ -205,6 +206,8 @@ def list_runs(
     )
     if service is not None:  # a service's name, or a subject's key (database:main)
         subject = _subject_named(service)
+        if subject.kind is SubjectKind.SERVICE:
+            runtime.config.service(service)  # a typo lists no runs: say it names no service
         acting_on = select(RunSubject.run_id).where(
             RunSubject.subject_kind == subject.kind.value, RunSubject.subject_name == subject.name
         )

@@ -138,8 +138,6 @@ def runs(
     limit: Limit = DEFAULT_PAGE_SIZE,
     before: Before = None,
 ) -> Response:
-    if service is not None:
-        runtime.config.service(service)  # an unknown name is a 404 listing the known ones
     return page_response(
         request,
         cache,

@@ -111,13 +111,14 @@ def _port_is_valid(parts: SplitResult) -> bool:
 
 
 def _bracket_problem(value: str) -> str:
+    """Why urlsplit refused `value`: brackets, in the password or around the host."""
     authority = value.partition("://")[2].partition("/")[0]
-    if "[" in authority.rpartition("@")[0] or "]" in authority.rpartition("@")[0]:
+    user_information, _, host_and_port = authority.rpartition("@")
+    if "[" in user_information or "]" in user_information:
         return PERCENT_ENCODING_RULE
-    authority = authority.rpartition("@")[2]
-    if "[" in authority and "]" not in authority:
+    if "[" in host_and_port and "]" not in host_and_port:
         return "the '[' of an IPv6 host is not closed (write http://[::1]:8080/)"
-    if "[" in authority:
+    if "[" in host_and_port:
         return "the host in brackets is not an IPv6 address (write http://[::1]:8080/)"
     return "not a URL a request can be sent to"
 

@@ -71,6 +71,19 @@ def test_each_moment_is_told_in_order_by_webhook_and_e_mail(
     assert nsite.deliverer().deliver_once().sent == [], "each is sent once"
 
 
+def test_a_pass_asked_to_stop_finishes_the_send_under_way_and_claims_no_more(
+    nsite: NotifySite, receiver: Receiver
+) -> None:
+    nsite.tell(team(receiver))
+    roll_back(nsite)
+
+    report = nsite.deliverer().deliver_once(should_stop=lambda: len(receiver.received) >= 1)
+
+    assert len(report.sent) == 1
+    states = [n["state"] for n in nsite.notifications()]
+    assert states == ["sent", "pending", "pending", "pending"], "none is left half-sent"
+
+
 def test_a_dead_target_slows_no_rollback_and_is_told_once_it_answers(
     nsite: NotifySite, receiver: Receiver
 ) -> None:

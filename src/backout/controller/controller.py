@@ -205,6 +205,9 @@ class Controller:
         if self._loop is not None and self._loop is not threading.current_thread():
             self._loop.join(max(0.0, deadline - time.monotonic()))
         results = self.runs.wait(max(0.0, deadline - time.monotonic()))
+        # A notification being sent is finished and recorded, not left `sending` to be sent
+        # again by the next controller once its claim lapses.
+        self.notifications.join(max(0.0, deadline - time.monotonic()))
         left = [f"run {r.run_id}: {r.message}" for r in results if r.state is RunState.RUNNING] + [
             f"run {run_id} is mid-step: the step is left running in the store, and is observed, "
             "then finished, when a controller starts again (backout watch, serve or resume)"

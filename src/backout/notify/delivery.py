@@ -93,15 +93,16 @@ class Deliverer:
         self.outbox = Outbox(config)
         self.now = now or (lambda: datetime.now(UTC))  # the tests' clock moves on its own
 
-    def deliver_once(self) -> PassReport:
-        """Queue what is due, then send every target's oldest due notification, in turn."""
+    def deliver_once(self, should_stop: Callable[[], bool] = lambda: False) -> PassReport:
+        """Queue what is due, then send every target's oldest due notification, in turn;
+        `should_stop`: claim no more once it is true (the one being sent is finished)."""
         report = PassReport()
         now = self.now()
         with self.store.session() as session:
             report.queued = self.outbox.queue_prolonged_outages(session, now)
             report.escalated = len(escalate_waiting_approvals(session, self.config, now))
         sent_to: set[str] = set()
-        while True:
+        while not should_stop():
             claimed = self._claim_next(exclude=sent_to)
             if claimed is None:
                 return report
@@ -112,6 +113,7 @@ class Deliverer:
             else:
                 (report.given_up if outcome == GIVEN_UP else report.failed).append(claimed.id)
                 sent_to.add(claimed.target)  # a failed target waits for its retry
+        return report
 
     def _claim_next(self, exclude: set[str]) -> Claimed | None:
         now = self.now().timestamp()
@@ -254,7 +256,7 @@ class NotificationLoop:
     def _turn(self) -> None:
         while not self.stop.is_set():
             try:
-                self.deliverer.deliver_once()
+                self.deliverer.deliver_once(should_stop=self.stop.is_set)
             except Exception:
                 log.exception("a notification pass failed; trying again in %ss", self.interval_s)
             self.stop.wait(self.interval_s)

@@ -26,6 +26,16 @@ def refusal(tmp_path: Path, text: str) -> ConfigError:
     return raised.value
 
 
+def test_a_refused_file_says_plug_in_settings_are_checked_in_a_second_round(
+    tmp_path: Path,
+) -> None:
+    error = refusal(tmp_path, "project: shop\nwatch: {interval: 0s}\n")
+
+    assert error.hint is not None
+    assert "settings of each plug-in (driver, router, check, provider)" in error.hint
+    assert "checked once these are fixed" in error.hint
+
+
 def test_a_service_defined_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
     text = "project: shop\nservices:\n" + SERVICE + SERVICE.replace("critical", "core")
 

@@ -49,7 +49,10 @@ def parse_config(data: Any, source: Path) -> Config:
         config = Config.model_validate(data)
     except ValidationError as error:
         raise ConfigError(
-            str(source), validation_problems(error), hint="see `backout init` for a starter file"
+            str(source),
+            validation_problems(error),
+            hint="see `backout init` for a starter file; the settings of each plug-in (driver, "
+            "router, check, provider) are checked once these are fixed",
         ) from None
     config._source = source
     return config

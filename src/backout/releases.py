@@ -150,13 +150,18 @@ def record_deployment(
     return deployment
 
 
-def live(session: Session, environment: str, service: str) -> Release | None:
-    """The release most recently put live, or None if nothing was ever deployed."""
-    deployment = session.scalars(
+def newest_deployment(session: Session, environment: str, service: str) -> Deployment | None:
+    """The record of the service's most recent deployment, or None if it was never deployed."""
+    return session.scalars(
         select(Deployment)
         .where(Deployment.environment == environment, Deployment.service == service)
         .order_by(Deployment.id.desc())
     ).first()
+
+
+def live(session: Session, environment: str, service: str) -> Release | None:
+    """The release most recently put live, or None if nothing was ever deployed."""
+    deployment = newest_deployment(session, environment, service)
     return deployment.release if deployment is not None else None
 
 

@@ -159,6 +159,25 @@ def test_stop_stops_a_service_gracefully_and_records_it(process_api: tuple[Backo
     )
 
 
+@pytest.mark.parametrize(
+    "start_again",
+    [("deploy", "api", "1.0.0"), ("release", "record", "api", "1.0.0")],
+    ids=["deployed by backout", "recorded by a pipeline"],
+)
+def test_the_same_version_started_again_after_a_stop_is_watched_again(
+    process_api: tuple[Backout, int], start_again: tuple[str, ...]
+) -> None:
+    backout, _port = process_api
+    backout.ok("deploy", "api", "1.0.0")
+    backout.ok("stop", "api")
+
+    backout.ok(*start_again)
+
+    watched = backout.ok("watch", "--once").stdout
+    assert watched.startswith("api 1.0.0: "), watched
+    assert "not watching until it is deployed again" not in watched
+
+
 def test_stop_of_a_service_under_a_run_is_refused(live_api: Backout) -> None:
     run_id = live_api.rollback_waiting_for_approval()
 

@@ -45,7 +45,10 @@ def record_release(
             releases.mark(release, status, at=runtime.clock.now())
         if status in (ReleaseStatus.LIVE, ReleaseStatus.GOOD):
             current = releases.live(session, runtime.environment, service)
-            if current is None or current.id != release.id:
+            # A retried call adds nothing; after a `backout stop`, recording the version again
+            # says it runs again, and the watch loop watches it again.
+            stopped = releases.stopped_by_hand(session, runtime.environment, service)
+            if current is None or current.id != release.id or stopped is not None:
                 releases.record_deployment(session, release, actor=actor)
         audit(session, actor, "release.recorded", service, version=version, ref=ref)
         return release

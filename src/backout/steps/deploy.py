@@ -33,12 +33,14 @@ class Deploy:
 
     @staticmethod
     def record_live(ctx: StepContext, version: str) -> None:
-        """Record `version` as the live release of the service (once)."""
+        """Record that this run put `version` live: once per run (a resumed step observes what
+        it did), but again when the same version is started again by another run (after a
+        `backout stop`, which the watch loop honours until the next deployment)."""
         runtime = ctx.runtime
         with runtime.store.session() as session:
             release = releases.find(session, runtime.environment, ctx.service, version)
-            current = releases.live(session, runtime.environment, ctx.service)
-            if current is None or current.id != release.id:
+            newest = releases.newest_deployment(session, runtime.environment, ctx.service)
+            if newest is None or (newest.release_id, newest.run_id) != (release.id, ctx.run_id):
                 releases.record_deployment(session, release, actor=ctx.actor, run_id=ctx.run_id)
 
 

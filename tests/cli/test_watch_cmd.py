@@ -145,6 +145,8 @@ def test_watch_takes_over_a_rollback_whose_process_died_and_repeats_no_step(
     detail = live_api.run_detail(run_id)
     assert [step["attempts"] for step in detail["steps"][:2]] == [1, 1], "nothing done twice"
     assert f"run {run_id}: left unfinished by a process that is gone; resuming it" in stdout
+    ended = [line for line in stdout.splitlines() if line.startswith(f"run {run_id}: ")]
+    assert ended[-1] == f"run {run_id}: application rollback of api to 1.0.0 succeeded", stdout
     assert live_api.status()["live_version"] == "1.0.0"
 
 

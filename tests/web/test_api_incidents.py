@@ -136,7 +136,7 @@ def test_the_approver_confirms_what_the_gate_asks_with_the_approval(
         "token:approver",
         "confirmed",
     )
-    assert prepared["asked"] == "at the approval gate"
+    assert prepared["asked"] == "before the rollback acts (at its approval gate, if any)"
     assert checklist["root_cause"]["asked"] == "after the incident, with its report"
     assert checklist["previous_version"]["asked"] is None, "backout checks it"
 

@@ -23,8 +23,13 @@ KEPT_RESULTS = 100  # the newest results are kept; a controller running for mont
 class BackgroundRuns:
     """A thread per run; remembers the newest results. Implements `BackgroundRunner`."""
 
-    def __init__(self, should_stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        should_stop: threading.Event | None = None,
+        on_end: Callable[[RunResult], None] | None = None,
+    ) -> None:
         self.results: list[RunResult] = []
+        self._on_end = on_end  # told each result, from the run's thread
         self.stopping = should_stop or threading.Event()
         self._leaving = threading.Event()  # set by leave_all for the runs going then
         self._threads: dict[int, threading.Thread] = {}
@@ -78,3 +83,5 @@ class BackgroundRuns:
         with self._lock:
             self.results.append(result)
             del self.results[:-KEPT_RESULTS]
+        if self._on_end is not None:
+            self._on_end(result)

@@ -58,7 +58,7 @@ class Controller:
         self.actor = actor
         self.on_change = on_change  # what it decides or does, one sentence each
         self._stop = threading.Event()
-        self.runs = BackgroundRuns(self._stop)
+        self.runs = BackgroundRuns(self._stop, on_end=self._say_how_it_ended)
         self.watches = watch
         self.watcher = self._new_watcher() if watch else None
         self.holder = this_process()
@@ -168,6 +168,11 @@ class Controller:
     def _lease_times(self) -> tuple[float, float]:
         state = self.runtime.config.state
         return state.lease.total_seconds(), state.lease_renew.total_seconds()
+
+    def _say_how_it_ended(self, result: RunResult) -> None:
+        """A person watching saw the run start ("rolling back (run 3, …)"): say how it ended."""
+        if result.state is not RunState.RUNNING and self.on_change is not None:
+            self.on_change(f"run {result.run_id}: {result.message}")
 
     def _say(self, sentence: str) -> None:
         log.info("%s", sentence)

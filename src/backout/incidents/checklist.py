@@ -62,8 +62,8 @@ class ChecklistItem:
 # person approves it at; after it, whoever reads the incident or writes its report.
 GATE_PHASES = frozenset({Phase.PRE, Phase.DURING})
 _ASKED = {
-    Phase.PRE: "at the approval gate",
-    Phase.DURING: "at the approval gate",
+    Phase.PRE: "before the rollback acts (at its approval gate, if any)",
+    Phase.DURING: "before the rollback acts (at its approval gate, if any)",
     Phase.POST: "once the service is recovered",
     Phase.FOLLOW_UP: "after the incident, with its report",
 }

@@ -165,7 +165,7 @@ class ChecklistItemOut(BaseModel):
     how: str | None = Field(description="`confirmed` (by a person), or what backout saw.")
     asked: str | None = Field(
         None,
-        description="When a person is asked to confirm it (at the approval gate, once the "
+        description="When a person is asked to confirm it (before the rollback acts, once the "
         "service is recovered, after the incident); null for an item backout checks.",
     )
 

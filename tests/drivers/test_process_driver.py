@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import sys
 import textwrap
@@ -23,7 +25,7 @@ from driver_helpers import (
     write_server,
 )
 
-from backout.drivers import Driver, ReleaseRef, RunState, SlotCapable
+from backout.drivers import Driver, ReleaseRef, RunState, SlotCapable, reap_exited_children
 from backout.errors import ConfigError, DriverError
 
 V1 = ReleaseRef("web", "1.0.0")
@@ -116,6 +118,30 @@ def test_a_process_that_dies_after_start_is_reported_failed(tmp_path: Path, app:
     assert "out of memory" in driver.status().detail
     driver.deploy(V1)
     assert driver.current() == "1.0.0", "a failed version is started again"
+
+
+def test_a_service_ended_by_another_process_leaves_no_zombie_behind_its_parent(
+    tmp_path: Path, app: Path
+) -> None:
+    port = free_port()
+    driver = process_driver(tmp_path, command="{python} server.py {port} {version}", port=port)
+    driver.deploy(V1)
+    pid = served_pid(port)
+    os.killpg(pid, signal.SIGKILL)  # as `backout stop` from another process ends it
+    assert wait_for(lambda: process_state(pid) == "Z"), "a zombie until its parent reaps it"
+
+    reap_exited_children()
+
+    assert process_state(pid) is None
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter /proc gives `pid` (Z: a zombie), None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    return stat.rpartition(")")[2].split()[0]
 
 
 def test_a_reused_pid_is_not_mistaken_for_the_service(

@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 from backout.controller.background import BackgroundRuns
 from backout.controller.watch import Watcher
+from backout.drivers import reap_exited_children
 from backout.errors import FencedError
 from backout.notify.delivery import Deliverer, NotificationLoop, notifies
 from backout.runs.records import RunResult, RunState, unfinished_runs
@@ -100,6 +101,7 @@ class Controller:
 
     def cycle(self) -> list[str]:
         """One turn: lead (or stand by), resume orphans, watch; what the watch cycle decided."""
+        reap_exited_children()  # a service this process started and another one stopped
         if not self.watches:
             self.resume_orphans()
             return []

@@ -1,5 +1,6 @@
 """Drivers: how a service's versions are put live. Picked by `driver.type` in config."""
 
+from backout.drivers._pids import reap_exited_children
 from backout.drivers.base import (
     Driver,
     DriverStatus,
@@ -37,4 +38,5 @@ __all__ = [
     "RunState",
     "SlotCapable",
     "UndoCapable",
+    "reap_exited_children",
 ]

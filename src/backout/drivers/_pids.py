@@ -137,7 +137,14 @@ def _signal_reaches(send: Callable[[], None]) -> bool:
     return True
 
 
+def reap_exited_children() -> None:
+    """Collect every service process this process started that has exited since: one stopped
+    by another process (`backout stop`) is otherwise a zombie until this one ends."""
+    for pid in list(_CHILDREN):
+        _reap_if_child(pid)
+
+
 def _reap_if_child(pid: int) -> None:
     popen = _CHILDREN.get(pid)
     if popen is not None and popen.poll() is not None:
-        del _CHILDREN[pid]
+        _CHILDREN.pop(pid, None)  # another thread may have reaped it meanwhile

@@ -132,6 +132,7 @@ def test_status_json_gives_the_pid_port_url_and_start_time_as_fields(
     assert datetime.fromisoformat(api["started_at"]) <= datetime.now(UTC)
     with urllib.request.urlopen(api["url"], timeout=5) as answer:
         assert answer.read() == b"1.0.0"
+    assert f"running pid {api['pid']} :{port}" in backout.ok("status").stdout
 
 
 def test_stop_stops_a_service_gracefully_and_records_it(process_api: tuple[Backout, int]) -> None:

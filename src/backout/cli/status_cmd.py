@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -33,7 +33,7 @@ def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
                 s["tier"],
                 s["live_version"],
                 s["live_status"],
-                s["detail"],
+                _process_cell(s),
                 s["last_known_good"],
                 ", ".join(map(str, s["open_incidents"])) or "-",
                 ", ".join(map(str, s["active_runs"])) or "-",
@@ -41,6 +41,15 @@ def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
             for s in services
         ],
     )
+
+
+def _process_cell(service: dict[str, Any]) -> str:
+    """What runs, short enough for a narrow terminal when the driver gives a pid (the whole
+    sentence is in `--json`'s `detail`)."""
+    if service["pid"] is None:
+        return str(service["detail"])
+    port = f" :{service['port']}" if service["port"] is not None else ""
+    return f"{service['running']} pid {service['pid']}{port}"
 
 
 def stop(

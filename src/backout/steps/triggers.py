@@ -49,11 +49,12 @@ def _on_incident(
                 incident.id,
                 kind,
                 message,
-                actor="backout",
+                actor=ctx.actor,  # as every other line of the run: who runs it
                 run_id=ctx.run_id,
                 evidence=evidence,
             )
             if reopen:
                 back = IncidentStatus.INVESTIGATING
-                by, actor = Mover.REOPEN, "backout"
-                move_incident(session, incident, back, by=by, actor=actor, reason=message)
+                move_incident(
+                    session, incident, back, by=Mover.REOPEN, actor=ctx.actor, reason=message
+                )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -33,6 +33,9 @@ EXAMPLES = 25
 # Alertmanager's receiver answers an alert for an unknown service 202 (with why), never 404:
 # a sender told 404 would retry the delivery forever.
 NAMES_NOTHING_TO_FIND = {"/api/v1/alerts/alertmanager"}  # requests per operation and mode
+# Headers that frame the HTTP message itself: a generated one (`content-length: X}t`) makes a
+# request the HTTP server refuses (400) before any route sees it, whatever the API documents.
+FRAMING_HEADERS = {"content-length", "transfer-encoding", "host", "connection"}
 # The public status page needs no token: it answers 200, 304 (its ETag) or 404 (turned off).
 PUBLIC_STATUS_PAGE = {"/status", "/status/summary.json", "/api/v2/summary.json"}
 
@@ -66,6 +69,7 @@ def fuzz(operation: APIOperation, mode: GenerationMode, headers: dict[str, str])
     )
     @given(case=operation.as_strategy(generation_mode=mode))
     def answers_as_documented(case: Case) -> None:
+        assume(not FRAMING_HEADERS & {name.lower() for name in case.headers or {}})
         case.call_and_validate(headers=headers, checks=CHECKS)
 
     try:

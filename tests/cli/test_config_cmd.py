@@ -179,6 +179,52 @@ def test_check_reports_a_plugin_setting_error_with_its_key_path(backout: Backout
     )
 
 
+def test_check_lists_the_file_s_problems_and_its_plug_ins_problems_in_one_refusal(
+    backout: Backout,
+) -> None:
+    result = check_text(
+        backout,
+        """\
+        project: t
+        watch: {interval: 0s}
+        services:
+          api:
+            tier: critical
+            driver: {type: fake, deploy_delay: slow}
+          web:
+            tier: core
+            bake_time: soon
+            driver: {type: fake}
+            router: {type: fake, weight: 3}
+        """,
+    )
+
+    result.refused(
+        INVALID_CONFIG,
+        "4 problem(s)",
+        "watch.interval: must be at least",
+        "services.web.bake_time: expected a duration",
+        "services.api.driver.deploy_delay: expected a duration",
+        "services.web.router.weight: unknown key",
+    )
+    assert "checked once these are fixed" not in result.stderr
+
+
+def test_other_commands_stop_at_the_file_s_own_problems_and_say_more_may_follow(
+    backout: Backout,
+) -> None:
+    path = backout.config.with_name("candidate.yaml")
+    path.write_text(
+        "project: t\nwatch: {interval: 0s}\nservices:\n  api:\n    tier: critical\n"
+        "    driver: {type: fake, deploy_delay: slow}\n",
+        encoding="utf-8",
+    )
+
+    listed = backout.at(path)("status")
+
+    listed.refused(INVALID_CONFIG, "1 problem(s)", "watch.interval", "checked once these are fixed")
+
+
 def test_check_of_a_missing_file_says_to_run_init(backout: Backout, tmp_path: Path) -> None:
     result = backout.at(tmp_path / "nowhere.yaml")("check")
 

@@ -7,7 +7,13 @@ registry builds them, so their errors carry the same key paths.
 """
 
 from backout.config.alerts import AlertSettings
-from backout.config.loading import key_path, load_config, parse_config, validation_problems
+from backout.config.loading import (
+    config_without_refused_keys,
+    key_path,
+    load_config,
+    parse_config,
+    validation_problems,
+)
 from backout.config.model import Config
 from backout.config.reporting import IncidentSettings, StatusPageSettings
 from backout.config.sections import (
@@ -49,6 +55,7 @@ __all__ = [
     "StepSettings",
     "TriggerRule",
     "WatchSettings",
+    "config_without_refused_keys",
     "key_path",
     "load_config",
     "parse_config",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ def key_path(loc: tuple[int | str, ...]) -> str:
 
 
 def _describe(error: Any, prefix: tuple[str | int, ...] = ()) -> str:
-    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    loc = tuple(p for p in error["loc"] if not _is_validator_name(p))
     where = key_path(prefix + loc) or "(top level)"
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
@@ -76,3 +77,75 @@ def load_config(path: Path | str | None = None) -> Config:
     config = parse_config(data, source)
     check_state_url_variable()
     return config
+
+
+def config_without_refused_keys(source: Path) -> Config | None:
+    """The config `source` gives with every key the model refuses left out (its default used,
+    or, when it has none, the entry holding it), so that the sections it leaves valid can be
+    checked further; None when the file cannot be read or nothing valid is left."""
+    try:
+        data = read_yaml(source)
+    except (YamlProblem, OSError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    refused = _refused_keys(data)
+    if not refused:
+        return None  # nothing refused: the file failed for another reason
+    for _ in range(_MAX_NESTING):
+        if any(not loc for loc in refused):
+            return None  # the top level itself: nothing left to keep
+        data = _without(data, refused)
+        refused = _refused_keys(data)
+        if not refused:
+            return parse_config(data, source)
+        # What is still refused is a required key its removal left missing: drop its entry.
+        refused = [loc[:-1] for loc in refused]
+    return None
+
+
+_MAX_NESTING = 6  # a key path of backout.yaml is never deeper
+
+
+def _refused_keys(data: dict[str, Any]) -> list[tuple[Any, ...]]:
+    try:
+        Config.model_validate(data)
+    except ValidationError as error:
+        return [tuple(p for p in e["loc"] if not _is_validator_name(p)) for e in error.errors()]
+    return []
+
+
+def _is_validator_name(part: int | str) -> bool:
+    """A step of pydantic's error location naming a validator, not a key of the file."""
+    return isinstance(part, str) and part.startswith("function-")
+
+
+def _without(data: dict[str, Any], paths: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """A copy of `data` without the value at each of `paths` (one that is not there: ignored)."""
+    reduced: dict[str, Any] = copy.deepcopy(data)
+    for path in sorted(set(paths), key=len, reverse=True):  # deepest first: parents stay
+        parent: Any = reduced
+        for part in path[:-1]:
+            parent = _child(parent, part)
+        if isinstance(parent, dict):
+            parent.pop(path[-1], None)
+        elif isinstance(parent, list) and isinstance(path[-1], int) and path[-1] < len(parent):
+            parent[path[-1]] = None  # dropped below: indexes of the other paths still hold
+    kept: dict[str, Any] = _no_dropped_items(reduced)
+    return kept
+
+
+def _child(value: Any, part: Any) -> Any:
+    if isinstance(value, dict):
+        return value.get(part)
+    if isinstance(value, list) and isinstance(part, int) and part < len(value):
+        return value[part]
+    return None
+
+
+def _no_dropped_items(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _no_dropped_items(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_no_dropped_items(item) for item in value if item is not None]
+    return value

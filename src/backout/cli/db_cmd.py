@@ -59,6 +59,9 @@ def setup(
     if as_json:
         print_json([vars(s) for s in settings])
         return
+    if not settings:
+        say(f"{name}: its backup engine needs no server setting")
+        return
     print_table(
         f"settings {name} needs",
         ["setting", "wanted", "now", "restart needed"],
@@ -76,7 +79,8 @@ def setup(
         say(f"apply them with: backout db setup {name} --apply")
     restart = [s.name for s in settings if s.needs_restart]
     if apply and restart:
-        say(f"restart the server to put {', '.join(restart)} in effect; the others are")
+        restarted = ", ".join(restart)
+        say(f"restart the server to put {restarted} in effect; the other settings already are")
 
 
 @db_app.command("backup")

@@ -46,11 +46,10 @@ def setup(runtime: Runtime, name: str, *, apply: bool, actor: str) -> list[Setti
     wanted = engine.required_settings()
     db = runtime.database(name)
     with db.connect(autocommit=True) as connection:
-        if apply:
-            for setting, value in wanted.items():
-                # A utility statement takes no bound parameters: compose it, safely quoted.
-                statement = sql.SQL("ALTER SYSTEM SET {} = {}")
-                connection.execute(statement.format(sql.Identifier(setting), sql.Literal(value)))
+        if apply and wanted:
+            _refuse_unless_allowed(connection, name, wanted)
+            for statement in _alter_system(wanted):
+                connection.execute(statement)
             _reload(connection, runtime)
             with runtime.store.session() as session:
                 audit(session, actor, "db.setup.applied", name, settings=wanted)
@@ -61,6 +60,51 @@ def setup(runtime: Runtime, name: str, *, apply: bool, actor: str) -> list[Setti
         ).fetchall()
     seen = {str(row[0]): row[1:] for row in rows}
     return [_compare(setting, value, seen.get(setting)) for setting, value in wanted.items()]
+
+
+def _alter_system(wanted: dict[str, str]) -> list[sql.Composed]:
+    # A utility statement takes no bound parameters: composed, safely quoted.
+    return [
+        sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(setting), sql.Literal(value))
+        for setting, value in wanted.items()
+    ]
+
+
+def _refuse_unless_allowed(connection: Connection, name: str, wanted: dict[str, str]) -> None:
+    """RefusedError, before any setting is changed, unless the role may set every one and
+    reload the configuration: ALTER SYSTEM cannot run in a transaction, so a refusal half-way
+    would leave the server half set."""
+    denied = _denied(connection, list(wanted))
+    if not denied:
+        return
+    statements = "; ".join(s.as_string(connection) for s in _alter_system(wanted))
+    raise RefusedError(
+        f"cannot apply the settings of {name!r}: its role may not {' or '.join(denied)}; "
+        "nothing was changed",
+        hint=f"run --apply as a superuser, or have one run: {statements}; SELECT pg_reload_conf();",
+    )
+
+
+def _denied(connection: Connection, settings: list[str]) -> list[str]:
+    """What the session's role may not do of setting `settings` and reloading."""
+    row = connection.execute(
+        "SELECT rolsuper, current_setting('server_version_num')::int FROM pg_roles"
+        " WHERE rolname = current_user"
+    ).fetchone()
+    if row is None or row[0]:
+        return []
+    if int(str(row[1])) < 150000:  # before 15, ALTER SYSTEM is for superusers only
+        return [f"set {', '.join(settings)}"]
+    refused = connection.execute(
+        "SELECT s FROM unnest(%s::text[]) AS s"
+        " WHERE NOT has_parameter_privilege(s, 'ALTER SYSTEM')",
+        (settings,),
+    ).fetchall()
+    denied = [f"set {', '.join(str(r[0]) for r in refused)}"] if refused else []
+    reload = connection.execute(
+        "SELECT has_function_privilege('pg_reload_conf()', 'EXECUTE')"
+    ).fetchone()
+    return denied if reload and reload[0] else [*denied, "reload the configuration"]
 
 
 def _reload(connection: Connection, runtime: Runtime, timeout_s: float = 10.0) -> None:

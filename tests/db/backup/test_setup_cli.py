@@ -102,3 +102,44 @@ def test_settings_compare_in_their_units_and_a_restart_is_asked_only_where_neede
 
     assert all(s["ok"] for s in after.values()), after
     assert not any(s["needs_restart"] or s["pending_restart"] for s in after.values())
+
+
+def auto_conf(cluster: PostgresCluster) -> list[tuple[str, str]]:
+    """What ALTER SYSTEM has written (postgresql.auto.conf), read as a superuser."""
+    with psycopg.connect(cluster.conninfo(), autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT name, setting FROM pg_file_settings WHERE sourcefile LIKE '%auto.conf'"
+            " ORDER BY name"
+        ).fetchall()
+    return [(str(name), str(value)) for name, value in rows]
+
+
+def test_apply_by_a_role_that_may_not_set_them_is_refused_before_anything_changes(
+    cluster: PostgresCluster, config: Path
+) -> None:
+    with psycopg.connect(cluster.conninfo(), autocommit=True) as connection:
+        connection.execute("CREATE ROLE app LOGIN CREATEDB")
+    data = yaml.safe_load(config.read_text())
+    data["databases"]["main"]["url"] = psycopg.conninfo.make_conninfo(
+        cluster.conninfo(), user="app"
+    )
+    config.write_text(yaml.safe_dump(data))
+    before = auto_conf(cluster)
+
+    done = subprocess.run(
+        [BACKOUT, "db", "setup", "main", "--apply", "--json", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert done.returncode == 1, done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+    error = json.loads(done.stdout)["error"]
+    assert "its role may not set wal_level, archive_mode" in error["message"]
+    assert " or reload the configuration" in error["message"]
+    assert error["message"].endswith("nothing was changed")
+    assert "ALTER SYSTEM SET" in error["hint"]
+    assert "SELECT pg_reload_conf();" in error["hint"]
+    assert auto_conf(cluster) == before

@@ -132,6 +132,24 @@ def test_a_logical_backup_cannot_go_to_a_time(db: Backout) -> None:
     done = db("db", "restore", "main", "--to-time", "2026-01-01T00:00:00+00:00")
     assert done.code == 1, done
     assert "logical backups restore only to the moment they were taken" in done.stdout + done.stderr
+    assert db("db", "copies", "main", "--json").json() == [], "no empty copy is left"
+
+
+def test_a_restore_that_fails_leaves_no_empty_restored_database(
+    db: Backout, postgres_url: str
+) -> None:
+    db.ok("db", "backup", "main")
+
+    done = db("db", "restore", "main", "--backup", "20990101-000000-0000")
+
+    assert done.code != 0, done
+    assert db("db", "copies", "main", "--json").json() == []
+    conninfo = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo) as connection:
+        left = connection.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE '%_restored_run%'"
+        ).fetchall()
+    assert left == []
 
 
 def test_a_restore_killed_after_its_first_step_is_finished_by_resume(

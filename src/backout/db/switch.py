@@ -61,6 +61,27 @@ def create_database_for_run(server: Database, dbname: str, run_id: int) -> None:
         )
 
 
+def drop_empty_database_of_run(server: Database, dbname: str, run_id: int) -> None:
+    """Drop `dbname` if run `run_id` created it and it holds no table (a restore into it that
+    failed, all in one transaction): left, it would be listed as a restored copy. Any other
+    database is left alone."""
+    with _maintenance(server) as connection:
+        if _comment(connection, dbname) != _CREATED_BY.format(run_id=run_id):
+            return
+    with server.with_dbname(dbname).connect(autocommit=True) as inside:
+        row = inside.execute(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind IN ('r', 'p')"
+            " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+        ).fetchone()
+    if row is None or row[0] != 0:
+        return
+    with _maintenance(server) as connection:
+        connection.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
+        )
+
+
 def copy_database(source: Database, into: Database, *, bindir: Path | None) -> None:
     """Load `source`'s schema and data into the (empty) database `into`, in one transaction."""
     dump_cmd = [_tool(bindir, "pg_dump"), "-Fc", "-d", source.conninfo]

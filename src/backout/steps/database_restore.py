@@ -8,11 +8,13 @@ never touched here: the lost-writes report compares it with the restored copy.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from backout.db.backup import (
@@ -25,8 +27,8 @@ from backout.db.cluster import SideCluster, os_user_for
 from backout.db.connection import Database
 from backout.db.copies import stop_side_cluster
 from backout.db.lost_writes import lost_writes
-from backout.db.switch import SwitchNames, create_database_for_run
-from backout.errors import StepFailedError
+from backout.db.switch import SwitchNames, create_database_for_run, drop_empty_database_of_run
+from backout.errors import BackoutError, StepFailedError
 from backout.incidents import EventKind, add_event
 from backout.steps.base import StepContext, StepOutcome
 from backout.store import Incident, Run
@@ -119,7 +121,14 @@ class DatabaseRestore:
         live = ctx.runtime.database(name)
         restored = live.with_dbname(into or SwitchNames.for_run(live.dbname, ctx.run_id).restored)
         create_database_for_run(live, restored.dbname, ctx.run_id)
-        engine.restore_database(target, restored)
+        try:
+            engine.restore_database(target, restored)
+        except Exception:
+            # A whole logical restore is one transaction: a failed one left the database empty.
+            # Dropping it is a courtesy: its own failure must not hide the restore's.
+            with contextlib.suppress(BackoutError, psycopg.Error):
+                drop_empty_database_of_run(live, restored.dbname, ctx.run_id)
+            raise
         return {"conninfo": restored.describe(), "dbname": restored.dbname}
 
 

@@ -245,7 +245,11 @@ def restore(
     name: DbArg,
     to_time: Annotated[
         str | None,
-        typer.Option("--to-time", help="ISO 8601 time, e.g. 2026-11-25T14:03:00+00:00 (physical)."),
+        typer.Option(
+            "--to-time",
+            help="ISO 8601 time, e.g. 2026-11-25T14:03:00+00:00; without a zone, local time "
+            "(physical engines only).",
+        ),
     ] = None,
     backup_id: Annotated[str | None, typer.Option("--backup", help="A backup, as it was.")] = None,
     restore_point: Annotated[

@@ -67,9 +67,12 @@ def show(
     if as_json:
         print_json(detail)
         return
+    moving = " → ".join(str(v) for v in (detail["from_version"], detail["to_version"]) if v)
+    if detail["to_version"] and not detail["from_version"]:
+        moving = f"→ {moving}"  # nothing it went from (a restore to a backup)
     say(
         f"run {detail['id']}: {detail['kind']} {detail['service']} "
-        f"{detail['from_version']} → {detail['to_version']}, {detail['state']} ({detail['reason']})"
+        f"{moving + ', ' if moving else ''}{detail['state']} ({detail['reason']})"
     )
     if detail["error"]:
         console.print(Text(detail["error"], style="red"), soft_wrap=True)

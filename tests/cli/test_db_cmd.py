@@ -119,7 +119,8 @@ def test_a_restore_lands_beside_the_live_data_and_keeps_what_it_lacks(
     with psycopg.connect(conninfo, autocommit=True) as connection:
         live = connection.execute("SELECT count(*) FROM bookings").fetchone()
         restored_name = connection.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE '%_restored_run%'"
+            "SELECT datname FROM pg_database WHERE datname LIKE %s",
+            (conninfo.rsplit("/", 1)[1] + "_restored_run%",),
         ).fetchone()
     assert live == (15,), "the live data is never touched"
     assert restored_name is not None
@@ -135,19 +136,21 @@ def test_a_logical_backup_cannot_go_to_a_time(db: Backout) -> None:
     assert db("db", "copies", "main", "--json").json() == [], "no empty copy is left"
 
 
-def test_a_restore_that_fails_leaves_no_empty_restored_database(
+def test_an_unknown_backup_is_refused_before_any_run_or_database_exists(
     db: Backout, postgres_url: str
 ) -> None:
-    db.ok("db", "backup", "main")
+    [backup_id] = take_backups(db, 1)
 
     done = db("db", "restore", "main", "--backup", "20990101-000000-0000")
 
-    assert done.code != 0, done
+    done.refused(4, "no backup '20990101-000000-0000' in the repository", backup_id)
+    assert db("runs", "--json").json() == []
     assert db("db", "copies", "main", "--json").json() == []
     conninfo = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    live_name = conninfo.rsplit("/", 1)[1]
     with psycopg.connect(conninfo) as connection:
         left = connection.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE '%_restored_run%'"
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{live_name}_restored%",)
         ).fetchall()
     assert left == []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from backout.db.backup import UnknownBackupError, backup_engine_for
 from backout.db.migrations import MigrationStatus, RevertPlan, migration_adapter_for
 from backout.db.reset import ResetScope, reset_scope
 from backout.errors import RefusedError
@@ -49,8 +50,11 @@ def start_restore(
     actor: str,
 ) -> RunHandle:
     """Store a restore as a run holding the database's lock: beside the live data, or `into` a
-    new database on the live server, or `in_place` (behind a fresh, checked backup)."""
+    new database on the live server, or `in_place` (behind a fresh, checked backup).
+    UnknownBackupError, before any run exists, for a backup id the repository does not hold."""
     runtime.config.database(name)
+    if backup_id is not None:
+        _require_backup(runtime, name, backup_id)
     target = {
         "backup_id": backup_id,
         "time": to_time.isoformat() if to_time else None,
@@ -65,6 +69,12 @@ def start_restore(
         side_cluster=side_cluster,
     )
     return _start(runtime, plan, actor, reason)
+
+
+def _require_backup(runtime: Runtime, name: str, backup_id: str) -> None:
+    held = [backup.id for backup in backup_engine_for(runtime.config, name).backups()]
+    if backup_id not in held:
+        raise UnknownBackupError(backup_id, held)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
+from backout.checks._address import host_and_port
 from backout.checks._deadline import call_within
 from backout.checks.base import CheckResult, CheckSettings
 from backout.durations import Duration, format_duration
@@ -158,7 +159,7 @@ class HttpCheck:
         except httpx.TimeoutException:
             return f"timed out after {format_duration(timeout)}"
         except (httpx.HTTPError, httpx.InvalidURL) as error:
-            return _transport_failure(error, _host_and_port(s.url))
+            return _transport_failure(error, s.url)
 
     def _judge(self, answer: _Answer) -> tuple[bool, str]:
         observed = f"HTTP {answer.status} after {_took(answer.seconds)}"
@@ -206,22 +207,17 @@ def _read_text(response: httpx.Response) -> str:
     return body.decode(response.encoding or "utf-8", errors="replace")
 
 
-def _host_and_port(url: str) -> str:
-    """Where a request to `url` goes (`host:port`, never the user information)."""
+def _transport_failure(error: Exception, url: str) -> str:
+    """Say why no answer came from `url`'s host, in the words of the operating system where it
+    has them: the check's name gives the path only, and a person needs the host to look at."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _transport_failure(error: Exception, where: str) -> str:
-    """Say why no answer came from `where`, in the words of the operating system where it has
-    them: the check's name gives the path only, and a person needs the host to look at."""
+    where = host_and_port(host, parts.port or (443 if parts.scheme == "https" else 80))
     reason = _os_error_behind(error)
     if isinstance(reason, ConnectionRefusedError):
         return f"connection refused ({where})"
     if isinstance(reason, socket.gaierror):
-        return f"cannot resolve host {where.rpartition(':')[0]!r} ({reason.strerror})"
+        return f"cannot resolve host {host!r} ({reason.strerror})"
     if isinstance(reason, ssl.SSLCertVerificationError):
         return f"TLS certificate of {where} not trusted ({reason.verify_message})"
     if isinstance(reason, ssl.SSLError):

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from pydantic import Field
 
+from backout.checks._address import host_and_port
 from backout.checks._deadline import call_within
 from backout.checks.base import CheckResult, CheckSettings
 from backout.durations import format_duration
@@ -36,7 +37,7 @@ class TcpCheck:
 
     def __init__(self, settings: TcpCheckSettings, context: PluginContext) -> None:
         self._settings = settings
-        self._address = _address(settings.host, settings.port)
+        self._address = host_and_port(settings.host, settings.port)
         self._name = settings.name or f"tcp {self._address}"
 
     @property
@@ -79,7 +80,3 @@ class TcpCheck:
             return False, f"cannot resolve host {self._settings.host!r} ({error.strerror})"
         except OSError as error:
             return False, f"cannot connect ({error.strerror or error})"
-
-
-def _address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

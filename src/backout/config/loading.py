@@ -105,6 +105,7 @@ def config_without_refused_keys(source: Path) -> Config | None:
 
 
 _MAX_NESTING = 6  # a key path of backout.yaml is never deeper
+_DROPPED = object()  # a list item left out; removed once every path is handled
 
 
 def _refused_keys(data: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -130,7 +131,7 @@ def _without(data: dict[str, Any], paths: list[tuple[Any, ...]]) -> dict[str, An
         if isinstance(parent, dict):
             parent.pop(path[-1], None)
         elif isinstance(parent, list) and isinstance(path[-1], int) and path[-1] < len(parent):
-            parent[path[-1]] = None  # dropped below: indexes of the other paths still hold
+            parent[path[-1]] = _DROPPED  # removed below: other paths' indexes still hold
     kept: dict[str, Any] = _no_dropped_items(reduced)
     return kept
 
@@ -147,5 +148,5 @@ def _no_dropped_items(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _no_dropped_items(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_no_dropped_items(item) for item in value if item is not None]
+        return [_no_dropped_items(item) for item in value if item is not _DROPPED]
     return value

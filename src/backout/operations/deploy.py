@@ -47,8 +47,11 @@ def record_release(
             current = releases.live(session, runtime.environment, service)
             # A retried call adds nothing; after a `backout stop`, recording the version again
             # says it runs again, and the watch loop watches it again.
-            stopped = releases.stopped_by_hand(session, runtime.environment, service)
-            if current is None or current.id != release.id or stopped is not None:
+            if (
+                current is None
+                or current.id != release.id
+                or releases.stopped_by_hand(session, runtime.environment, service) is not None
+            ):
                 releases.record_deployment(session, release, actor=actor)
         audit(session, actor, "release.recorded", service, version=version, ref=ref)
         return release

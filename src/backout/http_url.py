@@ -58,10 +58,10 @@ def http_url_problem(
         problem = f"{PORT_PLACEHOLDER} is filled in only in a health check's url"
     else:
         problem = _parts_problem(value, base=base)
-    return f"{problem}: {quoted_with_password_masked(value)}" if problem else None
+    return f"{problem}: {_quoted_with_password_masked(value)}" if problem else None
 
 
-def quoted_with_password_masked(value: str) -> str:
+def _quoted_with_password_masked(value: str) -> str:
     """`value` quoted for a message, everything between `scheme://user:` and its last `@`
     masked (all before that `@` when `scheme://` is mistyped)."""
     before, at, after = value.rpartition("@")

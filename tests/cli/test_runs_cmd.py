@@ -46,7 +46,7 @@ def test_runs_of_a_service_that_is_not_configured_is_refused_naming_the_known_on
     assert as_json.json()["error"]["exit_code"] == NOT_FOUND
 
 
-def test_runs_of_another_subject_are_listed_by_its_key(backout: Backout) -> None:
+def test_a_subject_s_key_is_not_taken_for_an_unknown_service(backout: Backout) -> None:
     assert backout.ok("runs", "--service", "database:main", "--json").json() == []
 
 

@@ -131,6 +131,35 @@ def test_a_release_that_dies_at_start_fails_the_deploy_and_is_not_left_restartin
     assert driver.status().state is RunState.STOPPED
 
 
+# Dies at its first start; pm2's restart of it waits (not listening) and, when stopped, fills
+# the error log, as a Python app interrupted mid-import does with its KeyboardInterrupt.
+FIRST_START_DIES = """\
+import os, signal, sys, time
+if not os.path.exists("started-once"):
+    open("started-once", "w").close()
+    sys.exit("the first start died: missing DATABASE_URL")
+def noisy_stop(signum, frame):
+    sys.stderr.write("interrupted while starting\\n" * 40)
+    sys.exit(1)
+signal.signal(signal.SIGINT, noisy_stop)
+while True:
+    time.sleep(0.05)
+"""
+
+
+def test_the_deploy_error_shows_why_the_release_died_not_how_its_restart_was_stopped(
+    tmp_path: Path, pm2_home: Path
+) -> None:
+    folder = write_pm2_app(tmp_path / "app", script="first_start_dies.py")
+    (folder / "first_start_dies.py").write_text(FIRST_START_DIES)
+    driver = pm2_driver(tmp_path, pm2_home, free_port())
+    with pytest.raises(DriverError) as raised:
+        driver.deploy(release("1.0.0"))
+    assert "the first start died: missing DATABASE_URL" in str(raised.value)
+    assert "interrupted while starting" not in str(raised.value)
+    assert driver.status().state is RunState.STOPPED
+
+
 def test_an_app_name_the_ecosystem_does_not_have_is_named(tmp_path: Path, pm2_home: Path) -> None:
     write_pm2_app(tmp_path / "app", name="backend")
     driver = pm2_driver(tmp_path, pm2_home, free_port(), app="frontend")

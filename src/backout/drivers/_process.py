@@ -322,10 +322,11 @@ class ServiceProcess:
         while True:
             code = popen.poll()
             if code is not None:
+                why = self._indented_log_tail()  # before the children's output on their stop
                 self._terminate(record)  # children it may have left behind
                 raise DriverError(
                     f"{self._service} {record.version} {describe_exit(code)} right after it "
-                    f"started; last lines of {self.log_path}:\n{self._indented_log_tail()}",
+                    f"started; last lines of {self.log_path}:\n{why}",
                     hint=f"its command: {shlex.join(record.argv)} (in {record.directory})",
                 )
             if time.monotonic() >= deadline or (port is not None and port_is_listening(port)):

@@ -220,21 +220,25 @@ class Pm2Driver:
                     hint=f"set `app:` to the name of an app of {ecosystem}",
                 )
             if any(app.status in _CRASHED or app.restarts > 0 for app in apps):
+                # The log is read before the stop: pm2 interrupts a restart under way, and its
+                # KeyboardInterrupt would otherwise hide why the release died.
+                why = _log_lines(apps)
                 pm2.run("stop", self._app)  # not left crash-looping
                 raise DriverError(
                     f"{self._context.service} {release.version} died right after pm2 started "
-                    f"it; {_log_lines(apps)}"
+                    f"it; {why}"
                 )
             ready = all(app.status == "online" for app in apps)
             if ready and (port is None or port_is_listening(port)):
                 return
             if time.monotonic() >= deadline:
+                why = _log_lines(apps)
                 pm2.run("stop", self._app)
                 waited = f"listening on port {port}" if ready else "online"
                 raise DriverError(
                     f"{self._context.service} {release.version} was not {waited} "
                     f"{format_duration(self._settings.start_timeout)} after pm2 started it; "
-                    f"{_log_lines(apps)}"
+                    f"{why}"
                 )
             time.sleep(_START_POLL)
 

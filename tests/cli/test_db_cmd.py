@@ -219,6 +219,10 @@ def test_in_place_replaces_the_live_data_after_a_checked_backup_and_keeps_the_ol
         "3 write(s) after the target the restore does not have (3 inserted"
         in steps["db_lost_writes"]["message"]
     )
+    copies = db("db", "copies", "main", "--json").json()
+    assert [(c["kind"], c["where"]) for c in copies] == [("kept database", kept)], (
+        "the live database, which a run put there, is no copy"
+    )
 
 
 def test_in_place_without_yes_is_refused_and_changes_nothing(
@@ -245,6 +249,18 @@ def test_into_lands_as_the_named_database_and_leaves_the_live_one(
     try:
         assert bookings_in(conninfo, "main_as_it_was") == 12
         assert bookings_in(conninfo) == 14
+        [copy] = db("db", "copies", "main", "--json").json()
+        assert (copy["run_id"], copy["kind"], copy["where"]) == (
+            1,
+            "restored database",
+            "main_as_it_was",
+        )
+        assert db("db", "remove-copy", "main", "1", "--yes").code == 0
+        assert db("db", "copies", "main", "--json").json() == []
+        with psycopg.connect(conninfo) as connection:
+            assert connection.execute(
+                "SELECT count(*) FROM pg_database WHERE datname = 'main_as_it_was'"
+            ).fetchone() == (0,)
     finally:
         with psycopg.connect(conninfo, autocommit=True) as connection:
             connection.execute("DROP DATABASE IF EXISTS main_as_it_was")

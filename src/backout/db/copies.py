@@ -6,7 +6,8 @@ them: a copy may be what the team still reads from):
 - a side cluster, `<state>/restores/<db>/run-N/` (pgBackRest), running on a loopback port with
   its socket and log in a `backout-side-*` folder of the system temp folder;
 - a database `<live>_restored_runN` on the live server (pg_dump, or an in-place restore that
-  stopped before its switch);
+  stopped before its switch), or the one a person named with `--into`: each database a run
+  creates carries the comment `backout restore run N of <live>`;
 - a database `<live>_before_restore_runN`: the data as it was before an in-place restore.
 
 What a side cluster is (its port, its socket folder, whether it runs) is read from the
@@ -32,10 +33,26 @@ from backout.errors import StepFailedError
 
 SIDE_RUNTIME_PREFIX = "backout-side-"
 _RUN_FOLDER = re.compile(r"^run-(\d+)$")
+_CREATED_BY = "backout restore run {run_id} of {live}"
+# Before the live database's name was in the comment, it read `backout restore run N`.
+_CREATED_BY_PATTERN = re.compile(r"backout restore run (\d+)(?: of (.*))?", re.DOTALL)
 _DATABASES = (
-    "SELECT datname, pg_database_size(oid) FROM pg_database"
-    " WHERE datname LIKE %s OR datname LIKE %s ORDER BY datname"
+    "SELECT datname, pg_database_size(oid), coalesce(shobj_description(oid, 'pg_database'), '')"
+    " FROM pg_database WHERE datname LIKE %s OR datname LIKE %s"
+    " OR shobj_description(oid, 'pg_database') LIKE 'backout restore run %%'"
+    " ORDER BY datname"
 )
+
+
+def created_by_run(run_id: int, live: str) -> str:
+    """The comment a run puts on each database it creates beside the live one."""
+    return _CREATED_BY.format(run_id=run_id, live=live)
+
+
+def run_that_created(comment: str) -> int | None:
+    """The run a database's comment says created it, or None."""
+    match = _CREATED_BY_PATTERN.fullmatch(comment)
+    return int(match.group(1)) if match else None
 
 
 @dataclass(frozen=True)
@@ -108,24 +125,37 @@ def side_clusters(folder: Path) -> list[RestoredCopy]:
 
 
 def restored_databases(live: Database) -> list[RestoredCopy]:
-    """The `<live>_restored_runN` and `<live>_before_restore_runN` databases of the live server."""
+    """The databases of the live server runs made from its data: `<live>_restored_runN`,
+    `<live>_before_restore_runN`, and those named with `--into` (found by their comment)."""
     name = live.dbname or ""
     escaped = name.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
     patterns = (f"{escaped}\\_restored\\_run%", f"{escaped}\\_before\\_restore\\_run%")
-    kinds = {f"{name}_restored_run": "restored database", f"{name}_before_restore_run": "kept"}
     port = _port(live)
     found = []
     with live.connect(autocommit=True) as connection:
-        for datname, size in connection.execute(_DATABASES, patterns).fetchall():
-            prefix = next(p for p in kinds if str(datname).startswith(p))
-            run = str(datname)[len(prefix) :]
-            if not run.isdigit():
-                continue
-            kind = "kept database" if kinds[prefix] == "kept" else kinds[prefix]
-            found.append(
-                RestoredCopy(int(run), kind, str(datname), port, True, int(str(size)), None)
-            )
+        for datname, size, comment in connection.execute(_DATABASES, patterns).fetchall():
+            kind, run = _copy_of(name, str(datname), str(comment))
+            if run is not None:
+                found.append(
+                    RestoredCopy(run, kind, str(datname), port, True, int(str(size)), None)
+                )
     return sorted(found, key=lambda c: c.run_id)
+
+
+def _copy_of(live: str, datname: str, comment: str) -> tuple[str, int | None]:
+    """What `datname` is to the live database `live`: its kind and run, or run None."""
+    for prefix, kind in (
+        (f"{live}_restored_run", "restored database"),
+        (f"{live}_before_restore_run", "kept database"),
+    ):
+        run = datname[len(prefix) :]
+        if datname.startswith(prefix) and run.isdigit():
+            return kind, int(run)
+    match = _CREATED_BY_PATTERN.fullmatch(comment)
+    # The live database itself carries a comment when an in-place restore put it there.
+    if match and match.group(2) == live and datname != live:
+        return "restored database", int(match.group(1))
+    return "", None
 
 
 def stop_side_cluster(data_dir: Path, bindir: Path, os_user: str | None) -> None:

@@ -19,11 +19,11 @@ from pathlib import Path
 from psycopg import sql
 
 from backout.db.connection import Connection, Database
+from backout.db.copies import created_by_run, run_that_created
 from backout.errors import StepFailedError, UnavailableError
 
 SESSIONS_GONE_TIMEOUT_S = 10.0
 _MAINTENANCE_DB = "postgres"
-_CREATED_BY = "backout restore run {run_id}"
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def create_database_for_run(server: Database, dbname: str, run_id: int) -> None:
     """
     with _maintenance(server) as connection:
         owner_note = _comment(connection, dbname)
-        if owner_note is not None and owner_note != _CREATED_BY.format(run_id=run_id):
+        if owner_note is not None and run_that_created(owner_note) != run_id:
             raise StepFailedError(
                 f"database {dbname!r} already exists on the live server",
                 hint="name another database with --into, or drop that one yourself",
@@ -56,7 +56,7 @@ def create_database_for_run(server: Database, dbname: str, run_id: int) -> None:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(identifier))
         connection.execute(
             sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                identifier, sql.Literal(_CREATED_BY.format(run_id=run_id))
+                identifier, sql.Literal(created_by_run(run_id, server.dbname or ""))
             )
         )
 
@@ -66,7 +66,7 @@ def drop_empty_database_of_run(server: Database, dbname: str, run_id: int) -> No
     failed, all in one transaction): left, it would be listed as a restored copy. Any other
     database is left alone."""
     with _maintenance(server) as connection:
-        if _comment(connection, dbname) != _CREATED_BY.format(run_id=run_id):
+        if run_that_created(_comment(connection, dbname) or "") != run_id:
             return
     with server.with_dbname(dbname).connect(autocommit=True) as inside:
         row = inside.execute(

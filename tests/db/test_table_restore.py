@@ -349,6 +349,21 @@ def test_an_unknown_table_is_exit_4_listing_the_tables(shop: Shop) -> None:
     assert shop.temporary_databases() == []
 
 
+def test_a_table_in_a_schema_the_database_lacks_is_unknown_not_a_copy_problem(
+    shop: Shop,
+) -> None:
+    backup_id = shop.backup()
+
+    mistyped = shop("db", "restore-table", "main", "pubic.bookings", "--backup", backup_id)
+    mistyped.refused(4, "no table 'pubic.bookings', nor a schema 'pubic'", "public.bookings")
+
+    elsewhere = ("--as", "archive.bookings_then")
+    named = shop("db", "restore-table", "main", "bookings", "--backup", backup_id, *elsewhere)
+    named.refused(1, "no schema 'archive' to put the copy in", "--as SCHEMA.NEW_TABLE")
+    assert shop.tables() == ["bookings", "members"]
+    assert shop.temporary_databases() == []
+
+
 def test_an_unknown_backup_is_exit_4_listing_the_backups(shop: Shop) -> None:
     backup_id = shop.backup()
 

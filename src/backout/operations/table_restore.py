@@ -181,7 +181,7 @@ def plan_table_restore(runtime: Runtime, request: TableRestoreRequest) -> TableR
             if live_table is not None and request.replace:
                 _refuse_if_referenced(conn, live_table)
             elif schema is not None and name is not None:
-                _refuse_if_taken(conn, request.database, schema, name)
+                _refuse_if_taken(conn, request, schema, name, looked_up=live_table is None)
         except psycopg.Error as error:
             raise _failed(live, error, "reading the live table") from None
     return TableRestorePlan(
@@ -250,11 +250,30 @@ def _copy_name(
     return schema or (live_table.schema if live_table else None), name
 
 
-def _refuse_if_taken(conn: Connection, db: str, schema: str, name: str) -> None:
+def _refuse_if_taken(
+    conn: Connection, request: TableRestoreRequest, schema: str, name: str, *, looked_up: bool
+) -> None:
+    """Refuse a copy name that is taken, or in a schema the live database lacks.
+
+    `looked_up`: the table is not live (to be read from the backup alone).
+    """
+    db = request.database
     found = conn.execute(_TAKEN, (schema, schema, sql.Identifier(name).as_string(conn)))
     namespace, relation = found.fetchone() or (None, None)
+    if namespace is None and looked_up and request.new_table is None:
+        # Neither the table nor its schema is live: a mistyped name far more often than a
+        # schema dropped with its table.
+        known = ", ".join(t.key for t in user_tables(conn)[:20]) or "(none)"
+        raise errors.NotFoundError(
+            f"database {db!r} has no table {request.table!r}, nor a schema {schema!r}",
+            hint=f"user tables: {known}; if the schema was dropped with the table, name where "
+            "its copy goes: --as SCHEMA.NEW_TABLE",
+        )
     if namespace is None:
-        raise errors.RefusedError(f"database {db!r} has no schema {schema!r} for the copy")
+        raise errors.RefusedError(
+            f"database {db!r} has no schema {schema!r} to put the copy in",
+            hint="create the schema first, or name one that exists: --as SCHEMA.NEW_TABLE",
+        )
     if relation is not None:
         raise _name_taken(db, f"{schema}.{name}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +247,10 @@ def test_into_lands_as_the_named_database_and_leaves_the_live_one(
     add_bookings(conninfo, 2)
     done = db("db", "restore", "main", "--backup", backup_id, "--into", "main_as_it_was")
     assert done.code == 0, done
+    assert re.search(
+        r"restored in \d+\.\ds; data-loss window [\d.]+s, within the 60s RPO objective",
+        done.stdout,
+    ), done
     try:
         assert bookings_in(conninfo, "main_as_it_was") == 12
         assert bookings_in(conninfo) == 14

@@ -68,8 +68,10 @@ class DatabaseRestore:
             raise StepFailedError(f"backup engine of {name!r} cannot restore")
         restore_s = time.monotonic() - started
         rpo = _achieved_rpo(_incident_time(ctx), newest)
-        _record_objectives(ctx, name, rpo, restore_s)
-        summary = f"{target.describe()} restored beside the live data: {where['conninfo']}"
+        measured = _record_objectives(ctx, name, rpo, restore_s)
+        summary = (
+            f"{target.describe()} restored beside the live data: {where['conninfo']}; {measured}"
+        )
         return StepOutcome.done(
             summary,
             **where,
@@ -137,10 +139,17 @@ def _beyond_the_archive(target: RestoreTarget, newest: datetime | None) -> bool:
     return target.time is not None and (newest is None or target.time > newest)
 
 
-def _record_objectives(ctx: StepContext, name: str, rpo: float | None, restore_s: float) -> None:
-    """Put the achieved RPO and the restore time on the run and its incident, with the objective."""
+def _record_objectives(ctx: StepContext, name: str, rpo: float | None, restore_s: float) -> str:
+    """Put the achieved RPO and the restore time on the run and its incident, with the
+    objective; return them as a sentence."""
     config = ctx.runtime.config
     objective = config.objectives.rpo[config.database(name).data_class].total_seconds()
+    if rpo is None:
+        window = f"data-loss window unknown (the {objective:.0f}s RPO objective not measured)"
+    else:
+        within = "within" if rpo <= objective else "OVER"
+        window = f"data-loss window {rpo}s, {within} the {objective:.0f}s RPO objective"
+    measured = f"restored in {restore_s:.1f}s; {window}"
     with ctx.runtime.store.session() as session:
         run = session.get(Run, ctx.run_id)
         if run is not None:
@@ -149,16 +158,15 @@ def _record_objectives(ctx: StepContext, name: str, rpo: float | None, restore_s
         if incident is not None:
             incident.rpo_s, incident.restore_s = rpo, round(restore_s, 3)
             incident.rpo_objective_s = objective
-            within = "unknown" if rpo is None else ("within" if rpo <= objective else "OVER")
             add_event(
                 session,
                 incident.id,
                 EventKind.RESTORE_MEASURED,
-                f"restored in {restore_s:.1f}s; data-loss window {rpo}s, {within} the "
-                f"{objective:.0f}s RPO objective",
+                measured,
                 actor=ctx.actor,
                 run_id=ctx.run_id,
             )
+    return measured
 
 
 def _incident_time(ctx: StepContext) -> datetime:

@@ -78,7 +78,7 @@ def test_a_point_in_time_restore_lands_beside_the_live_cluster(
             in steps["db_lost_writes"]["message"]
         )
         assert rows(archiving.database, table) == [1, 2, 3], "the live cluster is untouched"
-        port = steps["db_restore"]["message"].split("port=")[1].split()[0]
+        port = steps["db_restore"]["output"]["port"]
         side = archiving.database.with_dbname("postgres")
         restored = type(side)(
             "restored", side.conninfo.replace(f"port={archiving.pg.port}", f"port={port}")

@@ -206,6 +206,7 @@ def test_a_release_that_dies_once_started_is_failed_and_the_previous_one_runs_ag
 
         assert failed.code == 1, failed
         assert failed.stdout.rstrip().endswith("; 1.0.0 is live again"), failed
+        # Said once its health checks pass: it answers now, with no wait.
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as answer:
             assert answer.read() == b"1.0.0"
         assert [(r["version"], r["status"]) for r in backout.history()] == [
@@ -213,6 +214,37 @@ def test_a_release_that_dies_once_started_is_failed_and_the_previous_one_runs_ag
             ("1.0.0", "live"),
         ]
         assert backout.status()["live_version"] == "1.0.0"
+    finally:
+        with backout.runtime() as runtime:
+            runtime.driver("api").stop()
+
+
+def test_a_previous_release_put_back_but_failing_its_health_checks_is_not_called_live(
+    backout: Backout,
+) -> None:
+    (backout.config.parent / "server.py").write_text(CRASHING_SERVER)
+    healthy = backout.config.parent / "healthy"
+    healthy.touch()
+    api = backout.service()
+    api["driver"] = {
+        "type": "process",
+        "command": "{python} server.py",
+        "port": free_port(),
+        "env": {"CRASHING": "2.0.0"},
+        "stop_timeout": "5s",
+    }
+    api["health"] = [{"type": "command", "command": ["test", "-f", str(healthy)]}]
+    api["health_timeout"] = "1s"
+    backout.write(api=api, web=backout.service("core"))
+    try:
+        backout.ok("deploy", "api", "1.0.0")
+        healthy.unlink()  # what 1.0.0 needs is gone by the time it is put back
+
+        failed = backout("deploy", "api", "2.0.0")
+
+        assert failed.code == 1, failed
+        assert "1.0.0 was started again, but its health checks do not pass" in failed.stdout
+        assert "is live again" not in failed.stdout
     finally:
         with backout.runtime() as runtime:
             runtime.driver("api").stop()

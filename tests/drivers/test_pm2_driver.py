@@ -137,7 +137,9 @@ FIRST_START_DIES = """\
 import os, signal, sys, time
 if not os.path.exists("started-once"):
     open("started-once", "w").close()
-    sys.exit("the first start died: missing DATABASE_URL")
+    print("the first start died: missing DATABASE_URL", file=sys.stderr, flush=True)
+    time.sleep(0.5)  # pm2 drops what it reads of a process's output after its exit
+    sys.exit(1)
 def noisy_stop(signum, frame):
     sys.stderr.write("interrupted while starting\\n" * 40)
     sys.exit(1)

@@ -90,7 +90,9 @@ def test_a_process_that_exits_at_once_fails_the_deploy_with_its_output(
     tmp_path: Path, app: Path
 ) -> None:
     code = "import sys; print('config error: DATABASE_URL is not set'); sys.exit(3)"
-    driver = process_driver(tmp_path, command=python_command(code))
+    # A grace wider than the interpreter's start on a loaded machine: the exit counts however
+    # long the start took (the default counts only an exit within 100 ms).
+    driver = process_driver(tmp_path, command=python_command(code), start_grace="10s")
     with pytest.raises(DriverError) as raised:
         driver.deploy(V1)
     assert "exited with code 3" in str(raised.value)
@@ -109,15 +111,22 @@ def test_a_process_that_dies_within_start_grace_fails_the_deploy(tmp_path: Path,
 
 
 def test_a_process_that_dies_after_start_is_reported_failed(tmp_path: Path, app: Path) -> None:
-    code = "import time; print('out of memory', flush=True); time.sleep(0.3)"
+    die = tmp_path / "die-now"
+    code = (
+        "import os, time; print('out of memory', flush=True)\n"
+        f"while not os.path.exists({str(die)!r}): time.sleep(0.02)"
+    )
     driver = process_driver(tmp_path, command=python_command(code))
     driver.deploy(V1)
     assert driver.status().state is RunState.RUNNING
+    die.touch()
     assert wait_for(lambda: driver.status().state is RunState.FAILED)
     assert driver.current() is None
     assert "out of memory" in driver.status().detail
+    die.unlink()
     driver.deploy(V1)
     assert driver.current() == "1.0.0", "a failed version is started again"
+    driver.stop()
 
 
 def test_a_service_ended_by_another_process_leaves_no_zombie_behind_its_parent(
@@ -167,9 +176,9 @@ def test_a_reused_pid_is_not_mistaken_for_the_service(
 def test_deploy_waits_for_the_port_to_be_released(tmp_path: Path, app: Path) -> None:
     port = free_port()
     holder = socket.create_server(("127.0.0.1", port))
-    threading.Timer(0.3, holder.close).start()
     driver = process_driver(tmp_path, command="{python} server.py {port} {version}", port=port)
     started = time.monotonic()
+    threading.Timer(0.3, holder.close).start()
     driver.deploy(V1)
     assert time.monotonic() - started >= 0.3
     assert answer(port) is not None

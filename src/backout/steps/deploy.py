@@ -11,6 +11,7 @@ from backout.errors import BackoutError
 from backout.releases import ReleaseStatus
 from backout.runtime import Runtime
 from backout.steps.base import StepContext, StepOutcome
+from backout.steps.health import failures, until_all_pass
 from backout.store import Run
 
 
@@ -59,9 +60,10 @@ def put_previous_back(runtime: Runtime, run_id: int, actor: str) -> str:
 
     A driver that failed before stopping the previous version left it running: then only the
     record is set right. One that stopped it (the new process died at start, or failed its
-    health checks) gets the previous version deployed again. Returns what was done, for the
-    run's message; a failure to put it back is said too, never raised (the deploy failed either
-    way, and a person must now look).
+    health checks) gets the previous version deployed again, and its health checks must pass
+    before it is said to be live. Returns what was done, for the run's message; a failure to
+    put it back is said too, never raised (the deploy failed either way, and a person must now
+    look).
     """
     env = runtime.environment
     with runtime.store.session() as session:
@@ -74,6 +76,7 @@ def put_previous_back(runtime: Runtime, run_id: int, actor: str) -> str:
         driver = runtime.driver(service)
         if driver.current() != version:
             driver.deploy(ReleaseRef(service, version, ref))
+        unhealthy = _health_of_put_back(runtime, service)
     except BackoutError as error:
         return f"; putting {version} back failed too: {error.message}"
     with runtime.store.session() as session:
@@ -82,4 +85,16 @@ def put_previous_back(runtime: Runtime, run_id: int, actor: str) -> str:
             release = releases.find(session, env, service, version)
             releases.record_deployment(session, release, actor=actor, run_id=run_id)
         audit(session, actor, "release.put_back", service, version=version, run_id=run_id)
+    if unhealthy:
+        return f"; {version} was started again, but its health checks do not pass: {unhealthy}"
     return f"; {version} is live again"
+
+
+def _health_of_put_back(runtime: Runtime, service: str) -> str:
+    """The failed health checks of the version put back, '' when all pass (or there are none)."""
+    config = runtime.config.service(service)
+    checks = runtime.health_checks_at(service, lambda: runtime.driver(service).status().port)
+    if not checks:
+        return ""
+    passed, results = until_all_pass(checks, config.health_timeout.total_seconds(), runtime.clock)
+    return "" if passed else failures(results)

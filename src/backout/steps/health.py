@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from backout.checks import CheckResult
+from backout.checks import Check, CheckResult
+from backout.clock import Clock
 from backout.drivers import SlotCapable
 from backout.errors import StepFailedError
 from backout.incidents import mark_recovered
@@ -25,24 +26,17 @@ class HealthCheck:
         if not checks:
             # Nothing can verify the recovery: the incident's clock does not stop here.
             return StepOutcome.skipped("no health checks configured: the recovery is unverified")
-        clock = ctx.runtime.clock
-        end = clock.monotonic() + min(float(params["timeout_s"]), ctx.remaining())
-        while True:
-            # Each attempt may take its check's own timeout, within what is left of the step's.
-            results = [
-                c.run(min(c.timeout, max(end - clock.monotonic(), MIN_ATTEMPT_S))) for c in checks
-            ]
-            if all(r.ok for r in results):
-                if self.kind not in ctx.later_kinds:  # of several services, the last one's
-                    self._mark_recovered(ctx)
-                return StepOutcome.done(
-                    f"{len(results)} check(s) passed", checks=[r.sentence() for r in results]
-                )
-            if clock.monotonic() >= end:
-                raise StepFailedError(
-                    "health checks did not pass in time: " + _failures(results), retryable=False
-                )
-            clock.sleep(POLL_S)
+        timeout_s = min(float(params["timeout_s"]), ctx.remaining())
+        passed, results = until_all_pass(checks, timeout_s, ctx.runtime.clock)
+        if not passed:
+            raise StepFailedError(
+                "health checks did not pass in time: " + failures(results), retryable=False
+            )
+        if self.kind not in ctx.later_kinds:  # of several services, the last one's
+            self._mark_recovered(ctx)
+        return StepOutcome.done(
+            f"{len(results)} check(s) passed", checks=[r.sentence() for r in results]
+        )
 
     def observe(self, ctx: StepContext, params: dict[str, Any]) -> StepOutcome | None:
         return None  # read-only: running the checks again is always right
@@ -66,5 +60,23 @@ def _port_of(ctx: StepContext, version: str | None) -> int | None:
     return driver.status().port
 
 
-def _failures(results: list[CheckResult]) -> str:
+def until_all_pass(
+    checks: list[Check], timeout_s: float, clock: Clock
+) -> tuple[bool, list[CheckResult]]:
+    """Run `checks` until all pass or `timeout_s` is spent: (all passed, the last results)."""
+    end = clock.monotonic() + timeout_s
+    while True:
+        # Each attempt may take its check's own timeout, within what is left of the budget.
+        results = [
+            c.run(min(c.timeout, max(end - clock.monotonic(), MIN_ATTEMPT_S))) for c in checks
+        ]
+        if all(r.ok for r in results):
+            return True, results
+        if clock.monotonic() >= end:
+            return False, results
+        clock.sleep(POLL_S)
+
+
+def failures(results: list[CheckResult]) -> str:
+    """The failed results, as one sentence each."""
     return "; ".join(r.sentence() for r in results if not r.ok)

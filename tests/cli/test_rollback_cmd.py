@@ -198,11 +198,13 @@ def test_rollback_of_web_goes_on_while_api_is_locked(live_api: Backout) -> None:
 
 
 def test_a_rollback_aborted_while_it_runs_exits_7(live_api: Backout) -> None:
-    live_api.write(api=live_api.service(deploy_delay="2s"), web=live_api.service("core"))
+    api = live_api.service(hold_until="deploy-may-end")  # deploying until the file exists
+    live_api.write(api=api, web=live_api.service("core"))
     rollback = live_api.start("rollback", "api", "--yes")
     run_id = live_api.wait_until_deploying()
     with live_api.runtime() as runtime:
         abort_run(runtime, run_id, "bob@test", "wrong service")
+    (live_api.config.parent / "deploy-may-end").touch()
 
     stdout, stderr = rollback.communicate(timeout=30)
 

@@ -153,7 +153,7 @@ def test_watch_takes_over_a_rollback_whose_process_died_and_repeats_no_step(
 def test_sigterm_leaves_a_run_between_two_steps_and_the_next_start_finishes_it(
     live_api: Backout,
 ) -> None:
-    live_api.write(api=live_api.service(deploy_delay="2s"), web=live_api.service("core"))
+    live_api.write(api=live_api.service(deploy_delay="4s"), web=live_api.service("core"))
     crashed = live_api.with_env(BACKOUT_FAILPOINTS="executor.after_step=1")(
         "rollback", "api", "--yes"
     )

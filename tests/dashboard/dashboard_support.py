@@ -20,7 +20,8 @@ from backout.runtime import Runtime
 from tests.prometheus_support import free_port
 
 SCREENSHOTS_ENV = "BACKOUT_SCREENSHOTS"
-DEPLOY_DELAY = "1s"  # each deploy of `api` takes this long: long enough to watch it run
+DEPLOY_DELAY = "3s"  # each deploy of `api` takes this long: long enough to watch it run,
+# even on a loaded machine where the page and its event stream take a second to come up
 
 
 SERVICES = ("api", "worker", "cron", "mailer")

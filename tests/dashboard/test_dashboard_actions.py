@@ -36,7 +36,7 @@ def test_an_operator_sees_the_plan_confirms_and_watches_the_run_step_by_step(
 
     run_id = run_id_of(page)
     page.evaluate("window.stillTheSamePage = true")  # gone if the page were reloaded
-    # The deploy step takes a second (the fake driver's deploy_delay): the page shows it
+    # The deploy step takes seconds (the fake driver's deploy_delay): the page shows it
     # running, then done, as the server-sent events bring each change.
     expect(page.locator('.step[data-state="running"]')).to_have_count(1)
     expect(page.locator("#run-state")).to_have_text("succeeded", timeout=30_000)

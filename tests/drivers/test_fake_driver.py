@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -25,13 +26,35 @@ def test_a_failing_version_raises_and_leaves_what_runs(tmp_path: Path, retryable
 
 
 def test_a_deploy_takes_deploy_delay(tmp_path: Path) -> None:
-    driver = build_driver("fake", {"deploy_delay": "200ms"}, tmp_path)
+    driver = build_driver("fake", {"deploy_delay": "1s"}, tmp_path)
     started = time.monotonic()
     driver.deploy(ReleaseRef("web", "1.0.0"))
-    assert time.monotonic() - started >= 0.2
+    assert time.monotonic() - started >= 1.0
     started = time.monotonic()
     driver.deploy(ReleaseRef("web", "1.0.0"))
-    assert time.monotonic() - started < 0.2, "a no-op deploy does not wait"
+    assert time.monotonic() - started < 0.5, "a no-op deploy does not wait"
+
+
+def test_a_deploy_holds_until_its_file_exists(tmp_path: Path) -> None:
+    driver = build_driver("fake", {"hold_until": "go"}, tmp_path)
+    deploying = threading.Thread(target=driver.deploy, args=(ReleaseRef("web", "1.0.0"),))
+    deploying.start()
+    try:
+        deploying.join(timeout=0.3)
+        assert deploying.is_alive(), "still deploying: the file is not there"
+        assert driver.current() is None
+    finally:
+        (tmp_path / "go").touch()  # the file is relative to the config file's folder
+        deploying.join(timeout=10)
+    assert not deploying.is_alive()
+    assert driver.current() == "1.0.0"
+
+
+def test_a_deploy_held_past_hold_timeout_fails_and_changes_nothing(tmp_path: Path) -> None:
+    driver = build_driver("fake", {"hold_until": "go", "hold_timeout": "100ms"}, tmp_path)
+    with pytest.raises(DriverError, match=r"waited 100ms for .*go \(hold_until\)"):
+        driver.deploy(ReleaseRef("web", "1.0.0"))
+    assert driver.current() is None
 
 
 def test_it_remembers_what_was_prepared(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from backout.clock import wait_until
 from backout.operations.deploy import record_release
 from backout.releases import ReleaseStatus
 from backout.runtime import Runtime
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.postgres
 def config_file(tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     service = {
         "tier": "critical",
-        "driver": {"type": "fake", "deploy_delay": "1s"},
+        # A deploy runs until the test lets it end: the two processes surely overlap.
+        "driver": {"type": "fake", "hold_until": "deploy-may-end"},
         "monitor": "0s",
     }
     data = {"project": "team", "services": {"api": service}}
@@ -45,6 +47,8 @@ def test_two_rollbacks_of_one_service_from_two_processes_one_runs(config_file: P
         )
         for _ in range(2)
     )
+    assert wait_until(lambda: first.poll() is not None or second.poll() is not None, 60)
+    (config_file.parent / "deploy-may-end").touch()  # only once one has given up
     outcomes = sorted(
         (process.wait(timeout=60), process.stderr.read() if process.stderr else "")
         for process in (first, second)

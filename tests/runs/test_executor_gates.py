@@ -104,11 +104,12 @@ def test_an_abort_as_the_gate_is_reached_stands(site: Site, clock: FakeClock) ->
 
 
 def test_an_abort_stops_the_executing_process_at_the_next_step_boundary(site: Site) -> None:
-    site.configure(deploy_delay="1s")
+    site.configure(hold_until="deploy-may-end")  # the deploy step runs until the file exists
     rollback = site.start("rollback", "api", "--yes")
     run_id = site.wait_for_step(2, "running")
 
     abort_run(site.runtime(), run_id, "ic@example.org", "stop there")
+    (site.root / "deploy-may-end").touch()
     rollback.communicate(timeout=30)
 
     assert rollback.returncode == ExitCode.ABORTED

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from backout.clock import wait_until
 from backout.errors import ExitCode, LockedError, RefusedError
 from backout.operations import views
 from backout.operations.rollback import RollbackRequest, abort_run, start_rollback
@@ -19,9 +20,11 @@ if TYPE_CHECKING:
 
 
 def test_of_two_simultaneous_rollbacks_of_a_service_exactly_one_runs(site: Site) -> None:
-    site.configure(deploy_delay="3s")  # the winner holds the lock while the loser asks for it
+    site.configure(hold_until="deploy-may-end")  # the winner holds the lock till it exists
     first = site.start("rollback", "api", "--yes")
     second = site.start("rollback", "api", "--yes")
+    assert wait_until(lambda: first.poll() is not None or second.poll() is not None, 60)
+    (site.root / "deploy-may-end").touch()  # only once the loser has given up
     outputs = [process.communicate(timeout=60) for process in (first, second)]
     codes = [first.returncode, second.returncode]
 

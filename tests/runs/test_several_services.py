@@ -8,6 +8,7 @@ import json
 from typing import TYPE_CHECKING
 
 from backout import releases
+from backout.clock import wait_until
 from backout.errors import ExitCode
 from backout.operations.several_rollback import plan_several, service_outcomes, start_several
 from backout.releases import ReleaseStatus
@@ -126,9 +127,11 @@ def test_all_leaves_a_service_with_nothing_to_roll_back_and_says_so(site: Site) 
 def test_two_runs_over_the_same_services_asked_at_once_never_wait_on_each_other(
     site: Site,
 ) -> None:
-    site.configure(deploy_delay="2s")
+    site.configure(hold_until="deploy-may-end")  # api's deploy runs till the file exists
     first = site.start("rollback", "api", "web", "--yes")
     second = site.start("rollback", "web", "api", "--yes")
+    assert wait_until(lambda: first.poll() is not None or second.poll() is not None, 60)
+    (site.root / "deploy-may-end").touch()  # only once the loser has given up
     outputs = [process.communicate(timeout=60) for process in (first, second)]
 
     codes = sorted([first.returncode, second.returncode])

@@ -6,6 +6,7 @@ drivers; the real drivers have their own tests against real processes.
     driver:
       type: fake
       deploy_delay: 2s          # a deploy takes this long
+      hold_until: release-api   # and waits until this file exists (at most hold_timeout)
       fail_versions: ["1.4.0"]  # deploying these raises DriverError; what runs stays running
       fail_retryable: true
 
@@ -23,14 +24,25 @@ from pydantic import Field
 
 from backout.atomic import write_text_atomic
 from backout.drivers.base import DriverStatus, ReleaseRef, RunState
-from backout.durations import Duration
+from backout.durations import Duration, format_duration
 from backout.errors import DriverError
 from backout.registry import PluginContext, PluginSettings
+
+_HOLD_POLL_S = 0.02
 
 
 class FakeDriverSettings(PluginSettings):
     deploy_delay: Duration = Field(
         timedelta(0), description="How long each deploy takes (a real wait), to rehearse timing."
+    )
+    hold_until: str | None = Field(
+        None,
+        description="A file (relative to the config file's folder): each deploy also waits "
+        "until it exists, so a rehearsal or a test decides when a deploy ends.",
+    )
+    hold_timeout: Duration = Field(
+        timedelta(seconds=60),
+        description="How long a deploy waits for `hold_until`'s file before it fails.",
     )
     fail_versions: list[str] = Field(
         default_factory=list,
@@ -48,6 +60,7 @@ class FakeDriver:
         self._settings = settings
         self._service = context.service
         self._path = context.state_dir / "drivers" / context.service / "fake.json"
+        self._hold = context.resolve(settings.hold_until) if settings.hold_until else None
 
     def current(self) -> str | None:
         version: str | None = self._state().get("version")
@@ -77,6 +90,7 @@ class FakeDriver:
                 retryable=self._settings.fail_retryable,
             )
         time.sleep(self._settings.deploy_delay.total_seconds())
+        self._wait_for_hold(release)
         self.prepare(release)
         state = self._state()
         state.update(
@@ -86,6 +100,19 @@ class FakeDriver:
             deploys=state.get("deploys", 0) + 1,
         )
         self._save(state)
+
+    def _wait_for_hold(self, release: ReleaseRef) -> None:
+        if self._hold is None:
+            return
+        deadline = time.monotonic() + self._settings.hold_timeout.total_seconds()
+        while not self._hold.exists():
+            if time.monotonic() >= deadline:
+                waited = format_duration(self._settings.hold_timeout)
+                raise DriverError(
+                    f"fake driver: deploying {self._service} {release.version} waited {waited} "
+                    f"for {self._hold} (hold_until)"
+                )
+            time.sleep(_HOLD_POLL_S)
 
     def stop(self) -> None:
         state = self._state()

@@ -103,7 +103,7 @@ def test_the_client_answers_as_backout_evaluates_from_its_first_start(
     assert client.get_variant("no-such-flag")["name"] == "disabled"
 
 
-def test_a_pushed_change_arrives_well_under_a_second(
+def test_a_pushed_change_arrives_within_a_second(
     server: FlagServer, runtime: Runtime, flag_client: Callable[..., FlagClient]
 ) -> None:
     changes: list[float] = []
@@ -115,7 +115,7 @@ def test_a_pushed_change_arrives_well_under_a_second(
     wait_until(lambda: changes, "the change pushed")
     seen_s = changes[0] - last_change_at(runtime, "checkout")
 
-    assert seen_s < 0.5, f"{seen_s:.3f}s after the CLI recorded the change"
+    assert seen_s < 1.0, f"{seen_s:.3f}s after the CLI recorded the change"
     assert exposed(client) == set()
     assert client.etag == server.app.state.flag_feed.current.etag
 
@@ -132,7 +132,7 @@ def test_without_push_the_client_polls_with_if_none_match(
     returned_at = time.monotonic()
     wait_until(lambda: exposed(client) == set(USERS), "the polled change")
 
-    assert time.monotonic() - returned_at < 0.2 + 0.5
+    assert time.monotonic() - returned_at < 0.2 + 1.0  # a poll interval, and then some
     assert client.etag not in (None, first_etag)
     assert not client.streaming
 

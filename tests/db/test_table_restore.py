@@ -15,6 +15,8 @@ import pytest
 import yaml
 
 from backout.actions.backups import take_backup
+from backout.db.backup import BackupError, VerifyReport
+from backout.db.backup.pg_dump import PgDumpEngine
 from backout.operations.database import list_backups
 from backout.operations.table_restore import (
     TableRestoreRequest,
@@ -65,6 +67,13 @@ class Shop:
         """(id, reason) of every backup of `main`, as `backout db backups main` lists them."""
         with self.backout.runtime() as runtime:
             return [(b["id"], b["reason"]) for b in list_backups(runtime, "main")]
+
+    def verified(self, backup_id: str) -> bool | None:
+        """The `verified` column `backout db backups main` shows for the backup."""
+        with self.backout.runtime() as runtime:
+            [backup] = [b for b in list_backups(runtime, "main") if b["id"] == backup_id]
+            verified: bool | None = backup["verified"]
+            return verified
 
     def restore_beside(self, table: str, backup_id: str, new_table: str) -> None:
         """A restore-table run in-process, to look into a backup."""
@@ -255,6 +264,7 @@ def test_replace_puts_the_backed_up_rows_over_the_live_table_after_a_fresh_backu
     assert (report["restored_table"], report["live_rows"]) == ("public.bookings", 12)
     pre_replace = report["pre_replace_backup"]
     assert shop.backups() == [(backup_id, None), (pre_replace["id"], "before restore-table")]
+    assert shop.verified(pre_replace["id"]) is True, "checked before anything was replaced"
     assert Path(pre_replace["location"]).is_file()
     shop.restore_beside("bookings", pre_replace["id"], "before_replace")
     assert shop.bookings("before_replace") == damaged, "what was replaced is kept"
@@ -308,6 +318,32 @@ def test_a_replace_whose_rows_no_longer_fit_leaves_the_live_table_as_it_was(shop
 
     result.refused(1, "violates foreign key constraint", "the live data was not changed")
     assert shop.bookings() == live
+    assert shop.temporary_databases() == []
+
+
+def test_a_replace_whose_fresh_backup_fails_its_check_replaces_nothing(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backup_id = shop.backup()
+    damaged = damage(shop)
+    real_verify = PgDumpEngine.verify
+
+    def verify_a_truncated_dump(engine: PgDumpEngine, checked_id: str) -> VerifyReport:
+        if checked_id != backup_id:  # the backup taken before replacing: the disk ate half
+            [info] = [b for b in engine.backups() if b.id == checked_id]
+            dump = Path(info.location)
+            dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
+        return real_verify(engine, checked_id)
+
+    monkeypatch.setattr(PgDumpEngine, "verify", verify_a_truncated_dump)
+    request = TableRestoreRequest("main", "bookings", backup_id=backup_id, replace=True)
+    with shop.backout.runtime() as runtime, pytest.raises(BackupError) as refused:
+        restore_table(runtime, plan_table_restore(runtime, request), actor="ci")
+
+    assert "did not pass its check: size" in refused.value.message
+    assert refused.value.hint is not None
+    assert "nothing was replaced" in refused.value.hint
+    assert shop.bookings() == damaged
     assert shop.temporary_databases() == []
 
 

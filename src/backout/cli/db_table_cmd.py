@@ -114,7 +114,9 @@ def _lines(result: TableRestoreResult) -> list[str]:
         )
         if result.pre_replace_backup is not None:
             backup = result.pre_replace_backup
-            lines.append(f"  the rows it held are in backup {backup['id']}: {backup['location']}")
+            lines.append(
+                f"  the rows it held are in backup {backup['id']} (checked): {backup['location']}"
+            )
         return lines
     live = f"{result.live_table}: {result.live_rows} row(s)" if result.live_table else "(none)"
     lines.append(f"  restored copy: {result.restored_table}: {result.restored_rows} row(s)")

@@ -434,6 +434,7 @@ def _replace(
             pre, _ = take_backup(
                 runtime, plan.request.database, kind=None, actor=actor, reason=PRE_REPLACE_REASON
             )
+            _refuse_unless_checked(plan, pre.id, pre.location)
             with target.transaction():
                 relation = relation_of(target, table)
                 target.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(relation))
@@ -448,6 +449,18 @@ def _replace(
             raise _failed(live, error, f"putting the restored rows over {table.key}") from None
     backup = {"id": pre.id, "location": pre.location}
     return _Outcome(table.key, restored_rows, restored_rows, replaced_rows, backup)
+
+
+def _refuse_unless_checked(plan: TableRestorePlan, backup_id: str, location: str) -> None:
+    """The backup of the rows about to be replaced must pass its engine's check first, as an
+    in-place restore's does: a replace is undone only from it."""
+    report = plan.engine.verify(backup_id)
+    if not report.ok:
+        raise BackupError(
+            f"the backup taken before replacing the rows of {plan.request.table} ({backup_id} "
+            f"at {location}) did not pass its check: {'; '.join(report.problems)}",
+            hint="nothing was replaced; look at the backup repository before trying again",
+        )
 
 
 def _refuse_othercolumns_of(conn: Connection, table: TableRef, loaded: list[Column]) -> None:

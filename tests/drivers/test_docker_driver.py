@@ -182,7 +182,8 @@ def test_a_command_docker_cannot_start_is_reported_and_set_aside_by_the_next_dep
 def test_a_crash_looping_container_with_a_restart_policy_fails_the_deploy(
     dockerd: Dockerd, tmp_path: Path
 ) -> None:
-    driver = build_driver("docker", _settings(dockerd, None), tmp_path)
+    # A grace wider than a loaded machine's `docker inspect`s: the crash is seen, not outlived.
+    driver = build_driver("docker", _settings(dockerd, None, start_grace="10s"), tmp_path)
     with pytest.raises(DriverError, match="did not start"):
         driver.deploy(_release("2.0.0", ref="crash"))
     assert driver.current() is None

@@ -46,7 +46,7 @@ from backout.registry import PluginContext, PluginSettings
 VERSION_LABEL = "backout.version"
 SERVICE_LABEL = "backout.service"
 CONTAINER_LABEL = "backout.container"
-START_WINDOW = 0.2  # without a port, a container alive this long after `run` has started
+START_WINDOW = 0.2  # without a port, by default a container alive this long has started
 LOG_TAIL_LINES = 12
 RUN_TIMEOUT = 120.0
 PORT_RELEASE_WAIT = 5.0  # a stopped container's port is free at once; a stranger's is not
@@ -108,6 +108,11 @@ class DockerSettings(PluginSettings):
     start_timeout: Duration = Field(
         timedelta(seconds=30),
         description="With a port, how long a deploy waits for the new container to listen.",
+    )
+    start_grace: Duration = Field(
+        timedelta(milliseconds=START_WINDOW * 1000),
+        description="Without a port, how long the new container must stay up (and not be "
+        "restarted) to count as started.",
     )
     pull_timeout: Duration = Field(
         timedelta(minutes=10), description="How long a pull of a missing tag may take."
@@ -322,7 +327,9 @@ class DockerDriver:
         """Return once the new container runs (and listens, with a port); else stop it, keeping
         it under the service's name for its logs, and raise DriverError with its last lines."""
         port = self._settings.port
-        wait = self._settings.start_timeout.total_seconds() if port else START_WINDOW
+        wait = (
+            self._settings.start_timeout if port else self._settings.start_grace
+        ).total_seconds()
         deadline = time.monotonic() + wait
         while True:
             info = self._cli.inspect_container(self._name)

@@ -34,6 +34,11 @@ def test_deploy_puts_a_version_live_and_releases_shows_its_history(backout: Back
     assert history[0]["created_at"].startswith("20")
 
 
+def test_a_service_never_deployed_has_no_releases_yet(backout: Backout) -> None:
+    assert backout.ok("releases", "api", "--json").json() == []
+    assert "Traceback" not in backout.ok("releases", "api").stderr
+
+
 def test_releases_lists_newest_first_as_a_table_too(backout: Backout) -> None:
     backout.good_then_live()
 

@@ -141,7 +141,7 @@ def _deployments_by_release(
         )
     }
     found: dict[int, list[dict[str, Any]]] = {}
-    for this, after in zip(deployments, [*deployments[1:], None], strict=True):
+    for this, after in zip(deployments, [*deployments[1:], None][: len(deployments)], strict=True):
         run = runs.get(this.run_id) if this.run_id else None
         ended = None
         if after is not None and after.release_id != this.release_id:

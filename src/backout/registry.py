@@ -25,7 +25,7 @@ S = TypeVar("S", bound=BaseModel)
 class PluginSettings(BaseModel):
     """Base of every plug-in's settings model: unknown keys are an error, values are frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)

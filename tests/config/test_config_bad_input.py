@@ -250,6 +250,41 @@ def test_a_duration_beyond_a_year_or_not_a_number_is_refused(tmp_path: Path, int
     assert "at most 366d" in error.problems[0] or "expected a duration" in error.problems[0]
 
 
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_a_number_that_is_not_finite_is_refused(tmp_path: Path, value: str) -> None:
+    """`above: .nan` compares false with every reading: the trigger would fire on health."""
+    text = (
+        "project: shop\nservices:\n  api:\n    tier: critical\n    driver: {type: fake}\n"
+        f"    triggers: [{{name: t, metric: error_rate, above: {value}}}]\n"
+    )
+    error = refusal(tmp_path, text)
+
+    assert error.problems == [
+        "services.api.triggers[0].above: Input should be a finite number"
+    ], error.problems
+
+
+def test_a_plug_in_number_that_is_not_finite_is_refused_by_check(tmp_path: Path) -> None:
+    path = tmp_path / "backout.yaml"
+    path.write_text(
+        "project: shop\nservices:\n  api:\n    tier: critical\n    driver: {type: fake}\n"
+        "    metrics: {type: fake, values: {error_rate: .nan}}\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        check_config(path)
+
+    assert any(
+        p.startswith("services.api.metrics.values.error_rate: Input should be a finite number")
+        for p in raised.value.problems
+    ), raised.value.problems
+
+
+def test_a_duration_in_digits_other_than_ascii_is_refused(tmp_path: Path) -> None:
+    error = refusal(tmp_path, "project: shop\nwatch:\n  interval: '\uff11s'\n")
+
+    assert error.problems[0].startswith("watch.interval: "), error.problems
+
+
 def _services(**depends_on: list[str]) -> str:
     lines = ["project: shop", "services:"]
     for name, needs in depends_on.items():

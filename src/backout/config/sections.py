@@ -26,7 +26,10 @@ PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 class Section(BaseModel):
     """A section of backout.yaml: unknown keys refused, values frozen once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+    # allow_inf_nan: `above: .nan` would compare false with everything (a trigger that inverts).
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, defer_build=True, allow_inf_nan=False
+    )
 
 
 class PluginSpec(BaseModel):

@@ -259,9 +259,9 @@ def test_a_number_that_is_not_finite_is_refused(tmp_path: Path, value: str) -> N
     )
     error = refusal(tmp_path, text)
 
-    assert error.problems == [
-        "services.api.triggers[0].above: Input should be a finite number"
-    ], error.problems
+    assert error.problems == ["services.api.triggers[0].above: Input should be a finite number"], (
+        error.problems
+    )
 
 
 def test_a_plug_in_number_that_is_not_finite_is_refused_by_check(tmp_path: Path) -> None:

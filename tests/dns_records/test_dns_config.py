@@ -49,6 +49,16 @@ def test_a_name_outside_its_zone_is_named(tmp_path: Path) -> None:
     assert "dns[0]: name 'www.example.org' is not in zone 'example.com'" in said
 
 
+@pytest.mark.parametrize("kind", ["AAA", "BOGUS", "SOA", ""])
+def test_a_record_type_no_server_serves_is_named_with_the_known_ones(
+    tmp_path: Path, kind: str
+) -> None:
+    said = _problems(_config(tmp_path, _record(type=kind)))
+
+    assert "dns[0].type: expected a record type, one of A, AAAA, CAA" in said
+    assert f"got {kind!r}" in said
+
+
 def test_a_name_listed_twice_is_named(tmp_path: Path) -> None:
     said = _problems(_config(tmp_path, _record(), _record(type="AAAA")))
 
@@ -68,6 +78,22 @@ def test_rfc2136_needs_exactly_one_secret_source(tmp_path: Path) -> None:
 
     assert "dns[0].provider" in said
     assert "give exactly one of 'key_secret_env' or 'key_file'" in said
+
+
+def test_rfc2136_names_a_server_that_is_no_address_and_an_unknown_algorithm(
+    tmp_path: Path,
+) -> None:
+    provider = {
+        "type": "rfc2136",
+        "server": "not a host",
+        "key_name": "backout",
+        "key_algorithm": "md4",
+        "key_secret_env": "DNS_KEY",
+    }
+    said = _problems(_config(tmp_path, _record(provider=provider)))
+
+    assert "dns[0].provider.server: expected the server's IP address" in said
+    assert "dns[0].provider.key_algorithm: Input should be 'hmac-md5'" in said
 
 
 def test_route53_needs_its_hosted_zone_id(tmp_path: Path) -> None:

@@ -21,7 +21,27 @@ _HOST_NAME = re.compile(
     r"(?=.{1,253}$)([A-Za-z0-9_*]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
     r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 )
-_RECORD_TYPE = re.compile(r"[A-Z][A-Z0-9]{0,9}")
+# The record types Route 53 serves (which BIND serves too), less SOA, which no rollback sets.
+RECORD_TYPES = frozenset(
+    [
+        "A",
+        "AAAA",
+        "CAA",
+        "CNAME",
+        "DS",
+        "HTTPS",
+        "MX",
+        "NAPTR",
+        "NS",
+        "PTR",
+        "SPF",
+        "SRV",
+        "SSHFP",
+        "SVCB",
+        "TLSA",
+        "TXT",
+    ]
+)
 
 
 class DnsRecordConfig(Section):
@@ -47,8 +67,10 @@ class DnsRecordConfig(Section):
     @classmethod
     def _a_record_type(cls, value: str) -> str:
         kind = value.strip().upper()
-        if not _RECORD_TYPE.fullmatch(kind) or kind == "SOA":
-            raise ValueError(f"expected a record type such as A, AAAA, CNAME or TXT, got {value!r}")
+        if kind not in RECORD_TYPES:
+            raise ValueError(
+                f"expected a record type, one of {', '.join(sorted(RECORD_TYPES))}; got {value!r}"
+            )
         return kind
 
     @model_validator(mode="after")

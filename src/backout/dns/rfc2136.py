@@ -10,11 +10,12 @@ backout.yaml, and is masked wherever text leaves backout.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import dns.exception
 import dns.message
@@ -25,7 +26,7 @@ import dns.rdatatype
 import dns.tsig
 import dns.tsigkeyring
 import dns.update
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from backout.dns.base import DnsError, RecordSet, normal_name
 from backout.dns.context import DnsContext
@@ -42,7 +43,9 @@ class Rfc2136Settings(PluginSettings):
     server: str = Field(description="The primary server's address (an IP address).")
     port: int = Field(53, ge=1, le=65535, description="Its DNS port.")
     key_name: str = Field(min_length=1, description="The TSIG key's name, as the server knows it.")
-    key_algorithm: str = Field("hmac-sha256", description="The TSIG algorithm.")
+    key_algorithm: Literal[
+        "hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"
+    ] = Field("hmac-sha256", description="The TSIG algorithm.")
     key_secret_env: str | None = Field(
         None, min_length=1, description="The environment variable holding the key's base64 secret."
     )
@@ -53,6 +56,16 @@ class Rfc2136Settings(PluginSettings):
         "(relative to the config file).",
     )
     timeout: PositiveDuration = Field(timedelta(seconds=10), description="Time per request.")
+
+    @field_validator("server")
+    @classmethod
+    def _an_ip_address(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            raise ValueError(
+                f"expected the server's IP address (127.0.0.1, ::1), got {value!r}"
+            ) from None
 
     @model_validator(mode="after")
     def _one_secret(self) -> Rfc2136Settings:

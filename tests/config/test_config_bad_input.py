@@ -430,3 +430,12 @@ def test_a_url_no_request_can_go_to_is_refused_by_check_naming_its_key(
         for problem in error.problems
     ), error.problems
     assert "s3cretPW" not in str(error)
+
+
+@pytest.mark.parametrize("file", ["../escaped-pins.json", "/etc/passwd", "deploy/../../x.json"])
+def test_a_pin_file_outside_the_repository_is_refused(tmp_path: Path, file: str) -> None:
+    error = refusal(tmp_path, f"project: shop\npins: {{repository: ./deploy, file: '{file}'}}\n")
+
+    assert len(error.problems) == 1
+    assert error.problems[0].startswith("pins.file: expected a path inside the repository")
+    assert repr(file) in error.problems[0]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import PurePath
+
+from pydantic import Field, field_validator
 
 from backout.config.sections import Section
 
@@ -32,3 +34,14 @@ class PinSettings(Section):
         pattern=r"^[^<>]+ <[^<>]+>$",
         description="The commits' author, as `Name <email>`.",
     )
+
+    @field_validator("file")
+    @classmethod
+    def _inside_the_repository(cls, value: str) -> str:
+        path = PurePath(value)
+        if path.is_absolute() or ".." in path.parts:
+            raise ValueError(
+                f"expected a path inside the repository (such as backout-pins.json or "
+                f"deploy/pins.json), got {value!r}: a pin outside it is committed nowhere"
+            )
+        return value

@@ -13,6 +13,8 @@ MAX_REASON_CHARS = 1_000  # a reason (rollback, abort, flag change): a sentence,
 MAX_NOTE_CHARS = 4_000  # a note or public update on an incident: a few paragraphs
 MAX_VERSION_CHARS = 128  # a release version, as long as the store's column
 MAX_REF_CHARS = 512  # a release's ref (a commit, an image, a recorded record set), the same
+MAX_ACTOR_CHARS = 128  # who acted (BACKOUT_ACTOR, token:NAME), as long as the store's columns
+MAX_TOKEN_NAME_CHARS = 64  # an API token's name: its actor `token:NAME` fits MAX_ACTOR_CHARS
 
 DEFAULT_PAGE_SIZE = 50  # list endpoints without ?limit=
 MAX_PAGE_SIZE = 1_000  # the largest ?limit= a list endpoint accepts

@@ -7,6 +7,8 @@ import socket
 import urllib.request
 from typing import TYPE_CHECKING
 
+import pytest
+
 from backout.releases import ReleaseStatus
 
 if TYPE_CHECKING:
@@ -328,3 +330,32 @@ def test_a_health_check_attempt_is_cut_at_the_timeout_it_sets(backout: Backout) 
 
     assert failed.code == 1, failed
     assert "warmup: FAILED (expected exit 0; got timed out after" in failed.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["deploy", "api", "1" * 129], "a version is 1 to 128 characters, got 129"),
+        (["deploy", "api", "1.0\n1"], "a version has no space or control character"),
+        (["release", "record", "api", "1.0 beta"], "a version has no space or control character"),
+        (["release", "record", "api", ""], "a version is 1 to 128 characters, got 0"),
+        (["deploy", "api", "1.0.1", "--ref", "r" * 513], "a ref is 1 to 512 characters"),
+        (["rollback", "api", "--to", "x" * 200, "--yes"], "a version is 1 to 128 characters"),
+        (["token", "create", "n" * 65], "a token's name is 1 to 64 characters, got 65"),
+        (["token", "create", "bad\nname"], "a token's name has no space or control character"),
+    ],
+)
+def test_a_version_ref_or_name_no_record_can_hold_is_a_usage_error(
+    backout: Backout, args: list[str], said: str
+) -> None:
+    backout(*args).refused(2, said)
+    if args[0] == "rollback":  # the only one of them that takes --json
+        backout(*args, "--json").refused(2, said)
+    assert backout.history() == []
+
+
+def test_an_actor_no_record_can_hold_is_refused_naming_the_variable(backout: Backout) -> None:
+    too_long = backout.with_env(BACKOUT_ACTOR="a" * 129)
+
+    too_long("deploy", "api", "1.0.0").refused(3, "BACKOUT_ACTOR: expected 1 to 128 printable")
+    assert backout.history() == []

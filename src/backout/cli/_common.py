@@ -21,8 +21,14 @@ from rich.table import Table
 from rich.text import Text
 
 from backout.cli import resume_collector
-from backout.errors import ConfirmationRequiredError, NotConfirmedError
-from backout.limits import MAX_REASON_CHARS
+from backout.errors import ConfigError, ConfirmationRequiredError, NotConfirmedError
+from backout.limits import (
+    MAX_ACTOR_CHARS,
+    MAX_REASON_CHARS,
+    MAX_REF_CHARS,
+    MAX_TOKEN_NAME_CHARS,
+    MAX_VERSION_CHARS,
+)
 
 if TYPE_CHECKING:
     # Only for the annotations: a command that does not open the runtime or run steps (`--help`,
@@ -81,6 +87,29 @@ def bounded_reason(value: str | None) -> str | None:
     return value
 
 
+def bounded_version(value: str | None) -> str | None:
+    """A version names one artifact in every record, table and message: a short word."""
+    return _one_word(value, "a version", MAX_VERSION_CHARS)
+
+
+def bounded_ref(value: str | None) -> str | None:
+    return _one_word(value, "a ref", MAX_REF_CHARS)
+
+
+def bounded_token_name(value: str) -> str:
+    return _one_word(value, "a token's name", MAX_TOKEN_NAME_CHARS) or value
+
+
+def _one_word(value: str | None, what: str, most: int) -> str | None:
+    if value is None:
+        return None
+    if not value or len(value) > most:
+        raise typer.BadParameter(f"{what} is 1 to {most:,} characters, got {len(value):,}")
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise typer.BadParameter(f"{what} has no space or control character: {value!r}")
+    return value
+
+
 def log_decisions_to_stderr() -> None:
     """For the long-running commands: show backout's INFO lines (the watch loop's decisions)."""
     logging.getLogger("backout").setLevel(logging.INFO)
@@ -90,7 +119,14 @@ def log_decisions_to_stderr() -> None:
 
 def actor() -> str:
     """Who is acting, as recorded in the audit log and on incident timelines."""
-    return os.environ.get("BACKOUT_ACTOR") or f"{getpass.getuser()}@cli"
+    given = os.environ.get("BACKOUT_ACTOR")
+    if given and (len(given) > MAX_ACTOR_CHARS or not given.isprintable()):
+        raise ConfigError(
+            "BACKOUT_ACTOR",
+            [f"BACKOUT_ACTOR: expected 1 to {MAX_ACTOR_CHARS} printable characters (who acts)"],
+            hint="set it to a name or an e-mail address, or unset it to use USER@cli",
+        )
+    return given or f"{getpass.getuser()}@cli"
 
 
 @contextmanager

@@ -11,6 +11,8 @@ from backout.cli._common import (
     JsonOption,
     actor,
     bounded_reason,
+    bounded_ref,
+    bounded_version,
     print_json,
     print_table,
     runtime,
@@ -25,14 +27,15 @@ from backout.releases import ReleaseStatus
 release_app = typer.Typer(help="Record releases and give them a verdict.", no_args_is_help=True)
 
 ServiceArg = Annotated[str, typer.Argument(help="The service, as named in backout.yaml.")]
-VersionArg = Annotated[str, typer.Argument(help="The release's version.")]
+VersionArg = Annotated[str, typer.Argument(help="The release's version.", callback=bounded_version)]
 
 
 def deploy(
     service: ServiceArg,
     version: VersionArg,
     ref: Annotated[
-        str | None, typer.Option(help="Git ref, image or artifact (driver-specific).")
+        str | None,
+        typer.Option(help="Git ref, image or artifact (driver-specific).", callback=bounded_ref),
     ] = None,
     force: Annotated[
         bool,
@@ -78,7 +81,9 @@ def releases(service: ServiceArg, config: ConfigOption = None, as_json: JsonOpti
 def record(
     service: ServiceArg,
     version: VersionArg,
-    ref: Annotated[str | None, typer.Option(help="Git ref, image or artifact.")] = None,
+    ref: Annotated[
+        str | None, typer.Option(help="Git ref, image or artifact.", callback=bounded_ref)
+    ] = None,
     status: Annotated[ReleaseStatus, typer.Option(help="Its status now.")] = ReleaseStatus.LIVE,
     schema_revision: Annotated[
         str | None, typer.Option(help="The database schema revision this release expects.")

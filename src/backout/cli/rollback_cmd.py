@@ -13,6 +13,7 @@ from backout.cli._common import (
     JsonOption,
     actor,
     bounded_reason,
+    bounded_version,
     confirm,
     print_json,
     runtime,
@@ -51,7 +52,12 @@ def rollback(
     ] = False,
     to: Annotated[
         str | None,
-        typer.Option("--to", "--version", help="Target version (default: last known good)."),
+        typer.Option(
+            "--to",
+            "--version",
+            help="Target version (default: last known good).",
+            callback=bounded_version,
+        ),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan; change nothing.")

@@ -6,7 +6,14 @@ from typing import Annotated
 
 import typer
 
-from backout.cli._common import ConfigOption, actor, err_console, runtime, say
+from backout.cli._common import (
+    ConfigOption,
+    actor,
+    bounded_token_name,
+    err_console,
+    runtime,
+    say,
+)
 from backout.operations.tokens import Role, create_token, revoke_token
 
 token_app = typer.Typer(help="API tokens for `backout serve`.", no_args_is_help=True)
@@ -14,7 +21,12 @@ token_app = typer.Typer(help="API tokens for `backout serve`.", no_args_is_help=
 
 @token_app.command("create")
 def create(
-    name: Annotated[str, typer.Argument(help="Who or what will use it (ci, alice ...).")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="Who or what will use it (ci, alice ...).", callback=bounded_token_name
+        ),
+    ],
     role: Annotated[
         str, typer.Option(help="client (the flag API only), viewer, operator, approver or admin.")
     ] = "viewer",

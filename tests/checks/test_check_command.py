@@ -38,6 +38,14 @@ def test_the_last_line_of_output_is_reported(build: BuildCheck) -> None:
     assert result.observed == "exit 0, last line 'there'"
 
 
+def test_a_secret_the_output_quotes_never_reaches_the_sentence(build: BuildCheck) -> None:
+    result = build("command", command="sh -c 'echo token=cmdsecret456; exit 3'").run(timeout=5)
+
+    assert not result.ok
+    assert "cmdsecret456" not in result.sentence()
+    assert "last line 'token=***'" in result.sentence()
+
+
 def test_stderr_counts_as_output(build: BuildCheck) -> None:
     result = build("command", command="sh -c 'echo disk full >&2; exit 2'").run(timeout=5)
 

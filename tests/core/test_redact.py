@@ -28,6 +28,8 @@ from backout.redact import MASK, redact, redact_json, remember_secret
             "json://hook:***@127.0.0.1:9/path and mailto://a:***@mail",
         ),
         ("GET /health?token=abc123&verbose=1", "GET /health?token=***&verbose=1"),
+        ("last line 'token=cmdsecret456')", "last line 'token=***')"),
+        ("(password=hunter2) [api_key=k1] {secret=s}", "(password=***) [api_key=***] {secret=***}"),
         ("https://h/x?api_key=k1&access_token=k2", "https://h/x?api_key=***&access_token=***"),
         (
             "host=db user=app password=s3cret dbname=shop",

@@ -20,6 +20,7 @@ from typing import Protocol, runtime_checkable
 from pydantic import Field
 
 from backout.durations import Duration
+from backout.redact import redact
 from backout.registry import PluginSettings
 
 DEFAULT_CHECK_TIMEOUT = timedelta(seconds=10)
@@ -45,8 +46,10 @@ class CheckResult:
     duration_s: float
 
     def sentence(self) -> str:
+        """One line for a step's message: what a check saw may quote a secret (a command's
+        output, an answer's body), so it is redacted here, where every caller gets it."""
         verdict = "ok" if self.ok else "FAILED"
-        return f"{self.name}: {verdict} (expected {self.expected}; got {self.observed})"
+        return redact(f"{self.name}: {verdict} (expected {self.expected}; got {self.observed})")
 
 
 @runtime_checkable

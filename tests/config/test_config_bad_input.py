@@ -439,3 +439,26 @@ def test_a_pin_file_outside_the_repository_is_refused(tmp_path: Path, file: str)
     assert len(error.problems) == 1
     assert error.problems[0].startswith("pins.file: expected a path inside the repository")
     assert repr(file) in error.problems[0]
+
+
+@pytest.mark.parametrize("url", ["", "mysql://root:dbpass123@127.0.0.1/x", "shop", "http://db/x"])
+def test_a_database_url_that_is_not_postgresql_is_refused_without_its_password(
+    tmp_path: Path, url: str
+) -> None:
+    error = refusal(tmp_path, f"project: shop\ndatabases:\n  main: {{url: '{url}'}}\n")
+
+    assert len(error.problems) == 1
+    assert error.problems[0].startswith(
+        "databases.main.url: expected a PostgreSQL connection: postgresql://"
+    ), error.problems
+    assert "dbpass123" not in str(error)
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://app@db/shop", "postgres://app@db/shop", "host=db dbname=shop user=app"]
+)
+def test_a_postgresql_url_or_key_value_string_is_taken(tmp_path: Path, url: str) -> None:
+    path = tmp_path / "backout.yaml"
+    path.write_text(f"project: shop\ndatabases:\n  main: {{url: '{url}'}}\n")
+
+    assert load_config(path).database("main").url == url

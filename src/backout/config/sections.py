@@ -142,6 +142,21 @@ class DatabaseConfig(Section):
     data_class: str = Field(
         "transactional", description="Which RPO objective applies (a key of objectives.rpo)."
     )
+
+    @field_validator("url")
+    @classmethod
+    def _a_postgresql_url(cls, url: str) -> str:
+        text = url.strip()
+        scheme, separator, _ = text.partition("://")
+        if separator and scheme.lower() in ("postgresql", "postgres"):
+            return text
+        if not separator and "=" in text:
+            return text  # libpq's key=value form: host=... dbname=...
+        raise ValueError(
+            "expected a PostgreSQL connection: postgresql://user@host:5432/dbname, or "
+            f"key=value pairs (host=... dbname=...); got {text!r}"  # ConfigError masks a password
+        )
+
     cluster: ClusterSettings | None = Field(None, description="Needed for physical backups.")
     backup: PluginSpec = Field(
         default_factory=lambda: PluginSpec(type="pg_dump"),

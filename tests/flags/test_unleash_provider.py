@@ -4,6 +4,7 @@ token or the names are wrong."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -208,6 +209,9 @@ def not_unleash() -> Iterator[str]:
                 body, kind = b"<html>a login page</html>", "text/html"
             elif self.path.startswith("/missing/"):
                 status, body, kind = 404, b"<html><h1>Not Found</h1></html>", "text/html"
+            elif self.path.startswith("/verbose/"):
+                said = {"message": "bad request: " + "x" * 5_000_000}
+                status, body, kind = 400, json.dumps(said).encode(), "application/json"
             else:
                 body, kind = b'{"status": "ok"}', "application/json"
             self.send_response(status)
@@ -261,7 +265,19 @@ def test_a_url_that_answers_other_json_is_refused_with_a_hint(
         provider.set_enabled("waitlist", False)
 
     assert raised.value.message == (
-        f"the server at {not_unleash} answered unlike Unleash (KeyError('environments'))"
+        f"the server at {not_unleash} answered unlike Unleash (no 'environments' in its answer)"
     )
     assert raised.value.hint is not None
     assert "base URL of an Unleash server" in raised.value.hint
+
+
+def test_a_server_error_of_megabytes_is_quoted_in_a_few_lines(
+    not_unleash: str, tmp_path: Path
+) -> None:
+    provider = build(tmp_path, url=f"{not_unleash}/verbose", token="*:*.secret")
+
+    with pytest.raises(BackoutError) as raised:
+        provider.flags()
+
+    assert "bad request: xxx" in raised.value.message
+    assert len(raised.value.message) < 1_000

@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 _GATEWAY_ERRORS = {502, 503, 504}
 _WHERE = "flags.provider"
+_MOST_SAID = 300  # characters of a server's own error message quoted to a person
 
 
 class UnleashFlagSettings(PluginSettings):
@@ -145,8 +146,13 @@ class UnleashFlags:
                     self._environment_checked = True
                 yield api
             except (KeyError, TypeError, AttributeError) as error:
+                missing = (
+                    f"no {error.args[0]!r} in its answer"
+                    if isinstance(error, KeyError)
+                    else ("an answer of another shape")
+                )
                 raise BackoutError(
-                    f"the server at {settings.url} answered unlike Unleash ({error!r})",
+                    f"the server at {settings.url} answered unlike Unleash ({missing})",
                     hint=f"is {_WHERE}.url the base URL of an Unleash server (5 or later)?",
                 ) from None
 
@@ -303,9 +309,9 @@ def _unleash_message(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip()[:200] or response.reason_phrase
+        return response.text.strip()[:_MOST_SAID] or response.reason_phrase
     if not isinstance(body, dict):
-        return str(body)[:200]
+        return str(body)[:_MOST_SAID]
     message = str(body.get("message") or body.get("name") or response.reason_phrase)
     details = [
         str(d["message"])
@@ -313,7 +319,9 @@ def _unleash_message(response: httpx.Response) -> str:
         if isinstance(d, dict) and "message" in d
     ]
     extra = [d for d in details if d not in message]
-    return "; ".join([message, *extra])
+    said = "; ".join([message, *extra])
+    # A server's words go into a message a person reads: a few lines, never megabytes.
+    return said if len(said) <= _MOST_SAID else said[: _MOST_SAID - 1] + "…"
 
 
 def _active(environment: dict[str, Any]) -> list[dict[str, Any]]:

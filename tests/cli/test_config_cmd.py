@@ -49,6 +49,20 @@ def test_init_then_check_use_backout_yaml_in_the_current_folder(
     assert checked.stdout.startswith("backout.yaml: ok")
 
 
+def test_init_into_a_folder_names_the_file_to_write_and_leaves_nothing(
+    backout: Backout, tmp_path: Path
+) -> None:
+    (tmp_path / "deploy").mkdir()
+    before = sorted(tmp_path.iterdir())
+
+    for force in ([], ["--force"]):
+        backout.bare("init", "deploy", *force, cwd=tmp_path).refused(
+            1, "deploy is a folder", "deploy/backout.yaml"
+        )
+    assert sorted(tmp_path.iterdir()) == before, "no temporary file left"
+    assert list((tmp_path / "deploy").iterdir()) == []
+
+
 def test_init_refuses_to_overwrite_a_file_without_force(backout: Backout, tmp_path: Path) -> None:
     mine = tmp_path / "mine.yaml"
     mine.write_text("project: mine\n", encoding="utf-8")

@@ -19,6 +19,10 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter backout.yaml."""
+    if path.is_dir():
+        raise RefusedError(
+            f"{path} is a folder", hint=f"name the file to write: {path / DEFAULT_CONFIG_NAME}"
+        )
     if path.exists() and not force:
         raise RefusedError(f"{path} already exists", hint="use --force to overwrite it")
     write_text_atomic(path, STARTER_CONFIG)

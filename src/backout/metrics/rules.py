@@ -74,8 +74,11 @@ class RuleVerdict:
         return text
 
     def _held(self) -> str:
-        if self.rule.failures is not None:
-            return f" in {self.failures} of {self.rule.failures} measurements in a row"
+        needed = self.rule.failures
+        if needed is not None:
+            if self.failures > needed:  # still breached after it fired: "2 of 1" would puzzle
+                return f" in {self.failures} measurements in a row ({needed} fire it)"
+            return f" in {self.failures} of {needed} measurements in a row"
         text = f" for {self.held_s:.1f}s"
         return text if self.firing else f"{text} of {format_duration(self.rule.hold)}"
 

@@ -201,7 +201,9 @@ def _preview_then_run(
     as_json: bool,
 ) -> None:
     """Show the plan (a dry run ends there), ask, run it step by step, and exit with its code."""
-    span = f"back from {plan.from_version} to {plan.target_version}"
+    # A subject with nothing recorded live (a stack never recorded) has no "from".
+    origin = f"from {plan.from_version} " if plan.from_version is not None else ""
+    span = f"back {origin}to {plan.target_version}"
     if dry_run:
         if as_json:
             print_json(

@@ -67,6 +67,8 @@ def test_the_probe_measures_the_error_rate_of_a_real_server(server: _Server) -> 
     assert snapshot.values["latency_p95"] is not None
     assert snapshot.values["latency_p95"] < 1.0
     assert snapshot.values["request_rate"] > 0
+    url = f"http://127.0.0.1:{server.server_address[1]}/api/sessions"
+    assert snapshot.measured_by["error_rate"] == f"GET {url}", "the evidence names the request"
 
 
 def test_a_server_that_is_down_counts_as_errors() -> None:

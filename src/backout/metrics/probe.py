@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -89,7 +89,9 @@ class Probe:
     ) -> MetricsSnapshot:
         now = time.time()
         start, samples = self._sampler.window(now, self.settings.window.total_seconds(), since)
-        return summarise(samples, max(now - start, 0.0))
+        summary = summarise(samples, max(now - start, 0.0))
+        request = f"{self.settings.method} {self.settings.url}"  # the evidence's `measured_by`
+        return replace(summary, measured_by=dict.fromkeys(summary.values, request))
 
     def _probe_once(self) -> Sample:
         """One request, from the sampler's thread (which alone uses the client)."""

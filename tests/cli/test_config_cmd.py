@@ -352,3 +352,23 @@ def test_check_says_what_an_haproxy_router_finds_missing(backout: Backout, tmp_p
         f"router: services.api.router: no HAProxy admin socket at {tmp_path / 'gone.sock'} "
         "(HAProxy's global section needs: stats socket <path> mode 600 level admin)"
     ) in checked.stdout
+
+
+def test_check_notes_triggers_that_no_metric_source_can_fire(backout: Backout) -> None:
+    checked = check_text(
+        backout,
+        """\
+        project: shop
+        services:
+          api:
+            tier: critical
+            driver: {type: fake}
+            triggers: [{name: errors, metric: error_rate, above: 0.05}]
+        """,
+    )
+
+    assert checked.code == 0, checked
+    assert (
+        "note: services.api.triggers: api has no metric source" in checked.stdout + checked.stderr
+    )
+    assert "unarmed and will not fire" in checked.stdout + checked.stderr

@@ -27,6 +27,12 @@ def check_config(path: Path | str | None) -> tuple[Config, list[str]]:
         if pin_problem is not None:
             notes.append(f"note: pins: {pin_problem}")
     notes += [f"router: {problem}" for problem in _router_problems(config)]
+    notes += [
+        f"note: services.{name}.triggers: {name} has no metric source (`probe:` or `metrics:`):"
+        " its triggers are unarmed and will not fire"
+        for name, service in config.services.items()
+        if service.triggers and not service.metric_sources()
+    ]
     return config, notes
 
 

@@ -8,7 +8,9 @@ import time
 from typing import Any
 
 from backout.errors import ExitCode
-from backout.operations.rollback import RollbackRequest, start_rollback
+from backout.incidents import IncidentStatus
+from backout.operations.incidents import set_status
+from backout.operations.rollback import RollbackRequest, abort_run, start_rollback
 from tests.notify.conftest import Mailbox, NotifySite, Receiver, later
 
 MOMENTS = ["detected", "rollback_started", "rollback_finished", "resolved"]
@@ -126,3 +128,24 @@ def test_a_target_that_never_answers_is_given_up_after_max_attempts(
     failed = [text for kind, text in nsite.timeline(incident) if kind == "notification_failed"]
     assert failed[-1].endswith("(given up after 2 attempts)")
     assert nsite.deliverer(at=later(5)).deliver_once().failed == [2], "the next one is tried"
+
+
+def test_an_incident_a_person_resolves_tells_its_audience_once(
+    nsite: NotifySite, receiver: Receiver
+) -> None:
+    nsite.tell(team(receiver))
+    runtime = nsite.runtime()
+    gated = start_rollback(runtime, RollbackRequest("api", approval_gate=True), actor="t")
+    gated.execute()
+    abort_run(runtime, gated.run_id, "ines@example.org", "restarted 1.0.0 by hand instead")
+    incident = nsite.only_run().incident_id
+    assert incident is not None
+
+    set_status(
+        runtime, incident, IncidentStatus.RESOLVED, actor="ines@example.org", message="fixed"
+    )
+    nsite.deliverer().deliver_once()
+
+    assert receiver.titles()[-1] == f"[api] resolved: incident {incident}"
+    assert [n["moment"] for n in nsite.notifications()].count("resolved") == 1
+    assert ("resolved", "fixed") in nsite.timeline(incident)

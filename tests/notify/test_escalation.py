@@ -3,10 +3,13 @@ step, on the incident's timeline; an outage that lasts too long tells its audien
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from backout.errors import ExitCode
+from backout.incidents import mark_recovered
 from backout.operations.rollback import RollbackRequest, start_rollback
+from backout.store import Incident
 from tests.notify.conftest import Mailbox, NotifySite, Receiver, later
 
 
@@ -67,3 +70,37 @@ def test_a_prolonged_outage_tells_its_audience_once(
     assert (told.queued, len(told.sent), again.queued) == (1, 1, 0)
     assert [t[:30] for t in receiver.titles()] == ["[api] outage ongoing for 31m 0"]
     assert nsite.notifications()[0]["moment"] == "outage_longer_than 1800s"
+
+
+def test_a_recovered_outage_is_not_told_as_ongoing(
+    nsite: NotifySite, receiver: Receiver, mailbox: Mailbox
+) -> None:
+    nsite.tell(people(receiver, mailbox) | {"approvals": {"escalate_after": None}})
+    runtime = nsite.runtime()
+    gated = start_rollback(runtime, RollbackRequest("api", approval_gate=True), actor="t")
+    gated.execute()
+    incident_id = nsite.only_run().incident_id
+    with runtime.store.session() as session:  # the service came back (monitoring, still open)
+        incident = session.get(Incident, incident_id)
+        assert incident is not None
+        mark_recovered(session, incident, incident.detected_at + timedelta(minutes=5), actor="t")
+
+    told = nsite.deliverer(at=later(31)).deliver_once()
+
+    assert told.queued == 0
+    assert receiver.titles() == []
+
+
+def test_the_outage_message_says_how_long_it_has_lasted_not_ago(
+    nsite: NotifySite, receiver: Receiver, mailbox: Mailbox
+) -> None:
+    nsite.tell(people(receiver, mailbox) | {"approvals": {"escalate_after": None}})
+    gated = start_rollback(nsite.runtime(), RollbackRequest("api", approval_gate=True), actor="t")
+    gated.execute()
+
+    nsite.deliverer(at=later(31)).deliver_once()
+
+    [told] = receiver.received
+    assert "has lasted longer than 30m 00s" in told["message"]
+    assert "; the outage has lasted 31m" in told["message"]
+    assert " ago" not in told["message"]

@@ -33,7 +33,8 @@ DEFAULT_TITLES = {
 DEFAULT_BODY = (
     "{{ event }}\n"
     "Incident {{ incident_id }} of {{ service }}: {{ title }} ({{ status }}).\n"
-    "Detected {{ detected_at }}{% if elapsed %}, {{ elapsed }} ago{% endif %}."
+    "Detected {{ detected_at }}{% if elapsed %}; the outage {{ 'lasted' if recovered_at"
+    " else 'has lasted' }} {{ elapsed }}{% endif %}."
     "{% for o in objectives %}\n{{ o.name }}: {{ o.measured }} against {{ o.objective }}"
     " ({{ 'met' if o.met else 'missed' }}){% endfor %}"
     "{% if rto_missed and not recovered_at %}\nNot recovered within its RTO of {{ rto }}: missed."

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from backout.config import Config
 from backout.config.notifications import NotificationRule
 from backout.incidents import EventKind, IncidentStatus
-from backout.notify.messages import Message, compose, incident_facts
+from backout.notify.messages import Message, compose, human, incident_facts
 from backout.notify.targets import Target, audience_targets
 from backout.store import Incident, Release, Run, Store, TimelineEvent, tables, utcnow
 
@@ -144,12 +144,15 @@ class Outbox:
         ).all()
         queued = 0
         for incident in open_incidents:
+            if incident.recovered_at is not None:
+                continue  # recovered (monitoring): the outage is over, whatever its status
             started = incident.impact_started_at or incident.detected_at
             for audience, index, rule in rules:
                 limit = rule.outage_longer_than
                 if limit is None or now - started <= limit:
                     continue
-                event = f"the outage of {incident.service} has lasted longer than {limit}"
+                longer = human(limit.total_seconds())
+                event = f"the outage of {incident.service} has lasted longer than {longer}"
                 facts = incident_facts(
                     incident, now=now, event=event, url=self.config.notifications.url
                 )

@@ -48,6 +48,10 @@ def set_status(
         if to is IncidentStatus.RESOLVED:
             _refuse_while_running(session, incident)
         reason = _bounded(message) if message else f"set by {actor}"
+        if to is IncidentStatus.RESOLVED and incident.status != IncidentStatus.RESOLVED:
+            # The domain line every `resolved` notification and the report key off, as when
+            # backout resolves what it verified.
+            add_event(session, incident.id, EventKind.RESOLVED, reason, actor=actor)
         move_incident(session, incident, to, by=Mover.PERSON, actor=actor, reason=reason)
         return f"incident {incident_id} is {to}"
 

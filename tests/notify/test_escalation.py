@@ -104,3 +104,19 @@ def test_the_outage_message_says_how_long_it_has_lasted_not_ago(
     assert "has lasted longer than 30m 00s" in told["message"]
     assert "; the outage has lasted 31m" in told["message"]
     assert " ago" not in told["message"]
+
+
+def test_a_rollback_waiting_for_approval_is_not_told_as_rolling_back(
+    nsite: NotifySite, receiver: Receiver, mailbox: Mailbox
+) -> None:
+    told = people(receiver, mailbox)
+    told["notifications"]["audiences"] = {"team": {"channels": ["lee-hook"]}}
+    nsite.tell(told)
+    gated = start_rollback(nsite.runtime(), RollbackRequest("api", approval_gate=True), actor="t")
+    gated.execute()
+
+    nsite.deliverer().deliver_once()
+
+    titles = receiver.titles()
+    assert "[api] rollback 1.1.0 to 1.0.0 awaits approval" in titles, titles
+    assert not any(t.startswith("[api] rolling back") for t in titles), titles

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
 DEFAULT_TITLES = {
     "detected": "[{{ service }}] incident {{ incident_id }}: {{ title }}",
-    "rollback_started": "[{{ service }}] rolling back{% if from_version %} {{ from_version }}"
-    "{% endif %}{% if to_version %} to {{ to_version }}{% endif %}",
+    "rollback_started": "[{{ service }}] {{ 'rollback' if awaiting_approval else 'rolling back' }}"
+    "{% if from_version %} {{ from_version }}{% endif %}{% if to_version %} to {{ to_version }}"
+    "{% endif %}{{ ' awaits approval' if awaiting_approval else '' }}",
     "rollback_finished": "[{{ service }}] {{ event }}",
     "resolved": "[{{ service }}] resolved: incident {{ incident_id }}",
     "report_reminder": "[{{ service }}] the report of incident {{ incident_id }} is due",
@@ -68,6 +69,7 @@ def incident_facts(
     event: str,
     versions: tuple[str | None, str | None] = (None, None),
     url: str | None = None,
+    awaiting_approval: bool = False,
 ) -> dict[str, Any]:
     """What a template may say of an incident: its service, title, status, times, durations,
     the objectives met or missed so far, the versions a run moves between."""
@@ -96,6 +98,7 @@ def incident_facts(
         "to_version": versions[1],
         "event": event,
         "url": url,
+        "awaiting_approval": awaiting_approval,
     }
 
 

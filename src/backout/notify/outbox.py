@@ -100,6 +100,7 @@ class Outbox:
             event=event.message,
             versions=_versions(session, run),
             url=self.config.notifications.url,
+            awaiting_approval=moment == "rollback_started" and _gated(run),
         )
         queued = []
         for audience, index, rule in self._rules(lambda r: r.when == moment):
@@ -169,6 +170,11 @@ class Outbox:
                 ]
                 queued += insert(session, self.config.environment, rows, incident_id=incident.id)
         return queued
+
+
+def _gated(run: Run | None) -> bool:
+    """Whether the run waits for a person's approval before it acts: it is not rolling back yet."""
+    return run is not None and any(step.kind == "approve" for step in run.steps)
 
 
 def _versions(session: Session, run: Run | None) -> tuple[str | None, str | None]:

@@ -4,6 +4,7 @@ is told once it answers again."""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -149,3 +150,16 @@ def test_an_incident_a_person_resolves_tells_its_audience_once(
     assert receiver.titles()[-1] == f"[api] resolved: incident {incident}"
     assert [n["moment"] for n in nsite.notifications()].count("resolved") == 1
     assert ("resolved", "fixed") in nsite.timeline(incident)
+
+
+def test_notify_list_says_when_each_was_sent(nsite: NotifySite, receiver: Receiver) -> None:
+    nsite.tell(team(receiver))
+    roll_back(nsite)
+    nsite.deliverer().deliver_once()
+
+    listed = nsite.backout("notify", "list")
+
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 4
+    assert all(re.match(r"\s*\d+ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d sent ", line) for line in lines)

@@ -72,10 +72,11 @@ def list_(
         return
     for row in shown:
         error = f" — {row['last_error']}" if row["last_error"] else ""
+        when = row["sent_at"] or row["created_at"]  # sent, else queued
         say(
-            f"{row['id']:>5} {row['state']:<9} {row['audience']} through {row['target']} "
-            f"({row['moment']}, {row['attempts']} attempt{'' if row['attempts'] == 1 else 's'}): "
-            f"{row['title']}{error}"
+            f"{row['id']:>5} {when:%Y-%m-%d %H:%M:%S} {row['state']:<9} {row['audience']} "
+            f"through {row['target']} ({row['moment']}, {row['attempts']} "
+            f"attempt{'' if row['attempts'] == 1 else 's'}): {row['title']}{error}"
         )
 
 

@@ -3,6 +3,7 @@ and its verdict; a version names one artifact; unknown services and versions are
 
 from __future__ import annotations
 
+import re
 import socket
 import urllib.request
 from typing import TYPE_CHECKING
@@ -359,3 +360,33 @@ def test_an_actor_no_record_can_hold_is_refused_naming_the_variable(backout: Bac
 
     too_long("deploy", "api", "1.0.0").refused(3, "BACKOUT_ACTOR: expected 1 to 128 printable")
     assert backout.history() == []
+
+
+def test_a_rollback_that_fails_after_stopping_the_bad_release_says_the_service_is_down(
+    backout: Backout,
+) -> None:
+    (backout.config.parent / "server.py").write_text(CRASHING_SERVER)
+    api = backout.service()
+    api["driver"] = {
+        "type": "process",
+        "command": "{python} server.py",
+        "port": free_port(),
+        "stop_timeout": "5s",
+    }
+    api["health_timeout"] = "2s"
+    backout.write(api=api, web=backout.service("core"))
+    try:
+        backout.ok("deploy", "api", "1.0.0")
+        backout.ok("release", "mark", "api", "1.0.0", "good")
+        backout.ok("deploy", "api", "1.1.0")
+        api["driver"]["env"] = {"CRASHING": "1.0.0"}  # the good release no longer starts
+        backout.write(api=api, web=backout.service("core"))
+
+        failed = backout("rollback", "api", "--yes")
+
+        assert failed.code == 1, failed
+        last_line = failed.stdout.rstrip().splitlines()[-1]
+        assert re.fullmatch(r"nothing of api runs now \((failed|stopped)\): it is DOWN", last_line)
+    finally:
+        with backout.runtime() as runtime:
+            runtime.driver("api").stop()

@@ -58,7 +58,7 @@ from backout.runs.records import (
 from backout.runtime import Runtime
 from backout.steps import STEP_KINDS, StepContext, StepOutcome
 from backout.steps.base import EarlierStep
-from backout.steps.deploy import mark_deploy_failed, put_previous_back
+from backout.steps.deploy import down_note, mark_deploy_failed, put_previous_back
 from backout.store import Incident, Run, Step
 from backout.store.leases import (
     Grant,
@@ -379,6 +379,8 @@ class Executor:
             message = f"{run_label(run.kind)} of {_aims(run)} {state}"
             if error:
                 message += f": {error}"
+            if run.kind == "application" and state is RunState.FAILED and run.service:
+                message += down_note(self.runtime, run.service)
             if run.kind == "deploy" and state is RunState.FAILED:
                 mark_deploy_failed(run, redact(error or "the deploy failed"))
             self._timeline(session, run, _RUN_EVENTS[state], message)

@@ -98,3 +98,15 @@ def _health_of_put_back(runtime: Runtime, service: str) -> str:
         return ""
     passed, results = until_all_pass(checks, config.health_timeout.total_seconds(), runtime.clock)
     return "" if passed else failures(results)
+
+
+def down_note(runtime: Runtime, service: str) -> str:
+    """After a failed rollback: a line 'nothing of api runs now ...' when the service is down
+    (its driver stopped the bad release before the previous one failed to start), else ''."""
+    try:
+        status = runtime.driver(service).status()
+    except BackoutError:
+        return ""  # the driver cannot tell: say nothing rather than guess
+    if status.state in (RunState.STOPPED, RunState.FAILED):
+        return f"\nnothing of {service} runs now ({status.state}): it is DOWN"
+    return ""

@@ -462,3 +462,28 @@ def test_a_postgresql_url_or_key_value_string_is_taken(tmp_path: Path, url: str)
     path.write_text(f"project: shop\ndatabases:\n  main: {{url: '{url}'}}\n")
 
     assert load_config(path).database("main").url == url
+
+
+@pytest.mark.parametrize(
+    ("service", "key"),
+    [
+        ({"driver": {"type": "fake", "hold_until": "x", "hold_timeout": "0s"}}, "driver.hold_timeout"),
+        ({"driver": {"type": "pm2", "start_timeout": 0}}, "driver.start_timeout"),
+        ({"health": [{"type": "command", "command": "true", "timeout": "0s"}]}, "health[0].timeout"),
+    ],
+)  # fmt: skip
+def test_a_plug_in_timeout_of_zero_is_refused_by_check(
+    tmp_path: Path, service: dict[str, object], key: str
+) -> None:
+    path = tmp_path / "backout.yaml"
+    data = {
+        "project": "shop",
+        "services": {"api": {"tier": "critical", "driver": {"type": "fake"}} | service},
+    }
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as raised:
+        check_config(path)
+
+    assert any(
+        p.startswith(f"services.api.{key}: must be longer than 0s") for p in raised.value.problems
+    ), raised.value.problems

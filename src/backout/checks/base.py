@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import Field
 
-from backout.durations import Duration
+from backout.durations import PositiveDuration
 from backout.redact import redact
 from backout.registry import PluginSettings
 
@@ -29,9 +29,8 @@ DEFAULT_CHECK_TIMEOUT = timedelta(seconds=10)
 class CheckSettings(PluginSettings):
     """Settings every check has."""
 
-    timeout: Duration = Field(
+    timeout: PositiveDuration = Field(
         DEFAULT_CHECK_TIMEOUT,
-        gt=timedelta(0),
         description="How long one attempt of the check may take (the health step tries again "
         "until the service's health_timeout is spent).",
     )

@@ -38,7 +38,7 @@ from backout.drivers._docker_cli import DockerCli
 from backout.drivers._pids import POLL_INTERVAL, port_is_free, port_is_listening
 from backout.drivers._process import Command, check_command, expand_command
 from backout.drivers.base import DriverStatus, ReleaseRef, RunState
-from backout.durations import Duration, format_duration
+from backout.durations import Duration, PositiveDuration, format_duration
 from backout.errors import DriverError
 from backout.file_lock import file_lock
 from backout.registry import PluginContext, PluginSettings
@@ -105,7 +105,7 @@ class DockerSettings(PluginSettings):
         timedelta(seconds=10),
         description="How long `docker stop` waits after SIGTERM before it kills the container.",
     )
-    start_timeout: Duration = Field(
+    start_timeout: PositiveDuration = Field(
         timedelta(seconds=30),
         description="With a port, how long a deploy waits for the new container to listen.",
     )
@@ -114,7 +114,7 @@ class DockerSettings(PluginSettings):
         description="Without a port, how long the new container must stay up (and not be "
         "restarted) to count as started.",
     )
-    pull_timeout: Duration = Field(
+    pull_timeout: PositiveDuration = Field(
         timedelta(minutes=10), description="How long a pull of a missing tag may take."
     )
 

@@ -33,7 +33,7 @@ from pydantic import Field
 
 from backout.drivers._aws import AwsSettings, aws_call, aws_client, poll_until
 from backout.drivers.base import DriverStatus, ReleaseRef, RunState
-from backout.durations import Duration
+from backout.durations import PositiveDuration
 from backout.errors import DriverError
 from backout.registry import PluginContext
 
@@ -57,7 +57,7 @@ class EcsSettings(AwsSettings):
         description="Tasks to start when deploying to a stopped service; default: as many as "
         "ran before the stop, else 1.",
     )
-    wait_timeout: Duration = Field(
+    wait_timeout: PositiveDuration = Field(
         timedelta(minutes=10), description="How long a deploy or stop waits for stability."
     )
 

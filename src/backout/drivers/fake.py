@@ -24,7 +24,7 @@ from pydantic import Field
 
 from backout.atomic import write_text_atomic
 from backout.drivers.base import DriverStatus, ReleaseRef, RunState
-from backout.durations import Duration, format_duration
+from backout.durations import Duration, PositiveDuration, format_duration
 from backout.errors import DriverError
 from backout.registry import PluginContext, PluginSettings
 
@@ -40,7 +40,7 @@ class FakeDriverSettings(PluginSettings):
         description="A file (relative to the config file's folder): each deploy also waits "
         "until it exists, so a rehearsal or a test decides when a deploy ends.",
     )
-    hold_timeout: Duration = Field(
+    hold_timeout: PositiveDuration = Field(
         timedelta(seconds=60),
         description="How long a deploy waits for `hold_until`'s file before it fails.",
     )

@@ -29,7 +29,7 @@ from pydantic import Field
 from urllib3.exceptions import HTTPError
 
 from backout.drivers.base import DriverStatus, ReleaseRef, RunState
-from backout.durations import Duration
+from backout.durations import PositiveDuration
 from backout.errors import ConfigError, DriverError
 from backout.registry import PluginContext, PluginSettings
 
@@ -54,8 +54,10 @@ class KubernetesSettings(PluginSettings):
     container: str | None = Field(None, description="Container whose image is set; the first.")
     image: str = Field(description="Image repository; a release's version (or ref) is its tag.")
     replicas: int = Field(1, ge=1, description="Replicas when deploying to a stopped deployment.")
-    rollout_timeout: Duration = Field(timedelta(minutes=5), description="Wait for a rollout.")
-    request_timeout: Duration = Field(timedelta(seconds=10), description="Per API request.")
+    rollout_timeout: PositiveDuration = Field(
+        timedelta(minutes=5), description="Wait for a rollout."
+    )
+    request_timeout: PositiveDuration = Field(timedelta(seconds=10), description="Per API request.")
 
 
 class KubernetesDriver:

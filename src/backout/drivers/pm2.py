@@ -32,7 +32,7 @@ from backout.drivers._pids import port_is_listening
 from backout.drivers._pm2_cli import Pm2App, Pm2Cli, daemon_running, find_pm2, pm2_home
 from backout.drivers._process import indented_log_tail, release_folder
 from backout.drivers.base import DriverStatus, ReleaseRef, RunState
-from backout.durations import Duration, format_duration
+from backout.durations import PositiveDuration, format_duration
 from backout.errors import ConfigError, DriverError
 from backout.file_lock import file_lock
 from backout.registry import PluginContext, PluginSettings
@@ -84,12 +84,12 @@ class Pm2Settings(PluginSettings):
         description="The port the app listens on: passed as $PORT to `pm2 start` (the "
         "ecosystem file may read process.env.PORT), and a deploy waits until it listens.",
     )
-    start_timeout: Duration = Field(
+    start_timeout: PositiveDuration = Field(
         timedelta(seconds=30),
         description="How long a deploy waits for the app to be online (and, with `port`, "
         "listening) before it stops it and fails.",
     )
-    command_timeout: Duration = Field(
+    command_timeout: PositiveDuration = Field(
         timedelta(seconds=60),
         description="How long one pm2 command (start, stop, delete, jlist) may take.",
     )

@@ -43,7 +43,7 @@ from backout import failpoints
 from backout.drivers._aws import AwsSettings, aws_call, aws_client, error_code, poll_until
 from backout.drivers._s3_build import BACKOUT_FOLDER, BuildFile, Manifest, scan_build
 from backout.drivers.base import DriverStatus, ReleaseRef, RunState
-from backout.durations import Duration
+from backout.durations import PositiveDuration
 from backout.errors import DriverError
 from backout.registry import PluginContext
 
@@ -72,7 +72,7 @@ class StaticS3Settings(AwsSettings):
         description="The CloudFront distribution in front of the bucket: `/*` is "
         "invalidated after each switch and waited for.",
     )
-    invalidation_timeout: Duration = Field(
+    invalidation_timeout: PositiveDuration = Field(
         timedelta(minutes=10),
         description="How long a deploy waits for CloudFront's invalidation to complete.",
     )

@@ -28,7 +28,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field, SecretStr, model_validator
 
-from backout.durations import Duration
+from backout.durations import PositiveDuration
 from backout.errors import BackoutError, ConfigError, NotFoundError, UnavailableError
 from backout.flags.base import GRADUAL_ROLLOUT, Flag, require_percent
 from backout.http_url import BaseHttpUrl
@@ -59,7 +59,9 @@ class UnleashFlagSettings(PluginSettings):
         description="The Unleash environment (Unleash 7 ships `development` and `production`); "
         "default: the name of backout's own `environment`.",
     )
-    timeout: Duration = Field(timedelta(seconds=10), description="Time allowed per request.")
+    timeout: PositiveDuration = Field(
+        timedelta(seconds=10), description="Time allowed per request."
+    )
 
     @model_validator(mode="after")
     def _one_token(self) -> UnleashFlagSettings:

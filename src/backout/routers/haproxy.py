@@ -25,7 +25,7 @@ from pydantic import Field
 
 from backout.atomic import write_text_atomic
 from backout.clock import wait_until
-from backout.durations import Duration, format_duration
+from backout.durations import Duration, PositiveDuration, format_duration
 from backout.errors import RouterError
 from backout.registry import PluginContext, PluginSettings
 from backout.routers._haproxy_api import RuntimeApi, ServerState
@@ -48,7 +48,7 @@ class HaproxySettings(PluginSettings):
         timedelta(seconds=30),
         description="How long a drain waits for the requests in flight before maintenance.",
     )
-    up_timeout: Duration = Field(
+    up_timeout: PositiveDuration = Field(
         timedelta(seconds=30),
         description="How long a server given traffic may take to pass HAProxy's own health "
         "checks (`rise` times `inter`) before the other servers' weight is taken from them.",

@@ -63,7 +63,7 @@ from backout.db.backup.base import (
 )
 from backout.db.backup.pgbackrest_command import PgBackRestCommand, verify_problems
 from backout.db.context import DbPluginContext
-from backout.durations import Duration
+from backout.durations import Duration, PositiveDuration
 from backout.errors import ConfigError, UnavailableError
 from backout.registry import PluginContext, PluginSettings
 
@@ -91,7 +91,7 @@ class PgBackRestSettings(PluginSettings):
         "to any moment this far back.",
     )
     process_max: int = Field(2, ge=1, le=64, description="Parallel processes of backup/restore.")
-    archive_timeout: Duration = Field(
+    archive_timeout: PositiveDuration = Field(
         timedelta(seconds=60),
         description="PostgreSQL's archive_timeout: a segment is archived at least this often, "
         "so archiving alone loses at most this much.",
@@ -99,7 +99,7 @@ class PgBackRestSettings(PluginSettings):
     compress_type: Literal["lz4", "zst", "gz", "bz2", "none"] = Field(
         "lz4", description="Compression of the repository's files."
     )
-    timeout: Duration = Field(
+    timeout: PositiveDuration = Field(
         timedelta(hours=1), description="How long one backup, verify or restore may take."
     )
 

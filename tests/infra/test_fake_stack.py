@@ -5,6 +5,7 @@ terraform."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from tests.infra.conftest import backout, write_config
@@ -46,3 +47,19 @@ def test_a_stack_put_back_by_hand_is_refused_not_rolled_forward(tmp_path: Path) 
 
     assert done.code != 0
     assert "matches its previous variables (cidr=10.0.0.0/16) already" in done.stderr
+
+
+def test_a_secret_variable_is_masked_wherever_the_recorded_version_is_shown(
+    tmp_path: Path,
+) -> None:
+    write_config(tmp_path, {"name": "net", "tool": {"type": "fake"}, "variables": "vars.json"})
+    _apply_and_record(tmp_path, {"db_password": "hunter2infra", "image": "app:v1"})
+    _apply_and_record(tmp_path, {"db_password": "hunter3infra", "image": "app:v1"})
+
+    shown = backout(tmp_path, "infra", "show", "net")
+    preview = backout(tmp_path, "rollback", "stack:net", "--dry-run")
+
+    for said in (shown.stdout + shown.stderr, preview.stdout + preview.stderr):
+        assert "hunter2infra" not in said
+        assert "hunter3infra" not in said
+    assert re.search(r"db_password=\*\*\*, image=app:v1 #[0-9a-f]{8}", preview.stdout), preview

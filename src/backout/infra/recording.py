@@ -19,6 +19,7 @@ from backout import releases
 from backout.errors import RefusedError
 from backout.infra.base import Variables
 from backout.limits import MAX_REF_CHARS, MAX_VERSION_CHARS
+from backout.redact import redact
 from backout.store import Release
 from backout.subjects import Subject
 
@@ -29,12 +30,21 @@ def canonical(variables: Variables) -> str:
 
 
 def version_of(variables: Variables) -> str:
-    """`image=v1.2, replicas=3`; `sha256:...` when that would not fit the column."""
+    """`image=v1.2, replicas=3`; `sha256:...` when that would not fit the column.
+
+    The label is shown everywhere a version is (output, timelines, notifications): a variable
+    whose name says it is a secret (`db_password`) is masked in it, and a digest of the whole
+    set then keeps two sets that differ only in the secret apart.
+    """
+    digest = hashlib.sha256(canonical(variables).encode()).hexdigest()
     label = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(variables.items()))
     label = label.replace('"', "") or "(no variables)"
-    if len(label) <= MAX_VERSION_CHARS:
-        return label
-    return "sha256:" + hashlib.sha256(canonical(variables).encode()).hexdigest()[:32]
+    shown = redact(label)
+    if shown != label:
+        shown += f" #{digest[:8]}"
+    if len(shown) <= MAX_VERSION_CHARS:
+        return shown
+    return "sha256:" + digest[:32]
 
 
 def recorded_variables(release: Release) -> Variables:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from backout.dns import DnsError, DnsProvider, RecordSet
+from backout.errors import ExitCode
 from backout.quickstart.platforms.bind import DnsSite
 from tests.bind_support import Bind
 from tests.dns_records.conftest import SEEDED, Moto, rfc2136, route53
@@ -56,6 +57,7 @@ def test_rfc2136_on_bind_a_wrong_key_is_not_allowed_to_update_the_zone(
 ) -> None:
     monkeypatch.setenv("WRONG_TSIG", "c2VjcmV0LWJ1dC1ub3QtdGhlLXJpZ2h0LW9uZQ==")
     wrong = rfc2136(bind, key_file=None, key_secret_env="WRONG_TSIG")
+    rfc2136(bind).apply(SEEDED)  # the module's server: not what another test left there
 
     with pytest.raises(DnsError) as raised:
         wrong.apply(NEW)
@@ -63,7 +65,7 @@ def test_rfc2136_on_bind_a_wrong_key_is_not_allowed_to_update_the_zone(
     assert "the key 'backout' is not allowed to update zone example.com" in raised.value.message
     assert not raised.value.retryable
     assert "c2VjcmV0LWJ1dC1ub3QtdGhlLXJpZ2h0LW9uZQ==" not in str(raised.value)
-    assert bind.answers("www.example.com") == ["192.0.2.10"]
+    assert bind.answers("www.example.com") == ["192.0.2.10"], "the zone is unchanged"
 
 
 def test_rfc2136_a_key_of_another_name_is_not_allowed_either(bind: Bind) -> None:
@@ -79,6 +81,7 @@ def test_rfc2136_server_down_is_a_retryable_error() -> None:
         provider.read("www.example.com", "A")
 
     assert raised.value.retryable
+    assert raised.value.exit_code == ExitCode.UNAVAILABLE  # the CLI's 8: cannot be reached
     assert f"127.0.0.1:{down.port} is not reachable" in raised.value.message
 
 
@@ -99,4 +102,5 @@ def test_route53_endpoint_down_is_a_retryable_error() -> None:
         route53(down, "Z1").read("www.example.com", "A")
 
     assert raised.value.retryable
+    assert raised.value.exit_code == ExitCode.UNAVAILABLE
     assert "Route53 is not reachable" in raised.value.message

@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass
 from typing import Protocol
 
-from backout.errors import StepFailedError
+from backout.errors import ExitCode, StepFailedError
 
 # Types whose values are names: compared with a final dot, in lower case.
 _NAME_VALUED = frozenset({"CNAME", "NS", "PTR", "DNAME"})
@@ -31,6 +31,12 @@ _NAME_VALUED = frozenset({"CNAME", "NS", "PTR", "DNAME"})
 
 class DnsError(StepFailedError):
     """A DNS provider could not read or change a record; translated from the platform."""
+
+
+class DnsUnreachableError(DnsError):
+    """The DNS server or API did not answer: a retry may help (the CLI's exit 8)."""
+
+    exit_code = ExitCode.UNAVAILABLE
 
 
 def normal_name(name: str) -> str:

@@ -28,7 +28,7 @@ import dns.tsigkeyring
 import dns.update
 from pydantic import Field, field_validator, model_validator
 
-from backout.dns.base import DnsError, RecordSet, normal_name
+from backout.dns.base import DnsError, DnsUnreachableError, RecordSet, normal_name
 from backout.dns.context import DnsContext
 from backout.durations import PositiveDuration
 from backout.errors import ConfigError
@@ -130,13 +130,13 @@ class Rfc2136Provider:
         except dns.tsig.PeerError as error:
             raise self._not_allowed(f"{type(error).__name__}: {error}") from None
         except dns.exception.Timeout:
-            raise DnsError(
+            raise DnsUnreachableError(
                 f"the DNS server {self._where} did not answer within "
                 f"{self._settings.timeout.total_seconds():g} s ({what})",
                 retryable=True,
             ) from None
         except (OSError, EOFError) as error:
-            raise DnsError(
+            raise DnsUnreachableError(
                 f"the DNS server {self._where} is not reachable ({what}): {error}", retryable=True
             ) from None
 

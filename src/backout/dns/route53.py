@@ -18,7 +18,7 @@ import botocore.config
 import botocore.exceptions
 from pydantic import Field
 
-from backout.dns.base import DnsError, RecordSet, normal_name
+from backout.dns.base import DnsError, DnsUnreachableError, RecordSet, normal_name
 from backout.dns.context import DnsContext
 from backout.durations import PositiveDuration
 from backout.http_url import HttpUrl
@@ -113,9 +113,10 @@ class Route53Provider:
                 hint=hint,
             ) from None
         except (botocore.exceptions.BotoCoreError, OSError) as error:
-            raise DnsError(
+            no_credentials = isinstance(error, botocore.exceptions.NoCredentialsError)
+            raise (DnsError if no_credentials else DnsUnreachableError)(
                 f"Route53 is not reachable ({what} in hosted zone {self._zone_id}): {error}",
-                retryable=not isinstance(error, botocore.exceptions.NoCredentialsError),
+                retryable=not no_credentials,
             ) from None
         return answer
 

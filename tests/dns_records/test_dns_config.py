@@ -30,6 +30,14 @@ def _record(**changes: Any) -> dict[str, Any]:
     return record
 
 
+def _problems_or_none(config: Any) -> list[str]:
+    try:
+        validate_plugins(config)
+    except ConfigError as refused:
+        return refused.problems
+    return []
+
+
 def _problems(path: Path) -> str:
     with pytest.raises(ConfigError) as raised:
         validate_plugins(load_config(path))
@@ -94,6 +102,19 @@ def test_rfc2136_names_a_server_that_is_no_address_and_an_unknown_algorithm(
 
     assert "dns[0].provider.server: expected the server's IP address" in said
     assert "dns[0].provider.key_algorithm: Input should be 'hmac-md5'" in said
+
+
+def test_rfc2136_takes_a_tsig_algorithm_however_bind_writes_it(tmp_path: Path) -> None:
+    provider = {
+        "type": "rfc2136",
+        "server": "127.0.0.1",
+        "key_name": "backout",
+        "key_algorithm": "HMAC-SHA512.",
+        "key_secret_env": "DNS_KEY",
+    }
+    config = load_config(_config(tmp_path, _record(provider=provider)))
+
+    assert "key_algorithm" not in "\n".join(_problems_or_none(config))
 
 
 def test_route53_needs_its_hosted_zone_id(tmp_path: Path) -> None:

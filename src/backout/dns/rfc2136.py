@@ -57,6 +57,12 @@ class Rfc2136Settings(PluginSettings):
     )
     timeout: PositiveDuration = Field(timedelta(seconds=10), description="Time per request.")
 
+    @field_validator("key_algorithm", mode="before")
+    @classmethod
+    def _algorithm_as_dnspython_names_it(cls, value: object) -> object:
+        # BIND and tsig-keygen write it `hmac-sha256`; `HMAC-SHA256.` is the same algorithm.
+        return value.strip().rstrip(".").lower() if isinstance(value, str) else value
+
     @field_validator("server")
     @classmethod
     def _an_ip_address(cls, value: str) -> str:

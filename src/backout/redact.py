@@ -34,12 +34,13 @@ _URL_PASSWORD = re.compile(
 _HTTP_USER_TOKEN = re.compile(r"(?P<head>\bhttps?://)[^\s:/?#@]+(?=@)", re.IGNORECASE)
 # A query parameter or key=value pair whose name says it is a secret: one of the short names,
 # or any name ending in a longer word (refresh_token, db_password, X-Amz-Signature, private_key);
-# also when quoted or bracketed (a command's output quoted as 'token=...').
+# also after a quote or a parenthesis (a command's output quoted as 'token=...'). An unquoted
+# value runs to a space or separator: a `)` may be part of the secret, so it is masked too.
 _SECRET_PARAMETER = re.compile(
-    r"(?P<head>(?:[?&;\s,#'\"(\[{]|^)(?:pwd|pass|sig|key|apikey|auth|authorization|jwt|session|sid"
+    r"(?P<head>(?:[?&;\s,#'\"(]|^)(?:pwd|pass|sig|key|apikey|auth|authorization|jwt|session|sid"
     r"|[\w.\-]*(?:password|passwd|passphrase|secret|token|signature|credentials?|sessionid"
     r"|session_id|[_.\-]key))\s*=\s*)"
-    r"(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;,#'\")\]}]+)",
+    r"(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;,#'\"]+)",
     re.IGNORECASE,
 )
 # The credentials of an HTTP Authorization header quoted in a message.

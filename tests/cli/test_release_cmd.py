@@ -355,6 +355,12 @@ def test_a_version_ref_or_name_no_record_can_hold_is_a_usage_error(
     assert backout.history() == []
 
 
+def test_a_ref_may_be_a_folder_with_spaces(backout: Backout) -> None:
+    backout.ok("release", "record", "api", "1.0.0", "--ref", "/srv/builds/My App 1.0")
+
+    assert backout.history()[0]["ref"] == "/srv/builds/My App 1.0"
+
+
 def test_an_actor_no_record_can_hold_is_refused_naming_the_variable(backout: Backout) -> None:
     too_long = backout.with_env(BACKOUT_ACTOR="a" * 129)
 

@@ -487,3 +487,11 @@ def test_a_plug_in_timeout_of_zero_is_refused_by_check(
     assert any(
         p.startswith(f"services.api.{key}: must be longer than 0s") for p in raised.value.problems
     ), raised.value.problems
+
+
+def test_a_key_value_database_string_may_hold_a_url_in_a_value(tmp_path: Path) -> None:
+    url = "host=db dbname=shop application_name=ci://deploy"
+    path = tmp_path / "backout.yaml"
+    path.write_text(f"project: shop\ndatabases:\n  main: {{url: '{url}'}}\n")
+
+    assert load_config(path).database("main").url == url

@@ -29,7 +29,9 @@ from backout.redact import MASK, redact, redact_json, remember_secret
         ),
         ("GET /health?token=abc123&verbose=1", "GET /health?token=***&verbose=1"),
         ("last line 'token=cmdsecret456')", "last line 'token=***')"),
-        ("(password=hunter2) [api_key=k1] {secret=s}", "(password=***) [api_key=***] {secret=***}"),
+        ("(password=hunter2)", "(password=***"),  # a `)` may be the secret's: masked too
+        ("PGPASSWORD=x9)Lk2]q and password=pa)ss", "PGPASSWORD=*** and password=***"),
+        ("?sig=ab)cd&x=1 secret=${HOME}", "?sig=***&x=1 secret=***"),
         ("https://h/x?api_key=k1&access_token=k2", "https://h/x?api_key=***&access_token=***"),
         (
             "host=db user=app password=s3cret dbname=shop",

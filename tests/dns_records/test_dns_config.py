@@ -63,8 +63,15 @@ def test_a_record_type_no_server_serves_is_named_with_the_known_ones(
 ) -> None:
     said = _problems(_config(tmp_path, _record(type=kind)))
 
-    assert "dns[0].type: expected a record type, one of A, AAAA, CAA" in said
+    assert "dns[0].type: expected a record type, one of A, AAAA, AFSDB, CAA" in said
     assert f"got {kind!r}" in said
+
+
+@pytest.mark.parametrize("kind", ["DNAME", "loc", "URI"])
+def test_a_record_type_bind_serves_beyond_route53_loads(tmp_path: Path, kind: str) -> None:
+    config = load_config(_config(tmp_path, _record(type=kind)))
+
+    assert config.dns_record("www.example.com").type == kind.upper()
 
 
 def test_a_name_listed_twice_is_named(tmp_path: Path) -> None:

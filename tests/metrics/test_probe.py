@@ -56,7 +56,7 @@ def _wait_for_samples(probe: Probe, count: int) -> None:
 
 def test_the_probe_measures_the_error_rate_of_a_real_server(server: _Server) -> None:
     server.fail_every = 4
-    probe = _probe(f"http://127.0.0.1:{server.server_address[1]}/api/sessions")
+    probe = _probe(f"http://127.0.0.1:{server.server_address[1]}/api/sessions?token=s3cr3t")
     probe.start()
     try:
         _wait_for_samples(probe, 40)
@@ -67,8 +67,8 @@ def test_the_probe_measures_the_error_rate_of_a_real_server(server: _Server) -> 
     assert snapshot.values["latency_p95"] is not None
     assert snapshot.values["latency_p95"] < 1.0
     assert snapshot.values["request_rate"] > 0
-    url = f"http://127.0.0.1:{server.server_address[1]}/api/sessions"
-    assert snapshot.measured_by["error_rate"] == f"GET {url}", "the evidence names the request"
+    url = f"http://127.0.0.1:{server.server_address[1]}/api/sessions?token=***"
+    assert snapshot.measured_by["error_rate"] == f"GET {url}", "the request, its token masked"
 
 
 def test_a_server_that_is_down_counts_as_errors() -> None:

@@ -93,7 +93,10 @@ def bounded_version(value: str | None) -> str | None:
 
 
 def bounded_ref(value: str | None) -> str | None:
-    return _one_word(value, "a ref", MAX_REF_CHARS)
+    """A ref may be a folder (`--ref "/srv/builds/My App 2.1"`): spaces are allowed in it."""
+    if value is not None and not value.strip():
+        raise typer.BadParameter("a ref is 1 to 512 characters, got none")
+    return _bounded(value, "a ref", MAX_REF_CHARS, spaces=True)
 
 
 def bounded_token_name(value: str) -> str:
@@ -101,12 +104,17 @@ def bounded_token_name(value: str) -> str:
 
 
 def _one_word(value: str | None, what: str, most: int) -> str | None:
+    return _bounded(value, what, most, spaces=False)
+
+
+def _bounded(value: str | None, what: str, most: int, *, spaces: bool) -> str | None:
     if value is None:
         return None
     if not value or len(value) > most:
         raise typer.BadParameter(f"{what} is 1 to {most:,} characters, got {len(value):,}")
-    if any(c.isspace() or not c.isprintable() for c in value):
-        raise typer.BadParameter(f"{what} has no space or control character: {value!r}")
+    if any((c.isspace() and not (spaces and c == " ")) or not c.isprintable() for c in value):
+        refused = "control character" if spaces else "space or control character"
+        raise typer.BadParameter(f"{what} has no {refused}: {value!r}")
     return value
 
 

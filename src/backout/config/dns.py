@@ -21,25 +21,40 @@ _HOST_NAME = re.compile(
     r"(?=.{1,253}$)([A-Za-z0-9_*]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
     r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 )
-# The record types Route 53 serves (which BIND serves too), less SOA, which no rollback sets.
+# The record types a rollback may set: those Route 53 serves, and those BIND serves besides
+# (DNAME, LOC, URI ...); not SOA, which no rollback sets.
 RECORD_TYPES = frozenset(
     [
         "A",
         "AAAA",
+        "AFSDB",
         "CAA",
+        "CDNSKEY",
+        "CDS",
+        "CERT",
         "CNAME",
+        "DNAME",
+        "DNSKEY",
         "DS",
+        "HINFO",
         "HTTPS",
+        "IPSECKEY",
+        "KX",
+        "LOC",
         "MX",
         "NAPTR",
         "NS",
+        "OPENPGPKEY",
         "PTR",
+        "RP",
+        "SMIMEA",
         "SPF",
         "SRV",
         "SSHFP",
         "SVCB",
         "TLSA",
         "TXT",
+        "URI",
     ]
 )
 

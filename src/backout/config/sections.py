@@ -21,6 +21,7 @@ from backout.state_url import state_url_problem
 DEFAULT_CONFIG_NAME = "backout.yaml"
 # A name that may stand in a subject (`database:main`): no ":" or spaces.
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://")
 
 
 class Section(BaseModel):
@@ -147,11 +148,11 @@ class DatabaseConfig(Section):
     @classmethod
     def _a_postgresql_url(cls, url: str) -> str:
         text = url.strip()
-        scheme, separator, _ = text.partition("://")
-        if separator and scheme.lower() in ("postgresql", "postgres"):
+        scheme = _URL_SCHEME.match(text)
+        if scheme and scheme.group(1).lower() in ("postgresql", "postgres"):
             return text
-        if not separator and "=" in text:
-            return text  # libpq's key=value form: host=... dbname=...
+        if not scheme and "=" in text:
+            return text  # libpq's key=value form: host=... dbname=... (a value may hold "://")
         raise ValueError(
             "expected a PostgreSQL connection: postgresql://user@host:5432/dbname, or "
             f"key=value pairs (host=... dbname=...); got {text!r}"  # ConfigError masks a password

@@ -60,8 +60,12 @@ class Rfc2136Settings(PluginSettings):
     @field_validator("key_algorithm", mode="before")
     @classmethod
     def _algorithm_as_dnspython_names_it(cls, value: object) -> object:
-        # BIND and tsig-keygen write it `hmac-sha256`; `HMAC-SHA256.` is the same algorithm.
-        return value.strip().rstrip(".").lower() if isinstance(value, str) else value
+        # BIND and tsig-keygen write it `hmac-sha256`; `HMAC-SHA256.` is the same algorithm, and
+        # RFC 2845 names MD5's `hmac-md5.sig-alg.reg.int`.
+        if not isinstance(value, str):
+            return value
+        name = value.strip().rstrip(".").lower()
+        return "hmac-md5" if name == "hmac-md5.sig-alg.reg.int" else name
 
     @field_validator("server")
     @classmethod

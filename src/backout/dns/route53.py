@@ -112,11 +112,19 @@ class Route53Provider:
                 retryable=code in _RETRYABLE_CODES,
                 hint=hint,
             ) from None
-        except (botocore.exceptions.BotoCoreError, OSError) as error:
-            no_credentials = isinstance(error, botocore.exceptions.NoCredentialsError)
-            raise (DnsError if no_credentials else DnsUnreachableError)(
+        except (
+            botocore.exceptions.ConnectionError,
+            botocore.exceptions.HTTPClientError,
+            OSError,
+        ) as error:
+            raise DnsUnreachableError(
                 f"Route53 is not reachable ({what} in hosted zone {self._zone_id}): {error}",
-                retryable=not no_credentials,
+                retryable=True,
+            ) from None
+        except botocore.exceptions.BotoCoreError as error:  # a profile, region or credentials
+            raise DnsError(
+                f"Route53 could not be asked to {what} in hosted zone {self._zone_id}: {error}",
+                hint="check the provider's profile, region and credentials",
             ) from None
         return answer
 

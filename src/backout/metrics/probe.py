@@ -17,6 +17,7 @@ from backout.config import ProbeSettings
 from backout.metrics.base import MetricsSnapshot
 from backout.metrics.http import HTTP_METRICS
 from backout.metrics.sampling import Sampler
+from backout.redact import redact
 from backout.registry import PluginContext
 
 if TYPE_CHECKING:
@@ -90,7 +91,8 @@ class Probe:
         now = time.time()
         start, samples = self._sampler.window(now, self.settings.window.total_seconds(), since)
         summary = summarise(samples, max(now - start, 0.0))
-        request = f"{self.settings.method} {self.settings.url}"  # the evidence's `measured_by`
+        # The evidence's `measured_by`, stored with the incident: a token in the URL is masked.
+        request = redact(f"{self.settings.method} {self.settings.url}")
         return replace(summary, measured_by=dict.fromkeys(summary.values, request))
 
     def _probe_once(self) -> Sample:

@@ -367,6 +367,7 @@ class Executor:
         return RunResult(run_id, RunState.AWAITING_APPROVAL, str(waiting))
 
     def _finish(self, run_id: int, state: RunState, error: str | None) -> RunResult:
+        down = self._down_after(run_id, state)  # a driver call: outside the write transaction
         with self.runtime.store.session() as session:
             run = get_run(session, run_id)
             if run.state in TERMINAL:  # aborted meanwhile: the abort stands
@@ -379,8 +380,7 @@ class Executor:
             message = f"{run_label(run.kind)} of {_aims(run)} {state}"
             if error:
                 message += f": {error}"
-            if run.kind == "application" and state is RunState.FAILED and run.service:
-                message += down_note(self.runtime, run.service)
+            message += down
             if run.kind == "deploy" and state is RunState.FAILED:
                 mark_deploy_failed(run, redact(error or "the deploy failed"))
             self._timeline(session, run, _RUN_EVENTS[state], message)
@@ -394,6 +394,15 @@ class Executor:
             message += put_previous_back(self.runtime, run_id, self.actor)
         log.info("run %s %s: %s", run_id, state, message)
         return RunResult(run_id, state, message)
+
+    def _down_after(self, run_id: int, state: RunState) -> str:
+        """A failed application rollback's note that nothing of its service runs now, or ''."""
+        if state is not RunState.FAILED:
+            return ""
+        with self.runtime.store.session() as session:
+            run = get_run(session, run_id)
+            kind, service = run.kind, run.service
+        return down_note(self.runtime, service) if kind == "application" and service else ""
 
     def _settle_incident(
         self, session: Session, incident: Incident, state: RunState, target: str

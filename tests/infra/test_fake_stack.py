@@ -4,6 +4,7 @@ terraform."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -63,3 +64,10 @@ def test_a_secret_variable_is_masked_wherever_the_recorded_version_is_shown(
         assert "hunter2infra" not in said
         assert "hunter3infra" not in said
     assert re.search(r"db_password=\*\*\*, image=app:v1 #[0-9a-f]{8}", preview.stdout), preview
+    # The digest is keyed with this installation's key: a plain hash would let a reader test
+    # guesses of the password against it.
+    guessable = {"db_password": "hunter2infra", "image": "app:v1"}
+    plain = hashlib.sha256(json.dumps(guessable, sort_keys=True, separators=(",", ":")).encode())
+    assert plain.hexdigest()[:8] not in preview.stdout
+    key = tmp_path / ".backout" / "infra-label.key"
+    assert key.stat().st_mode & 0o777 == 0o600

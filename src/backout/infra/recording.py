@@ -11,11 +11,15 @@ rolled back. Going back to variables applied before deploys their release again.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import secrets
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from backout import releases
+from backout.atomic import write_text_atomic
 from backout.errors import RefusedError
 from backout.infra.base import Variables
 from backout.limits import MAX_REF_CHARS, MAX_VERSION_CHARS
@@ -29,22 +33,37 @@ def canonical(variables: Variables) -> str:
     return json.dumps(variables, sort_keys=True, separators=(",", ":"))
 
 
-def version_of(variables: Variables) -> str:
+def version_of(variables: Variables, label_key: bytes) -> str:
     """`image=v1.2, replicas=3`; `sha256:...` when that would not fit the column.
 
     The label is shown everywhere a version is (output, timelines, notifications): a variable
     whose name says it is a secret (`db_password`) is masked in it, and a digest of the whole
-    set then keeps two sets that differ only in the secret apart.
+    set then keeps two sets that differ only in the secret apart. That digest is keyed with
+    this installation's `label_key`: a plain hash beside the other variables would let anyone
+    who reads the version test guesses of the secret.
     """
-    digest = hashlib.sha256(canonical(variables).encode()).hexdigest()
+    text = canonical(variables).encode()
     label = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(variables.items()))
     label = label.replace('"', "") or "(no variables)"
     shown = redact(label)
-    if shown != label:
+    if shown == label:
+        digest = hashlib.sha256(text).hexdigest()
+    else:
+        digest = hmac.new(label_key, text, hashlib.sha256).hexdigest()
         shown += f" #{digest[:8]}"
     if len(shown) <= MAX_VERSION_CHARS:
         return shown
     return "sha256:" + digest[:32]
+
+
+def label_key(state_dir: Path) -> bytes:
+    """This installation's key for the digests of versions holding a secret; made once."""
+    path = state_dir / "infra-label.key"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        write_text_atomic(path, secrets.token_hex(32), mode=0o600)
+        return path.read_bytes()
 
 
 def recorded_variables(release: Release) -> Variables:
@@ -60,6 +79,7 @@ def record_applied(
     variables: Variables,
     *,
     actor: str,
+    label_key: bytes,
     run_id: int | None = None,
 ) -> tuple[Release, bool]:
     """Record `variables` as what stack `name` is applied with now; True when that is a change.
@@ -76,7 +96,13 @@ def record_applied(
         )
     key = Subject.stack(name).key
     return releases.record_observed(
-        session, environment, key, version_of(variables), ref=ref, actor=actor, run_id=run_id
+        session,
+        environment,
+        key,
+        version_of(variables, label_key),
+        ref=ref,
+        actor=actor,
+        run_id=run_id,
     )
 
 

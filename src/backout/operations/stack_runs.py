@@ -17,6 +17,7 @@ from typing import Any
 from backout.errors import BackoutError, ConfigError, NotFoundError, RefusedError
 from backout.infra import Variables, stack_tool_for
 from backout.infra.recording import (
+    label_key,
     live_release,
     previous_release,
     record_applied,
@@ -59,7 +60,12 @@ def record_stack(
     variables = read_variables(vars_file)
     with runtime.store.session() as session:
         release, changed = record_applied(
-            session, runtime.environment, stack.name, variables, actor=actor
+            session,
+            runtime.environment,
+            stack.name,
+            variables,
+            actor=actor,
+            label_key=label_key(runtime.config.state_dir),
         )
         version = release.version
     return RecordedStack(stack.name, version, changed)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from backout import releases
 from backout.errors import StepFailedError
 from backout.infra import stack_tool_for
-from backout.infra.recording import live_release, record_applied
+from backout.infra.recording import label_key, live_release, record_applied
 from backout.steps.base import StepContext, StepOutcome
 from backout.subjects import Subject
 
@@ -114,8 +114,8 @@ class StackVerify:
                     session, runtime.environment, key, left, reason=reason
                 )
             record_applied(
-                session, runtime.environment, name, params["variables"],
-                actor=ctx.actor, run_id=ctx.run_id,
+                session, runtime.environment, name, params["variables"], actor=ctx.actor,
+                label_key=label_key(runtime.config.state_dir), run_id=ctx.run_id,
             )  # fmt: skip
 
 

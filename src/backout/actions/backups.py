@@ -5,7 +5,15 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from backout.audit import audit
-from backout.db.backup import BackupInfo, BackupKind, LogicalBackupEngine, backup_engine_for
+from backout.db.backup import (
+    BackupEngine,
+    BackupError,
+    BackupInfo,
+    BackupKind,
+    LogicalBackupEngine,
+    VerifyReport,
+    backup_engine_for,
+)
 from backout.db.integrity import row_counts
 from backout.runtime import Runtime
 from backout.store import BackupRecord
@@ -61,3 +69,15 @@ def backup_taken_by_run(runtime: Runtime, name: str, run_id: int) -> BackupRecor
             .where(BackupRecord.database == name, BackupRecord.run_id == run_id)
             .order_by(BackupRecord.id.desc())
         ).first()
+
+
+def require_checked(engine: BackupEngine, backup_id: str, described: str) -> VerifyReport:
+    """The engine's check of a backup taken before a destructive change; BackupError (nothing
+    changed yet) when it fails. `described` names the backup in the message."""
+    report = engine.verify(backup_id)
+    if not report.ok:
+        raise BackupError(
+            f"{described} did not pass its check: " + "; ".join(report.problems),
+            hint="nothing was replaced; look at the backup repository before trying again",
+        )
+    return report

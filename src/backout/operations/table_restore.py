@@ -46,7 +46,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from backout import errors
-from backout.actions.backups import take_backup
+from backout.actions.backups import require_checked, take_backup
 from backout.audit import audit
 from backout.db.backup import (
     BackupEngine,
@@ -434,7 +434,13 @@ def _replace(
             pre, _ = take_backup(
                 runtime, plan.request.database, kind=None, actor=actor, reason=PRE_REPLACE_REASON
             )
-            _refuse_unless_checked(plan, pre.id, pre.location)
+            # Checked before anything is replaced, as an in-place restore's: it alone undoes it.
+            require_checked(
+                plan.engine,
+                pre.id,
+                f"the backup taken before replacing the rows of {plan.request.table} "
+                f"({pre.id} at {pre.location})",
+            )
             with target.transaction():
                 relation = relation_of(target, table)
                 target.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(relation))
@@ -449,18 +455,6 @@ def _replace(
             raise _failed(live, error, f"putting the restored rows over {table.key}") from None
     backup = {"id": pre.id, "location": pre.location}
     return _Outcome(table.key, restored_rows, restored_rows, replaced_rows, backup)
-
-
-def _refuse_unless_checked(plan: TableRestorePlan, backup_id: str, location: str) -> None:
-    """The backup of the rows about to be replaced must pass its engine's check first, as an
-    in-place restore's does: a replace is undone only from it."""
-    report = plan.engine.verify(backup_id)
-    if not report.ok:
-        raise BackupError(
-            f"the backup taken before replacing the rows of {plan.request.table} ({backup_id} "
-            f"at {location}) did not pass its check: {'; '.join(report.problems)}",
-            hint="nothing was replaced; look at the backup repository before trying again",
-        )
 
 
 def _refuse_othercolumns_of(conn: Connection, table: TableRef, loaded: list[Column]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from backout.actions.backups import backup_taken_by_run, take_backup
+from backout.actions.backups import backup_taken_by_run, require_checked, take_backup
 from backout.actions.verifications import verify_database
 from backout.db.backup import backup_engine_for
 from backout.db.migrations import migration_adapter_for
@@ -48,13 +48,8 @@ def _backed_up(
 ) -> StepOutcome:
     checked = ""
     if params.get("verify"):
-        report = backup_engine_for(ctx.runtime.config, params["database"]).verify(backup_id)
-        if not report.ok:
-            raise StepFailedError(
-                f"backup {backup_id} at {location} did not pass its check: "
-                + "; ".join(report.problems),
-                hint="nothing was replaced; look at the backup repository before trying again",
-            )
+        engine = backup_engine_for(ctx.runtime.config, params["database"])
+        report = require_checked(engine, backup_id, f"backup {backup_id} at {location}")
         checked = ", checked (" + ", ".join(report.checked) + ")"
     return StepOutcome.done(
         f"backup {backup_id} at {location}{checked}{note}", backup_id=backup_id, location=location
